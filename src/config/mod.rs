@@ -1,0 +1,146 @@
+//! Reading a cluster description from TOML into a validated [`Cluster`].
+//!
+//! Every error names the file, line and column, the field, the bad value and what is allowed,
+//! because the operator reading it is about to run an upgrade and must fix the file quickly.
+
+pub mod duration;
+pub mod observed_file;
+pub mod position;
+mod raw;
+mod validate;
+
+use crate::model::Cluster;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in a config file, located precisely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file as the operator named it.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// Dotted path of the field (e.g. `groups[1].hosts[0].address`).
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+    /// The source line, for a caret display.
+    pub source_line: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.col, self.field, self.message)
+    }
+}
+
+impl ConfigError {
+    /// The error with the offending line and a caret under the column.
+    pub fn render_with_source(&self) -> String {
+        let mut s = self.to_string();
+        if !self.source_line.is_empty() {
+            let gutter = format!("{:>4} | ", self.line);
+            s.push('\n');
+            s.push_str(&gutter);
+            s.push_str(&self.source_line);
+            s.push('\n');
+            s.push_str(&" ".repeat(gutter.len() + self.col.saturating_sub(1)));
+            s.push('^');
+        }
+        s
+    }
+}
+
+/// All problems found in one file (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}; check the path given with -c")]
+    Read {
+        /// The path as given.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid cluster description.
+    #[error("{0}")]
+    Invalid(ConfigErrors),
+}
+
+impl LoadError {
+    /// The problems, with source lines and carets, for a terminal.
+    pub fn render(&self) -> String {
+        match self {
+            LoadError::Read { .. } => self.to_string(),
+            LoadError::Invalid(es) => es.0.iter().map(|e| e.render_with_source()).collect::<Vec<_>>().join("\n\n"),
+        }
+    }
+}
+
+/// Reads and validates a cluster config file. Relative paths in it (identity, ssh config,
+/// known_hosts) are taken relative to the file's directory.
+pub fn load(path: &Path) -> Result<Cluster, LoadError> {
+    let source =
+        std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse_str(&source, &path.display().to_string(), &base).map_err(LoadError::Invalid)
+}
+
+/// Validates config text; `origin` names it in errors, `base` resolves relative paths.
+pub fn parse_str(source: &str, origin: &str, base: &Path) -> Result<Cluster, ConfigErrors> {
+    let raw: raw::RawConfig =
+        toml::from_str(source).map_err(|e| ConfigErrors(vec![from_toml_error(source, origin, &e)]))?;
+    validate::validate(raw, source, origin, base)
+}
+
+/// Builds an error at a byte offset of the source.
+pub(crate) fn error_at(
+    source: &str,
+    origin: &str,
+    offset: usize,
+    field: impl Into<String>,
+    message: impl Into<String>,
+) -> ConfigError {
+    let (line, col) = position::line_col(source, offset);
+    ConfigError {
+        file: origin.to_string(),
+        line,
+        col,
+        field: field.into(),
+        message: message.into(),
+        source_line: position::line_text(source, offset).to_string(),
+    }
+}
+
+fn from_toml_error(source: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+    let offset = e.span().map(|s| s.start).unwrap_or(0);
+    let msg = e.message().trim().replace('\n', " ");
+    // serde names an unknown field in its message; otherwise the key on the line is the field.
+    let field = position::key_path_at(source, offset).unwrap_or_else(|| "(file)".to_string());
+    let msg = if msg.starts_with("unknown field") {
+        format!("{msg} (fields are case-sensitive; see the config reference in README.md)")
+    } else {
+        msg
+    };
+    error_at(source, origin, offset, field, msg)
+}

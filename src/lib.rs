@@ -1,0 +1,10 @@
+//! rollpilot: guided rolling upgrades of highly available clusters over SSH.
+//!
+//! The pure domain (`model`, `plan`, most of `config`) knows nothing of terminals or networks;
+//! the executor owns the transport and the journal; the TUI renders from one state.
+
+pub mod cli;
+pub mod config;
+pub mod model;
+pub mod plan;
+pub mod sim;

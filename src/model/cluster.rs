@@ -1,0 +1,424 @@
+//! The cluster as rollpilot understands it: groups of nodes, what each group is for in the
+//! procedure, and how to talk to each kind of node. Built from the config, never from I/O.
+
+use super::template::Template;
+use super::version::CompatRule;
+use regex::Regex;
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which seed procedure orders the rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// BigMemory/Terracotta 4.2 (seeds 000/001): mirrors, then actives with failover, clients,
+    /// then WAN orchestrators.
+    Terracotta,
+    /// An active/passive pair with an explicit switchover (Exchange virtual servers, seed 003;
+    /// Redis with Sentinel).
+    ActivePassive,
+    /// Peers with no failover roles, upgraded one at a time in any order (StreamBase, seed 002).
+    AnyOrder,
+}
+
+impl Profile {
+    /// The spelling used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Terracotta => "terracotta",
+            Profile::ActivePassive => "active-passive",
+            Profile::AnyOrder => "any-order",
+        }
+    }
+}
+
+/// Whether to move the active role back to its original node after the upgrade (R8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailbackPolicy {
+    /// Offer it as a step the operator may decline.
+    Ask,
+    /// Always plan it (it proves failover works, seed 003's best practice).
+    Always,
+    /// Leave the roles where the upgrade left them.
+    Never,
+}
+
+/// How commands reach the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    /// The system `ssh`, honouring the operator's ssh config.
+    Ssh,
+    /// `sh -c` on this machine: the simulator and the demo.
+    Local,
+}
+
+/// What rollpilot does when a host presents a key it has not seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    /// Refuse unknown keys (`StrictHostKeyChecking=yes`); the operator adds them first.
+    Strict,
+    /// Learn keys of new hosts, still refuse changed ones (`accept-new`).
+    AcceptNew,
+}
+
+/// SSH settings shared by every host unless a host overrides user or port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshSettings {
+    /// Remote login, when not left to the ssh config.
+    pub user: Option<String>,
+    /// Remote port, when not left to the ssh config.
+    pub port: Option<u16>,
+    /// Private key to use (and only that one).
+    pub identity: Option<PathBuf>,
+    /// An ssh_config file to use instead of ~/.ssh/config.
+    pub config_file: Option<PathBuf>,
+    /// A known_hosts file to use instead of ~/.ssh/known_hosts.
+    pub known_hosts: Option<PathBuf>,
+    /// Unknown-key behaviour; a changed key is always refused.
+    pub host_key_policy: HostKeyPolicy,
+    /// Give up connecting after this long.
+    pub connect_timeout: Duration,
+    /// Hosts contacted at once by the poller.
+    pub parallelism: usize,
+    /// Commands in flight per host connection (sshd's MaxSessions defaults to 10).
+    pub max_sessions: usize,
+    /// Bastions to jump through (`-J`), when not in the ssh config.
+    pub jump_hosts: Vec<String>,
+}
+
+/// How long rollpilot waits for each kind of thing before it reports and asks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// One probe command (version, status, health).
+    pub probe: Duration,
+    /// One step command (stop, install, start...).
+    pub step: Duration,
+    /// A gate waiting for the cluster (sync, failover, safe-to-stop).
+    pub gate: Duration,
+    /// Interval between live refreshes.
+    pub refresh: Duration,
+}
+
+/// Where the cluster-wide operator lock lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockSpec {
+    /// The node whose host holds the lock directory.
+    pub node: String,
+    /// The lock directory on that host.
+    pub path: String,
+    /// How long a lock stays valid without renewal.
+    pub lease: Duration,
+}
+
+/// What a group is in the procedure; decides its phase and its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupType {
+    /// A server group (a Terracotta stripe, an Exchange pair, a Redis replication set):
+    /// active and passive members, failover between them.
+    Server,
+    /// Clients of a server group, upgraded after their servers, in batches.
+    Client,
+    /// WAN orchestrators: stopped standbys-first, upgraded together, restarted together.
+    Orchestrator,
+    /// Members with no roles (StreamBase nodes, Redis sentinels), one at a time, keeping quorum.
+    Peer,
+    /// A component that can only be upgraded with the service offline (R9).
+    Component,
+}
+
+impl GroupType {
+    /// The spelling used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupType::Server => "server",
+            GroupType::Client => "client",
+            GroupType::Orchestrator => "orchestrator",
+            GroupType::Peer => "peer",
+            GroupType::Component => "component",
+        }
+    }
+}
+
+/// The role an orchestrator is configured for (seed 001 distinguishes master and standby).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeclaredRole {
+    /// The master orchestrator of its region.
+    Master,
+    /// A standby orchestrator.
+    Standby,
+}
+
+/// One host of the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The name operators use; unique in the cluster.
+    pub name: String,
+    /// What ssh connects to (an ssh_config alias, a host name or an address); defaults to `name`.
+    pub address: String,
+    /// Per-host ssh user override.
+    pub user: Option<String>,
+    /// Per-host ssh port override.
+    pub port: Option<u16>,
+    /// The configured orchestrator role, for orchestrator groups.
+    pub declared_role: Option<DeclaredRole>,
+    /// Per-host template variables (override group and cluster variables).
+    pub vars: BTreeMap<String, String>,
+}
+
+/// A set of nodes treated alike by the procedure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Unique group name (a region or stripe, "clients", "wan"...).
+    pub name: String,
+    /// What the group is in the procedure.
+    pub gtype: GroupType,
+    /// Key of the `[kinds.X]` table giving its commands and parsers.
+    pub kind: String,
+    /// Region label shown to operators (seed 001 upgrades all regions' TSAs first).
+    pub region: Option<String>,
+    /// Its members, in the order the operator listed them.
+    pub nodes: Vec<Node>,
+    /// Whether its data survives a restart (decides R3).
+    pub persistent: bool,
+    /// Clients upgraded together.
+    pub batch: usize,
+    /// Orchestrators configured with replicaDisconnectBehavior=reconnectResync (seed 001).
+    pub reconnect_resync: bool,
+    /// Members that must stay up (sentinels).
+    pub quorum: Option<usize>,
+    /// The group can only be upgraded with the service offline (R9).
+    pub offline: bool,
+    /// For a client group: the server group it talks to.
+    pub servers: Option<String>,
+    /// For a component group: the server group whose service goes offline.
+    pub service: Option<String>,
+    /// A version for this group different from the cluster's target.
+    pub target: Option<Version>,
+    /// Group template variables.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// The commands of one kind of node. Only `version` is mandatory; a missing command means the
+/// step does not exist for this kind (an Exchange node has no separate stop).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Commands {
+    /// Prints the installed version (works while the service is stopped, like version.sh).
+    pub version: Option<Template>,
+    /// Prints the role and sync state.
+    pub status: Option<Template>,
+    /// Exits 0 when the node serves.
+    pub health: Option<Template>,
+    /// Stops the service.
+    pub stop: Option<Template>,
+    /// Installs `{version}` (the seed: remove the old kit, unpack the new one).
+    pub install: Option<Template>,
+    /// Starts the service.
+    pub start: Option<Template>,
+    /// Moves the active role from this node to `{peer}` (move the virtual server).
+    pub switchover: Option<Template>,
+    /// Moves the active role back to this node from `{peer}`.
+    pub failback: Option<Template>,
+    /// Reinstalls `{version}` = the previous version after a failure.
+    pub rollback: Option<Template>,
+    /// Optional irreversible cleanup after stop (seed 001: dirty-objectdb backups).
+    pub cleanup: Option<Template>,
+    /// Takes the service offline for an offline-only component (R9).
+    pub offline: Option<Template>,
+    /// Brings the service back online.
+    pub online: Option<Template>,
+}
+
+impl Commands {
+    /// Every template with its config key, for validation and display.
+    pub fn all(&self) -> Vec<(&'static str, &Template)> {
+        let mut v = Vec::new();
+        let pairs: [(&'static str, &Option<Template>); 12] = [
+            ("version", &self.version),
+            ("status", &self.status),
+            ("health", &self.health),
+            ("stop", &self.stop),
+            ("install", &self.install),
+            ("start", &self.start),
+            ("switchover", &self.switchover),
+            ("failback", &self.failback),
+            ("rollback", &self.rollback),
+            ("cleanup", &self.cleanup),
+            ("offline", &self.offline),
+            ("online", &self.online),
+        ];
+        for (k, t) in pairs {
+            if let Some(t) = t {
+                v.push((k, t));
+            }
+        }
+        v
+    }
+}
+
+/// Which probe's output a parser reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    /// The `version` command.
+    Version,
+    /// The `status` command.
+    Status,
+    /// The `health` command.
+    Health,
+}
+
+impl ProbeKind {
+    /// The probe's name in messages and config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Version => "version",
+            ProbeKind::Status => "status",
+            ProbeKind::Health => "health",
+        }
+    }
+}
+
+/// How a value is found in a probe's output.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// The first capture group of the regex that participated in the match (or the whole
+    /// match when the regex has no groups).
+    Regex(Regex),
+    /// A `key:value` or `key=value` line (Redis INFO, properties files).
+    Key(String),
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Matcher::Regex(a), Matcher::Regex(b)) => a.as_str() == b.as_str(),
+            (Matcher::Key(a), Matcher::Key(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Reads one fact out of one probe's output: find a value, then translate it through `map`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extract {
+    /// Which probe's output is read.
+    pub from: ProbeKind,
+    /// How the raw value is found.
+    pub matcher: Matcher,
+    /// Raw value → meaning (e.g. "PASSIVE-STANDBY" → "passive"); empty means the raw value is the meaning.
+    pub map: BTreeMap<String, String>,
+    /// Meaning when nothing matched; `None` makes "nothing matched" an error worth reporting.
+    pub default: Option<String>,
+}
+
+/// The parsers of one kind of node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsers {
+    /// Finds the version (mandatory).
+    pub version: Extract,
+    /// Finds the role (active/passive/stopped...).
+    pub role: Option<Extract>,
+    /// Finds the sync state (in-sync/syncing/out-of-sync).
+    pub sync: Option<Extract>,
+    /// Finds health (ok/failed); without it, health is the health command's exit status.
+    pub health: Option<Extract>,
+}
+
+/// Commands and parsers shared by the groups of one kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kind {
+    /// The `[kinds.X]` key.
+    pub name: String,
+    /// Command templates.
+    pub commands: Commands,
+    /// Output parsers.
+    pub parse: Parsers,
+    /// Run every command through `sudo -n`.
+    pub sudo: bool,
+}
+
+/// The whole cluster description, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// Cluster name; typed by the operator to confirm dangerous steps.
+    pub name: String,
+    /// The version every node should run at the end.
+    pub target: Version,
+    /// Which seed procedure orders the rollout.
+    pub profile: Profile,
+    /// Which versions may run side by side (R1).
+    pub compat: CompatRule,
+    /// Whether servers keep their data across restarts (R3), unless a group overrides it.
+    pub persistent: bool,
+    /// Failback after the upgrade (R8).
+    pub failback: FailbackPolicy,
+    /// How commands reach the hosts.
+    pub transport: TransportKind,
+    /// SSH settings.
+    pub ssh: SshSettings,
+    /// Waiting limits.
+    pub timeouts: Timeouts,
+    /// Directory on each host for detached step jobs.
+    pub job_dir: String,
+    /// The operator lock.
+    pub lock: LockSpec,
+    /// Cluster-wide template variables.
+    pub vars: BTreeMap<String, String>,
+    /// Commands and parsers per kind.
+    pub kinds: BTreeMap<String, Kind>,
+    /// Groups in the order the operator listed them.
+    pub groups: Vec<Group>,
+}
+
+impl Cluster {
+    /// Finds a node and its group by node name.
+    pub fn node(&self, name: &str) -> Option<(&Group, &Node)> {
+        self.groups.iter().find_map(|g| g.nodes.iter().find(|n| n.name == name).map(|n| (g, n)))
+    }
+
+    /// Finds a group by name.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// All nodes with their groups, in config order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&Group, &Node)> {
+        self.groups.iter().flat_map(|g| g.nodes.iter().map(move |n| (g, n)))
+    }
+
+    /// The kind of a group (validated to exist at load time).
+    pub fn kind_of(&self, group: &Group) -> Option<&Kind> {
+        self.kinds.get(&group.kind)
+    }
+
+    /// The version a group should end on.
+    pub fn target_of(&self, group: &Group) -> Version {
+        group.target.clone().unwrap_or_else(|| self.target.clone())
+    }
+
+    /// Template variables for a node: cluster, then group, then host values, plus built-ins.
+    pub fn vars_for(&self, group: &Group, node: &Node) -> BTreeMap<String, String> {
+        let mut vars = self.vars.clone();
+        vars.extend(group.vars.clone());
+        vars.extend(node.vars.clone());
+        vars.insert("cluster".into(), self.name.clone());
+        vars.insert("host".into(), node.name.clone());
+        vars.insert("address".into(), node.address.clone());
+        vars.insert("group".into(), group.name.clone());
+        vars.insert("region".into(), group.region.clone().unwrap_or_else(|| group.name.clone()));
+        vars.insert("target".into(), self.target_of(group).to_string());
+        vars
+    }
+}
+
+/// Template variables rollpilot fills in itself; a config may use them without declaring them.
+pub const BUILTIN_VARS: &[&str] =
+    &["cluster", "host", "address", "group", "region", "target", "version", "from_version", "peer"];

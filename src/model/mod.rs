@@ -1,0 +1,12 @@
+//! The pure domain model: the cluster, its nodes, versions and what is observed of them.
+//! Nothing here performs I/O.
+
+pub mod cluster;
+pub mod observed;
+pub mod template;
+pub mod version;
+
+pub use cluster::*;
+pub use observed::*;
+pub use template::{Template, TemplateError, shell_quote};
+pub use version::{CompatRule, parse_loose};

@@ -1,0 +1,1364 @@
+//! The planner: cluster + observed state + target → an ordered, explained plan, or a refusal.
+//!
+//! It reconciles toward the goal rather than replaying a script: every node's next steps follow
+//! from what is observed now (version, role, running or not), so planning again mid-run (drift,
+//! resume) naturally continues where the cluster is, and finished work is never planned twice.
+
+use super::rules::Rule;
+use super::types::*;
+use crate::model::*;
+use semver::Version;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Everything the planner needs; nothing it does touches the network.
+#[derive(Debug, Clone)]
+pub struct PlanRequest<'a> {
+    /// The cluster description.
+    pub cluster: &'a Cluster,
+    /// What is observed now.
+    pub observed: &'a Observed,
+    /// The version to end on (the config's target unless `--to` overrides it).
+    pub target: Version,
+    /// Decisions and progress of the run so far.
+    pub context: &'a RunContext,
+}
+
+/// What a node needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// At the target and running.
+    Nothing,
+    /// At the target but stopped: start it.
+    StartOnly,
+    /// Needs the target installed (and a stop/start around it).
+    Full,
+    /// Newer than the target in an upgrade: left alone (R10).
+    LeaveNewer,
+}
+
+/// The plan format written into plans and journals; bumped when their meaning changes.
+pub const PLAN_FORMAT: u32 = 1;
+
+struct Builder<'a> {
+    req: &'a PlanRequest<'a>,
+    cluster: &'a Cluster,
+    direction: Direction,
+    phases: Vec<Phase>,
+    notes: Vec<Note>,
+    typed: Vec<TypedConfirmation>,
+    /// Roles expected at the current point of the plan.
+    exp: BTreeMap<String, Role>,
+}
+
+/// Plans the rollout, or refuses with every rule that forbids it.
+pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
+    let cluster = req.cluster;
+    let ctx = req.context;
+    let mut findings: Vec<Finding> = Vec::new();
+
+    // Facts first: without a version for every node nothing can be judged.
+    for (g, n) in cluster.nodes() {
+        if ctx.skipped_nodes.contains(&n.name) {
+            continue;
+        }
+        let o = req.observed.get(&n.name);
+        if !o.reachable {
+            findings.push(Finding {
+                rule: None,
+                message: format!("{} (group {}) is unreachable: {}", n.name, g.name, o.error.as_deref().unwrap_or("no answer")),
+                advice: format!("fix the connection to {} (try `ssh {}`), then plan again; rollpilot does not plan around a node it cannot see", n.name, n.address),
+            });
+        } else if o.version.is_none() && o.role != Role::Stopped {
+            findings.push(Finding {
+                rule: None,
+                message: format!(
+                    "the version of {} cannot be read: {}",
+                    n.name,
+                    o.error.as_deref().unwrap_or("the version probe printed no version")
+                ),
+                advice: format!(
+                    "run the kind's version command on {} by hand and fix the command or its parser in the config",
+                    n.name
+                ),
+            });
+        }
+    }
+    if !findings.is_empty() {
+        return Err(Refusal { cluster: cluster.name.clone(), findings });
+    }
+
+    let tgt = |g: &Group| g.target.clone().unwrap_or_else(|| req.target.clone());
+    let mut older = 0;
+    let mut newer: Vec<(String, Version, Version)> = Vec::new();
+    let mut from_versions: BTreeSet<Version> = BTreeSet::new();
+    for (g, n) in cluster.nodes() {
+        if ctx.skipped_nodes.contains(&n.name) {
+            continue;
+        }
+        if let Some(v) = req.observed.get(&n.name).version {
+            from_versions.insert(v.clone());
+            match v.cmp_precedence(&tgt(g)) {
+                Ordering::Less => older += 1,
+                Ordering::Greater => newer.push((n.name.clone(), v, tgt(g))),
+                Ordering::Equal => {}
+            }
+        }
+    }
+    let direction = if older > 0 {
+        Direction::Upgrade
+    } else if !newer.is_empty() {
+        if !ctx.downgrade_intended {
+            return Err(Refusal {
+                cluster: cluster.name.clone(),
+                findings: vec![Finding {
+                    rule: Some(Rule::NewerNode),
+                    message: format!(
+                        "every node that differs from the target runs a newer version ({}); rollpilot never downgrades without being asked",
+                        newer.iter().map(|(n, v, t)| format!("{n} runs {v} > {t}")).collect::<Vec<_>>().join(", ")
+                    ),
+                    advice: format!(
+                        "to roll the cluster back, ask for it explicitly: `rollpilot upgrade --to {}`; otherwise set cluster.target to the version you want",
+                        req.target
+                    ),
+                }],
+            });
+        }
+        Direction::Downgrade
+    } else {
+        Direction::Nothing
+    };
+
+    // R1: every node that will run alongside the target must be compatible with it.
+    for (g, n) in cluster.nodes() {
+        if ctx.skipped_nodes.contains(&n.name) {
+            continue;
+        }
+        let Some(v) = req.observed.get(&n.name).version else { continue };
+        let t = tgt(g);
+        if !cluster.compat.compatible(&v, &t) {
+            findings.push(Finding {
+                rule: Some(Rule::VersionCompat),
+                message: format!(
+                    "{} runs {v} and the target is {t}; under the {} rule only {} may run side by side, so these versions cannot be mixed during a rolling upgrade (seed 000: no rolling upgrade across minor versions, e.g. 4.1.x to 4.2.0)",
+                    n.name,
+                    cluster.compat.as_str(),
+                    cluster.compat.describe()
+                ),
+                advice: "a full-downtime upgrade is needed: stop the whole cluster, upgrade every node, start it again (rollpilot does not drive that); or choose a target compatible with the running versions".into(),
+            });
+        }
+    }
+
+    // R3: a non-persistent server group without a mirror loses everything on restart.
+    if cluster.profile != Profile::AnyOrder {
+        for g in cluster.groups.iter().filter(|g| g.gtype == GroupType::Server && g.nodes.len() == 1) {
+            let n = &g.nodes[0];
+            let w = work_of(req, g, n, direction);
+            if !g.persistent
+                && w != Work::Nothing
+                && w != Work::LeaveNewer
+                && !ctx.accept_data_loss
+                && !ctx.skipped_nodes.contains(&n.name)
+            {
+                findings.push(Finding {
+                    rule: Some(Rule::NoMirrorDataLoss),
+                    message: format!(
+                        "server group {} has no mirror and is not persistent: restarting {} to upgrade it loses all of its data (seed 000: \"servers cannot be upgraded without losing all the data\")",
+                        g.name, n.name
+                    ),
+                    advice: format!(
+                        "add a mirror to {} and let it reach sync, or make the group persistent; to go ahead and lose the data, confirm by typing the cluster name (headless: --accept-data-loss={})",
+                        g.name, cluster.name
+                    ),
+                });
+            }
+        }
+    }
+    if !findings.is_empty() {
+        return Err(Refusal { cluster: cluster.name.clone(), findings });
+    }
+
+    let mut b = Builder {
+        req,
+        cluster,
+        direction,
+        phases: Vec::new(),
+        notes: Vec::new(),
+        typed: Vec::new(),
+        exp: cluster.nodes().map(|(_, n)| (n.name.clone(), req.observed.get(&n.name).role)).collect(),
+    };
+
+    for (n, v, t) in &newer {
+        if direction == Direction::Upgrade {
+            b.notes.push(Note {
+                rule: Some(Rule::NewerNode),
+                level: Level::Warning,
+                text: format!("{n} already runs {v}, newer than the target {t}: it is left as it is and not touched (to bring it down, run an explicit rolling downgrade with --to {t})"),
+            });
+        }
+    }
+    if direction == Direction::Downgrade {
+        let from: Vec<String> = from_versions.iter().map(|v| v.to_string()).collect();
+        b.notes.push(Note {
+            rule: Some(Rule::NewerNode),
+            level: Level::Warning,
+            text: format!(
+                "this is a rolling DOWNGRADE from {} to {}: every node is moved down, one at a time, by the same rules",
+                from.join(", "),
+                req.target
+            ),
+        });
+    }
+    for (g, n) in cluster.nodes() {
+        let o = req.observed.get(&n.name);
+        if o.version.is_none() && o.role == Role::Stopped && !ctx.skipped_nodes.contains(&n.name) {
+            b.notes.push(Note {
+                rule: Some(Rule::Verify),
+                level: Level::Warning,
+                text: format!("{} (group {}) is stopped and its version cannot be read while it is down; the plan reinstalls {} and starts it", n.name, g.name, tgt(g)),
+            });
+        }
+        if ctx.skipped_nodes.contains(&n.name) {
+            b.notes.push(Note {
+                rule: Some(Rule::DoNoHarm),
+                level: Level::Warning,
+                text: format!("{} was skipped by the operator and is not touched", n.name),
+            });
+        }
+    }
+
+    let mut order: Vec<&Group> = cluster.groups.iter().collect();
+    let rank = |g: &Group| match g.gtype {
+        GroupType::Server => 0,
+        GroupType::Peer => 1,
+        GroupType::Component => 2,
+        GroupType::Client => 3,
+        GroupType::Orchestrator => 4,
+    };
+    order.sort_by_key(|g| rank(g));
+    for g in order {
+        match (g.gtype, cluster.profile) {
+            (GroupType::Server, Profile::AnyOrder) | (GroupType::Peer, _) => b.peer_group(g),
+            (GroupType::Server, _) => b.server_group(g)?,
+            (GroupType::Client, _) => b.client_group(g),
+            (GroupType::Orchestrator, _) => b.orchestrator_group(g),
+            (GroupType::Component, _) => b.component_group(g),
+        }
+    }
+
+    let changing = b.phases.iter().flat_map(|p| p.steps.iter()).filter(|s| matches!(s.action, Action::Install)).count();
+    if changing > 1 || (changing == 1 && from_versions.len() > 1) {
+        let vs: Vec<String> = from_versions
+            .iter()
+            .chain(std::iter::once(&req.target))
+            .map(|v| v.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let text = if cluster.profile == Profile::AnyOrder {
+            format!(
+                "while the rollout runs, nodes run mixed versions ({}); this profile supports that (seed 002), but the rollout should still be finished",
+                vs.join(" and ")
+            )
+        } else {
+            format!(
+                "from the first install to the last, the cluster runs mixed versions ({}); seed 000: a partly upgraded cluster is only a temporary state, so finish the rollout",
+                vs.join(" and ")
+            )
+        };
+        b.notes.push(Note { rule: Some(Rule::MixedVersion), level: Level::Info, text });
+    }
+
+    let nodes = cluster
+        .nodes()
+        .map(|(g, n)| {
+            let o = req.observed.get(&n.name);
+            let disposition = if ctx.skipped_nodes.contains(&n.name) {
+                "skipped"
+            } else {
+                match work_of(req, g, n, direction) {
+                    Work::Nothing => "at-target",
+                    Work::StartOnly => "start",
+                    Work::LeaveNewer => "newer-left-alone",
+                    Work::Full if direction == Direction::Downgrade => "downgrade",
+                    Work::Full => "upgrade",
+                }
+            };
+            NodePlan {
+                node: n.name.clone(),
+                group: g.name.clone(),
+                from: o.version,
+                to: tgt(g),
+                disposition: disposition.into(),
+            }
+        })
+        .collect();
+
+    Ok(Plan {
+        format: PLAN_FORMAT,
+        rollpilot: env!("CARGO_PKG_VERSION").to_string(),
+        cluster: cluster.name.clone(),
+        profile: cluster.profile,
+        target: req.target.clone(),
+        direction: if b.phases.iter().all(|p| p.steps.is_empty()) { Direction::Nothing } else { direction },
+        from_versions: from_versions.into_iter().collect(),
+        nodes,
+        phases: b.phases.into_iter().filter(|p| !p.steps.is_empty()).collect(),
+        notes: b.notes,
+        typed_confirmations: b.typed,
+    })
+}
+
+fn work_of(req: &PlanRequest, g: &Group, n: &Node, direction: Direction) -> Work {
+    let o = req.observed.get(&n.name);
+    let t = g.target.clone().unwrap_or_else(|| req.target.clone());
+    match &o.version {
+        None => Work::Full,
+        Some(v) => match v.cmp_precedence(&t) {
+            Ordering::Equal if o.role == Role::Stopped => Work::StartOnly,
+            Ordering::Equal => Work::Nothing,
+            Ordering::Less => Work::Full,
+            Ordering::Greater if direction == Direction::Downgrade => Work::Full,
+            Ordering::Greater => Work::LeaveNewer,
+        },
+    }
+}
+
+impl Builder<'_> {
+    fn kind(&self, g: &Group) -> Option<&Kind> {
+        self.cluster.kind_of(g)
+    }
+
+    fn target(&self, g: &Group) -> Version {
+        g.target.clone().unwrap_or_else(|| self.req.target.clone())
+    }
+
+    fn work(&self, g: &Group, n: &Node) -> Work {
+        if self.req.context.skipped_nodes.contains(&n.name) {
+            return Work::Nothing;
+        }
+        work_of(self.req, g, n, self.direction)
+    }
+
+    fn verb(&self) -> &'static str {
+        if self.direction == Direction::Downgrade { "downgrade" } else { "upgrade" }
+    }
+
+    /// Whether the kind can observe a stop (a role parser or a health probe).
+    fn observes_stop(&self, g: &Group) -> bool {
+        self.kind(g).is_some_and(|k| k.parse.role.is_some() || k.commands.health.is_some())
+    }
+
+    /// Renders the command of `action` for `node`, with `version` and `peer` filled in.
+    fn command(
+        &self,
+        g: &Group,
+        n: &Node,
+        action: Action,
+        version: Option<&Version>,
+        peer: Option<&str>,
+    ) -> Option<String> {
+        let k = self.kind(g)?;
+        let t = match action.template_key() {
+            "stop" => k.commands.stop.as_ref(),
+            "start" => k.commands.start.as_ref(),
+            "cleanup" => k.commands.cleanup.as_ref(),
+            "install" => k.commands.install.as_ref(),
+            "switchover" => k.commands.switchover.as_ref(),
+            "failback" => k.commands.failback.as_ref(),
+            "offline" => k.commands.offline.as_ref(),
+            "online" => k.commands.online.as_ref(),
+            "rollback" => k.commands.rollback.as_ref().or(k.commands.install.as_ref()),
+            _ => None,
+        }?;
+        let mut vars = self.cluster.vars_for(g, n);
+        let o = self.req.observed.get(&n.name);
+        vars.insert("version".into(), version.cloned().unwrap_or_else(|| self.target(g)).to_string());
+        vars.insert("from_version".into(), o.version.map(|v| v.to_string()).unwrap_or_default());
+        vars.insert("peer".into(), peer.unwrap_or_default().to_string());
+        let rendered = t.render(&vars).ok()?;
+        Some(if k.sudo { format!("sudo -n sh -c {}", shell_quote(&rendered)) } else { rendered })
+    }
+
+    fn assumes(&self, nodes: &[&str]) -> Vec<Assumption> {
+        nodes
+            .iter()
+            .filter_map(|n| self.exp.get(*n).map(|r| Assumption { node: n.to_string(), role: *r }))
+            .filter(|a| a.role != Role::Unknown)
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        g: &Group,
+        n: &Node,
+        action: Action,
+        peer: Option<&str>,
+        reason: &str,
+        rules: &[Rule],
+        summary: String,
+        confirm: Confirm,
+    ) -> Option<Step> {
+        let version = matches!(action, Action::Install).then(|| self.target(g));
+        let command = self.command(g, n, action, version.as_ref(), peer);
+        if command.is_none() && !matches!(action, Action::Install) {
+            return None;
+        }
+        let from = self.req.observed.get(&n.name).version;
+        let rollback = match action {
+            Action::Stop | Action::FailbackStop => {
+                format!("start {} again on the version it runs; nothing has been changed yet", n.name)
+            }
+            Action::Cleanup => "none: the deleted data cannot be restored".to_string(),
+            Action::Install | Action::Start => format!(
+                "reinstall {} on {} (rollback) and start it",
+                from.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "the previous version".into()),
+                n.name
+            ),
+            Action::Switchover => format!("move the active role back to {}", n.name),
+            Action::Failback | Action::FailbackStart => {
+                "leave the roles as they are; the cluster is fully upgraded".to_string()
+            }
+            Action::Offline => "bring the service back online without the new component".to_string(),
+            Action::Online => "none needed: this step ends the offline window".to_string(),
+            Action::Rollback => "none".to_string(),
+        };
+        Some(Step {
+            id: format!("{}/{}/{}", g.name, n.name, action.as_str()),
+            action,
+            node: n.name.clone(),
+            group: g.name.clone(),
+            command,
+            version,
+            from_version: from,
+            before: Vec::new(),
+            after: Vec::new(),
+            reason: reason.to_string(),
+            rules: rules.to_vec(),
+            summary,
+            downtime: false,
+            irreversible: matches!(action, Action::Cleanup),
+            data_loss: false,
+            confirm: if matches!(action, Action::Cleanup) { Confirm::Yes } else { confirm },
+            rollback,
+            assumes: Vec::new(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// The node's sequence after it stopped: optional cleanup, install, start, with R6 gates last.
+    fn reinstall_sequence(
+        &mut self,
+        g: &Group,
+        n: &Node,
+        reason: &str,
+        rejoin: Gate,
+        mut first_confirm: Confirm,
+        steps: &mut Vec<Step>,
+        include_cleanup: bool,
+    ) {
+        let t = self.target(g);
+        let from = self.req.observed.get(&n.name).version.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into());
+        if include_cleanup
+            && let Some(s) = self.step(
+                g,
+                n,
+                Action::Cleanup,
+                None,
+                reason,
+                &[Rule::Order],
+                format!(
+                    "Deleting the old data backups of {} (dirty-objectdb): this cannot be undone (seed 001 step 2.1c)",
+                    n.name
+                ),
+                Confirm::Yes,
+            )
+        {
+            steps.push(s);
+        }
+        if let Some(mut s) = self.step(
+            g,
+            n,
+            Action::Install,
+            None,
+            reason,
+            &[Rule::Order, Rule::Verify],
+            format!("Installing {t} on {} (removes {from}, unpacks {t})", n.name),
+            first_confirm,
+        ) {
+            s.assumes = self.assumes(&[&n.name]);
+            first_confirm = Confirm::None;
+            steps.push(s);
+        }
+        let has_start = self.kind(g).is_some_and(|k| k.commands.start.is_some());
+        if has_start
+            && let Some(mut s) = self.step(
+                g,
+                n,
+                Action::Start,
+                None,
+                reason,
+                &[Rule::Verify],
+                format!("Starting {} on {t} and waiting until it has rejoined and synced", n.name),
+                first_confirm,
+            )
+        {
+            s.after = vec![rejoin, Gate::VersionIs { node: n.name.clone(), version: t.clone() }];
+            steps.push(s);
+        } else if let Some(last) = steps.last_mut() {
+            last.after.push(rejoin);
+            last.after.push(Gate::VersionIs { node: n.name.clone(), version: t.clone() });
+        }
+    }
+
+    fn server_group(&mut self, g: &Group) -> Result<(), Refusal> {
+        let terracotta = self.cluster.profile == Profile::Terracotta;
+        let (mirror, stripe) = if terracotta { ("mirror", "stripe") } else { ("passive", "group") };
+        let region = g.region.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+        let Some(kind) = self.kind(g).cloned() else { return Ok(()) };
+        let obs: Vec<(&Node, NodeObs, Work)> =
+            g.nodes.iter().map(|n| (n, self.req.observed.get(&n.name), self.work(g, n))).collect();
+        if obs.iter().all(|(n, _, w)| {
+            *w == Work::Nothing || *w == Work::LeaveNewer || self.req.context.skipped_nodes.contains(&n.name)
+        }) && self.failback_target(g).is_none()
+        {
+            return Ok(());
+        }
+        let actives: Vec<&Node> = obs.iter().filter(|(_, o, _)| o.role == Role::Active).map(|(n, _, _)| *n).collect();
+        if g.nodes.len() > 1 {
+            if actives.len() > 1 {
+                return Err(Refusal {
+                    cluster: self.cluster.name.clone(),
+                    findings: vec![Finding {
+                        rule: Some(Rule::SafeToStop),
+                        message: format!("{stripe} {} has {} active members ({}): a split brain", g.name, actives.len(), actives.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")),
+                        advice: "resolve the split brain first (keep the member with the newest data active, restart the other); rollpilot will not stop an active it cannot tell apart".into(),
+                    }],
+                });
+            }
+            if actives.is_empty() {
+                return Err(Refusal {
+                    cluster: self.cluster.name.clone(),
+                    findings: vec![Finding {
+                        rule: Some(Rule::SafeToStop),
+                        message: format!(
+                            "{stripe} {} has no active member ({})",
+                            g.name,
+                            obs.iter().map(|(n, o, _)| super::gates::brief(&n.name, o)).collect::<Vec<_>>().join("; ")
+                        ),
+                        advice: format!(
+                            "bring the {stripe} back to one active before upgrading it (start its servers, or wait for the failover to finish), then plan again"
+                        ),
+                    }],
+                });
+            }
+        }
+        let mut steps: Vec<Step> = Vec::new();
+        let cleanup = kind.commands.cleanup.is_some();
+        let verb = self.verb();
+
+        // A group without a mirror: downtime (R2), possibly data loss (R3, already accepted if here).
+        if g.nodes.len() == 1 {
+            let (n, o, w) = (obs[0].0, &obs[0].1, obs[0].2);
+            if w == Work::Nothing || w == Work::LeaveNewer {
+                return Ok(());
+            }
+            let data_loss = !g.persistent;
+            let reason = format!(
+                "R2 no-mirror-downtime: {stripe} {} has no {mirror}, so its service is down while {} is {verb}d (seed 000)",
+                g.name, n.name
+            );
+            let mut first = true;
+            if o.role != Role::Stopped
+                && let Some(mut s) = self.step(
+                    g,
+                    n,
+                    Action::Stop,
+                    None,
+                    &reason,
+                    &[Rule::NoMirrorDowntime],
+                    format!(
+                        "Stopping {} ({}), the only server of {}: the service is DOWN until it restarts{}",
+                        n.name,
+                        o.state.clone().unwrap_or_else(|| o.role.to_string().to_uppercase()),
+                        g.name,
+                        if data_loss { ", and ALL ITS DATA IS LOST (not persistent)" } else { "" }
+                    ),
+                    Confirm::Typed,
+                )
+            {
+                s.downtime = true;
+                s.data_loss = data_loss;
+                s.assumes = self.assumes(&[&n.name]);
+                if data_loss {
+                    s.rules.push(Rule::NoMirrorDataLoss);
+                }
+                if self.observes_stop(g) {
+                    s.after.push(Gate::Stopped { node: n.name.clone() });
+                }
+                self.typed.push(TypedConfirmation {
+                    rule: Some(if data_loss { Rule::NoMirrorDataLoss } else { Rule::NoMirrorDowntime }),
+                    reason: if data_loss {
+                        format!("{} has no mirror and is not persistent: its data is lost when it restarts", g.name)
+                    } else {
+                        format!("{} has no mirror: its service is down while {} restarts", g.name, n.name)
+                    },
+                    step: s.id.clone(),
+                });
+                self.notes.push(Note {
+                    rule: Some(if data_loss { Rule::NoMirrorDataLoss } else { Rule::NoMirrorDowntime }),
+                    level: Level::Warning,
+                    text: format!(
+                        "{stripe} {} has no {mirror}: downtime is unavoidable while {} is {verb}d{}; typed confirmation required",
+                        g.name,
+                        n.name,
+                        if data_loss { ", and because it is not persistent ALL ITS DATA IS LOST" } else { "" }
+                    ),
+                });
+                steps.push(s);
+                first = false;
+            }
+            self.exp.insert(n.name.clone(), Role::Stopped);
+            let rejoin = Gate::Rejoined { node: n.name.clone() };
+            let start = steps.len();
+            if w == Work::Full {
+                self.reinstall_sequence(
+                    g,
+                    n,
+                    &reason,
+                    rejoin,
+                    if first { Confirm::Typed } else { Confirm::None },
+                    &mut steps,
+                    cleanup,
+                );
+            } else if let Some(mut s) = self.step(
+                g,
+                n,
+                Action::Start,
+                None,
+                &reason,
+                &[Rule::Verify],
+                format!("Starting {}", n.name),
+                Confirm::Yes,
+            ) {
+                s.after = vec![rejoin, Gate::VersionIs { node: n.name.clone(), version: self.target(g) }];
+                steps.push(s);
+            }
+            for s in &mut steps[start..] {
+                s.downtime = true;
+            }
+            self.exp.insert(n.name.clone(), Role::Active);
+            self.phases.push(Phase {
+                title: format!("{} {}{region}: the only server", cap(stripe), g.name),
+                reason,
+                steps,
+            });
+            return Ok(());
+        }
+
+        let active = actives[0];
+        let original = self.req.context.original_active.get(&g.name).cloned().unwrap_or_else(|| active.name.clone());
+        let step_word = if terracotta { " (seed 001 step 2.1)" } else { "" };
+        let passive_reason = format!(
+            "R4 order: {mirror}s of {stripe} {} before its active, so the active keeps serving{step_word}",
+            g.name
+        );
+
+        // Passives (stopped ones first: they are down already, finish them before touching more).
+        let mut passives: Vec<&(&Node, NodeObs, Work)> = obs
+            .iter()
+            .filter(|(n, o, w)| {
+                n.name != active.name && matches!(w, Work::Full | Work::StartOnly) && o.role != Role::Active
+            })
+            .collect();
+        passives.sort_by_key(|(_, o, _)| if o.role == Role::Stopped { 0 } else { 1 });
+        for (n, o, w) in passives {
+            let others: Vec<&str> = g.nodes.iter().map(|x| x.name.as_str()).collect();
+            if o.role != Role::Stopped {
+                let Some(mut s) = self.step(
+                    g,
+                    n,
+                    Action::Stop,
+                    None,
+                    &passive_reason,
+                    &[Rule::Order],
+                    format!(
+                        "Stopping {} ({}, {mirror} of {}). {} stays active and keeps serving.",
+                        n.name,
+                        o.state.clone().unwrap_or_else(|| "PASSIVE".into()),
+                        g.name,
+                        active.name
+                    ),
+                    Confirm::Yes,
+                ) else {
+                    // No stop command (Exchange): the install runs on the running passive.
+                    self.reinstall_sequence(
+                        g,
+                        n,
+                        &passive_reason,
+                        Gate::Rejoined { node: n.name.clone() },
+                        Confirm::Yes,
+                        &mut steps,
+                        false,
+                    );
+                    if let Some(first) =
+                        steps.iter_mut().rev().find(|s| s.node == n.name && s.action == Action::Install)
+                    {
+                        first.before.push(Gate::PeersReady { group: g.name.clone(), node: n.name.clone() });
+                        first.assumes = self.assumes(&others);
+                    }
+                    continue;
+                };
+                s.before.push(Gate::PeersReady { group: g.name.clone(), node: n.name.clone() });
+                s.assumes = self.assumes(&others);
+                if self.observes_stop(g) {
+                    s.after.push(Gate::Stopped { node: n.name.clone() });
+                }
+                steps.push(s);
+                self.exp.insert(n.name.clone(), Role::Stopped);
+                self.reinstall_sequence(
+                    g,
+                    n,
+                    &passive_reason,
+                    Gate::Rejoined { node: n.name.clone() },
+                    Confirm::None,
+                    &mut steps,
+                    cleanup,
+                );
+            } else if *w == Work::Full {
+                self.reinstall_sequence(
+                    g,
+                    n,
+                    &passive_reason,
+                    Gate::Rejoined { node: n.name.clone() },
+                    Confirm::Yes,
+                    &mut steps,
+                    cleanup,
+                );
+            } else if let Some(mut s) = self.step(
+                g,
+                n,
+                Action::Start,
+                None,
+                &passive_reason,
+                &[Rule::Verify],
+                format!(
+                    "Starting {} (already on {}) and waiting until it has rejoined and synced",
+                    n.name,
+                    self.target(g)
+                ),
+                Confirm::Yes,
+            ) {
+                s.after = vec![
+                    Gate::Rejoined { node: n.name.clone() },
+                    Gate::VersionIs { node: n.name.clone(), version: self.target(g) },
+                ];
+                steps.push(s);
+            }
+            self.exp.insert(n.name.clone(), Role::Passive);
+        }
+
+        // The active: hand over (switchover or failover by stopping), then reinstall it.
+        let a_obs = self.req.observed.get(&active.name);
+        let a_work = self.work(g, active);
+        let candidates: Vec<&str> = g
+            .nodes
+            .iter()
+            .filter(|n| n.name != active.name && !self.req.context.skipped_nodes.contains(&n.name))
+            .map(|n| n.name.as_str())
+            .collect();
+        let successor = candidates.first().copied().unwrap_or("");
+        let successor_text = if candidates.len() == 1 {
+            format!("{successor}, which becomes the active server")
+        } else {
+            format!("a {mirror} in sync ({}), which becomes the active server", candidates.join(" or "))
+        };
+        let mut new_active = active.name.clone();
+        if a_work == Work::Full {
+            let reason = format!(
+                "R4 order: the active of {stripe} {} goes last, after its {mirror}s are {verb}d and in sync; R5 safe-to-stop guards the handover{}",
+                g.name,
+                if terracotta { " (seed 001 step 2.2)" } else { "" }
+            );
+            let state = a_obs.state.clone().unwrap_or_else(|| "ACTIVE".into());
+            if kind.commands.switchover.is_some() {
+                if let Some(mut s) = self.step(
+                    g,
+                    active,
+                    Action::Switchover,
+                    Some(successor),
+                    &reason,
+                    &[Rule::Order, Rule::SafeToStop],
+                    format!("Moving the active role from {} ({state}) to {successor_text}; {} becomes passive so it can be {verb}d.", active.name, active.name),
+                    Confirm::Yes,
+                ) {
+                    s.before.push(Gate::SafeToStop { group: g.name.clone(), node: active.name.clone() });
+                    s.after.push(Gate::FailedOver { group: g.name.clone(), not: active.name.clone() });
+                    s.assumes = self.assumes(&[active.name.as_str()]);
+                    steps.push(s);
+                }
+                self.exp.insert(active.name.clone(), Role::Passive);
+                if candidates.len() == 1 {
+                    self.exp.insert(successor.to_string(), Role::Active);
+                }
+                new_active = successor.to_string();
+                let mut first_confirm = Confirm::None;
+                if let Some(mut s) = self.step(
+                    g,
+                    active,
+                    Action::Stop,
+                    None,
+                    &reason,
+                    &[Rule::Order],
+                    format!("Stopping {} (now passive) to {verb} it", active.name),
+                    Confirm::None,
+                ) {
+                    s.before.push(Gate::PeersReady { group: g.name.clone(), node: active.name.clone() });
+                    if self.observes_stop(g) {
+                        s.after.push(Gate::Stopped { node: active.name.clone() });
+                    }
+                    steps.push(s);
+                    self.exp.insert(active.name.clone(), Role::Stopped);
+                } else {
+                    first_confirm = Confirm::None;
+                }
+                self.reinstall_sequence(
+                    g,
+                    active,
+                    &reason,
+                    Gate::Rejoined { node: active.name.clone() },
+                    first_confirm,
+                    &mut steps,
+                    cleanup,
+                );
+            } else if let Some(mut s) = self.step(
+                g,
+                active,
+                Action::Stop,
+                None,
+                &reason,
+                &[Rule::Order, Rule::SafeToStop],
+                format!("Stopping {} ({state}). The cluster fails over to {successor_text}.", active.name),
+                Confirm::Yes,
+            ) {
+                s.before.push(Gate::SafeToStop { group: g.name.clone(), node: active.name.clone() });
+                s.after.push(Gate::FailedOver { group: g.name.clone(), not: active.name.clone() });
+                s.assumes = self.assumes(&[active.name.as_str()]);
+                steps.push(s);
+                self.exp.insert(active.name.clone(), Role::Stopped);
+                if candidates.len() == 1 {
+                    self.exp.insert(successor.to_string(), Role::Active);
+                }
+                new_active = successor.to_string();
+                self.reinstall_sequence(
+                    g,
+                    active,
+                    &reason,
+                    Gate::Rejoined { node: active.name.clone() },
+                    Confirm::None,
+                    &mut steps,
+                    cleanup,
+                );
+                if let Some(s) = steps.iter_mut().rev().find(|s| s.node == active.name && s.action == Action::Start) {
+                    s.summary = format!(
+                        "Starting {} on {}: the formerly active server now becomes the {mirror}",
+                        active.name,
+                        self.target(g)
+                    );
+                }
+            }
+            self.exp.insert(active.name.clone(), Role::Passive);
+        }
+
+        // R8 failback: return the active role to the original active.
+        let current_active = if a_work == Work::Full { new_active.clone() } else { active.name.clone() };
+        let pol = self.cluster.failback;
+        let ctx = self.req.context;
+        let wants = pol != FailbackPolicy::Never
+            && !ctx.failback_declined.contains(&g.name)
+            && !ctx.failback_done.contains(&g.name);
+        let orig_node = g.nodes.iter().find(|n| n.name == original);
+        if wants
+            && current_active != original
+            && !current_active.is_empty()
+            && let Some(orig) = orig_node
+            && !ctx.skipped_nodes.contains(&orig.name)
+        {
+            let confirm = if pol == FailbackPolicy::Ask { Confirm::Optional } else { Confirm::Yes };
+            let reason = format!(
+                "R8 failback ({}): optional, moves the active role back to {} and proves failover works on the new version{}",
+                match pol {
+                    FailbackPolicy::Ask => "policy ask",
+                    FailbackPolicy::Always => "policy always",
+                    FailbackPolicy::Never => "policy never",
+                },
+                orig.name,
+                if terracotta { " (seed 001 step 2.2d)" } else { " (seed 003 step 3)" }
+            );
+            let cur = g.nodes.iter().find(|n| n.name == current_active);
+            if kind.commands.failback.is_some() {
+                if let Some(mut s) = self.step(
+                    g,
+                    orig,
+                    Action::Failback,
+                    Some(&current_active),
+                    &reason,
+                    &[Rule::Failback],
+                    format!("Failback: moving the active role from {current_active} back to {}", orig.name),
+                    confirm,
+                ) {
+                    s.before.push(Gate::SafeToStop { group: g.name.clone(), node: current_active.clone() });
+                    s.after.push(Gate::IsActive { node: orig.name.clone() });
+                    s.assumes = self.assumes(&[current_active.as_str(), orig.name.as_str()]);
+                    steps.push(s);
+                }
+            } else if let Some(cur) = cur {
+                if kind.commands.switchover.is_some() {
+                    if let Some(mut s) = self.step(g, cur, Action::Failback, Some(&orig.name), &reason, &[Rule::Failback], format!("Failback: moving the active role from {} back to {}", cur.name, orig.name), confirm) {
+                        s.id = format!("{}/{}/failback", g.name, orig.name);
+                        s.command = self.command(g, cur, Action::Switchover, None, Some(&orig.name));
+                        s.before.push(Gate::SafeToStop { group: g.name.clone(), node: cur.name.clone() });
+                        s.after.push(Gate::IsActive { node: orig.name.clone() });
+                        s.assumes = self.assumes(&[cur.name.as_str(), orig.name.as_str()]);
+                        steps.push(s);
+                    }
+                } else if let Some(mut s) = self.step(
+                    g,
+                    cur,
+                    Action::FailbackStop,
+                    None,
+                    &reason,
+                    &[Rule::Failback, Rule::SafeToStop],
+                    format!("Failback: stopping {} (the current active). {} becomes the active server again; {} then restarts as the {mirror}.", cur.name, orig.name, cur.name),
+                    confirm,
+                ) {
+                    s.before.push(Gate::SafeToStop { group: g.name.clone(), node: cur.name.clone() });
+                    s.after.push(Gate::IsActive { node: orig.name.clone() });
+                    s.assumes = self.assumes(&[cur.name.as_str(), orig.name.as_str()]);
+                    steps.push(s);
+                    if let Some(mut s2) = self.step(g, cur, Action::FailbackStart, None, &reason, &[Rule::Failback, Rule::Verify], format!("Failback: restarting {} as the {mirror} and waiting for it to sync", cur.name), Confirm::None) {
+                        s2.after.push(Gate::Rejoined { node: cur.name.clone() });
+                        steps.push(s2);
+                    }
+                }
+            }
+        }
+
+        let title = if terracotta {
+            format!("Stripe {}{region}: mirrors, then the active with failover", g.name)
+        } else {
+            format!("Group {}{region}: passives, then switch over and {verb} the old active", g.name)
+        };
+        let reason = if terracotta {
+            "R4 order: every TSA stripe in every region is upgraded before clients and orchestrators (seed 001 step 2)"
+                .to_string()
+        } else {
+            "R4 order: server groups first, passives before the active (seed 003 steps 1-2)".to_string()
+        };
+        self.phases.push(Phase { title, reason, steps });
+        Ok(())
+    }
+
+    fn failback_target(&self, g: &Group) -> Option<String> {
+        let orig = self.req.context.original_active.get(&g.name)?;
+        let o = self.req.observed.get(orig);
+        (o.role != Role::Active).then(|| orig.clone())
+    }
+
+    fn peer_group(&mut self, g: &Group) {
+        let mut steps = Vec::new();
+        let any_order = self.cluster.profile == Profile::AnyOrder;
+        let verb = self.verb();
+        let reason = if any_order {
+            format!(
+                "R4 order: any order is allowed (seed 002: nodes of different versions coexist); {} one node at a time, config order",
+                g.name
+            )
+        } else {
+            format!(
+                "R4 order: members of {} one at a time{}",
+                g.name,
+                g.quorum.map(|q| format!(", keeping a quorum of {q}")).unwrap_or_default()
+            )
+        };
+        for n in &g.nodes {
+            let w = self.work(g, n);
+            if !matches!(w, Work::Full | Work::StartOnly) {
+                continue;
+            }
+            let o = self.req.observed.get(&n.name);
+            let mut confirm = Confirm::Yes;
+            if o.role != Role::Stopped
+                && w == Work::Full
+                && let Some(mut s) = self.step(
+                    g,
+                    n,
+                    Action::Stop,
+                    None,
+                    &reason,
+                    &[Rule::Order],
+                    format!("Stopping {} to {verb} it; the other members keep serving", n.name),
+                    Confirm::Yes,
+                )
+            {
+                s.before.push(Gate::PeersReady { group: g.name.clone(), node: n.name.clone() });
+                if let Some(q) = g.quorum {
+                    s.before.push(Gate::Quorum { group: g.name.clone(), node: n.name.clone(), min: q });
+                }
+                if self.observes_stop(g) {
+                    s.after.push(Gate::Stopped { node: n.name.clone() });
+                }
+                steps.push(s);
+                confirm = Confirm::None;
+            }
+            if w == Work::Full {
+                let before_len = steps.len();
+                self.reinstall_sequence(
+                    g,
+                    n,
+                    &reason,
+                    Gate::Rejoined { node: n.name.clone() },
+                    confirm,
+                    &mut steps,
+                    self.kind(g).is_some_and(|k| k.commands.cleanup.is_some()),
+                );
+                if confirm == Confirm::Yes
+                    && let Some(first) = steps.get_mut(before_len)
+                {
+                    first.before.push(Gate::PeersReady { group: g.name.clone(), node: n.name.clone() });
+                }
+            } else if let Some(mut s) = self.step(
+                g,
+                n,
+                Action::Start,
+                None,
+                &reason,
+                &[Rule::Verify],
+                format!("Starting {}", n.name),
+                Confirm::Yes,
+            ) {
+                s.after = vec![
+                    Gate::Rejoined { node: n.name.clone() },
+                    Gate::VersionIs { node: n.name.clone(), version: self.target(g) },
+                ];
+                steps.push(s);
+            }
+        }
+        let title = if any_order {
+            format!("Nodes of {}: one at a time, any order", g.name)
+        } else {
+            format!("Members of {}: one at a time", g.name)
+        };
+        self.phases.push(Phase { title, reason, steps });
+    }
+
+    fn client_group(&mut self, g: &Group) {
+        let verb = self.verb();
+        let todo: Vec<&Node> =
+            g.nodes.iter().filter(|n| matches!(self.work(g, n), Work::Full | Work::StartOnly)).collect();
+        let servers = g.servers.clone().map(|s| format!(" of {s}")).unwrap_or_default();
+        let reason = format!(
+            "R4 order: clients{servers} after all server groups in all regions{}",
+            if self.cluster.profile == Profile::Terracotta { " (seed 001 step 2.3)" } else { "" }
+        );
+        let batches: Vec<&[&Node]> = todo.chunks(g.batch.max(1)).collect();
+        let nb = batches.len();
+        let mut steps = Vec::new();
+        for (bi, batch) in batches.into_iter().enumerate() {
+            let names: Vec<&str> = batch.iter().map(|n| n.name.as_str()).collect();
+            let mut confirm = Confirm::Yes;
+            let batch_text = format!("batch {}/{nb}: {}", bi + 1, names.join(", "));
+            // Stop the whole batch, then reinstall each: the batch is what is down at once.
+            for n in batch {
+                let o = self.req.observed.get(&n.name);
+                if o.role != Role::Stopped
+                    && self.work(g, n) == Work::Full
+                    && let Some(mut s) = self.step(
+                        g,
+                        n,
+                        Action::Stop,
+                        None,
+                        &reason,
+                        &[Rule::Order],
+                        format!("Stopping client {} ({batch_text}); its application is down until it restarts", n.name),
+                        confirm,
+                    )
+                {
+                    if self.observes_stop(g) {
+                        s.after.push(Gate::Stopped { node: n.name.clone() });
+                    }
+                    steps.push(s);
+                    confirm = Confirm::None;
+                }
+            }
+            for n in batch {
+                if self.work(g, n) == Work::Full {
+                    self.reinstall_sequence(
+                        g,
+                        n,
+                        &reason,
+                        Gate::Rejoined { node: n.name.clone() },
+                        confirm,
+                        &mut steps,
+                        false,
+                    );
+                    confirm = Confirm::None;
+                } else if let Some(mut s) = self.step(
+                    g,
+                    n,
+                    Action::Start,
+                    None,
+                    &reason,
+                    &[Rule::Verify],
+                    format!("Starting client {}", n.name),
+                    confirm,
+                ) {
+                    s.after = vec![
+                        Gate::Rejoined { node: n.name.clone() },
+                        Gate::VersionIs { node: n.name.clone(), version: self.target(g) },
+                    ];
+                    steps.push(s);
+                    confirm = Confirm::None;
+                }
+            }
+        }
+        let _ = verb;
+        self.phases.push(Phase {
+            title: format!("Clients {}{servers} (batches of {})", g.name, g.batch),
+            reason,
+            steps,
+        });
+    }
+
+    fn orchestrator_group(&mut self, g: &Group) {
+        let t = self.target(g);
+        let verb = self.verb();
+        let todo: Vec<&Node> = g.nodes.iter().filter(|n| matches!(self.work(g, n), Work::Full)).collect();
+        let start_only: Vec<&Node> = g.nodes.iter().filter(|n| self.work(g, n) == Work::StartOnly).collect();
+        if todo.is_empty() && start_only.is_empty() {
+            return;
+        }
+        let seed = if self.cluster.profile == Profile::Terracotta { " (seed 001 steps 3-5)" } else { "" };
+        // Stop: standbys before masters (seed 001 recommends it with reconnectResync).
+        let mut stop_order: Vec<&Node> = if todo.is_empty() {
+            Vec::new()
+        } else {
+            g.nodes
+                .iter()
+                .filter(|n| {
+                    self.req.observed.get(&n.name).role != Role::Stopped
+                        && !self.req.context.skipped_nodes.contains(&n.name)
+                })
+                .collect()
+        };
+        stop_order.sort_by_key(|n| if n.declared_role == Some(DeclaredRole::Standby) { 0 } else { 1 });
+        let stop_reason = if g.reconnect_resync {
+            format!(
+                "R4 order: orchestrators after every TSA in every region; standbys stopped before masters because they reconnect-resync{seed}"
+            )
+        } else {
+            format!(
+                "R4 order: orchestrators after every TSA in every region; all are stopped before any is upgraded{seed}"
+            )
+        };
+        let mut stops = Vec::new();
+        let mut confirm = Confirm::Yes;
+        for n in &stop_order {
+            let role = match n.declared_role {
+                Some(DeclaredRole::Master) => "master",
+                _ => "standby",
+            };
+            if let Some(mut s) = self.step(
+                g,
+                n,
+                Action::Stop,
+                None,
+                &stop_reason,
+                &[Rule::Order],
+                format!("Stopping orchestrator {} ({role}). WAN replication pauses until all orchestrators restart on {t}; each region keeps serving locally.", n.name),
+                confirm,
+            ) {
+                s.downtime = true;
+                if self.observes_stop(g) {
+                    s.after.push(Gate::Stopped { node: n.name.clone() });
+                }
+                stops.push(s);
+                confirm = Confirm::None;
+            }
+        }
+        if !stops.is_empty() {
+            self.notes.push(Note {
+                rule: Some(Rule::Order),
+                level: Level::Warning,
+                text: format!(
+                    "WAN replication ({}) pauses while the orchestrators are stopped, upgraded and restarted",
+                    g.name
+                ),
+            });
+            self.phases.push(Phase {
+                title: format!("Stop all orchestrators of {} (standbys first)", g.name),
+                reason: stop_reason,
+                steps: stops,
+            });
+        }
+        let inst_reason = format!(
+            "R4 order: all orchestrators must run the same version, so every one is {verb}d before any restarts{seed}"
+        );
+        let mut installs = Vec::new();
+        for n in &todo {
+            if let Some(s) = self.step(
+                g,
+                n,
+                Action::Install,
+                None,
+                &inst_reason,
+                &[Rule::Order],
+                format!("Installing {t} on orchestrator {}", n.name),
+                Confirm::None,
+            ) {
+                installs.push(s);
+            }
+        }
+        if !installs.is_empty() {
+            self.phases.push(Phase {
+                title: format!("{} all orchestrators of {} to {t}", cap(verb), g.name),
+                reason: inst_reason,
+                steps: installs,
+            });
+        }
+        let start_reason = format!(
+            "R4 order: restart all orchestrators, masters first (the master region is available at once and resynchronizes the replicas){seed}"
+        );
+        let mut start_order: Vec<&Node> = g
+            .nodes
+            .iter()
+            .filter(|n| {
+                !self.req.context.skipped_nodes.contains(&n.name)
+                    && matches!(self.work(g, n), Work::Full | Work::StartOnly)
+            })
+            .collect();
+        start_order.sort_by_key(|n| if n.declared_role == Some(DeclaredRole::Master) { 0 } else { 1 });
+        let mut starts = Vec::new();
+        let mut confirm = if stop_order.is_empty() { Confirm::Yes } else { Confirm::None };
+        for n in &start_order {
+            if let Some(mut s) = self.step(
+                g,
+                n,
+                Action::Start,
+                None,
+                &start_reason,
+                &[Rule::Order, Rule::Verify],
+                format!("Starting orchestrator {} on {t}", n.name),
+                confirm,
+            ) {
+                s.downtime = true;
+                s.after = vec![
+                    Gate::Rejoined { node: n.name.clone() },
+                    Gate::VersionIs { node: n.name.clone(), version: t.clone() },
+                ];
+                starts.push(s);
+                confirm = Confirm::None;
+            }
+        }
+        if let Some(last) = starts.last_mut() {
+            last.after.push(Gate::SameVersion { group: g.name.clone(), version: t.clone() });
+        }
+        if !starts.is_empty() {
+            self.phases.push(Phase {
+                title: format!("Restart all orchestrators of {}", g.name),
+                reason: start_reason,
+                steps: starts,
+            });
+        }
+    }
+
+    fn component_group(&mut self, g: &Group) {
+        let todo: Vec<&Node> = g.nodes.iter().filter(|n| self.work(g, n) == Work::Full).collect();
+        let Some(first) = todo.first().copied() else { return };
+        let t = self.target(g);
+        let service = g
+            .service
+            .clone()
+            .or_else(|| self.cluster.groups.iter().find(|x| x.gtype == GroupType::Server).map(|x| x.name.clone()))
+            .unwrap_or_default();
+        let reason = format!(
+            "R9 offline-step: {} cannot be upgraded while {service} is online (seed 003: such components need the service offline)",
+            g.name
+        );
+        let mut steps = Vec::new();
+        if let Some(mut s) = self.step(
+            g,
+            first,
+            Action::Offline,
+            None,
+            &reason,
+            &[Rule::OfflineStep],
+            format!("Taking {service} OFFLINE to upgrade {} to {t}: clients cannot reach it until it is brought back online (downtime)", g.name),
+            Confirm::Yes,
+        ) {
+            s.downtime = true;
+            steps.push(s);
+        }
+        for n in &todo {
+            let start = steps.len();
+            let has_stop = self.kind(g).is_some_and(|k| k.commands.stop.is_some());
+            if has_stop
+                && let Some(s) = self.step(
+                    g,
+                    n,
+                    Action::Stop,
+                    None,
+                    &reason,
+                    &[Rule::OfflineStep],
+                    format!("Stopping {} on {}", g.name, n.name),
+                    Confirm::None,
+                )
+            {
+                steps.push(s);
+            }
+            self.reinstall_sequence(
+                g,
+                n,
+                &reason,
+                Gate::VersionIs { node: n.name.clone(), version: t.clone() },
+                Confirm::None,
+                &mut steps,
+                false,
+            );
+            for s in &mut steps[start..] {
+                s.downtime = true;
+                s.after.dedup();
+            }
+        }
+        if let Some(mut s) = self.step(
+            g,
+            first,
+            Action::Online,
+            None,
+            &reason,
+            &[Rule::OfflineStep],
+            format!("Bringing {service} back online"),
+            Confirm::None,
+        ) {
+            s.downtime = true;
+            s.after.push(Gate::HasActive { group: service.clone() });
+            steps.push(s);
+        }
+        self.notes.push(Note {
+            rule: Some(Rule::OfflineStep),
+            level: Level::Warning,
+            text: format!("{} needs {service} offline while it is upgraded: downtime, confirmation required", g.name),
+        });
+        self.phases.push(Phase { title: format!("Offline upgrade of {} ({service} offline)", g.name), reason, steps });
+    }
+}
+
+fn cap(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,11 @@
+//! Turning a cluster and what is observed of it into an ordered, explained plan. Pure: no I/O.
+
+mod build;
+pub mod gates;
+pub mod render;
+pub mod rules;
+pub mod types;
+
+pub use build::{PLAN_FORMAT, PlanRequest, plan};
+pub use rules::Rule;
+pub use types::*;

@@ -1,0 +1,416 @@
+//! What a plan is made of. Serializable, so `plan --json`, the journal and the UI share it.
+
+use super::rules::Rule;
+use crate::model::{Profile, Role};
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// What a step does to its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Stop the service.
+    Stop,
+    /// Delete data the old version left behind (irreversible).
+    Cleanup,
+    /// Install the step's version.
+    Install,
+    /// Start the service.
+    Start,
+    /// Move the active role to the peer.
+    Switchover,
+    /// Move the active role back to the original active (R8).
+    Failback,
+    /// Stop the current active so the original active takes over again (Terracotta failback).
+    FailbackStop,
+    /// Restart the node stopped for failback.
+    FailbackStart,
+    /// Take the service offline for an offline-only component (R9).
+    Offline,
+    /// Bring the service back online.
+    Online,
+    /// Reinstall the previous version after a failure (added by the operator's choice).
+    Rollback,
+}
+
+impl Action {
+    /// The verb shown in plans and journals.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Stop => "stop",
+            Action::Cleanup => "cleanup",
+            Action::Install => "install",
+            Action::Start => "start",
+            Action::Switchover => "switchover",
+            Action::Failback => "failback",
+            Action::FailbackStop => "failback-stop",
+            Action::FailbackStart => "failback-start",
+            Action::Offline => "offline",
+            Action::Online => "online",
+            Action::Rollback => "rollback",
+        }
+    }
+
+    /// The config key of the command template this action runs.
+    pub fn template_key(self) -> &'static str {
+        match self {
+            Action::Stop | Action::FailbackStop => "stop",
+            Action::Start | Action::FailbackStart => "start",
+            Action::Cleanup => "cleanup",
+            Action::Install => "install",
+            Action::Switchover => "switchover",
+            Action::Failback => "failback",
+            Action::Offline => "offline",
+            Action::Online => "online",
+            Action::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How much the operator must do before a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confirm {
+    /// Runs as part of the node's sequence once its first step was confirmed.
+    None,
+    /// A yes/no confirmation (Cancel focused by default).
+    Yes,
+    /// The operator types the cluster name (R2, R3, downgrades, skips).
+    Typed,
+    /// The operator may decline it and the rollout goes on without it (failback under `ask`).
+    Optional,
+}
+
+/// A condition on the live cluster, checked before or after a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "gate", rename_all = "kebab-case")]
+pub enum Gate {
+    /// R5: a passive of `group` other than `node` is in sync, so `node` may stop serving.
+    SafeToStop {
+        /// The group.
+        group: String,
+        /// The active about to stop or hand over.
+        node: String,
+    },
+    /// The other members of `group` are up and (passives) in sync: no member is the last copy.
+    PeersReady {
+        /// The group.
+        group: String,
+        /// The member about to be touched.
+        node: String,
+    },
+    /// At least `min` members other than `node` are up and healthy.
+    Quorum {
+        /// The group.
+        group: String,
+        /// The member about to stop.
+        node: String,
+        /// Members that must stay up.
+        min: usize,
+    },
+    /// `node` has stopped.
+    Stopped {
+        /// The node.
+        node: String,
+    },
+    /// Some member of `group` other than `not` is active.
+    FailedOver {
+        /// The group.
+        group: String,
+        /// The node that gave up the active role.
+        not: String,
+    },
+    /// `node` is the active of its group.
+    IsActive {
+        /// The node.
+        node: String,
+    },
+    /// `node` is running again: a passive in sync, or healthy when it has no role.
+    Rejoined {
+        /// The node.
+        node: String,
+    },
+    /// R6: `node`'s version probe reports `version`.
+    VersionIs {
+        /// The node.
+        node: String,
+        /// The expected version.
+        version: Version,
+    },
+    /// Some member of `group` is active and serving (after an offline window, R9).
+    HasActive {
+        /// The group.
+        group: String,
+    },
+    /// Every member of `group` runs `version` (seed 001: orchestrators on one version).
+    SameVersion {
+        /// The group.
+        group: String,
+        /// The version they must share.
+        version: Version,
+    },
+}
+
+impl Gate {
+    /// The rule this gate enforces.
+    pub fn rule(&self) -> Rule {
+        match self {
+            Gate::SafeToStop { .. } => Rule::SafeToStop,
+            Gate::PeersReady { .. } | Gate::Quorum { .. } => Rule::SafeToStop,
+            Gate::Stopped { .. } | Gate::FailedOver { .. } | Gate::IsActive { .. } => Rule::Order,
+            Gate::Rejoined { .. } | Gate::VersionIs { .. } => Rule::Verify,
+            Gate::SameVersion { .. } => Rule::Order,
+            Gate::HasActive { .. } => Rule::OfflineStep,
+        }
+    }
+
+    /// What must be true, in an operator's words.
+    pub fn describe(&self) -> String {
+        match self {
+            Gate::SafeToStop { group, node } => format!("a passive of {group} other than {node} is in sync"),
+            Gate::PeersReady { group, node } => {
+                format!("the other members of {group} are up and in sync before {node} is touched")
+            }
+            Gate::Quorum { group, node, min } => format!("at least {min} members of {group} besides {node} stay up"),
+            Gate::Stopped { node } => format!("{node} has stopped"),
+            Gate::FailedOver { group, not } => format!("another member of {group} has taken over from {not} as active"),
+            Gate::IsActive { node } => format!("{node} is active"),
+            Gate::Rejoined { node } => format!("{node} has rejoined and is in sync"),
+            Gate::VersionIs { node, version } => format!("{node} reports version {version}"),
+            Gate::SameVersion { group, version } => format!("every member of {group} runs {version}"),
+            Gate::HasActive { group } => format!("{group} is served by an active member"),
+        }
+    }
+}
+
+/// A fact the plan assumed when it placed a step; re-checked before the step runs (R12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assumption {
+    /// The node.
+    pub node: String,
+    /// The role it was expected to have when the step starts.
+    pub role: Role,
+}
+
+/// One action on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Stable identifier: `group/node/action`. The journal and confirmations refer to it.
+    pub id: String,
+    /// What it does.
+    pub action: Action,
+    /// The node it acts on (whose host runs the command).
+    pub node: String,
+    /// The node's group.
+    pub group: String,
+    /// The exact command that will run, values quoted; `None` when the kind has no such command.
+    pub command: Option<String>,
+    /// The version this step moves the node to, for install/rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// The version the node ran before this run touched it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<Version>,
+    /// Conditions that must hold before it runs (waited for, with a deadline).
+    pub before: Vec<Gate>,
+    /// Conditions that must hold after it ran before anything else is touched.
+    pub after: Vec<Gate>,
+    /// Why the step is here, in this order.
+    pub reason: String,
+    /// Rules that placed or guard it.
+    pub rules: Vec<Rule>,
+    /// What happens, in the seed's terms (shown in the confirmation dialog).
+    pub summary: String,
+    /// The service (or part of it) is unavailable while it runs.
+    pub downtime: bool,
+    /// It cannot be undone.
+    pub irreversible: bool,
+    /// Data is lost by it (R3, accepted by the operator).
+    pub data_loss: bool,
+    /// What the operator must do before it runs.
+    pub confirm: Confirm,
+    /// What can be done if it fails.
+    pub rollback: String,
+    /// Roles the plan expected when it placed this step (R12).
+    pub assumes: Vec<Assumption>,
+}
+
+/// Steps that belong together, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    /// Short title ("Upgrade stripe east: mirrors first").
+    pub title: String,
+    /// Why this phase comes here.
+    pub reason: String,
+    /// Its steps.
+    pub steps: Vec<Step>,
+}
+
+/// Whether a note is informative or a warning the operator must read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// Good to know.
+    Info,
+    /// Read before confirming.
+    Warning,
+}
+
+/// A remark attached to the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// The rule behind it, if any.
+    pub rule: Option<Rule>,
+    /// Info or warning.
+    pub level: Level,
+    /// The remark.
+    pub text: String,
+}
+
+/// A typed confirmation the plan needs before it may run; headless runs pass `--confirm=NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypedConfirmation {
+    /// The rule that demands it.
+    pub rule: Option<Rule>,
+    /// What the operator accepts by typing the cluster name.
+    pub reason: String,
+    /// The step it belongs to.
+    pub step: String,
+}
+
+/// Up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Every node moves up to the target (nodes newer than it are left alone, R10).
+    Upgrade,
+    /// Every node moves down to the target: an explicit rolling downgrade.
+    Downgrade,
+    /// Nothing to change.
+    Nothing,
+}
+
+/// What the plan intends for one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePlan {
+    /// The node.
+    pub node: String,
+    /// Its group.
+    pub group: String,
+    /// Current version.
+    pub from: Option<Version>,
+    /// Version at the end.
+    pub to: Version,
+    /// upgrade, downgrade, at-target, newer-left-alone, skipped.
+    pub disposition: String,
+}
+
+/// The ordered, explained rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Journal/plan format version (R10: a newer rollpilot's plan is refused).
+    pub format: u32,
+    /// The rollpilot version that made it.
+    pub rollpilot: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Profile used.
+    pub profile: Profile,
+    /// Target version.
+    pub target: Version,
+    /// Up, down or nothing.
+    pub direction: Direction,
+    /// Versions found before the run.
+    pub from_versions: Vec<Version>,
+    /// Per-node intentions.
+    pub nodes: Vec<NodePlan>,
+    /// Phases in order.
+    pub phases: Vec<Phase>,
+    /// Warnings and remarks.
+    pub notes: Vec<Note>,
+    /// Typed confirmations this plan needs.
+    pub typed_confirmations: Vec<TypedConfirmation>,
+}
+
+impl Plan {
+    /// All steps in order.
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.phases.iter().flat_map(|p| p.steps.iter())
+    }
+
+    /// Finds a step by id.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps().find(|s| s.id == id)
+    }
+
+    /// Whether anything needs doing.
+    pub fn is_empty(&self) -> bool {
+        self.phases.iter().all(|p| p.steps.is_empty())
+    }
+}
+
+/// One reason a plan was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule, when a safety rule refused (exit 3); `None` for missing facts (exit 4).
+    pub rule: Option<Rule>,
+    /// What is wrong.
+    pub message: String,
+    /// What the operator can do.
+    pub advice: String,
+}
+
+/// The planner's "no", with every reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Cluster name.
+    pub cluster: String,
+    /// Why.
+    pub findings: Vec<Finding>,
+}
+
+impl Refusal {
+    /// True when the refusal comes from missing facts (unreachable hosts), not from a rule.
+    pub fn is_unreachable(&self) -> bool {
+        self.findings.iter().all(|f| f.rule.is_none())
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "rollpilot refuses to plan a rolling upgrade of {}:", self.cluster)?;
+        for x in &self.findings {
+            match x.rule {
+                Some(r) => writeln!(f, "  - {r}: {}", x.message)?,
+                None => writeln!(f, "  - {}", x.message)?,
+            }
+            writeln!(f, "    what to do: {}", x.advice)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a run has decided or done so far; the planner uses it when it plans again mid-run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RunContext {
+    /// Group → the node that was active when the run began (failback returns the role to it).
+    pub original_active: BTreeMap<String, String>,
+    /// Groups whose failback the operator declined.
+    pub failback_declined: BTreeSet<String>,
+    /// Groups whose failback is done.
+    pub failback_done: BTreeSet<String>,
+    /// Nodes the operator chose to skip (typed).
+    pub skipped_nodes: BTreeSet<String>,
+    /// The operator accepted R3 data loss for this cluster (typed its name).
+    pub accept_data_loss: bool,
+    /// The target is explicitly below the running versions (a rolling downgrade).
+    pub downgrade_intended: bool,
+}
