@@ -18,6 +18,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let n: u64 = rest[..digits].parse().map_err(|_| format!("`{s}` is too large a duration"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        if unit_len == 0 && !rest.is_empty() {
+            return Err(format!("`{s}` is not a duration; write e.g. \"30s\", \"5m\", \"1m30s\", \"500ms\""));
+        }
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let d = match unit {

@@ -138,9 +138,40 @@ fn from_toml_error(source: &str, origin: &str, e: &toml::de::Error) -> ConfigErr
     // serde names an unknown field in its message; otherwise the key on the line is the field.
     let field = position::key_path_at(source, offset).unwrap_or_else(|| "(file)".to_string());
     let msg = if msg.starts_with("unknown field") {
-        format!("{msg} (fields are case-sensitive; see the config reference in README.md)")
+        let hint = suggest(&msg).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+        format!("{msg} ({hint}fields are case-sensitive; see the config reference in README.md)")
     } else {
-        msg
+        msg.replace("expected u16", "expected a port number from 1 to 65535")
+            .replace("expected i64", "expected a whole number")
+            .replace("expected a string", "expected a quoted string")
     };
     error_at(source, origin, offset, field, msg)
+}
+
+/// For "unknown field `tagret`, expected one of `name`, `target`...", the closest expected name.
+fn suggest(msg: &str) -> Option<String> {
+    let mut parts = msg.split('`');
+    let bad = parts.nth(1)?.to_string();
+    let expected: Vec<&str> = msg.split_once("expected")?.1.split('`').skip(1).step_by(2).collect();
+    expected
+        .into_iter()
+        .map(|e| (edit_distance(&bad, e), e))
+        .filter(|(d, e)| *d <= 2.max(e.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, e)| e.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }

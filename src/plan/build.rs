@@ -97,7 +97,10 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
             continue;
         }
         if let Some(v) = req.observed.get(&n.name).version {
-            from_versions.insert(v.clone());
+            // Components with a version line of their own are not "the cluster's" versions.
+            if g.target.is_none() {
+                from_versions.insert(v.clone());
+            }
             match v.cmp_precedence(&tgt(g)) {
                 Ordering::Less => older += 1,
                 Ordering::Greater => newer.push((n.name.clone(), v, tgt(g))),
@@ -129,9 +132,10 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         Direction::Nothing
     };
 
-    // R1: every node that will run alongside the target must be compatible with it.
+    // R1: every node that will run alongside the target must be compatible with it. An offline
+    // component never runs mixed (all of it is upgraded inside one offline window, R9).
     for (g, n) in cluster.nodes() {
-        if ctx.skipped_nodes.contains(&n.name) {
+        if ctx.skipped_nodes.contains(&n.name) || (g.gtype == GroupType::Component && g.offline) {
             continue;
         }
         let Some(v) = req.observed.get(&n.name).version else { continue };
@@ -916,9 +920,20 @@ impl Builder<'_> {
                 }
             } else if let Some(cur) = cur {
                 if kind.commands.switchover.is_some() {
-                    if let Some(mut s) = self.step(g, cur, Action::Failback, Some(&orig.name), &reason, &[Rule::Failback], format!("Failback: moving the active role from {} back to {}", cur.name, orig.name), confirm) {
+                    // No failback command: the switchover command, run where the role is now.
+                    if let Some(mut s) = self.step(
+                        g,
+                        cur,
+                        Action::Switchover,
+                        Some(&orig.name),
+                        &reason,
+                        &[Rule::Failback],
+                        format!("Failback: moving the active role from {} back to {}", cur.name, orig.name),
+                        confirm,
+                    ) {
+                        s.action = Action::Failback;
                         s.id = format!("{}/{}/failback", g.name, orig.name);
-                        s.command = self.command(g, cur, Action::Switchover, None, Some(&orig.name));
+                        s.rollback = "leave the roles as they are; the cluster is fully upgraded".into();
                         s.before.push(Gate::SafeToStop { group: g.name.clone(), node: cur.name.clone() });
                         s.after.push(Gate::IsActive { node: orig.name.clone() });
                         s.assumes = self.assumes(&[cur.name.as_str(), orig.name.as_str()]);

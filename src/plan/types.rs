@@ -183,7 +183,7 @@ impl Gate {
             Gate::Stopped { node } => format!("{node} has stopped"),
             Gate::FailedOver { group, not } => format!("another member of {group} has taken over from {not} as active"),
             Gate::IsActive { node } => format!("{node} is active"),
-            Gate::Rejoined { node } => format!("{node} has rejoined and is in sync"),
+            Gate::Rejoined { node } => format!("{node} is back: running and healthy, and in sync if it is a passive"),
             Gate::VersionIs { node, version } => format!("{node} reports version {version}"),
             Gate::SameVersion { group, version } => format!("every member of {group} runs {version}"),
             Gate::HasActive { group } => format!("{group} is served by an active member"),

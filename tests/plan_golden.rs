@@ -1,0 +1,426 @@
+//! Golden plans for every seed scenario: the order of steps, the gates, the refusals and the
+//! confirmations an operator will see. Full plans are snapshotted (tests/snapshots) so any change
+//! to what operators read is reviewed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rollpilot::config;
+use rollpilot::model::*;
+use rollpilot::plan::gates::{Verdict, evaluate};
+use rollpilot::plan::*;
+use semver::Version;
+use std::path::Path;
+
+fn load(name: &str) -> Cluster {
+    config::load(Path::new(&format!("{}/config/{name}.toml", env!("CARGO_MANIFEST_DIR")))).unwrap()
+}
+
+fn parse(src: &str) -> Cluster {
+    config::parse_str(src, "test.toml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `(node, version, role, sync)`; role/sync words as the parsers use them.
+fn observed(rows: &[(&str, &str, &str, &str)]) -> Observed {
+    let mut o = Observed::default();
+    for (n, v, r, s) in rows {
+        o.nodes.insert(
+            n.to_string(),
+            NodeObs {
+                reachable: true,
+                version: if v.is_empty() { None } else { Some(Version::parse(v).unwrap()) },
+                role: Role::from_word(r).unwrap(),
+                sync: SyncState::from_word(s).unwrap(),
+                health: if *r == "stopped" { Health::Failed } else { Health::Ok },
+                state: None,
+                error: None,
+            },
+        );
+    }
+    o
+}
+
+fn terracotta_at(v: &str) -> Observed {
+    observed(&[
+        ("tc-east-1", v, "active", "n/a"),
+        ("tc-east-2", v, "passive", "in-sync"),
+        ("tc-west-1", v, "active", "n/a"),
+        ("tc-west-2", v, "passive", "in-sync"),
+        ("app-east-1", v, "none", "n/a"),
+        ("app-west-1", v, "none", "n/a"),
+        ("wan-east", v, "active", "n/a"),
+        ("wan-west", v, "passive", "n/a"),
+    ])
+}
+
+fn run(c: &Cluster, o: &Observed, target: &str, ctx: &RunContext) -> Result<Plan, Refusal> {
+    plan(&PlanRequest { cluster: c, observed: o, target: Version::parse(target).unwrap(), context: ctx })
+}
+
+fn ids(p: &Plan) -> Vec<String> {
+    p.steps().map(|s| s.id.clone()).collect()
+}
+
+fn pos(p: &Plan, id: &str) -> usize {
+    ids(p).iter().position(|x| x == id).unwrap_or_else(|| panic!("{id} not in plan: {:#?}", ids(p)))
+}
+
+fn with_failback(c: &Cluster, f: FailbackPolicy) -> Cluster {
+    let mut c = c.clone();
+    c.failback = f;
+    c
+}
+
+#[test]
+fn terracotta_two_regions_follow_seed_001_order() {
+    let c = load("terracotta");
+    let p = run(&c, &terracotta_at("4.2.0"), "4.2.1", &RunContext::default()).unwrap();
+    assert_eq!(p.direction, Direction::Upgrade);
+    assert_eq!(
+        ids(&p),
+        vec![
+            "east/tc-east-2/stop",
+            "east/tc-east-2/install",
+            "east/tc-east-2/start",
+            "east/tc-east-1/stop",
+            "east/tc-east-1/install",
+            "east/tc-east-1/start",
+            "east/tc-east-2/failback-stop",
+            "east/tc-east-2/failback-start",
+            "west/tc-west-2/stop",
+            "west/tc-west-2/install",
+            "west/tc-west-2/start",
+            "west/tc-west-1/stop",
+            "west/tc-west-1/install",
+            "west/tc-west-1/start",
+            "west/tc-west-2/failback-stop",
+            "west/tc-west-2/failback-start",
+            "app-east/app-east-1/stop",
+            "app-east/app-east-1/install",
+            "app-east/app-east-1/start",
+            "app-west/app-west-1/stop",
+            "app-west/app-west-1/install",
+            "app-west/app-west-1/start",
+            "wan/wan-west/stop",
+            "wan/wan-east/stop",
+            "wan/wan-east/install",
+            "wan/wan-west/install",
+            "wan/wan-east/start",
+            "wan/wan-west/start",
+        ]
+    );
+    // Mirrors before actives, with R5 before each active stops and R6 after each start.
+    let stop_active = p.step("east/tc-east-1/stop").unwrap();
+    assert!(stop_active.before.contains(&Gate::SafeToStop { group: "east".into(), node: "tc-east-1".into() }));
+    assert!(stop_active.after.contains(&Gate::FailedOver { group: "east".into(), not: "tc-east-1".into() }));
+    assert_eq!(stop_active.confirm, Confirm::Yes);
+    assert!(
+        stop_active.summary.contains("fails over to tc-east-2, which becomes the active server"),
+        "{}",
+        stop_active.summary
+    );
+    let start = p.step("east/tc-east-2/start").unwrap();
+    assert!(
+        start.after.contains(&Gate::VersionIs { node: "tc-east-2".into(), version: Version::parse("4.2.1").unwrap() })
+    );
+    assert!(start.after.contains(&Gate::Rejoined { node: "tc-east-2".into() }));
+    // Failback is optional under `ask` and is its own gated step (R8).
+    let fb = p.step("east/tc-east-2/failback-stop").unwrap();
+    assert_eq!(fb.confirm, Confirm::Optional);
+    assert!(fb.rules.contains(&Rule::Failback));
+    assert!(fb.before.contains(&Gate::SafeToStop { group: "east".into(), node: "tc-east-2".into() }));
+    // All TSAs in all regions before clients, clients before orchestrators (R4).
+    assert!(pos(&p, "west/tc-west-2/failback-start") < pos(&p, "app-east/app-east-1/stop"));
+    assert!(pos(&p, "app-west/app-west-1/start") < pos(&p, "wan/wan-west/stop"));
+    // Orchestrators: standby stopped first (reconnect-resync), all installed before any restart,
+    // and the last restart checks they all run one version.
+    let last = p.step("wan/wan-west/start").unwrap();
+    assert!(last.after.contains(&Gate::SameVersion { group: "wan".into(), version: Version::parse("4.2.1").unwrap() }));
+    assert!(p.step("wan/wan-west/stop").unwrap().downtime);
+    assert!(p.notes.iter().any(|n| n.rule == Some(Rule::MixedVersion)));
+    insta::assert_snapshot!("terracotta_two_regions", render::to_text(&p));
+}
+
+#[test]
+fn failback_always_and_never() {
+    let c = load("terracotta");
+    let o = terracotta_at("4.2.0");
+    let always = run(&with_failback(&c, FailbackPolicy::Always), &o, "4.2.1", &RunContext::default()).unwrap();
+    assert_eq!(always.step("east/tc-east-2/failback-stop").unwrap().confirm, Confirm::Yes);
+    let never = run(&with_failback(&c, FailbackPolicy::Never), &o, "4.2.1", &RunContext::default()).unwrap();
+    assert!(
+        never.steps().all(|s| !matches!(s.action, Action::FailbackStop | Action::FailbackStart | Action::Failback))
+    );
+    // A declined failback is not planned again when the run plans anew.
+    let mut ctx = RunContext::default();
+    ctx.failback_declined.insert("east".into());
+    let declined = run(&c, &o, "4.2.1", &ctx).unwrap();
+    assert!(declined.step("east/tc-east-2/failback-stop").is_none());
+    assert!(declined.step("west/tc-west-2/failback-stop").is_some());
+}
+
+const SOLO: &str = r#"
+[cluster]
+name = "solo"
+target = "4.2.1"
+profile = "terracotta"
+persistent = PERSISTENT
+
+[kinds.server]
+version = "version.sh"
+status = "server-stat.sh"
+stop = "stop-tc-server.sh"
+install = "install.sh {version}"
+start = "start-tc-server.sh"
+[kinds.server.parse]
+role = { regex = 'state: (\S+)', map = { "ACTIVE-COORDINATOR" = "active", "PASSIVE-STANDBY" = "passive" } }
+sync = { regex = 'state: (\S+)', map = { "PASSIVE-STANDBY" = "in-sync" } }
+
+[[groups]]
+name = "stripe1"
+type = "server"
+hosts = ["tc-solo"]
+"#;
+
+#[test]
+fn stripe_without_mirror_needs_typed_confirmation_r2() {
+    let c = parse(&SOLO.replace("PERSISTENT", "true"));
+    let o = observed(&[("tc-solo", "4.2.0", "active", "n/a")]);
+    let p = run(&c, &o, "4.2.1", &RunContext::default()).unwrap();
+    let stop = p.step("stripe1/tc-solo/stop").unwrap();
+    assert_eq!(stop.confirm, Confirm::Typed);
+    assert!(stop.downtime && !stop.data_loss);
+    assert!(stop.rules.contains(&Rule::NoMirrorDowntime));
+    assert_eq!(p.typed_confirmations.len(), 1);
+    assert_eq!(p.typed_confirmations[0].rule, Some(Rule::NoMirrorDowntime));
+    assert!(p.notes.iter().any(|n| n.rule == Some(Rule::NoMirrorDowntime) && n.level == Level::Warning));
+    assert!(p.steps().all(|s| s.downtime), "every step of a lone server is downtime");
+    insta::assert_snapshot!("no_mirror_r2", render::to_text(&p));
+}
+
+#[test]
+fn non_persistent_without_mirror_is_refused_r3_unless_accepted() {
+    let c = parse(&SOLO.replace("PERSISTENT", "false"));
+    let o = observed(&[("tc-solo", "4.2.0", "active", "n/a")]);
+    let r = run(&c, &o, "4.2.1", &RunContext::default()).unwrap_err();
+    assert!(!r.is_unreachable());
+    assert_eq!(r.findings[0].rule, Some(Rule::NoMirrorDataLoss));
+    assert!(r.findings[0].message.contains("loses all of its data"), "{}", r.findings[0].message);
+    assert!(r.findings[0].advice.contains("--accept-data-loss=solo"), "{}", r.findings[0].advice);
+    let ctx = RunContext { accept_data_loss: true, ..Default::default() };
+    let p = run(&c, &o, "4.2.1", &ctx).unwrap();
+    let stop = p.step("stripe1/tc-solo/stop").unwrap();
+    assert!(stop.data_loss && stop.confirm == Confirm::Typed);
+    assert!(stop.summary.contains("ALL ITS DATA IS LOST"), "{}", stop.summary);
+    assert_eq!(p.typed_confirmations[0].rule, Some(Rule::NoMirrorDataLoss));
+}
+
+#[test]
+fn minor_version_change_is_refused_r1() {
+    let c = load("terracotta");
+    let r = run(&c, &terracotta_at("4.1.3"), "4.2.0", &RunContext::default()).unwrap_err();
+    assert_eq!(r.findings.len(), 8, "every node is named");
+    assert!(r.findings.iter().all(|f| f.rule == Some(Rule::VersionCompat)));
+    assert!(
+        r.findings[0].message.contains("tc-east-1 runs 4.1.3 and the target is 4.2.0"),
+        "{}",
+        r.findings[0].message
+    );
+    assert!(r.findings[0].advice.contains("full-downtime upgrade"), "{}", r.findings[0].advice);
+    let text = r.to_string();
+    assert!(text.contains("R1 version-compat"), "{text}");
+    // 4.2.0 -> 4.3.0 is a minor change too.
+    assert!(run(&c, &terracotta_at("4.2.0"), "4.3.0", &RunContext::default()).is_err());
+}
+
+#[test]
+fn passive_out_of_sync_blocks_the_active_r5() {
+    let c = load("terracotta");
+    // tc-east-2 was already upgraded and is still catching up: the next step stops the active,
+    // and the safe-to-stop gate must hold it, naming the blocker.
+    let mut o = terracotta_at("4.2.1");
+    o.nodes.insert("tc-east-1".into(), observed(&[("tc-east-1", "4.2.0", "active", "n/a")]).nodes["tc-east-1"].clone());
+    let mut e2 = observed(&[("tc-east-2", "4.2.1", "passive", "syncing")]).nodes["tc-east-2"].clone();
+    e2.state = Some("PASSIVE-UNINITIALIZED".into());
+    o.nodes.insert("tc-east-2".into(), e2);
+    let p = run(&with_failback(&c, FailbackPolicy::Never), &o, "4.2.1", &RunContext::default()).unwrap();
+    assert_eq!(ids(&p)[0], "east/tc-east-1/stop");
+    let gate = &p.step("east/tc-east-1/stop").unwrap().before[0];
+    assert_eq!(gate, &Gate::SafeToStop { group: "east".into(), node: "tc-east-1".into() });
+    match evaluate(gate, &c, &o) {
+        Verdict::Blocked(why) => {
+            assert!(why.contains("no passive of east is in sync (tc-east-2: PASSIVE-UNINITIALIZED, syncing"), "{why}")
+        }
+        v => panic!("gate should block: {v:?}"),
+    }
+    // Once the mirror is in sync the gate opens and records the fact that allowed it.
+    let mut synced = o.clone();
+    synced.nodes.get_mut("tc-east-2").unwrap().sync = SyncState::InSync;
+    assert!(matches!(evaluate(gate, &c, &synced), Verdict::Open(f) if f.contains("tc-east-2")));
+}
+
+#[test]
+fn streambase_any_order_leaves_a_newer_node_alone_r10() {
+    let c = load("streambase");
+    let o = observed(&[
+        ("sb-1", "10.6.0", "none", "n/a"),
+        ("sb-2", "10.6.0", "none", "n/a"),
+        ("sb-3", "10.7.0", "none", "n/a"),
+    ]);
+    let p = run(&c, &o, "10.6.1", &RunContext::default()).unwrap();
+    assert_eq!(
+        ids(&p),
+        vec![
+            "trading/sb-1/stop",
+            "trading/sb-1/install",
+            "trading/sb-1/start",
+            "trading/sb-2/stop",
+            "trading/sb-2/install",
+            "trading/sb-2/start"
+        ]
+    );
+    assert!(p.steps().all(|s| s.node != "sb-3"), "the newer node is never touched");
+    let r10 = p.notes.iter().find(|n| n.rule == Some(Rule::NewerNode)).unwrap();
+    assert!(r10.text.contains("sb-3 already runs 10.7.0, newer than the target 10.6.1"), "{}", r10.text);
+    assert_eq!(p.nodes.iter().find(|n| n.node == "sb-3").unwrap().disposition, "newer-left-alone");
+    // Any order: no failover steps, no safe-to-stop gates.
+    assert!(p.steps().all(|s| !s.before.iter().any(|g| matches!(g, Gate::SafeToStop { .. }))));
+    assert!(p.notes.iter().any(|n| n.rule == Some(Rule::MixedVersion) && n.text.contains("supports that")));
+    insta::assert_snapshot!("streambase_newer_node", render::to_text(&p));
+}
+
+#[test]
+fn downgrade_only_when_asked_r10() {
+    let c = load("terracotta");
+    let o = terracotta_at("4.2.1");
+    let r = run(&c, &o, "4.2.0", &RunContext::default()).unwrap_err();
+    assert_eq!(r.findings[0].rule, Some(Rule::NewerNode));
+    assert!(r.findings[0].advice.contains("--to 4.2.0"), "{}", r.findings[0].advice);
+    let p = run(&c, &o, "4.2.0", &RunContext { downgrade_intended: true, ..Default::default() }).unwrap();
+    assert_eq!(p.direction, Direction::Downgrade);
+    assert!(p.notes.iter().any(|n| n.text.contains("rolling DOWNGRADE")));
+    assert_eq!(ids(&p)[0], "east/tc-east-2/stop", "a downgrade obeys the same order");
+}
+
+fn exchange_obs() -> Observed {
+    observed(&[
+        ("node1", "6.5.7226", "active", "n/a"),
+        ("node2", "6.5.7226", "passive", "in-sync"),
+        ("node1-av", "8.0.0", "none", "n/a"),
+        ("node2-av", "8.0.0", "none", "n/a"),
+    ])
+}
+
+#[test]
+fn exchange_passive_first_then_move_then_failback() {
+    let c = load("exchange");
+    let p = run(&c, &exchange_obs(), "6.5.7638", &RunContext::default()).unwrap();
+    assert_eq!(
+        ids(&p),
+        vec![
+            "mail/node2/stop",
+            "mail/node2/install",
+            "mail/node2/start",
+            "mail/node1/switchover",
+            "mail/node1/stop",
+            "mail/node1/install",
+            "mail/node1/start",
+            "mail/node1/failback",
+            "antivirus/node1-av/offline",
+            "antivirus/node1-av/install",
+            "antivirus/node2-av/install",
+            "antivirus/node1-av/online",
+        ]
+    );
+    let mv = p.step("mail/node1/switchover").unwrap();
+    assert_eq!(mv.command.as_deref(), Some("/opt/exchange/exchange/bin/cluster-move.sh -g EVS1 -n node2"));
+    assert!(mv.before.contains(&Gate::SafeToStop { group: "mail".into(), node: "node1".into() }));
+    let fb = p.step("mail/node1/failback").unwrap();
+    assert_eq!(fb.confirm, Confirm::Optional);
+    assert_eq!(fb.node, "node2", "the move back runs where the virtual server is");
+    assert_eq!(fb.command.as_deref(), Some("/opt/exchange/exchange/bin/cluster-move.sh -g EVS1 -n node1"));
+    assert!(fb.after.contains(&Gate::IsActive { node: "node1".into() }));
+    // The scanner can only be upgraded with the virtual server offline (R9).
+    let off = p.step("antivirus/node1-av/offline").unwrap();
+    assert!(off.downtime && off.confirm == Confirm::Yes && off.rules.contains(&Rule::OfflineStep));
+    assert!(p.steps().filter(|s| s.group == "antivirus").all(|s| s.downtime));
+    assert!(p.step("antivirus/node1-av/online").unwrap().after.contains(&Gate::HasActive { group: "mail".into() }));
+    assert_eq!(p.step("antivirus/node1-av/install").unwrap().version, Some(Version::parse("8.1.0").unwrap()));
+    insta::assert_snapshot!("exchange_failback_ask", render::to_text(&p));
+
+    let always =
+        run(&with_failback(&c, FailbackPolicy::Always), &exchange_obs(), "6.5.7638", &RunContext::default()).unwrap();
+    assert_eq!(always.step("mail/node1/failback").unwrap().confirm, Confirm::Yes);
+    let never =
+        run(&with_failback(&c, FailbackPolicy::Never), &exchange_obs(), "6.5.7638", &RunContext::default()).unwrap();
+    assert!(never.step("mail/node1/failback").is_none());
+}
+
+#[test]
+fn replanning_mid_run_continues_where_the_cluster_is() {
+    // Killed after tc-east-1 was stopped and failed over, before its install: the new plan
+    // installs and starts it, then offers the failback; the mirror is not touched again.
+    let c = load("terracotta");
+    let mut o = terracotta_at("4.2.0");
+    let mid = observed(&[("tc-east-1", "4.2.0", "stopped", "unknown"), ("tc-east-2", "4.2.1", "active", "n/a")]);
+    o.nodes.extend(mid.nodes);
+    let mut ctx = RunContext::default();
+    ctx.original_active.insert("east".into(), "tc-east-1".into());
+    let p = run(&c, &o, "4.2.1", &ctx).unwrap();
+    let east: Vec<String> = ids(&p).into_iter().filter(|i| i.starts_with("east/")).collect();
+    assert_eq!(
+        east,
+        vec![
+            "east/tc-east-1/install",
+            "east/tc-east-1/start",
+            "east/tc-east-2/failback-stop",
+            "east/tc-east-2/failback-start"
+        ]
+    );
+}
+
+#[test]
+fn unreachable_node_refuses_with_facts_not_rules() {
+    let c = load("terracotta");
+    let mut o = terracotta_at("4.2.0");
+    o.nodes.insert("tc-west-2".into(), NodeObs::unreachable("connection refused"));
+    let r = run(&c, &o, "4.2.1", &RunContext::default()).unwrap_err();
+    assert!(r.is_unreachable());
+    assert!(
+        r.findings[0].message.contains("tc-west-2 (group west) is unreachable: connection refused"),
+        "{}",
+        r.findings[0].message
+    );
+}
+
+#[test]
+fn split_brain_and_no_active_are_refused() {
+    let c = load("terracotta");
+    let mut o = terracotta_at("4.2.0");
+    o.nodes.get_mut("tc-east-2").unwrap().role = Role::Active;
+    let r = run(&c, &o, "4.2.1", &RunContext::default()).unwrap_err();
+    assert!(r.findings[0].message.contains("split brain"), "{}", r.findings[0].message);
+    let mut o = terracotta_at("4.2.0");
+    o.nodes.get_mut("tc-east-1").unwrap().role = Role::Stopped;
+    o.nodes.get_mut("tc-east-2").unwrap().role = Role::Stopped;
+    let r = run(&c, &o, "4.2.1", &RunContext::default()).unwrap_err();
+    assert!(r.findings[0].message.contains("no active member"), "{}", r.findings[0].message);
+}
+
+#[test]
+fn nothing_to_do_when_at_target() {
+    let c = load("terracotta");
+    let p = run(&c, &terracotta_at("4.2.1"), "4.2.1", &RunContext::default()).unwrap();
+    assert!(p.is_empty());
+    assert_eq!(p.direction, Direction::Nothing);
+}
+
+#[test]
+fn commands_are_rendered_with_quoted_values() {
+    let src = SOLO
+        .replace("PERSISTENT", "true")
+        .replace("install.sh {version}", "install.sh {kit}")
+        .replace("[[groups]]", "[vars]\nkit = \"/opt/my kits/x\"\n\n[[groups]]");
+    let c = parse(&src);
+    let o = observed(&[("tc-solo", "4.2.0", "active", "n/a")]);
+    let p = run(&c, &o, "4.2.1", &RunContext::default()).unwrap();
+    assert_eq!(p.step("stripe1/tc-solo/install").unwrap().command.as_deref(), Some("install.sh '/opt/my kits/x'"));
+}
