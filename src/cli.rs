@@ -39,6 +39,8 @@ pub struct Cli {
 enum Command {
     /// Validate a cluster config file (exit 0, or 2 with every problem located).
     Check(CheckArgs),
+    /// Show every node: role, version, sync state, health (probed live over ssh).
+    Status(StatusArgs),
     /// Show the plan for a rollout: phases, steps, gates, reasons and rollbacks.
     Plan(PlanArgs),
     /// Run a simulated cluster on this machine (for the demo, tests and rehearsals).
@@ -56,6 +58,18 @@ struct ConfigArg {
 struct CheckArgs {
     #[command(flatten)]
     cfg: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    cfg: ConfigArg,
+    /// Print a JSON array (keys: host, group, kind, role, state, version, target, sync, health, reachable, stale, last_seen, error).
+    #[arg(long, conflicts_with = "watch")]
+    json: bool,
+    /// Refresh in place every timeouts.refresh until Ctrl-C.
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Debug, Args)]
@@ -79,8 +93,10 @@ struct PlanArgs {
 /// Parses argv and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _log = crate::logging::init(&crate::paths::state_dir(None));
     let code = match cli.command {
         Command::Check(a) => check(&a),
+        Command::Status(a) => status(&a),
         Command::Plan(a) => plan_cmd(&a),
         Command::Sim(a) => crate::sim::cli::run(a),
     };
@@ -203,4 +219,87 @@ fn plan_cmd(a: &PlanArgs) -> u8 {
             report_refusal(&r)
         }
     }
+}
+
+/// A tokio runtime for commands that talk to hosts.
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| {
+        eprintln!("cannot start the async runtime: {e}");
+        exit::FAILED
+    })
+}
+
+/// Probes every node once, then closes the connections.
+pub async fn probe_once(cluster: &Cluster) -> Result<crate::probe::Snapshot, u8> {
+    let transport = crate::transport::for_cluster(cluster).map_err(|e| {
+        eprintln!("{e}");
+        exit::FAILED
+    })?;
+    let poller = crate::probe::Poller::new(std::sync::Arc::new(cluster.clone()), transport.clone());
+    let snap = poller.refresh().await;
+    transport.close().await;
+    Ok(snap)
+}
+
+fn status(a: &StatusArgs) -> u8 {
+    let cluster = match load_config(&a.cfg.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    rt.block_on(async {
+        use crate::status_view;
+        if a.watch {
+            let transport = match crate::transport::for_cluster(&cluster) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return exit::FAILED;
+                }
+            };
+            let poller = crate::probe::Poller::new(std::sync::Arc::new(cluster.clone()), transport.clone());
+            let mut tick = tokio::time::interval(cluster.timeouts.refresh);
+            let code = loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let snap = poller.refresh().await;
+                        let now = jiff::Timestamp::now();
+                        let rows = status_view::rows(&cluster, &snap);
+                        print!("\x1b[H\x1b[2J{} — {} (every {}; Ctrl-C to stop)\n\n{}", cluster.name, now.strftime("%H:%M:%S"), crate::config::duration::format_duration(cluster.timeouts.refresh), status_view::to_text(&rows, now));
+                        use std::io::Write;
+                        let _ = std::io::stdout().flush();
+                    }
+                    _ = tokio::signal::ctrl_c() => break exit::INTERRUPTED,
+                }
+            };
+            transport.close().await;
+            return code;
+        }
+        let snap = match probe_once(&cluster).await {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        let rows = status_view::rows(&cluster, &snap);
+        if a.json {
+            match serde_json::to_string_pretty(&rows) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("cannot encode JSON: {e}");
+                    return exit::FAILED;
+                }
+            }
+        } else {
+            print!("{}", status_view::to_text(&rows, jiff::Timestamp::now()));
+        }
+        let down = snap.unreachable();
+        if down.is_empty() {
+            exit::OK
+        } else {
+            eprintln!("{} of {} hosts unreachable: {}", down.len(), rows.len(), down.join(", "));
+            exit::UNREACHABLE
+        }
+    })
 }

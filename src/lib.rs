@@ -5,6 +5,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod logging;
 pub mod model;
+pub mod paths;
 pub mod plan;
+pub mod probe;
 pub mod sim;
+pub mod status_view;
+pub mod transport;

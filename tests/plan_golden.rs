@@ -392,6 +392,16 @@ fn unreachable_node_refuses_with_facts_not_rules() {
 }
 
 #[test]
+fn a_server_of_unknown_role_is_never_guessed() {
+    let c = load("terracotta");
+    let mut o = terracotta_at("4.2.0");
+    o.nodes.get_mut("tc-west-2").unwrap().role = Role::Unknown;
+    let r = run(&c, &o, "4.2.1", &RunContext::default()).unwrap_err();
+    assert_eq!(r.findings[0].rule, Some(Rule::SafeToStop));
+    assert!(r.findings[0].message.contains("the role of tc-west-2 (group west) cannot be read"), "{}", r.findings[0].message);
+}
+
+#[test]
 fn split_brain_and_no_active_are_refused() {
     let c = load("terracotta");
     let mut o = terracotta_at("4.2.0");

@@ -69,6 +69,17 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
                 message: format!("{} (group {}) is unreachable: {}", n.name, g.name, o.error.as_deref().unwrap_or("no answer")),
                 advice: format!("fix the connection to {} (try `ssh {}`), then plan again; rollpilot does not plan around a node it cannot see", n.name, n.address),
             });
+        } else if o.role == Role::Unknown && g.gtype == GroupType::Server && cluster.profile != Profile::AnyOrder {
+            findings.push(Finding {
+                rule: Some(Rule::SafeToStop),
+                message: format!(
+                    "the role of {} (group {}) cannot be read{}: rollpilot cannot tell whether stopping it is safe",
+                    n.name,
+                    g.name,
+                    o.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+                advice: format!("run the status command of kind `{}` on {} by hand and fix it or its role parser, then plan again", g.kind, n.name),
+            });
         } else if o.version.is_none() && o.role != Role::Stopped {
             findings.push(Finding {
                 rule: None,
