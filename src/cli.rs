@@ -3,6 +3,7 @@
 use crate::config;
 use crate::model::{Cluster, Observed};
 use crate::plan::{self, PlanRequest, Refusal, RunContext};
+use crate::run::events::Command as RunCommand;
 use clap::{Args, Parser, Subcommand};
 use semver::Version;
 use std::path::PathBuf;
@@ -43,8 +44,65 @@ enum Command {
     Status(StatusArgs),
     /// Show the plan for a rollout: phases, steps, gates, reasons and rollbacks.
     Plan(PlanArgs),
+    /// Run the rolling upgrade: the full-screen TUI, or plain progress with --headless.
+    Upgrade(UpgradeArgs),
+    /// Continue an interrupted or aborted run from its journal.
+    Resume(UpgradeArgs),
+    /// The maintenance report of a run (Markdown or JSON), from its journal.
+    Report(ReportArgs),
     /// Run a simulated cluster on this machine (for the demo, tests and rehearsals).
     Sim(crate::sim::cli::SimArgs),
+}
+
+#[derive(Debug, Args)]
+struct UpgradeArgs {
+    #[command(flatten)]
+    cfg: ConfigArg,
+    /// Target version instead of the config's (lower than the running version: a rolling downgrade).
+    #[arg(long, value_name = "VERSION")]
+    to: Option<String>,
+    /// No TUI: print progress and decide from --yes/--confirm/--on-failure (implied without a terminal).
+    #[arg(long)]
+    headless: bool,
+    /// Headless: confirm ordinary steps (and optional ones such as failback under `ask`).
+    #[arg(long)]
+    yes: bool,
+    /// Headless: the cluster name, for steps that need a typed confirmation (R2, downgrade, skip).
+    #[arg(long, value_name = "CLUSTER")]
+    confirm: Option<String>,
+    /// Accept R3 data loss for a non-persistent group without a mirror: give the cluster name.
+    #[arg(long, value_name = "CLUSTER")]
+    accept_data_loss: Option<String>,
+    /// Headless: what a failure leads to.
+    #[arg(long, value_enum, default_value = "abort")]
+    on_failure: crate::run::headless::OnFailure,
+    /// Headless: break another operator's EXPIRED lock (with --confirm=CLUSTER).
+    #[arg(long)]
+    break_lock: bool,
+    /// Headless: print JSON events, one per line.
+    #[arg(long)]
+    json: bool,
+    /// Where journals and reports live (default: $XDG_STATE_HOME/rollpilot).
+    #[arg(long, value_name = "DIR", env = "ROLLPILOT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Operator name recorded in the lock, the journal and the report (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    operator: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The run id (default: the newest run, of the cluster given with -c).
+    run: Option<String>,
+    /// Narrow to this cluster's runs.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// md or json.
+    #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+    format: String,
+    /// Where journals live (default: $XDG_STATE_HOME/rollpilot).
+    #[arg(long, value_name = "DIR", env = "ROLLPILOT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +156,9 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check(&a),
         Command::Status(a) => status(&a),
         Command::Plan(a) => plan_cmd(&a),
+        Command::Upgrade(a) => upgrade(&a, false),
+        Command::Resume(a) => upgrade(&a, true),
+        Command::Report(a) => report(&a),
         Command::Sim(a) => crate::sim::cli::run(a),
     };
     ExitCode::from(code)
@@ -302,4 +363,195 @@ fn status(a: &StatusArgs) -> u8 {
             exit::UNREACHABLE
         }
     })
+}
+
+/// The machine's name, for the lock and the journal.
+pub fn machine_name() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+fn operator_name(given: Option<&str>) -> String {
+    given
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
+    use crate::run::{executor, headless, journal, runs};
+    use std::io::IsTerminal;
+    let cluster = match load_config(&a.cfg.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let state_dir = crate::paths::state_dir(a.state_dir.as_deref());
+    let accept = match typed_name_matches(a.accept_data_loss.as_deref(), &cluster, "--accept-data-loss") {
+        Ok(b) => b,
+        Err(c) => return c,
+    };
+    let (mut target, mut explicit) = match parse_target(a.to.as_deref(), &cluster) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    let mut resume_from = None;
+    if resume {
+        match runs::resumable(&state_dir, &cluster.name) {
+            Err(e @ journal::JournalError::Newer { .. }) => {
+                eprintln!("{e}");
+                return exit::REFUSED;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return exit::FAILED;
+            }
+            Ok(None) => {
+                eprintln!(
+                    "nothing to resume for {}: no interrupted run in {}",
+                    cluster.name,
+                    state_dir.join("runs").join(&cluster.name).display()
+                );
+                return exit::OK;
+            }
+            Ok(Some((r, _entries, state))) => {
+                if let Ok(t) = Version::parse(&state.target) {
+                    if a.to.is_some() && t != target {
+                        eprintln!(
+                            "run {} targets {}; --to {} does not apply to a resumed run",
+                            r.run, state.target, target
+                        );
+                        return exit::USAGE;
+                    }
+                    target = t;
+                }
+                explicit = state.context.downgrade_intended;
+                resume_from = Some(executor::ResumeFrom { run: r.run.clone(), journal: r.journal.clone(), state });
+            }
+        }
+    }
+    let headless_mode = a.headless || a.json || !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal();
+    if !headless_mode {
+        eprintln!(
+            "the interactive TUI is not available in this build; run with --headless (and --yes / --confirm={})",
+            cluster.name
+        );
+        return exit::USAGE;
+    }
+    let config_text = std::fs::read_to_string(&a.cfg.config).unwrap_or_default();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let cluster = std::sync::Arc::new(cluster);
+    rt.block_on(async move {
+        let transport = match crate::transport::for_cluster(&cluster) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                return exit::FAILED;
+            }
+        };
+        let poller = crate::probe::Poller::new(cluster.clone(), transport.clone());
+        // Preflight for a new run: refuse before taking the lock when the plan cannot run
+        // headless as asked (a rule refuses, or a typed confirmation is missing).
+        if resume_from.is_none() {
+            let snap = poller.refresh().await;
+            let ctx = RunContext { accept_data_loss: accept, downgrade_intended: explicit, ..Default::default() };
+            let observed = snap.observed();
+            match plan::plan(&PlanRequest { cluster: &cluster, observed: &observed, target: target.clone(), context: &ctx }) {
+                Err(r) => {
+                    transport.close().await;
+                    return report_refusal(&r);
+                }
+                Ok(p) => {
+                    if !p.typed_confirmations.is_empty() && a.confirm.as_deref() != Some(cluster.name.as_str()) {
+                        eprintln!("this plan needs typed confirmation ({}); pass --confirm={} to run it headless", p.typed_confirmations.iter().map(|t| t.reason.clone()).collect::<Vec<_>>().join("; "), cluster.name);
+                        transport.close().await;
+                        return exit::REFUSED;
+                    }
+                    if !p.is_empty() && !a.yes {
+                        eprintln!("a headless run confirms every step by flag: pass --yes (and --confirm={} for typed confirmations); `rollpilot plan -c {}` shows what would run", cluster.name, a.cfg.config.display());
+                        transport.close().await;
+                        return exit::USAGE;
+                    }
+                }
+            }
+        }
+        let cfg = executor::RunConfig {
+            cluster: cluster.clone(),
+            config_path: a.cfg.config.clone(),
+            config_hash: journal::fingerprint(&config_text),
+            target,
+            context: RunContext { accept_data_loss: accept, downgrade_intended: explicit, ..Default::default() },
+            state_dir,
+            operator: operator_name(a.operator.as_deref()),
+            machine: machine_name(),
+            mode: executor::Mode::Headless,
+            resume: resume_from,
+        };
+        let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+        let opts = headless::Options { yes: a.yes, confirm: a.confirm.clone(), json: a.json, on_failure: a.on_failure, break_lock: a.break_lock };
+        let sig_tx = cmd_tx.clone();
+        let signals = tokio::spawn(async move {
+            // First Ctrl-C: finish the running step, then stop (resumable). Second: stop now.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupt: finishing the current step, then stopping (Ctrl-C again to stop now; the step goes on on its host)");
+                let _ = sig_tx.send(RunCommand::Interrupt);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    let _ = sig_tx.send(RunCommand::InterruptNow);
+                }
+            }
+        });
+        let printer = tokio::spawn(headless::drive(ev_rx, cmd_tx, opts));
+        let end = executor::run(cfg, transport.clone(), poller, ev_tx, cmd_rx).await;
+        let _ = printer.await;
+        signals.abort();
+        transport.close().await;
+        end.exit_code()
+    })
+}
+
+fn report(a: &ReportArgs) -> u8 {
+    use crate::run::{report, runs};
+    let state_dir = crate::paths::state_dir(a.state_dir.as_deref());
+    let cluster = match &a.config {
+        Some(p) => match load_config(p) {
+            Ok(c) => Some(c.name),
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    let all = runs::list(&state_dir, cluster.as_deref());
+    let chosen = match &a.run {
+        Some(id) => all.into_iter().find(|r| &r.run == id),
+        None => all.into_iter().last(),
+    };
+    let Some(r) = chosen else {
+        eprintln!(
+            "no run {}found in {}",
+            a.run.as_ref().map(|r| format!("{r} ")).unwrap_or_default(),
+            state_dir.join("runs").display()
+        );
+        return exit::USAGE;
+    };
+    let (entries, _) = match runs::load(&r) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILED;
+        }
+    };
+    if a.format == "json" {
+        match serde_json::to_string_pretty(&report::json(&r.run, &entries)) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("cannot encode JSON: {e}");
+                return exit::FAILED;
+            }
+        }
+    } else {
+        print!("{}", report::markdown(&r.run, &entries));
+    }
+    exit::OK
 }

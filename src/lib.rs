@@ -10,6 +10,8 @@ pub mod model;
 pub mod paths;
 pub mod plan;
 pub mod probe;
+pub mod run;
+pub mod sanitize;
 pub mod sim;
 pub mod status_view;
 pub mod transport;

@@ -51,7 +51,11 @@ pub fn rows(cluster: &Cluster, snap: &Snapshot) -> Vec<Row> {
         .nodes()
         .map(|(g, n)| {
             let view = snap.nodes.get(&n.name).cloned().unwrap_or_default();
-            let shown = if view.obs.reachable { view.obs.clone() } else { view.last_good.clone().unwrap_or_else(|| view.obs.clone()) };
+            let shown = if view.obs.reachable {
+                view.obs.clone()
+            } else {
+                view.last_good.clone().unwrap_or_else(|| view.obs.clone())
+            };
             Row {
                 host: n.name.clone(),
                 group: g.name.clone(),
@@ -110,7 +114,15 @@ pub fn to_text(rows: &[Row], now: Timestamp) -> String {
             w[i] = w[i].max(v.chars().count());
         }
     }
-    let line = |c: &[String]| c.iter().enumerate().map(|(i, v)| format!("{:w$}", v, w = w[i])).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    let line = |c: &[String]| {
+        c.iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:w$}", v, w = w[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
     let mut out = line(&header.map(String::from));
     out.push('\n');
     for (r, c) in rows.iter().zip(&cells) {

@@ -398,7 +398,11 @@ fn a_server_of_unknown_role_is_never_guessed() {
     o.nodes.get_mut("tc-west-2").unwrap().role = Role::Unknown;
     let r = run(&c, &o, "4.2.1", &RunContext::default()).unwrap_err();
     assert_eq!(r.findings[0].rule, Some(Rule::SafeToStop));
-    assert!(r.findings[0].message.contains("the role of tc-west-2 (group west) cannot be read"), "{}", r.findings[0].message);
+    assert!(
+        r.findings[0].message.contains("the role of tc-west-2 (group west) cannot be read"),
+        "{}",
+        r.findings[0].message
+    );
 }
 
 #[test]

@@ -33,6 +33,20 @@ pub fn valid_host(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]%".contains(c))
 }
 
+/// A path used inside remote scripts: absolute (or `$HOME/...`), no shell-active characters,
+/// so it can be embedded in double quotes with `$HOME` still expanding.
+pub fn plain_remote_path(s: &str) -> bool {
+    let rest = s.strip_prefix("$HOME/").or_else(|| s.strip_prefix('/'));
+    match rest {
+        Some(r) => {
+            !r.is_empty()
+                && !r.split('/').any(|c| c == "..")
+                && r.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+        }
+        None => false,
+    }
+}
+
 /// Names operators type (cluster, group): letters, digits, `.`, `_`, `-`.
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
@@ -258,12 +272,12 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
     let job_dir =
         c.job_dir.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| "$HOME/.rollpilot/jobs".to_string());
     if let Some(j) = &c.job_dir
-        && (j.get_ref().trim().is_empty() || j.get_ref().contains(['\'', '"', '`', ';', '&', '|', '\n', ' ']))
+        && !plain_remote_path(j.get_ref())
     {
         ctx.err(
             j.span(),
             "cluster.job_dir",
-            "must be a plain path (no spaces, quotes or shell operators); `$HOME` may start it",
+            "must be an absolute path of letters, digits, `.`, `_`, `-`, `/` (it may start with `$HOME/`)",
         );
     }
 
@@ -670,16 +684,8 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                 None => first_node,
             };
             let path = match &l.path {
-                Some(p) if !p.get_ref().starts_with('/') && !p.get_ref().starts_with("$HOME/") => {
-                    ctx.err(
-                        p.span(),
-                        "lock.path",
-                        "must be absolute (or start with $HOME/) so every operator's rollpilot finds the same lock",
-                    );
-                    String::new()
-                }
-                Some(p) if p.get_ref().contains(['\'', '"', '`', ';', '&', '|', '\n', ' ']) => {
-                    ctx.err(p.span(), "lock.path", "must be a plain path (no spaces, quotes or shell operators)");
+                Some(p) if !plain_remote_path(p.get_ref()) => {
+                    ctx.err(p.span(), "lock.path", "must be an absolute path of letters, digits, `.`, `_`, `-`, `/` (it may start with `$HOME/`), the same for every operator");
                     String::new()
                 }
                 Some(p) => p.get_ref().clone(),

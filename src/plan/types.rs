@@ -413,4 +413,7 @@ pub struct RunContext {
     pub accept_data_loss: bool,
     /// The target is explicitly below the running versions (a rolling downgrade).
     pub downgrade_intended: bool,
+    /// Node → the version it ran when the run began (what a rollback returns it to).
+    #[serde(default)]
+    pub original_versions: BTreeMap<String, Version>,
 }

@@ -23,18 +23,22 @@ pub fn nonce() -> String {
 
 /// Probes one node: its version, role, sync state and health, or why they cannot be read.
 pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Group, node: &Node) -> NodeObs {
-    let Some(kind) = cluster.kind_of(group) else { return NodeObs::unreachable(format!("no kind `{}` in the config", group.kind)) };
+    let Some(kind) = cluster.kind_of(group) else {
+        return NodeObs::unreachable(format!("no kind `{}` in the config", group.kind));
+    };
     let probes = script::probe_commands(cluster, group, node);
     let nonce = nonce();
     let per = cluster.timeouts.probe;
     let script = script::probe_script(&probes, per, &nonce);
     // Each probe bounds itself remotely; the whole command gets their sum plus a margin.
     let total = per * (probes.len() as u32).max(1) + Duration::from_secs(10);
-    let cmd = RemoteCommand { script, timeout: total, max_output: 4 * (script::PROBE_STDOUT_MAX + script::PROBE_STDERR_MAX) };
+    let cmd =
+        RemoteCommand { script, timeout: total, max_output: 4 * (script::PROBE_STDOUT_MAX + script::PROBE_STDERR_MAX) };
     match transport.run(node, &cmd).await {
         Err(e) => NodeObs::unreachable(e.to_string()),
         Ok(out) => {
-            let parts: BTreeMap<ProbeKind, script::ProbeOutput> = script::split_output(&out.stdout, &nonce).into_iter().collect();
+            let parts: BTreeMap<ProbeKind, script::ProbeOutput> =
+                script::split_output(&out.stdout, &nonce).into_iter().collect();
             if parts.is_empty() {
                 let why = tail(&out.stderr, 200);
                 let mut o = NodeObs { reachable: true, ..Default::default() };
@@ -46,7 +50,9 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
                 return o;
             }
             let mut obs = parse::observe(kind, &parts);
-            obs.error = obs.error.map(|e| e.replace("probe timed out", &format!("probe timed out after {}s (timeouts.probe)", per.as_secs())));
+            obs.error = obs.error.map(|e| {
+                e.replace("probe timed out", &format!("probe timed out after {}s (timeouts.probe)", per.as_secs()))
+            });
             obs
         }
     }

@@ -35,17 +35,26 @@ pub fn extract(ex: &Extract, text: &str, fact: &str) -> Result<String, Unreadabl
     match raw {
         Some(v) if ex.map.is_empty() => Ok(v),
         Some(v) => {
-            if let Some(m) = ex.map.get(&v).or_else(|| ex.map.iter().find(|(k, _)| k.eq_ignore_ascii_case(&v)).map(|(_, m)| m)) {
+            if let Some(m) =
+                ex.map.get(&v).or_else(|| ex.map.iter().find(|(k, _)| k.eq_ignore_ascii_case(&v)).map(|(_, m)| m))
+            {
                 Ok(m.clone())
             } else if let Some(d) = &ex.default {
                 Ok(d.clone())
             } else {
-                Err(Unreadable(format!("{fact}: `{v}` is not one of the mapped values ({})", ex.map.keys().cloned().collect::<Vec<_>>().join(", "))))
+                Err(Unreadable(format!(
+                    "{fact}: `{v}` is not one of the mapped values ({})",
+                    ex.map.keys().cloned().collect::<Vec<_>>().join(", ")
+                )))
             }
         }
         None => match &ex.default {
             Some(d) => Ok(d.clone()),
-            None => Err(Unreadable(format!("{fact}: expected {what} in the {} output, got: {}", ex.from.as_str(), shown(text)))),
+            None => Err(Unreadable(format!(
+                "{fact}: expected {what} in the {} output, got: {}",
+                ex.from.as_str(),
+                shown(text)
+            ))),
         },
     }
 }
@@ -56,7 +65,9 @@ fn shown(text: &str) -> String {
 }
 
 fn sudo_problem(stderr: &str) -> bool {
-    stderr.contains("sudo: a password is required") || stderr.contains("sudo: a terminal is required") || stderr.contains("no tty present and no askpass")
+    stderr.contains("sudo: a password is required")
+        || stderr.contains("sudo: a terminal is required")
+        || stderr.contains("no tty present and no askpass")
 }
 
 /// Turns the outputs of a node's probes into what is observed of it.
@@ -146,7 +157,11 @@ fn probe_failure(o: Option<&ProbeOutput>, unreadable: &str) -> String {
         Some(o) if o.timed_out() => unreadable.to_string(),
         Some(o) if o.rc != 0 => {
             let t = tail(&o.stderr, 160);
-            format!("{unreadable} (the probe exited {}{})", o.rc, if t.is_empty() { String::new() } else { format!(": {t}") })
+            format!(
+                "{unreadable} (the probe exited {}{})",
+                o.rc,
+                if t.is_empty() { String::new() } else { format!(": {t}") }
+            )
         }
         _ => unreadable.to_string(),
     }
@@ -179,7 +194,13 @@ mod tests {
     fn unreadable_says_what_was_expected_and_what_came() {
         let e = ex(ProbeKind::Version, r"Terracotta \S+ (\S+)", &[], None);
         let err = extract(&e, "segfault at 0x0\n", "version").unwrap_err();
-        assert!(err.0.contains("expected the pattern `Terracotta \\S+ (\\S+)` in the version output, got: \"segfault at 0x0\""), "{}", err.0);
+        assert!(
+            err.0.contains(
+                "expected the pattern `Terracotta \\S+ (\\S+)` in the version output, got: \"segfault at 0x0\""
+            ),
+            "{}",
+            err.0
+        );
     }
 
     fn kind() -> Kind {
@@ -188,8 +209,23 @@ mod tests {
             commands: Default::default(),
             parse: crate::model::Parsers {
                 version: ex(ProbeKind::Version, r"Terracotta \S+ (\S+)", &[], None),
-                role: Some(ex(ProbeKind::Status, r"\.state: (\S+)|\.error: (Connection refused)", &[("ACTIVE-COORDINATOR", "active"), ("PASSIVE-STANDBY", "passive"), ("PASSIVE-UNINITIALIZED", "passive"), ("Connection refused", "stopped")], None)),
-                sync: Some(ex(ProbeKind::Status, r"\.state: (\S+)", &[("PASSIVE-STANDBY", "in-sync"), ("PASSIVE-UNINITIALIZED", "syncing")], Some("unknown"))),
+                role: Some(ex(
+                    ProbeKind::Status,
+                    r"\.state: (\S+)|\.error: (Connection refused)",
+                    &[
+                        ("ACTIVE-COORDINATOR", "active"),
+                        ("PASSIVE-STANDBY", "passive"),
+                        ("PASSIVE-UNINITIALIZED", "passive"),
+                        ("Connection refused", "stopped"),
+                    ],
+                    None,
+                )),
+                sync: Some(ex(
+                    ProbeKind::Status,
+                    r"\.state: (\S+)",
+                    &[("PASSIVE-STANDBY", "in-sync"), ("PASSIVE-UNINITIALIZED", "syncing")],
+                    Some("unknown"),
+                )),
                 health: None,
             },
             sudo: false,
@@ -206,7 +242,10 @@ mod tests {
     #[test]
     fn observes_a_syncing_passive_and_a_stopped_server() {
         let o = observe(&kind(), &outs("Terracotta Enterprise 4.2.1\n", "tc.state: PASSIVE-UNINITIALIZED\n", 0));
-        assert_eq!((o.role, o.sync, o.version.unwrap().to_string()), (Role::Passive, SyncState::Syncing, "4.2.1".to_string()));
+        assert_eq!(
+            (o.role, o.sync, o.version.unwrap().to_string()),
+            (Role::Passive, SyncState::Syncing, "4.2.1".to_string())
+        );
         assert_eq!(o.state.as_deref(), Some("PASSIVE-UNINITIALIZED"));
         assert!(o.error.is_none());
         let o = observe(&kind(), &outs("Terracotta Enterprise 4.2.0\n", "tc.error: Connection refused\n", 1));

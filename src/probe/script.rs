@@ -18,7 +18,11 @@ pub fn probe_commands(cluster: &Cluster, group: &Group, node: &Node) -> Vec<(Pro
     vars.insert("from_version".into(), String::new());
     vars.insert("peer".into(), String::new());
     let mut out = Vec::new();
-    for (k, t) in [(ProbeKind::Version, &kind.commands.version), (ProbeKind::Status, &kind.commands.status), (ProbeKind::Health, &kind.commands.health)] {
+    for (k, t) in [
+        (ProbeKind::Version, &kind.commands.version),
+        (ProbeKind::Status, &kind.commands.status),
+        (ProbeKind::Health, &kind.commands.health),
+    ] {
         if let Some(t) = t
             && let Ok(cmd) = t.render(&vars)
         {
@@ -90,7 +94,10 @@ pub fn split_output(out: &str, nonce: &str) -> Vec<(ProbeKind, ProbeOutput)> {
         let end_marker = format!("\n{marker}{name}:end");
         let (stdout, tail) = body.split_once(&err_marker).unwrap_or((body, ""));
         let (stderr, remaining) = tail.split_once(&end_marker).unwrap_or((tail, ""));
-        res.push((kind, ProbeOutput { rc: rc.trim().parse().unwrap_or(-1), stdout: stdout.to_string(), stderr: stderr.to_string() }));
+        res.push((
+            kind,
+            ProbeOutput { rc: rc.trim().parse().unwrap_or(-1), stdout: stdout.to_string(), stderr: stderr.to_string() },
+        ));
         rest = remaining;
     }
     res

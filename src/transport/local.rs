@@ -42,9 +42,18 @@ pub async fn run_local(host: &str, cmd: &RemoteCommand) -> Result<CommandOutput,
     };
     match tokio::time::timeout(cmd.timeout, work).await {
         Ok((o, e, status)) => {
-            let (o, ot) = o.map_err(|e| TransportError::Local { host: host.to_string(), detail: format!("reading output: {e}") })?;
-            let (e, et) = e.map_err(|e| TransportError::Local { host: host.to_string(), detail: format!("reading output: {e}") })?;
-            let status = status.map_err(|e| TransportError::Local { host: host.to_string(), detail: format!("waiting for sh: {e}") })?;
+            let (o, ot) = o.map_err(|e| TransportError::Local {
+                host: host.to_string(),
+                detail: format!("reading output: {e}"),
+            })?;
+            let (e, et) = e.map_err(|e| TransportError::Local {
+                host: host.to_string(),
+                detail: format!("reading output: {e}"),
+            })?;
+            let status = status.map_err(|e| TransportError::Local {
+                host: host.to_string(),
+                detail: format!("waiting for sh: {e}"),
+            })?;
             Ok(CommandOutput {
                 status: status.code(),
                 stdout: String::from_utf8_lossy(&o).into_owned(),
@@ -56,13 +65,21 @@ pub async fn run_local(host: &str, cmd: &RemoteCommand) -> Result<CommandOutput,
             if let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             }
-            Err(TransportError::Timeout { host: host.to_string(), after: cmd.timeout, during: "waiting for the command".into() })
+            Err(TransportError::Timeout {
+                host: host.to_string(),
+                after: cmd.timeout,
+                during: "waiting for the command".into(),
+            })
         }
     }
 }
 
 impl Transport for LocalTransport {
-    fn run<'a>(&'a self, node: &'a Node, cmd: &'a RemoteCommand) -> BoxFuture<'a, Result<CommandOutput, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        node: &'a Node,
+        cmd: &'a RemoteCommand,
+    ) -> BoxFuture<'a, Result<CommandOutput, TransportError>> {
         Box::pin(run_local(&node.name, cmd))
     }
 
@@ -82,10 +99,15 @@ mod tests {
 
     #[tokio::test]
     async fn runs_and_bounds() {
-        let c = RemoteCommand { script: "echo out; echo err >&2; exit 3".into(), timeout: Duration::from_secs(5), max_output: 100 };
+        let c = RemoteCommand {
+            script: "echo out; echo err >&2; exit 3".into(),
+            timeout: Duration::from_secs(5),
+            max_output: 100,
+        };
         let o = run_local("h", &c).await.unwrap();
         assert_eq!((o.status, o.stdout.as_str(), o.stderr.as_str()), (Some(3), "out\n", "err\n"));
-        let c = RemoteCommand { script: "yes | head -c 100000".into(), timeout: Duration::from_secs(5), max_output: 10 };
+        let c =
+            RemoteCommand { script: "yes | head -c 100000".into(), timeout: Duration::from_secs(5), max_output: 10 };
         let o = run_local("h", &c).await.unwrap();
         assert!(o.truncated && o.stdout.len() == 10);
     }
@@ -110,6 +132,8 @@ mod tests {
     }
 
     fn is_zombie(pid: i32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.split_whitespace().nth(2) == Some("Z")).unwrap_or(true)
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.split_whitespace().nth(2) == Some("Z"))
+            .unwrap_or(true)
     }
 }

@@ -95,7 +95,9 @@ pub enum TransportError {
         during: String,
     },
     /// The key was refused.
-    #[error("{host}: authentication failed ({detail}); load your key into the agent (`ssh-add`) or set ssh.identity, and check the remote user")]
+    #[error(
+        "{host}: authentication failed ({detail}); load your key into the agent (`ssh-add`) or set ssh.identity, and check the remote user"
+    )]
     AuthFailed {
         /// The node.
         host: String,
@@ -103,13 +105,17 @@ pub enum TransportError {
         detail: String,
     },
     /// The host key is not in known_hosts and the policy is strict.
-    #[error("{host}: host key unknown and ssh.host_key_policy is strict; verify the fingerprint and add it (`ssh {host}` once, or ssh-keyscan into your known_hosts)")]
+    #[error(
+        "{host}: host key unknown and ssh.host_key_policy is strict; verify the fingerprint and add it (`ssh {host}` once, or ssh-keyscan into your known_hosts)"
+    )]
     HostKeyUnknown {
         /// The node.
         host: String,
     },
     /// The host key differs from known_hosts: possible man-in-the-middle. Never bypassed.
-    #[error("{host}: HOST KEY CHANGED — the host presents a different key than known_hosts records; rollpilot will not connect. If the host was really reinstalled, verify the new fingerprint out of band and update known_hosts (ssh-keygen -R)")]
+    #[error(
+        "{host}: HOST KEY CHANGED — the host presents a different key than known_hosts records; rollpilot will not connect. If the host was really reinstalled, verify the new fingerprint out of band and update known_hosts (ssh-keygen -R)"
+    )]
     HostKeyChanged {
         /// The node.
         host: String,
@@ -135,7 +141,13 @@ pub enum TransportError {
 impl TransportError {
     /// Whether retrying later may help (as opposed to a refusal that needs the operator).
     pub fn is_transient(&self) -> bool {
-        matches!(self, TransportError::Unreachable { .. } | TransportError::ConnectionRefused { .. } | TransportError::Timeout { .. } | TransportError::Disconnected { .. })
+        matches!(
+            self,
+            TransportError::Unreachable { .. }
+                | TransportError::ConnectionRefused { .. }
+                | TransportError::Timeout { .. }
+                | TransportError::Disconnected { .. }
+        )
     }
 }
 
@@ -162,7 +174,11 @@ pub fn classify_ssh_failure(host: &str, text: &str) -> TransportError {
 /// Runs scripts on the cluster's hosts.
 pub trait Transport: Send + Sync {
     /// Runs `cmd` on `node`'s host; errors only when it could not be run or waited for.
-    fn run<'a>(&'a self, node: &'a Node, cmd: &'a RemoteCommand) -> BoxFuture<'a, Result<CommandOutput, TransportError>>;
+    fn run<'a>(
+        &'a self,
+        node: &'a Node,
+        cmd: &'a RemoteCommand,
+    ) -> BoxFuture<'a, Result<CommandOutput, TransportError>>;
 
     /// Drops any cached connection to `node` (after a disconnect), so the next run reconnects.
     fn forget<'a>(&'a self, node: &'a Node) -> BoxFuture<'a, ()>;
@@ -187,11 +203,29 @@ mod tests {
     fn ssh_failures_are_classified() {
         let changed = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key verification failed.";
         assert!(matches!(classify_ssh_failure("a", changed), TransportError::HostKeyChanged { .. }));
-        assert!(matches!(classify_ssh_failure("a", "No ED25519 host key is known for [127.0.0.5]:2222 and you have requested strict checking.\r\nHost key verification failed."), TransportError::HostKeyUnknown { .. }));
-        assert!(matches!(classify_ssh_failure("a", "root@127.0.0.5: Permission denied (publickey)."), TransportError::AuthFailed { .. }));
-        assert!(matches!(classify_ssh_failure("a", "ssh: connect to host 127.0.0.5 port 2222: Connection refused"), TransportError::ConnectionRefused { .. }));
-        assert!(matches!(classify_ssh_failure("a", "ssh: connect to host 10.0.0.1 port 22: Connection timed out"), TransportError::Timeout { .. }));
-        assert!(matches!(classify_ssh_failure("a", "ssh: Could not resolve hostname nope: Name or service not known"), TransportError::Unreachable { .. }));
+        assert!(matches!(
+            classify_ssh_failure(
+                "a",
+                "No ED25519 host key is known for [127.0.0.5]:2222 and you have requested strict checking.\r\nHost key verification failed."
+            ),
+            TransportError::HostKeyUnknown { .. }
+        ));
+        assert!(matches!(
+            classify_ssh_failure("a", "root@127.0.0.5: Permission denied (publickey)."),
+            TransportError::AuthFailed { .. }
+        ));
+        assert!(matches!(
+            classify_ssh_failure("a", "ssh: connect to host 127.0.0.5 port 2222: Connection refused"),
+            TransportError::ConnectionRefused { .. }
+        ));
+        assert!(matches!(
+            classify_ssh_failure("a", "ssh: connect to host 10.0.0.1 port 22: Connection timed out"),
+            TransportError::Timeout { .. }
+        ));
+        assert!(matches!(
+            classify_ssh_failure("a", "ssh: Could not resolve hostname nope: Name or service not known"),
+            TransportError::Unreachable { .. }
+        ));
         let e = classify_ssh_failure("tc-1", "REMOTE HOST IDENTIFICATION HAS CHANGED");
         assert!(e.to_string().contains("HOST KEY CHANGED"));
         assert!(!e.is_transient());

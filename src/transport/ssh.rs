@@ -47,13 +47,18 @@ pub fn control_dir() -> Result<PathBuf, String> {
         Some(d) if !d.is_empty() && d.len() < 48 => PathBuf::from(d).join("rollpilot"),
         _ => PathBuf::from(format!("/tmp/rollpilot-{uid}")),
     };
-    std::fs::create_dir_all(&base).map_err(|e| format!("cannot create the ssh control directory {}: {e}", base.display()))?;
+    std::fs::create_dir_all(&base)
+        .map_err(|e| format!("cannot create the ssh control directory {}: {e}", base.display()))?;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let meta = std::fs::metadata(&base).map_err(|e| format!("{}: {e}", base.display()))?;
     if meta.uid() != uid {
-        return Err(format!("the ssh control directory {} belongs to another user; remove it or set XDG_RUNTIME_DIR", base.display()));
+        return Err(format!(
+            "the ssh control directory {} belongs to another user; remove it or set XDG_RUNTIME_DIR",
+            base.display()
+        ));
     }
-    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).map_err(|e| format!("{}: {e}", base.display()))?;
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("{}: {e}", base.display()))?;
     Ok(base)
 }
 
@@ -61,7 +66,12 @@ impl SshTransport {
     /// A transport using `settings`; connects lazily.
     pub fn new(settings: SshSettings) -> Result<Self, TransportError> {
         let control_dir = control_dir().map_err(|detail| TransportError::Local { host: "(local)".into(), detail })?;
-        Ok(SshTransport { settings, control_dir, hosts: Mutex::new(HashMap::new()), connects: Arc::new(Semaphore::new(CONNECTS_AT_ONCE)) })
+        Ok(SshTransport {
+            settings,
+            control_dir,
+            hosts: Mutex::new(HashMap::new()),
+            connects: Arc::new(Semaphore::new(CONNECTS_AT_ONCE)),
+        })
     }
 
     async fn slot(&self, node: &Node) -> Slot {
@@ -109,13 +119,30 @@ impl SshTransport {
         if !s.jump_hosts.is_empty() {
             b.jump_hosts(&s.jump_hosts);
         }
-        let _permit = self.connects.acquire().await.map_err(|_| TransportError::Local { host: node.name.clone(), detail: "transport closed".into() })?;
+        let _permit = self
+            .connects
+            .acquire()
+            .await
+            .map_err(|_| TransportError::Local { host: node.name.clone(), detail: "transport closed".into() })?;
         // The handshake itself can hang past ConnectTimeout (a wedged sshd); bound it too.
         let limit = s.connect_timeout + Duration::from_secs(10);
         let session = match tokio::time::timeout(limit, b.connect_mux(&node.address)).await {
-            Err(_) => return Err(TransportError::Timeout { host: node.name.clone(), after: limit, during: "connecting".into() }),
-            Ok(Err(openssh::Error::Connect(e))) => return Err(with_timeout(classify_ssh_failure(&node.name, &e.to_string()), s.connect_timeout)),
-            Ok(Err(e)) => return Err(TransportError::Local { host: node.name.clone(), detail: format!("cannot start ssh: {e}") }),
+            Err(_) => {
+                return Err(TransportError::Timeout {
+                    host: node.name.clone(),
+                    after: limit,
+                    during: "connecting".into(),
+                });
+            }
+            Ok(Err(openssh::Error::Connect(e))) => {
+                return Err(with_timeout(classify_ssh_failure(&node.name, &e.to_string()), s.connect_timeout));
+            }
+            Ok(Err(e)) => {
+                return Err(TransportError::Local {
+                    host: node.name.clone(),
+                    detail: format!("cannot start ssh: {e}"),
+                });
+            }
             Ok(Ok(sess)) => sess,
         };
         tracing::debug!(host = %node.name, address = %node.address, "ssh master connected");
@@ -123,7 +150,11 @@ impl SshTransport {
     }
 
     async fn exec(&self, node: &Node, conn: &Conn, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError> {
-        let _slot = conn.slots.acquire().await.map_err(|_| TransportError::Local { host: node.name.clone(), detail: "transport closed".into() })?;
+        let _slot = conn
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| TransportError::Local { host: node.name.clone(), detail: "transport closed".into() })?;
         let host = node.name.clone();
         let session = conn.session.clone();
         let max = cmd.max_output;
@@ -146,7 +177,9 @@ impl SshTransport {
             })
         };
         match tokio::time::timeout(cmd.timeout, work).await {
-            Err(_) => Err(TransportError::Timeout { host, after: cmd.timeout, during: "waiting for the command".into() }),
+            Err(_) => {
+                Err(TransportError::Timeout { host, after: cmd.timeout, during: "waiting for the command".into() })
+            }
             Ok(Ok(out)) => Ok(out),
             Ok(Err(e)) => Err(TransportError::Disconnected { host, detail: e.to_string() }),
         }
@@ -161,7 +194,11 @@ fn with_timeout(e: TransportError, after: Duration) -> TransportError {
 }
 
 impl Transport for SshTransport {
-    fn run<'a>(&'a self, node: &'a Node, cmd: &'a RemoteCommand) -> BoxFuture<'a, Result<CommandOutput, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        node: &'a Node,
+        cmd: &'a RemoteCommand,
+    ) -> BoxFuture<'a, Result<CommandOutput, TransportError>> {
         Box::pin(async move {
             let conn = self.conn(node).await?;
             let r = self.exec(node, &conn, cmd).await;
@@ -200,9 +237,13 @@ impl Transport for SshTransport {
                                 tracing::warn!("closing ssh master: {e}");
                             }
                         }
-                        Err(_) => tracing::warn!("an ssh session is still in use at shutdown; its master exits after {MASTER_IDLE_SECS}s idle"),
+                        Err(_) => tracing::warn!(
+                            "an ssh session is still in use at shutdown; its master exits after {MASTER_IDLE_SECS}s idle"
+                        ),
                     },
-                    Err(_) => tracing::warn!("an ssh connection is still in use at shutdown; its master exits after {MASTER_IDLE_SECS}s idle"),
+                    Err(_) => tracing::warn!(
+                        "an ssh connection is still in use at shutdown; its master exits after {MASTER_IDLE_SECS}s idle"
+                    ),
                 }
             }
         })

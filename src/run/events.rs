@@ -1,0 +1,248 @@
+//! What the executor tells its face (TUI or headless printer), and what it is told back.
+//! A question carries an id; an answer for another id is stale and is refused.
+
+use super::journal::Outcome;
+use crate::plan::{Level, Plan, Step};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a run ended; decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunEnd {
+    /// Every step done: the cluster runs the target.
+    Done,
+    /// The operator aborted (or a headless run met a decision it may not take); journal kept.
+    Aborted,
+    /// A step failed and the run could not go on.
+    Failed,
+    /// A safety rule refused the plan.
+    Refused,
+    /// Hosts could not be reached.
+    Unreachable,
+    /// Interrupted (Ctrl-C); resumable.
+    Interrupted,
+    /// Another operator holds the lock.
+    Locked,
+}
+
+impl RunEnd {
+    /// The process exit code (DESIGN.md §7).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunEnd::Done => 0,
+            RunEnd::Aborted | RunEnd::Failed => 1,
+            RunEnd::Refused | RunEnd::Locked => 3,
+            RunEnd::Unreachable => 4,
+            RunEnd::Interrupted => 130,
+        }
+    }
+
+    /// The word in journals and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEnd::Done => "done",
+            RunEnd::Aborted => "aborted",
+            RunEnd::Failed => "failed",
+            RunEnd::Refused => "refused",
+            RunEnd::Unreachable => "unreachable",
+            RunEnd::Interrupted => "interrupted",
+            RunEnd::Locked => "locked",
+        }
+    }
+}
+
+/// What kind of decision is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuestionKind {
+    /// Run this step? (Cancel focused by default.)
+    Confirm,
+    /// Type the cluster name to run this step (R2, R3, downgrade).
+    Typed,
+    /// An optional step (failback under `ask`): run it or leave it out.
+    Optional,
+    /// A step failed: retry, roll back, skip, abort (R11).
+    Failure,
+    /// A step was interrupted and its result is unknown.
+    InDoubt,
+    /// Another operator's lock has expired: break it (typed)?
+    StaleLock,
+    /// A node was rolled back: what next?
+    AfterRollback,
+}
+
+/// An answer the operator can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Answer {
+    /// Run the step.
+    Proceed,
+    /// Leave the optional step out.
+    Decline,
+    /// Not now: pause before the step.
+    Cancel,
+    /// Run the failed step again (or wait again for its gate).
+    Retry,
+    /// Return the node to its previous version.
+    Rollback,
+    /// Leave the node out of the rollout (typed).
+    Skip,
+    /// Stop here, leave the cluster as it is, keep the journal.
+    Abort,
+    /// Treat an in-doubt step as done (only offered when its checks hold now).
+    AcceptDone,
+    /// Break an expired lock (typed).
+    BreakLock,
+}
+
+/// One option of a question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    /// The answer it sends.
+    pub answer: Answer,
+    /// Short label ("Retry").
+    pub label: String,
+    /// What happens if chosen, in one sentence.
+    pub consequence: String,
+    /// Needs the cluster name typed.
+    pub typed: bool,
+}
+
+/// A decision the executor waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Question {
+    /// Unique per run; answers must carry it.
+    pub id: u64,
+    /// The step concerned.
+    pub step: String,
+    /// What kind of decision.
+    pub kind: QuestionKind,
+    /// One line.
+    pub title: String,
+    /// What will happen and why, in the seeds' terms.
+    pub lines: Vec<String>,
+    /// The valid options, safest first.
+    pub choices: Vec<Choice>,
+    /// The text a typed choice needs (the cluster name).
+    pub expected: String,
+}
+
+/// Executor → face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The run began (or resumed).
+    Started {
+        /// Run id.
+        run: String,
+        /// The journal file.
+        journal: PathBuf,
+        /// Resumed from an earlier run.
+        resumed: bool,
+    },
+    /// A plan was made; `reason` says why now (initial, drift, resume).
+    Planned {
+        /// The plan (remaining steps).
+        plan: Box<Plan>,
+        /// Why.
+        reason: String,
+    },
+    /// A gate does not hold yet (or hosts do not answer); the run waits with a deadline.
+    Waiting {
+        /// The step it guards.
+        step: String,
+        /// What must become true ("R5 safe-to-stop: a passive of east ... is in sync").
+        what: String,
+        /// What blocks it now.
+        blocker: String,
+        /// Time left before the operator is asked.
+        remaining: Duration,
+    },
+    /// A gate holds.
+    GateOpen {
+        /// The step it guards.
+        step: String,
+        /// The condition.
+        what: String,
+        /// The facts that allowed it.
+        facts: String,
+    },
+    /// A decision is needed.
+    Ask(Question),
+    /// A step began.
+    StepStarted {
+        /// The step.
+        step: Box<Step>,
+        /// Attempt.
+        attempt: u32,
+    },
+    /// Output of the running step.
+    Output {
+        /// Step id.
+        step: String,
+        /// Node.
+        node: String,
+        /// New text (may hold several lines).
+        text: String,
+    },
+    /// The step's command ended.
+    StepFinished {
+        /// Step id.
+        step: String,
+        /// How.
+        outcome: Outcome,
+        /// Exit status.
+        exit: Option<i32>,
+    },
+    /// The step's checks held: it is done.
+    StepDone {
+        /// Step id.
+        step: String,
+    },
+    /// Something the operator should read.
+    Note {
+        /// Info or warning.
+        level: Level,
+        /// The text.
+        text: String,
+    },
+    /// The run is paused before the next step.
+    Paused {
+        /// Why.
+        reason: String,
+    },
+    /// The run goes on.
+    Resumed,
+    /// The run ended.
+    Finished {
+        /// How.
+        end: RunEnd,
+        /// One sentence for the operator.
+        message: String,
+    },
+}
+
+/// Face → executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Answers question `question`.
+    Answer {
+        /// The question id.
+        question: u64,
+        /// The choice.
+        answer: Answer,
+        /// What was typed (typed choices).
+        typed: Option<String>,
+    },
+    /// Pause after the current step (`p`, first Ctrl-C in the TUI).
+    Pause,
+    /// Go on after a pause.
+    Resume,
+    /// Finish the current step, then stop as interrupted (headless Ctrl-C).
+    Interrupt,
+    /// Stop now without waiting for the running step (second Ctrl-C); it goes on detached and
+    /// is re-attached by `resume`.
+    InterruptNow,
+}

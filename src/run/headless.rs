@@ -1,0 +1,195 @@
+//! The headless face of the executor: prints progress (plain text or JSON lines) and answers
+//! questions the way the command line allows — `--yes` for ordinary confirmations,
+//! `--confirm=CLUSTER` for typed ones, `--on-failure` for failures. Anything it may not decide
+//! aborts the run, leaving the cluster as it is.
+
+use super::events::*;
+use crate::plan::{Level, render};
+use std::io::Write;
+use tokio::sync::mpsc;
+use tokio::time::{Duration, Instant};
+
+/// What a failure should lead to when nobody is there to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnFailure {
+    /// Stop; the cluster is left as it is (default).
+    Abort,
+    /// Roll the failed node back to its previous version, then stop.
+    Rollback,
+}
+
+/// The command-line decisions.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--yes`: confirm ordinary steps (and optional ones, like failback under `ask`).
+    pub yes: bool,
+    /// `--confirm=NAME`: the typed cluster name for typed confirmations.
+    pub confirm: Option<String>,
+    /// Print JSON lines instead of text.
+    pub json: bool,
+    /// What to do on a failure.
+    pub on_failure: OnFailure,
+    /// `--break-lock`: break an expired lock (needs `--confirm`).
+    pub break_lock: bool,
+}
+
+fn stamp() -> String {
+    jiff::Zoned::now().strftime("%H:%M:%S").to_string()
+}
+
+/// Prints events and answers questions until the run finishes; returns how it ended.
+pub async fn drive(
+    mut events: mpsc::UnboundedReceiver<Event>,
+    commands: mpsc::UnboundedSender<Command>,
+    opts: Options,
+) -> Option<RunEnd> {
+    let mut out = std::io::stdout();
+    let mut last_wait: Option<(String, Instant)> = None;
+    let mut end = None;
+    while let Some(ev) = events.recv().await {
+        if opts.json {
+            if let Ok(s) = serde_json::to_string(&ev) {
+                let _ = writeln!(out, "{s}");
+            }
+        } else {
+            print_text(&mut out, &ev, &mut last_wait);
+        }
+        let _ = out.flush();
+        match ev {
+            Event::Ask(q) => {
+                let (answer, typed, why) = decide(&q, &opts);
+                if !opts.json {
+                    let _ = writeln!(out, "[{}] ? {} -> {}", stamp(), q.title, why);
+                }
+                let _ = commands.send(Command::Answer { question: q.id, answer, typed });
+            }
+            Event::Finished { end: e, .. } => end = Some(e),
+            _ => {}
+        }
+    }
+    end
+}
+
+fn decide(q: &Question, o: &Options) -> (Answer, Option<String>, String) {
+    let has = |a: Answer| q.choices.iter().any(|c| c.answer == a);
+    let typed_ok = o.confirm.as_deref() == Some(q.expected.as_str());
+    match q.kind {
+        QuestionKind::Confirm | QuestionKind::Optional if o.yes => (Answer::Proceed, None, "proceed (--yes)".into()),
+        QuestionKind::Confirm | QuestionKind::Optional => {
+            (Answer::Abort, None, "abort: this step needs confirmation; pass --yes".into())
+        }
+        QuestionKind::Typed if typed_ok => {
+            (Answer::Proceed, o.confirm.clone(), format!("proceed (--confirm={})", q.expected))
+        }
+        QuestionKind::Typed => {
+            (Answer::Abort, None, format!("abort: this step needs a typed confirmation; pass --confirm={}", q.expected))
+        }
+        QuestionKind::Failure if o.on_failure == OnFailure::Rollback && has(Answer::Rollback) => {
+            (Answer::Rollback, None, "roll the node back (--on-failure=rollback)".into())
+        }
+        QuestionKind::Failure => (
+            Answer::Abort,
+            None,
+            "abort (headless runs stop at a failure; --on-failure=rollback rolls the node back first)".into(),
+        ),
+        QuestionKind::AfterRollback => (Answer::Abort, None, "stop after the rollback".into()),
+        QuestionKind::InDoubt if o.yes && has(Answer::AcceptDone) => {
+            (Answer::AcceptDone, None, "accept as done: its checks hold (--yes)".into())
+        }
+        QuestionKind::InDoubt => (
+            Answer::Abort,
+            None,
+            "abort: an in-doubt step needs an operator (run `rollpilot resume` in a terminal)".into(),
+        ),
+        QuestionKind::StaleLock if o.break_lock && typed_ok => {
+            (Answer::BreakLock, o.confirm.clone(), "break the expired lock (--break-lock)".into())
+        }
+        QuestionKind::StaleLock => (
+            Answer::Abort,
+            None,
+            format!("leave the expired lock; to break it pass --break-lock --confirm={}", q.expected),
+        ),
+    }
+}
+
+fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, Instant)>) {
+    let t = stamp();
+    match ev {
+        Event::Started { run, journal, resumed } => {
+            let _ = writeln!(
+                out,
+                "[{t}] {} run {run} (journal {})",
+                if *resumed { "resumed" } else { "started" },
+                journal.display()
+            );
+        }
+        Event::Planned { plan, reason } => {
+            let n = plan.steps().count();
+            let _ = writeln!(out, "[{t}] plan ({reason}): {n} steps in {} phases", plan.phases.len());
+            for note in &plan.notes {
+                let mark = if note.level == Level::Warning { "!" } else { "-" };
+                let rule = note.rule.map(|r| format!("{r}: ")).unwrap_or_default();
+                let _ = writeln!(out, "[{t}]   {mark} {rule}{}", note.text);
+            }
+            for (i, s) in plan.steps().enumerate() {
+                let m = render::markers(s);
+                let m = if m.is_empty() { String::new() } else { format!(" [{}]", m.join("] [")) };
+                let _ = writeln!(out, "[{t}]   {:>2}. {} {}{m}", i + 1, s.action, s.node);
+            }
+        }
+        Event::Waiting { step, what, blocker, remaining } => {
+            let key = format!("{step}{what}{blocker}");
+            let due = last_wait.as_ref().is_none_or(|(k, at)| *k != key || at.elapsed() >= Duration::from_secs(15));
+            if due {
+                let _ =
+                    writeln!(out, "[{t}] … {step}: waiting until {what} — {blocker} ({}s left)", remaining.as_secs());
+                *last_wait = Some((key, Instant::now()));
+            }
+        }
+        Event::GateOpen { step, what, facts } => {
+            let _ = writeln!(out, "[{t}] ✓ {step}: {what} — {facts}");
+            *last_wait = None;
+        }
+        Event::Ask(q) => {
+            let _ = writeln!(out, "[{t}] ? {}", q.title);
+            for l in &q.lines {
+                let _ = writeln!(out, "[{t}]     {l}");
+            }
+        }
+        Event::StepStarted { step, attempt } => {
+            let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+            let _ = writeln!(out, "[{t}] ▶ {}{again}: {}", step.id, step.summary);
+            if let Some(c) = &step.command {
+                let _ = writeln!(out, "[{t}]   $ {c}");
+            }
+        }
+        Event::Output { text, .. } => {
+            for l in crate::sanitize::lines(text) {
+                let _ = writeln!(out, "[{t}]   | {l}");
+            }
+        }
+        Event::StepFinished { step, outcome, exit } => {
+            let _ = writeln!(
+                out,
+                "[{t}]   {step}: {outcome:?} (exit {})",
+                exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+            );
+        }
+        Event::StepDone { step } => {
+            let _ = writeln!(out, "[{t}] ✓ {step} done");
+        }
+        Event::Note { level, text } => {
+            let mark = if *level == Level::Warning { "!" } else { "-" };
+            let _ = writeln!(out, "[{t}] {mark} {text}");
+        }
+        Event::Paused { reason } => {
+            let _ = writeln!(out, "[{t}] paused: {reason}");
+        }
+        Event::Resumed => {
+            let _ = writeln!(out, "[{t}] resumed");
+        }
+        Event::Finished { end, message } => {
+            let _ = writeln!(out, "[{t}] {}: {message}", end.as_str());
+        }
+    }
+}

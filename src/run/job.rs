@@ -1,0 +1,203 @@
+//! Steps run detached on the host, so a dropped connection (or a killed rollpilot) does not kill
+//! them: `setsid nohup` in a run-specific directory holding the command, its pid, its output and
+//! its exit status (written atomically). Starting is idempotent — a second start of the same job
+//! only reports that it exists — which is what makes re-attaching safe: a step is never re-run
+//! because rollpilot lost track of it. (The cstar model; a killed ssh client with a pty kills its
+//! command, one with `setsid nohup` does not — verified in reference/sshd-loopback-lab.sh.)
+
+use crate::model::{Node, shell_quote};
+use crate::transport::{RemoteCommand, Transport, TransportError};
+use std::time::Duration;
+
+/// Where a job lives on its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDir(pub String);
+
+impl JobDir {
+    /// `<job_dir>/<run>/<step>-<attempt>`; `job_dir` is validated (plain path, maybe `$HOME/`),
+    /// run and step ids are reduced to safe characters, so the path can sit inside double quotes.
+    pub fn new(job_dir: &str, run: &str, step: &str, attempt: u32) -> Self {
+        let safe = |s: &str| {
+            s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect::<String>()
+        };
+        JobDir(format!("{}/{}/{}-{attempt}", job_dir.trim_end_matches('/'), safe(run), safe(step)))
+    }
+
+    fn q(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+/// What the host says about a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    /// No such job: it never started.
+    Absent,
+    /// Running; `out_size` bytes of output so far.
+    Running,
+    /// Finished with this exit status.
+    Done(i32),
+    /// Started, not running, no exit status: it was killed (host reboot, OOM...).
+    Lost,
+}
+
+/// A poll: the state and the output written since `from` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPoll {
+    /// Where the job is.
+    pub state: JobState,
+    /// Output bytes written so far in total.
+    pub out_size: u64,
+    /// New output since the requested offset (bounded).
+    pub new_output: String,
+}
+
+/// The script that starts `command` detached, unless the job already exists.
+pub fn start_script(dir: &JobDir, command: &str) -> String {
+    let d = dir.q();
+    format!(
+        "d={d}\n\
+         mkdir -p \"$(dirname \"$d\")\" || exit 90\n\
+         if ! mkdir \"$d\" 2>/dev/null; then echo 'rp-job: exists'; exit 0; fi\n\
+         printf '%s\\n' {cmd} >\"$d/cmd\" || exit 91\n\
+         S=; command -v setsid >/dev/null 2>&1 && S=setsid\n\
+         $S nohup sh -c 'd=\"$1\"; echo $$ >\"$d/pid\"; sh \"$d/cmd\" >\"$d/out\" 2>&1 </dev/null; echo $? >\"$d/status.tmp\"; mv \"$d/status.tmp\" \"$d/status\"' rp-job \"$d\" >/dev/null 2>&1 </dev/null &\n\
+         i=0; while [ ! -s \"$d/pid\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done\n\
+         echo 'rp-job: started'\n",
+        cmd = shell_quote(command)
+    )
+}
+
+/// The script that reports a job's state and its output from byte `from` on.
+pub fn poll_script(dir: &JobDir, from: u64, max: usize) -> String {
+    let d = dir.q();
+    format!(
+        "d={d}\n\
+         if [ -f \"$d/status\" ]; then echo \"rp-state: done $(cat \"$d/status\")\";\n\
+         elif [ -s \"$d/pid\" ] && kill -0 \"$(cat \"$d/pid\")\" 2>/dev/null; then echo 'rp-state: running';\n\
+         elif [ -d \"$d\" ]; then echo 'rp-state: lost';\n\
+         else echo 'rp-state: absent'; fi\n\
+         echo \"rp-size: $(wc -c <\"$d/out\" 2>/dev/null || echo 0)\"\n\
+         echo 'rp-out:'\n\
+         [ -f \"$d/out\" ] && tail -c +{start} \"$d/out\" | head -c {max}\n\
+         exit 0\n",
+        start = from + 1
+    )
+}
+
+/// Parses the poll script's output.
+pub fn parse_poll(out: &str) -> Option<JobPoll> {
+    let (head, body) = out.split_once("rp-out:\n").unwrap_or((out, ""));
+    let mut state = None;
+    let mut size = 0;
+    for l in head.lines() {
+        if let Some(s) = l.strip_prefix("rp-state: ") {
+            state = Some(match s.trim() {
+                "running" => JobState::Running,
+                "lost" => JobState::Lost,
+                "absent" => JobState::Absent,
+                d => JobState::Done(d.strip_prefix("done ")?.trim().parse().ok()?),
+            });
+        } else if let Some(s) = l.strip_prefix("rp-size: ") {
+            size = s.trim().parse().unwrap_or(0);
+        }
+    }
+    Some(JobPoll { state: state?, out_size: size, new_output: body.to_string() })
+}
+
+/// Starts the job (or finds it already there).
+pub async fn start(t: &dyn Transport, node: &Node, dir: &JobDir, command: &str) -> Result<bool, TransportError> {
+    let cmd = RemoteCommand::new(start_script(dir, command), Duration::from_secs(30));
+    let out = t.run(node, &cmd).await?;
+    if out.stdout.contains("rp-job: started") {
+        Ok(true)
+    } else if out.stdout.contains("rp-job: exists") {
+        Ok(false)
+    } else {
+        Err(TransportError::Local {
+            host: node.name.clone(),
+            detail: format!(
+                "could not start the step's job in {} (exit {}): {}",
+                dir.0,
+                out.status.map(|s| s.to_string()).unwrap_or_else(|| "signal".into()),
+                crate::transport::tail(&out.stderr, 200)
+            ),
+        })
+    }
+}
+
+/// Polls the job once.
+pub async fn poll(t: &dyn Transport, node: &Node, dir: &JobDir, from: u64) -> Result<JobPoll, TransportError> {
+    let cmd = RemoteCommand::new(poll_script(dir, from, 64 * 1024), Duration::from_secs(30));
+    let out = t.run(node, &cmd).await?;
+    parse_poll(&out.stdout).ok_or_else(|| TransportError::Local {
+        host: node.name.clone(),
+        detail: format!("unreadable job status from {}: {}", dir.0, crate::transport::tail(&out.stdout, 200)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::local::run_local;
+    use std::time::Instant;
+
+    async fn sh(script: String) -> String {
+        run_local("h", &RemoteCommand::new(script, Duration::from_secs(20))).await.unwrap().stdout
+    }
+
+    async fn wait_done(dir: &JobDir) -> JobPoll {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let p = parse_poll(&sh(poll_script(dir, 0, 1000)).await).unwrap();
+            if matches!(p.state, JobState::Done(_)) || Instant::now() > deadline {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_detached_once_and_reports() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().to_str().unwrap().to_string();
+        let dir = JobDir::new(&base, "run 1", "east/tc-1/install", 1);
+        assert!(dir.0.ends_with("/run_1/east_tc-1_install-1"));
+        let counter = tmp.path().join("count");
+        let cmd = format!("echo run >> {}; echo hello; echo oops >&2; exit 3", counter.display());
+        assert!(sh(start_script(&dir, &cmd)).await.contains("rp-job: started"));
+        let p = wait_done(&dir).await;
+        assert_eq!(p.state, JobState::Done(3));
+        assert_eq!(p.new_output, "hello\noops\n");
+        // Starting again never re-runs it.
+        assert!(sh(start_script(&dir, &cmd)).await.contains("rp-job: exists"));
+        assert_eq!(std::fs::read_to_string(&counter).unwrap(), "run\n");
+        // Output from an offset.
+        let p = parse_poll(&sh(poll_script(&dir, 6, 1000)).await).unwrap();
+        assert_eq!(p.new_output, "oops\n");
+        assert_eq!(p.out_size, 11);
+    }
+
+    #[tokio::test]
+    async fn absent_and_lost_jobs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().to_str().unwrap().to_string();
+        let dir = JobDir::new(&base, "r", "s", 1);
+        assert_eq!(parse_poll(&sh(poll_script(&dir, 0, 10)).await).unwrap().state, JobState::Absent);
+        // A job whose process was killed leaves no status: lost.
+        assert!(sh(start_script(&dir, "sleep 60")).await.contains("started"));
+        let pid: i32 = std::fs::read_to_string(format!("{}/pid", dir.0)).unwrap().trim().parse().unwrap();
+        assert_eq!(parse_poll(&sh(poll_script(&dir, 0, 10)).await).unwrap().state, JobState::Running);
+        rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), rustix::process::Signal::KILL)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let st = parse_poll(&sh(poll_script(&dir, 0, 10)).await).unwrap().state;
+            if st == JobState::Lost {
+                break;
+            }
+            assert!(Instant::now() < deadline, "still {st:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
