@@ -6,7 +6,7 @@ pub mod poller;
 pub mod script;
 
 use crate::model::{Cluster, Group, Node, NodeObs, ProbeKind};
-use crate::transport::{RemoteCommand, Transport, tail};
+use crate::transport::{Transport, tail};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,30 +29,33 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
     let probes = script::probe_commands(cluster, group, node);
     let nonce = nonce();
     let per = cluster.timeouts.probe;
-    let script = script::probe_script(&probes, per, &nonce);
-    // Each probe bounds itself remotely; the whole command gets their sum plus a margin.
-    let total = per * (probes.len() as u32).max(1) + Duration::from_secs(10);
-    let cmd =
-        RemoteCommand { script, timeout: total, max_output: 4 * (script::PROBE_STDOUT_MAX + script::PROBE_STDERR_MAX) };
-    match transport.run(node, &cmd).await {
+    let function = script::probe_function(&probes, per);
+    let agent = script::agent_script(&function);
+    let oneshot = script::oneshot_script(&function, &nonce);
+    // The probes bound themselves remotely (`timeout`); the conversation gets a margin on top.
+    let limit = per + Duration::from_secs(5);
+    match transport.converse(node, &agent, &oneshot, &nonce, &script::done_marker(&nonce), limit, 2 * script::PROBE_OUTPUT_MAX).await {
         Err(e) => NodeObs::unreachable(e.to_string()),
         Ok(out) => {
-            let parts: BTreeMap<ProbeKind, script::ProbeOutput> =
-                script::split_output(&out.stdout, &nonce).into_iter().collect();
+            let parts: BTreeMap<ProbeKind, script::ProbeOutput> = script::split_output(&out, &nonce).into_iter().collect();
             if parts.is_empty() {
-                let why = tail(&out.stderr, 200);
                 let mut o = NodeObs { reachable: true, ..Default::default() };
+                let why = tail(&out, 200);
                 o.error = Some(format!(
-                    "the probe script did not run (exit {}{}); the host needs a POSIX sh with mktemp, timeout and head",
-                    out.status.map(|c| c.to_string()).unwrap_or_else(|| "signal".into()),
+                    "the probes did not run{}; the host needs a POSIX sh with timeout and head (coreutils)",
                     if why.is_empty() { String::new() } else { format!(": {why}") }
                 ));
                 return o;
             }
+            let missing: Vec<&str> = probes.iter().filter(|(k, _)| !parts.contains_key(k)).map(|(k, _)| k.as_str()).collect();
             let mut obs = parse::observe(kind, &parts);
             obs.error = obs.error.map(|e| {
                 e.replace("probe timed out", &format!("probe timed out after {}s (timeouts.probe)", per.as_secs()))
             });
+            if !missing.is_empty() {
+                let m = format!("{} probe did not run: an earlier probe used up timeouts.probe", missing.join(" and "));
+                obs.error = Some(obs.error.map(|e| format!("{e}; {m}")).unwrap_or(m));
+            }
             obs
         }
     }

@@ -77,7 +77,7 @@ pub fn observe(kind: &Kind, outputs: &BTreeMap<ProbeKind, ProbeOutput>) -> NodeO
     let text_of = |p: ProbeKind| outputs.get(&p).map(|o| o.stdout.as_str()).unwrap_or("");
 
     for (p, o) in outputs {
-        if sudo_problem(&o.stderr) {
+        if sudo_problem(&o.stdout) {
             errors.push(format!("{} probe: sudo needs a password (`sudo -n` refused); allow the command with NOPASSWD in sudoers for this user", p.as_str()));
         } else if o.timed_out() {
             errors.push(format!("{} probe timed out", p.as_str()));
@@ -136,7 +136,7 @@ pub fn observe(kind: &Kind, outputs: &BTreeMap<ProbeKind, ProbeOutput>) -> NodeO
             Err(_) => Health::Unknown,
         }
     } else if let Some(o) = outputs.get(&ProbeKind::Health) {
-        if o.rc == 0 { Health::Ok } else { Health::Failed }
+        if o.rc == Some(0) { Health::Ok } else { Health::Failed }
     } else {
         Health::Unknown
     };
@@ -154,14 +154,9 @@ pub fn observe(kind: &Kind, outputs: &BTreeMap<ProbeKind, ProbeOutput>) -> NodeO
 
 fn probe_failure(o: Option<&ProbeOutput>, unreadable: &str) -> String {
     match o {
-        Some(o) if o.timed_out() => unreadable.to_string(),
-        Some(o) if o.rc != 0 => {
-            let t = tail(&o.stderr, 160);
-            format!(
-                "{unreadable} (the probe exited {}{})",
-                o.rc,
-                if t.is_empty() { String::new() } else { format!(": {t}") }
-            )
+        Some(ProbeOutput { rc: Some(rc), stdout, .. }) if *rc != 0 => {
+            let t = tail(stdout, 160);
+            format!("{unreadable} (the probe exited {rc}{})", if t.is_empty() { String::new() } else { format!(": {t}") })
         }
         _ => unreadable.to_string(),
     }
@@ -234,8 +229,8 @@ mod tests {
 
     fn outs(v: &str, s: &str, src: i32) -> BTreeMap<ProbeKind, ProbeOutput> {
         let mut m = BTreeMap::new();
-        m.insert(ProbeKind::Version, ProbeOutput { rc: 0, stdout: v.into(), stderr: String::new() });
-        m.insert(ProbeKind::Status, ProbeOutput { rc: src, stdout: s.into(), stderr: String::new() });
+        m.insert(ProbeKind::Version, ProbeOutput { rc: Some(0), stdout: v.into(), stderr: String::new() });
+        m.insert(ProbeKind::Status, ProbeOutput { rc: Some(src), stdout: s.into(), stderr: String::new() });
         m
     }
 
@@ -259,7 +254,7 @@ mod tests {
         assert!(o.version.is_none());
         assert!(o.error.as_deref().unwrap().contains("expected the pattern"), "{:?}", o.error);
         let mut m = outs("", "", 1);
-        m.get_mut(&ProbeKind::Status).unwrap().stderr = "sudo: a password is required\n".into();
+        m.get_mut(&ProbeKind::Status).unwrap().stdout = "sudo: a password is required\n".into();
         let o = observe(&kind(), &m);
         assert!(o.error.as_deref().unwrap().contains("sudo needs a password"), "{:?}", o.error);
     }

@@ -1,14 +1,15 @@
-//! One remote command per host per refresh: every probe of a node (version, status, health) is
-//! run by one shell script, each bounded in time (`timeout`) and in output (`head -c`), with its
-//! exit status and stderr tail framed by markers that carry a per-run nonce.
+//! One remote conversation per host per refresh: all probes of a node (version, status, health)
+//! run inside one `timeout … sh`, each in its own subshell and framed by markers carrying a
+//! per-request nonce, with the whole output bounded by `head -c`. Few processes per refresh
+//! (timeout, sh, the probe commands, head) keeps a 50-host refresh cheap; over ssh the script
+//! runs in a long-lived shell per host (see `Transport::converse`), so sshd's per-command
+//! session and login-shell start-up (100+ ms with a heavy ~/.bashrc) are paid once, not per refresh.
 
 use crate::model::{Cluster, Group, Node, ProbeKind, shell_quote};
 use std::time::Duration;
 
-/// Bytes of stdout kept per probe.
-pub const PROBE_STDOUT_MAX: usize = 64 * 1024;
-/// Bytes of stderr kept per probe (its tail).
-pub const PROBE_STDERR_MAX: usize = 4 * 1024;
+/// Bytes of probe output kept per node per refresh.
+pub const PROBE_OUTPUT_MAX: usize = 64 * 1024;
 
 /// The rendered probe commands of a node, in run order.
 pub fn probe_commands(cluster: &Cluster, group: &Group, node: &Node) -> Vec<(ProbeKind, String)> {
@@ -18,11 +19,7 @@ pub fn probe_commands(cluster: &Cluster, group: &Group, node: &Node) -> Vec<(Pro
     vars.insert("from_version".into(), String::new());
     vars.insert("peer".into(), String::new());
     let mut out = Vec::new();
-    for (k, t) in [
-        (ProbeKind::Version, &kind.commands.version),
-        (ProbeKind::Status, &kind.commands.status),
-        (ProbeKind::Health, &kind.commands.health),
-    ] {
+    for (k, t) in [(ProbeKind::Version, &kind.commands.version), (ProbeKind::Status, &kind.commands.status), (ProbeKind::Health, &kind.commands.health)] {
         if let Some(t) = t
             && let Ok(cmd) = t.render(&vars)
         {
@@ -33,43 +30,56 @@ pub fn probe_commands(cluster: &Cluster, group: &Group, node: &Node) -> Vec<(Pro
     out
 }
 
-/// The script running `probes` with a per-probe `timeout`; `nonce` makes the markers unforgeable
-/// by a probe's own output.
-pub fn probe_script(probes: &[(ProbeKind, String)], timeout: Duration, nonce: &str) -> String {
-    let secs = timeout.as_secs().max(1);
-    let mut s = String::new();
-    s.push_str("t=$(mktemp -d 2>/dev/null || { mkdir -p /tmp/rp.$$ && echo /tmp/rp.$$; }) || exit 97\n");
-    s.push_str("trap 'rm -rf \"$t\"' EXIT\n");
-    s.push_str(&format!(
-        "rp() {{ {{ timeout -k 2 {secs} sh -c \"$2\" </dev/null 2>\"$t/e\"; echo $? >\"$t/rc\"; }} | head -c {PROBE_STDOUT_MAX} >\"$t/o\"; \
-         printf '\\n@@{nonce}:%s:rc=%s\\n' \"$1\" \"$(cat \"$t/rc\" 2>/dev/null || echo 141)\"; cat \"$t/o\"; \
-         printf '\\n@@{nonce}:%s:stderr\\n' \"$1\"; tail -c {PROBE_STDERR_MAX} \"$t/e\"; printf '\\n@@{nonce}:%s:end\\n' \"$1\"; }}\n"
-    ));
+/// Defines `rp_all NONCE`: runs every probe (bounded by `timeout` together) and prints the
+/// framed result followed by `@@NONCE:done`.
+pub fn probe_function(probes: &[(ProbeKind, String)], timeout: Duration) -> String {
+    let mut inner = String::new();
     for (k, cmd) in probes {
-        s.push_str(&format!("rp {} {}\n", k.as_str(), shell_quote(cmd)));
+        let name = k.as_str();
+        inner.push_str(&format!("printf '@@%s:{name}:begin\\n' \"$0\"; ( {cmd}\n) 2>&1 </dev/null; printf '\\n@@%s:{name}:rc=%s\\n' \"$0\" \"$?\"\n"));
     }
-    s
+    format!(
+        "rp_all() {{ timeout -k 1 {secs} sh -c {inner} \"$1\" </dev/null 2>&1 | head -c {max}; printf '\\n@@%s:done\\n' \"$1\"; }}\n",
+        secs = timeout.as_secs().max(1),
+        inner = shell_quote(&inner),
+        max = PROBE_OUTPUT_MAX
+    )
+}
+
+/// The long-lived shell: reads one nonce per line and answers with `rp_all NONCE`.
+pub fn agent_script(function: &str) -> String {
+    format!("{function}while IFS= read -r rp_nonce; do rp_all \"$rp_nonce\"; done\n")
+}
+
+/// The one-shot form, for transports without a persistent shell.
+pub fn oneshot_script(function: &str, nonce: &str) -> String {
+    format!("{function}rp_all {}\n", shell_quote(nonce))
+}
+
+/// The line that ends the answer to `nonce`.
+pub fn done_marker(nonce: &str) -> String {
+    format!("@@{nonce}:done")
 }
 
 /// What one probe printed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProbeOutput {
-    /// Exit status (124 when `timeout` killed it, 141 when the output bound cut it).
-    pub rc: i32,
-    /// Its standard output.
+    /// Exit status; `None` when it did not finish (timed out or cut by the output bound).
+    pub rc: Option<i32>,
+    /// What it printed (stdout and stderr together).
     pub stdout: String,
-    /// The tail of its standard error.
+    /// Kept for callers that look at errors separately; stdout and stderr are merged.
     pub stderr: String,
 }
 
 impl ProbeOutput {
-    /// The probe ran out of time.
+    /// The probe did not finish.
     pub fn timed_out(&self) -> bool {
-        self.rc == 124 || self.rc == 137
+        self.rc.is_none()
     }
 }
 
-/// Splits the combined output back into per-probe outputs.
+/// Splits an answer back into per-probe outputs; probes that never began are absent.
 pub fn split_output(out: &str, nonce: &str) -> Vec<(ProbeKind, ProbeOutput)> {
     let mut res = Vec::new();
     let marker = format!("@@{nonce}:");
@@ -77,7 +87,7 @@ pub fn split_output(out: &str, nonce: &str) -> Vec<(ProbeKind, ProbeOutput)> {
     while let Some(i) = rest.find(&marker) {
         let after = &rest[i + marker.len()..];
         let Some((head, body)) = after.split_once('\n') else { break };
-        let Some((name, rc)) = head.split_once(":rc=") else {
+        let Some(name) = head.strip_suffix(":begin") else {
             rest = after;
             continue;
         };
@@ -90,14 +100,19 @@ pub fn split_output(out: &str, nonce: &str) -> Vec<(ProbeKind, ProbeOutput)> {
                 continue;
             }
         };
-        let err_marker = format!("\n{marker}{name}:stderr\n");
-        let end_marker = format!("\n{marker}{name}:end");
-        let (stdout, tail) = body.split_once(&err_marker).unwrap_or((body, ""));
-        let (stderr, remaining) = tail.split_once(&end_marker).unwrap_or((tail, ""));
-        res.push((
-            kind,
-            ProbeOutput { rc: rc.trim().parse().unwrap_or(-1), stdout: stdout.to_string(), stderr: stderr.to_string() },
-        ));
+        let rc_marker = format!("\n{marker}{name}:rc=");
+        let (text, remaining, rc) = match body.split_once(&rc_marker) {
+            Some((text, tail)) => {
+                let (rc, remaining) = tail.split_once('\n').unwrap_or((tail, ""));
+                (text, remaining, rc.trim().parse().ok())
+            }
+            // No exit status: cut off here (timeout or output bound); stop at the next marker.
+            None => {
+                let end = body.find(&format!("\n{marker}")).unwrap_or(body.len());
+                (&body[..end], &body[end..], None)
+            }
+        };
+        res.push((kind, ProbeOutput { rc, stdout: text.to_string(), stderr: String::new() }));
         rest = remaining;
     }
     res
@@ -107,29 +122,53 @@ pub fn split_output(out: &str, nonce: &str) -> Vec<(ProbeKind, ProbeOutput)> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn script_round_trips_through_sh() {
+    fn run(probes: &[(ProbeKind, String)], timeout: Duration, nonce: &str) -> String {
+        let script = oneshot_script(&probe_function(probes, timeout), nonce);
+        let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn script_round_trips_through_sh() {
         let probes = vec![
             (ProbeKind::Version, "echo 'Terracotta Enterprise 4.2.1'".to_string()),
             (ProbeKind::Status, "echo 'x.state: PASSIVE-STANDBY'; echo oops >&2; exit 3".to_string()),
-            (ProbeKind::Health, "sleep 5".to_string()),
+            (ProbeKind::Health, "test -d /".to_string()),
         ];
-        let script = probe_script(&probes, Duration::from_secs(1), "n0nce");
-        let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
-        let parts = split_output(&String::from_utf8_lossy(&out.stdout), "n0nce");
+        let out = run(&probes, Duration::from_secs(5), "n0nce");
+        assert!(out.trim_end().ends_with("@@n0nce:done"), "{out}");
+        let parts = split_output(&out, "n0nce");
         assert_eq!(parts.len(), 3, "{parts:?}");
         assert_eq!(parts[0].1.stdout.trim(), "Terracotta Enterprise 4.2.1");
-        assert_eq!(parts[0].1.rc, 0);
-        assert_eq!((parts[1].1.rc, parts[1].1.stderr.trim()), (3, "oops"));
-        assert!(parts[2].1.timed_out(), "{:?}", parts[2]);
+        assert_eq!(parts[0].1.rc, Some(0));
+        assert_eq!(parts[1].1.rc, Some(3));
+        assert!(parts[1].1.stdout.contains("oops"));
+        assert_eq!(parts[2].1.rc, Some(0));
     }
 
-    #[tokio::test]
-    async fn chatty_probe_is_cut() {
-        let probes = vec![(ProbeKind::Status, "yes garbage".to_string())];
-        let script = probe_script(&probes, Duration::from_secs(5), "n");
-        let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
-        let parts = split_output(&String::from_utf8_lossy(&out.stdout), "n");
-        assert_eq!(parts[0].1.stdout.len(), PROBE_STDOUT_MAX);
+    #[test]
+    fn a_hanging_probe_is_cut_and_earlier_ones_count() {
+        let probes = vec![(ProbeKind::Version, "echo v 1.2.3".to_string()), (ProbeKind::Status, "sleep 30".to_string()), (ProbeKind::Health, "true".to_string())];
+        let t = std::time::Instant::now();
+        let out = run(&probes, Duration::from_secs(1), "n");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let parts = split_output(&out, "n");
+        assert_eq!(parts.len(), 2, "health never began: {parts:?}");
+        assert_eq!(parts[0].1.rc, Some(0));
+        assert!(parts[1].1.timed_out());
+    }
+
+    #[test]
+    fn chatty_probe_is_bounded() {
+        let out = run(&[(ProbeKind::Status, "yes garbage".to_string())], Duration::from_secs(5), "n");
+        assert!(out.len() <= PROBE_OUTPUT_MAX + 100, "{}", out.len());
+        let parts = split_output(&out, "n");
+        assert!(parts[0].1.timed_out());
+    }
+
+    #[test]
+    fn quotes_in_commands_survive() {
+        let out = run(&[(ProbeKind::Version, r#"printf '%s\n' "it's 4.2.0""#.to_string())], Duration::from_secs(5), "q");
+        assert_eq!(split_output(&out, "q")[0].1.stdout.trim(), "it's 4.2.0");
     }
 }

@@ -291,6 +291,9 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
         }
         match serde_json::from_str::<Entry>(l) {
             Ok(e) => out.push(e),
+            // A record cut short by a crash mid-write: at the end, or in the middle once a resumed
+            // run appended after it. Its action never started (records are written before acting).
+            Err(e) if e.is_eof() => continue,
             Err(_) if i == last_nonempty && !text.ends_with('\n') => break,
             Err(e) => {
                 return Err(JournalError::Corrupt { path: path.to_path_buf(), line: i + 1, detail: e.to_string() });

@@ -4,6 +4,7 @@
 use super::{BoxFuture, CommandOutput, RemoteCommand, Transport, TransportError, read_bounded};
 use crate::model::Node;
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::process::Command;
 
 /// Runs every command locally; the node only names the host in errors.
@@ -83,6 +84,16 @@ impl Transport for LocalTransport {
         Box::pin(run_local(&node.name, cmd))
     }
 
+    fn converse<'a>(&'a self, node: &'a Node, _agent: &'a str, oneshot: &'a str, _request: &'a str, end: &'a str, timeout: Duration, max: usize) -> BoxFuture<'a, Result<String, TransportError>> {
+        Box::pin(async move {
+            let out = run_local(&node.name, &RemoteCommand { script: oneshot.to_string(), timeout, max_output: max }).await?;
+            Ok(match out.stdout.find(end) {
+                Some(i) => out.stdout[..i].to_string(),
+                None => out.stdout,
+            })
+        })
+    }
+
     fn forget<'a>(&'a self, _node: &'a Node) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
@@ -95,7 +106,7 @@ impl Transport for LocalTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     #[tokio::test]
     async fn runs_and_bounds() {

@@ -28,6 +28,16 @@ const MASTER_IDLE_SECS: usize = 120;
 struct Conn {
     session: Arc<Session>,
     slots: Arc<Semaphore>,
+    /// The long-lived probe shell, when started.
+    agent: Mutex<Option<Agent>>,
+}
+
+/// A shell kept running on the host for cheap repeated probes (one mux channel).
+struct Agent {
+    script: String,
+    _child: openssh::Child<Arc<Session>>,
+    stdin: openssh::ChildStdin,
+    stdout: tokio::io::BufReader<openssh::ChildStdout>,
 }
 
 type Slot = Arc<Mutex<Option<Arc<Conn>>>>;
@@ -146,7 +156,9 @@ impl SshTransport {
             Ok(Ok(sess)) => sess,
         };
         tracing::debug!(host = %node.name, address = %node.address, "ssh master connected");
-        Ok(Conn { session: Arc::new(session), slots: Arc::new(Semaphore::new(s.max_sessions.max(1))) })
+        // One session slot stays with the long-lived probe shell.
+        let slots = s.max_sessions.saturating_sub(1).max(1);
+        Ok(Conn { session: Arc::new(session), slots: Arc::new(Semaphore::new(slots)), agent: Mutex::new(None) })
     }
 
     async fn exec(&self, node: &Node, conn: &Conn, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError> {
@@ -212,10 +224,81 @@ impl Transport for SshTransport {
         })
     }
 
+    fn converse<'a>(&'a self, node: &'a Node, agent: &'a str, _oneshot: &'a str, request: &'a str, end: &'a str, timeout: Duration, max: usize) -> BoxFuture<'a, Result<String, TransportError>> {
+        Box::pin(async move {
+            let conn = self.conn(node).await?;
+            let mut guard = conn.agent.lock().await;
+            if guard.as_ref().is_some_and(|a| a.script != agent) {
+                *guard = None;
+            }
+            if guard.is_none() {
+                let mut c = Session::to_command(conn.session.clone(), "sh");
+                c.arg("-c").arg(agent).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+                let started = tokio::time::timeout(timeout, c.spawn()).await;
+                let mut child = match started {
+                    Ok(Ok(ch)) => ch,
+                    Ok(Err(e)) => {
+                        drop(guard);
+                        if conn.session.check().await.is_err() {
+                            self.forget(node).await;
+                        }
+                        return Err(TransportError::Disconnected { host: node.name.clone(), detail: e.to_string() });
+                    }
+                    Err(_) => return Err(TransportError::Timeout { host: node.name.clone(), after: timeout, during: "starting the probe shell".into() }),
+                };
+                let (Some(stdin), Some(stdout)) = (child.stdin().take(), child.stdout().take()) else {
+                    return Err(TransportError::Local { host: node.name.clone(), detail: "probe shell started without pipes".into() });
+                };
+                *guard = Some(Agent { script: agent.to_string(), _child: child, stdin, stdout: tokio::io::BufReader::new(stdout) });
+            }
+            let Some(a) = guard.as_mut() else { return Err(TransportError::Local { host: node.name.clone(), detail: "probe shell vanished".into() }) };
+            let exchange = async {
+                use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+                a.stdin.write_all(format!("{request}\n").as_bytes()).await?;
+                a.stdin.flush().await?;
+                let mut out = String::new();
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    let n = a.stdout.read_until(b'\n', &mut line).await?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the probe shell exited"));
+                    }
+                    let text = String::from_utf8_lossy(&line);
+                    if text.trim_end_matches(['\n', '\r']) == end {
+                        return Ok(out);
+                    }
+                    if out.len() < max {
+                        out.push_str(&text);
+                    }
+                }
+            };
+            match tokio::time::timeout(timeout, exchange).await {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(e)) => {
+                    *guard = None;
+                    drop(guard);
+                    if conn.session.check().await.is_err() {
+                        self.forget(node).await;
+                    }
+                    Err(TransportError::Disconnected { host: node.name.clone(), detail: e.to_string() })
+                }
+                Err(_) => {
+                    // A hung answer leaves the shell in an unknown state: start a fresh one next time.
+                    *guard = None;
+                    Err(TransportError::Timeout { host: node.name.clone(), after: timeout, during: "waiting for the probes".into() })
+                }
+            }
+        })
+    }
+
     fn forget<'a>(&'a self, node: &'a Node) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let slot = self.slot(node).await;
             let old = slot.lock().await.take();
+            if let Some(c) = &old {
+                c.agent.lock().await.take();
+            }
             if let Some(c) = old
                 && let Ok(c) = Arc::try_unwrap(c)
                 && let Ok(s) = Arc::try_unwrap(c.session)
@@ -230,6 +313,7 @@ impl Transport for SshTransport {
             let slots: Vec<Slot> = self.hosts.lock().await.drain().map(|(_, s)| s).collect();
             for slot in slots {
                 let Some(c) = slot.lock().await.take() else { continue };
+                c.agent.lock().await.take();
                 match Arc::try_unwrap(c) {
                     Ok(c) => match Arc::try_unwrap(c.session) {
                         Ok(s) => {
