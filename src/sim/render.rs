@@ -62,3 +62,49 @@ pub fn run(
     }
     Ok(out)
 }
+
+/// Reads one fact out of a probe's output the way the config's parser says: the first capture
+/// group that took part in the regex match (or the whole match, or a `key: value` line), then
+/// translated through `map`, else `default`.
+pub fn extract(ex: &crate::model::Extract, output: &str) -> Option<String> {
+    let raw = match &ex.matcher {
+        crate::model::Matcher::Regex(rx) => rx.captures(output).and_then(|c| {
+            if c.len() == 1 {
+                c.get(0).map(|m| m.as_str().to_string())
+            } else {
+                (1..c.len()).find_map(|i| c.get(i)).map(|m| m.as_str().to_string())
+            }
+        }),
+        crate::model::Matcher::Key(k) => output.lines().find_map(|l| {
+            let (key, val) = l.split_once([':', '='])?;
+            (key.trim() == k).then(|| val.trim().to_string())
+        }),
+    };
+    match raw {
+        Some(r) if ex.map.is_empty() => Some(r),
+        Some(r) => ex.map.get(&r).cloned().or_else(|| ex.default.clone()),
+        None => ex.default.clone(),
+    }
+}
+
+/// Runs the probe a fact (`version`, `role`, `sync`, `health`) is read from and parses it with the
+/// config's own parser, as rollpilot's poller would (the exit status is not judged: a stopped
+/// server's status exits 1 and still says "stopped").
+pub fn probe(cluster: &Cluster, host: &str, fact: &str, timeout: Duration) -> Result<Option<String>, SimError> {
+    let (group, _) =
+        cluster.node(host).ok_or_else(|| SimError::Usage(format!("no host `{host}` in cluster {}", cluster.name)))?;
+    let kind = cluster
+        .kind_of(group)
+        .ok_or_else(|| SimError::Failed(format!("group {} has no kind in the config", group.name)))?;
+    let ex = match fact {
+        "version" => Some(&kind.parse.version),
+        "role" => kind.parse.role.as_ref(),
+        "sync" => kind.parse.sync.as_ref(),
+        "health" => kind.parse.health.as_ref(),
+        other => return Err(SimError::Usage(format!("unknown fact `{other}`; use version, role, sync or health"))),
+    };
+    let Some(ex) = ex else { return Ok(None) };
+    let cmd = command(cluster, host, ex.from.as_str(), &[])?;
+    let out = procs::run_shell(&cmd, timeout)?;
+    Ok(extract(ex, &out.stdout))
+}
