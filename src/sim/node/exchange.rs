@@ -230,12 +230,14 @@ impl ExNodeProc {
                         self.conf.evs,
                         self.conf.evs
                     );
-                    self.release("failed: the virus scanner changed under it");
-                    self.ctx.shout(&why);
+                    // The reason is recorded before the group goes offline, so whoever sees it
+                    // offline also sees why.
                     let _ = write_quorum(
                         &self.conf.quorum,
-                        &Quorum { owner: q.owner.clone(), online: false, reason: Some(why) },
+                        &Quorum { owner: q.owner.clone(), online: false, reason: Some(why.clone()) },
                     );
+                    self.release("failed: the virus scanner changed under it");
+                    self.ctx.shout(&why);
                 }
                 continue;
             }
