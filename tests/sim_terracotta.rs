@@ -199,3 +199,41 @@ fn faults_stall_sync_hang_stop_slow_start_fail_install_and_crash() {
     s.assert_nothing_lost();
     s.down_and_check();
 }
+
+#[test]
+fn with_two_standbys_exactly_one_takes_over_and_a_whole_stripe_restart_keeps_everything() {
+    let s = Sim::up(&["--stripe-size", "3"]);
+    let (active, passives) = roles(&s, "east");
+    assert_eq!(passives.len(), 2);
+    for p in &passives {
+        assert_eq!(s.probe(p, "sync").as_deref(), Some("in-sync"), "{p}");
+    }
+    assert!(s.fault(&active, "crash", false).status.success());
+    wait_until("exactly one standby to take over and the other to rejoin it", SECS(20), || {
+        let roles: Vec<Option<String>> = passives.iter().map(|p| s.probe(p, "role")).collect();
+        let actives = roles.iter().filter(|r| r.as_deref() == Some("active")).count();
+        let synced = passives.iter().filter(|p| s.probe(p, "sync").as_deref() == Some("in-sync")).count();
+        (actives == 1 && synced == 1).then_some(())
+    });
+    s.run(&active, "start", &[]);
+    s.wait_fact(&active, "sync", "in-sync", SECS(20));
+    s.assert_nothing_lost();
+
+    // Stop the whole stripe (passives first, the active last) and start it all at once: the
+    // server that was active last, which holds the most data, becomes active again.
+    let (a, ps) = roles(&s, "east");
+    for h in ps.iter().chain([&a]) {
+        s.run(h, "stop", &[]);
+    }
+    for h in ps.iter().chain([&a]) {
+        s.run(h, "start", &[]);
+    }
+    s.wait_fact(&a, "role", "active", SECS(20));
+    for p in &ps {
+        s.wait_fact(p, "sync", "in-sync", SECS(20));
+    }
+    let n = s.acked("app-east-1");
+    wait_until("app-east-1 writes again", SECS(15), || (s.acked("app-east-1") > n + 3).then_some(()));
+    s.assert_nothing_lost();
+    s.down_and_check();
+}

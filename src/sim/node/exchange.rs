@@ -77,10 +77,6 @@ impl ExNodeProc {
         self.evs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn peer(&self) -> Option<&ExNode> {
-        self.conf.nodes.iter().find(|n| n.name != self.me.name)
-    }
-
     fn stat(&self) -> Stat {
         let serving = self.evs().serving;
         let owner = read_quorum(&self.conf.quorum).ok().map(|q| q.owner);
@@ -329,7 +325,6 @@ pub fn run_node(kit: &Path, name: &str) -> u8 {
     ctx.watchdog(move || on_stop.release("the cluster service is stopping"));
     let h = Arc::clone(&node);
     net::accept_forever(listener, Arc::new(move |c| net::request_loop(c, |r| h.answer_admin(r))));
-    let _ = node.peer();
     node.monitor();
     0
 }

@@ -6,7 +6,8 @@
 //!   is refused and exits, saying why (seed 000).
 //! * With no active, a PASSIVE-STANDBY takes over (never an unsynced passive): the standby with
 //!   the most writes wins, ties go to the first in config order, the others rejoin the winner.
-//!   With no standby either, the first starting server in config order becomes active, loading its
+//!   With no standby either, the starting server with the most data on disk becomes active (ties:
+//!   config order; a member that does not answer yet gets two seconds to show up), loading its
 //!   data from disk when persistent (a non-persistent server starts empty: restarting it alone
 //!   loses its data, seed 000).
 //! * The active acknowledges a client's write only once every PASSIVE-STANDBY has applied it, so
@@ -138,6 +139,19 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
         me.port,
         if conf.persistent { "persistent" } else { "not persistent: data lives in memory only" }
     ));
+    let data_file = me.data_dir.join("objectdb").join("store.jsonl");
+    let store = if conf.persistent {
+        match Store::open(&data_file) {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.shout(format!("cannot read the data in {}: {e}", data_file.display()));
+                ctx.exit(1);
+            }
+        }
+    } else {
+        Store::memory()
+    };
+    let seq = store.len();
     let srv = Arc::new(Server {
         ctx: Arc::clone(&ctx),
         conf,
@@ -148,8 +162,8 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
             phase: Phase::Starting,
             electing: false,
             lost_at: None,
-            store: Store::memory(),
-            seq: 0,
+            store,
+            seq,
             active: None,
             links: Vec::new(),
             next_id: 1,
@@ -196,6 +210,7 @@ impl Server {
     /// The main thread: find or become the active, follow it, elect a successor when it dies.
     fn lifecycle(self: &Arc<Self>) -> u8 {
         let mut waiting_since = Instant::now();
+        let started_at = Instant::now();
         let mut last_note = String::new();
         loop {
             if self.lock().phase == Phase::Active {
@@ -254,17 +269,24 @@ impl Server {
                     _ => "electing a new active among the standbys".to_string(),
                 }
             } else if phase == Phase::Starting {
-                let first_starting = survey
+                // The starting server with the most data on disk wins (the one that was active
+                // last, when the whole stripe restarts), ties by config order.
+                let winner = survey
                     .iter()
-                    .filter(|(_, _, s)| s.as_ref().is_some_and(|s| s.state == Phase::Starting.state()))
-                    .map(|(i, _, _)| *i)
-                    .chain([self.index])
-                    .min();
-                if first_starting == Some(self.index) {
+                    .filter_map(|(i, _, s)| {
+                        s.as_ref().filter(|s| s.state == Phase::Starting.state()).map(|s| (*i, s.seq))
+                    })
+                    .chain([(self.index, my_seq)])
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .map(|c| c.0);
+                // A member that is still coming up may hold more data: give it a moment, unless
+                // every member already answered.
+                let all_answered = survey.iter().all(|(_, _, s)| s.is_some());
+                if winner == Some(self.index) && (all_answered || started_at.elapsed() > Duration::from_secs(2)) {
                     self.become_active(true);
                     continue;
                 }
-                "waiting for the first server of the stripe to become active".to_string()
+                "waiting for the starting server with the most data to become active".to_string()
             } else {
                 "PASSIVE-UNINITIALIZED without an active: an unsynced passive never takes over; waiting for an active"
                     .to_string()
@@ -284,18 +306,7 @@ impl Server {
     fn become_active(&self, from_start: bool) {
         let mut g = self.lock();
         if from_start {
-            if self.conf.persistent {
-                match Store::open(&self.data_file()) {
-                    Ok(s) => g.store = s,
-                    Err(e) => {
-                        drop(g);
-                        self.ctx.shout(format!("cannot read the data in {}: {e}", self.data_file().display()));
-                        self.ctx.exit(1);
-                    }
-                }
-            } else {
-                g.store = Store::memory();
-            }
+            // The data loaded at start (persistent) or nothing (memory only).
             g.seq = g.store.len();
         }
         g.phase = Phase::Active;

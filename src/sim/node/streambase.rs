@@ -265,7 +265,7 @@ pub fn epadmin(kit: &Path, service: &str, verb: &str, object: &str) -> u8 {
             }
             code
         }
-        "start" => start_node(&conf, m, service),
+        "start" => start_node(m, service),
         other => {
             eprintln!("epadmin: unknown command `{other} node`; use display, start or stop");
             2
@@ -273,7 +273,7 @@ pub fn epadmin(kit: &Path, service: &str, verb: &str, object: &str) -> u8 {
     }
 }
 
-fn start_node(conf: &SbConf, m: &SbMember, service: &str) -> u8 {
+fn start_node(m: &SbMember, service: &str) -> u8 {
     if let Ok(s) = wire::stat(&m.address, m.port)
         && s.state == "Started"
     {
@@ -318,7 +318,6 @@ fn start_node(conf: &SbConf, m: &SbMember, service: &str) -> u8 {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = &conf.sim_dir;
     eprintln!(
         "epadmin: node {service} did not start within 60s; see {}",
         layout::log_file(&m.node_dir, &m.name).display()
