@@ -147,8 +147,9 @@ fn up(u: UpArgs) -> Result<u8, super::SimError> {
     opts.ssh_config = u.ssh_config;
     opts.ready_timeout = Duration::from_secs(u.timeout.max(1));
     let info = super::up(&opts)?;
-    let d = info.dir.display();
-    println!("simulated {} cluster is up in {d} (version {})", info.topology.as_str(), info.version);
+    let d = crate::model::shell_quote(&info.dir.to_string_lossy());
+    let c = crate::model::shell_quote(&info.config.to_string_lossy());
+    println!("simulated {} cluster is up in {} (version {})", info.topology.as_str(), info.dir.display(), info.version);
     println!("  config: {}", info.config.display());
     for h in &info.hosts {
         println!(
@@ -160,10 +161,10 @@ fn up(u: UpArgs) -> Result<u8, super::SimError> {
             h.pid.map(|p| format!("pid {p}")).unwrap_or_default()
         );
     }
-    println!("  logs:   {d}/nodes/<host>/logs/");
+    println!("  logs:   {}/nodes/<host>/logs/", info.dir.display());
     println!("next:");
-    println!("  rollpilot check -c {}", info.config.display());
-    println!("  rollpilot plan -c {}", info.config.display());
+    println!("  rollpilot check -c {c}");
+    println!("  rollpilot plan -c {c}");
     if let Some(h) = info.hosts.iter().find(|h| h.role.has_process()) {
         println!("  rollpilot sim fault --dir {d} {} crash", h.name);
     }
