@@ -50,8 +50,9 @@ pub fn is_ours(pid: u32, sim_dir: &Path) -> bool {
         return !Path::new("/proc/self").exists();
     };
     let dir = sim_dir.to_string_lossy();
+    let inside = format!("{}/", dir.trim_end_matches('/'));
     let is_node = args.windows(2).any(|w| w[0] == "sim" && w[1] == "node");
-    is_node && args.iter().any(|a| a.contains(dir.as_ref()))
+    is_node && args.iter().any(|a| a == dir.as_ref() || a.starts_with(&inside))
 }
 
 /// Sends a signal (`TERM`, `KILL`...) to a process; false when it was already gone.
@@ -83,9 +84,14 @@ pub fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// The live pid recorded in a pid file, if the process is still running.
+/// The live pid recorded in a pid file (`<node_dir>/run/<host>.pid`), if that process still
+/// runs and is a simulator process of that node (a pid reused by something else does not count).
 pub fn running_pid(pid_file: &Path) -> Option<u32> {
-    read_pid(pid_file).filter(|p| alive(*p))
+    let pid = read_pid(pid_file)?;
+    match pid_file.parent().and_then(Path::parent) {
+        Some(node_dir) => is_ours(pid, node_dir).then_some(pid),
+        None => alive(pid).then_some(pid),
+    }
 }
 
 /// Starts a long-lived process detached from the caller: own process group (a Ctrl-C or a

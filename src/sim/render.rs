@@ -108,3 +108,26 @@ pub fn probe(cluster: &Cluster, host: &str, fact: &str, timeout: Duration) -> Re
     let out = procs::run_shell(&cmd, timeout)?;
     Ok(extract(ex, &out.stdout))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Extract, Matcher, ProbeKind};
+
+    #[test]
+    fn extract_follows_the_config_semantics() {
+        let ex = Extract {
+            from: ProbeKind::Status,
+            matcher: Matcher::Regex(regex::Regex::new(r"\.state: (\S+)|\.error: (Connection refused)").unwrap()),
+            map: [("Connection refused", "stopped"), ("PASSIVE-STANDBY", "passive")]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            default: Some("unknown".into()),
+        };
+        assert_eq!(extract(&ex, "h.error: Connection refused\n").as_deref(), Some("stopped"));
+        assert_eq!(extract(&ex, "h.state: PASSIVE-STANDBY\n").as_deref(), Some("passive"));
+        assert_eq!(extract(&ex, "h.state: START-STATE\n").as_deref(), Some("unknown"));
+        assert_eq!(extract(&ex, "").as_deref(), Some("unknown"));
+    }
+}

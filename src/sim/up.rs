@@ -742,7 +742,7 @@ fn absolute(path: &Path) -> Result<PathBuf, SimError> {
 }
 
 /// Why a cluster is not ready yet, or None when it is.
-pub fn not_ready(st: &SimState, layout: &Layout) -> Option<String> {
+pub fn not_ready(st: &SimState) -> Option<String> {
     match st.topology {
         Topology::Terracotta => {
             for g in ["east", "west"] {
@@ -806,13 +806,12 @@ pub fn not_ready(st: &SimState, layout: &Layout) -> Option<String> {
             return Some(format!("writer {} has no acknowledged write yet ({})", l.name, s.state));
         }
     }
-    let _ = layout;
     None
 }
 
 fn wait_ready(st: &SimState, layout: &Layout, deadline: Instant) -> Result<(), SimError> {
     loop {
-        let why = match not_ready(st, layout) {
+        let why = match not_ready(st) {
             None => return Ok(()),
             Some(w) => w,
         };
@@ -823,5 +822,27 @@ fn wait_ready(st: &SimState, layout: &Layout, deadline: Instant) -> Result<(), S
             )));
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_hosts_parse_and_refuse_garbage() {
+        let v = SshHost::parse_list("127.0.0.2, 127.0.0.3:2222").unwrap();
+        assert_eq!(
+            v,
+            vec![
+                SshHost { host: "127.0.0.2".into(), port: None },
+                SshHost { host: "127.0.0.3".into(), port: Some(2222) }
+            ]
+        );
+        assert!(SshHost::parse_list("").is_err());
+        assert!(SshHost::parse_list("a:b").is_err());
+        assert!(SshHost::parse_list("-oProxyCommand=x").is_err());
+        assert!(bind_address(Some(&SshHost { host: "10.0.0.1".into(), port: None })).is_err());
+        assert_eq!(bind_address(Some(&SshHost { host: "127.0.0.9".into(), port: None })).unwrap(), "127.0.0.9");
     }
 }
