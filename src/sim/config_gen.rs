@@ -55,7 +55,7 @@ pub fn kinds_block(source: &str) -> Result<String, SimError> {
     Ok(block.join("\n"))
 }
 
-/// A [cluster] value of the example config, as TOML text.
+/// A `[cluster]` value of the example config, as TOML text.
 pub fn example_cluster_value(t: Topology, key: &str) -> Option<String> {
     let table: toml::Table = toml::from_str(example_config(t)).ok()?;
     let v = table.get("cluster")?.get(key)?;

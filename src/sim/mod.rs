@@ -7,7 +7,7 @@
 //! `rollpilot sim node` command; the kits exec it.
 //!
 //! Library API (blocking; call it from `spawn_blocking` in async code):
-//! [`up`], [`down`], [`verify`], [`fault`], [`processes`], [`hosts`], and [`SimGuard`] to tear a
+//! [`up()`], [`down()`], [`verify()`], [`fault()`], [`processes`], [`hosts`], and [`SimGuard`] to tear a
 //! cluster down on drop.
 
 pub mod cli;
