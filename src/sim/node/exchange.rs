@@ -392,6 +392,9 @@ pub fn status(kit: &Path, node: &str, group: &str) -> u8 {
         "PASSIVE"
     };
     println!("Role {node}: {role}");
+    // Read again: a failure records its reason before the group goes offline, so a fresh read
+    // explains the state printed above.
+    let q = read_quorum(&conf.quorum).unwrap_or(q);
     if let Some(r) = &q.reason {
         println!("Reason: {r}");
     }
