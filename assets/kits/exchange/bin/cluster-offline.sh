@@ -1,0 +1,7 @@
+#!/bin/sh
+# cluster-offline.sh - @PRODUCT@ @VERSION@ (rollpilot simulator kit)
+# Usage: cluster-offline.sh -g <group>. Takes the virtual server offline (clients cannot reach it).
+# The simulated product's engine is rollpilot itself; lib/engine names the binary.
+KIT_HOME=$(cd "$(dirname "$0")/.." && pwd) || exit 2
+ENGINE=$(cat "$KIT_HOME/lib/engine") || { echo "$0: $KIT_HOME/lib/engine is missing; reinstall the kit" >&2; exit 2; }
+exec "$ENGINE" sim node cluster-offline --kit "$KIT_HOME" "$@" </dev/null
