@@ -73,7 +73,16 @@ hosts = [{}]
         let t = Instant::now();
         let children: Vec<_> = hosts
             .iter()
-            .map(|h| lab.ssh_base().arg(h).arg("true").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+            .map(|h| {
+                lab.ssh_base()
+                    .arg(h)
+                    .arg("true")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
             .collect();
         for mut c in children {
             assert!(c.wait().unwrap().success());
@@ -99,10 +108,17 @@ hosts = [{}]
         eprintln!("round {}: floor {:?}, cold {:?}, warm {:?}", round + 1, floor[round], c, w);
     }
     let (f, c, w) = (median(floor), median(cold), median(warm));
-    let cpu = Command::new("nproc").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let cpu = Command::new("nproc")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     println!("| measure ({HOSTS} loopback hosts, median of {ROUNDS}, {cpu} cores) | time | goal |");
     println!("|---|---|---|");
     println!("| floor: {HOSTS} concurrent `ssh HOST true` | {:.0} ms | |", f.as_secs_f64() * 1000.0);
-    println!("| cold status (connect + all probes) | {:.0} ms ({:.2}x floor) | ≤ 1.1x floor |", c.as_secs_f64() * 1000.0, c.as_secs_f64() / f.as_secs_f64());
+    println!(
+        "| cold status (connect + all probes) | {:.0} ms ({:.2}x floor) | ≤ 1.1x floor |",
+        c.as_secs_f64() * 1000.0,
+        c.as_secs_f64() / f.as_secs_f64()
+    );
     println!("| warm refresh (masters up) | {:.0} ms | ≤ 200 ms |", w.as_secs_f64() * 1000.0);
 }

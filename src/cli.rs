@@ -247,12 +247,16 @@ fn plan_cmd(a: &PlanArgs) -> u8 {
                 return exit::USAGE;
             }
         },
-        None => {
-            eprintln!(
-                "plan without --assume needs live probing, which this build cannot do yet; pass --assume STATE_FILE"
-            );
-            return exit::USAGE;
-        }
+        None => match runtime().map(|rt| rt.block_on(probe_once(&cluster))) {
+            Ok(Ok(snap)) => {
+                let down = snap.unreachable();
+                if !down.is_empty() {
+                    eprintln!("probed {} hosts; unreachable: {}", snap.nodes.len(), down.join(", "));
+                }
+                snap.observed()
+            }
+            Ok(Err(code)) | Err(code) => return code,
+        },
     };
     let ctx = RunContext { accept_data_loss: accept, downgrade_intended: explicit, ..Default::default() };
     let req = PlanRequest { cluster: &cluster, observed: &observed, target, context: &ctx };
@@ -370,12 +374,21 @@ pub fn machine_name() -> String {
     rustix::system::uname().nodename().to_string_lossy().into_owned()
 }
 
-fn operator_name(given: Option<&str>) -> String {
-    given
-        .map(str::to_string)
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
+/// Who drives: `--operator`, else $USER/$LOGNAME, else the account of this process.
+pub fn operator_name(given: Option<&str>) -> String {
+    let env = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+    given.map(str::to_string).or_else(|| env("USER")).or_else(|| env("LOGNAME")).unwrap_or_else(|| {
+        let uid = rustix::process::getuid().as_raw();
+        std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|p| {
+                p.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+                })
+            })
+            .unwrap_or_else(|| format!("uid-{uid}"))
+    })
 }
 
 fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {

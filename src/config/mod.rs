@@ -9,6 +9,8 @@ pub mod position;
 mod raw;
 mod validate;
 
+pub use validate::plain_remote_path;
+
 use crate::model::Cluster;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -571,6 +571,10 @@ impl Builder<'_> {
                     }],
                 });
             }
+            if actives.is_empty() && self.req.context.offline_services.contains(&g.name) {
+                // Taken offline by this run for a component (R9); it comes back with `online`.
+                return Ok(());
+            }
             if actives.is_empty() {
                 return Err(Refusal {
                     cluster: self.cluster.name.clone(),
@@ -699,6 +703,11 @@ impl Builder<'_> {
             g.name
         );
 
+        // A failback is under way when its first half (stopping the current active) is done and
+        // its second half (restarting that node as the mirror) is not.
+        let failback_in_progress =
+            self.req.context.failback_started.contains(&g.name) && !self.req.context.failback_done.contains(&g.name);
+
         // Passives (stopped ones first: they are down already, finish them before touching more).
         let mut passives: Vec<&(&Node, NodeObs, Work)> = obs
             .iter()
@@ -770,6 +779,22 @@ impl Builder<'_> {
                     &mut steps,
                     cleanup,
                 );
+            } else if failback_in_progress {
+                // Stopped for the failback (the original active took over again): restart it as
+                // the mirror, the second half of the failback (R8).
+                if let Some(mut s) = self.step(
+                    g,
+                    n,
+                    Action::FailbackStart,
+                    None,
+                    &format!("R8 failback: {} is active again; {} restarts as its {mirror}", active.name, n.name),
+                    &[Rule::Failback, Rule::Verify],
+                    format!("Failback: restarting {} as the {mirror} and waiting for it to sync", n.name),
+                    Confirm::None,
+                ) {
+                    s.after = vec![Gate::Rejoined { node: n.name.clone() }];
+                    steps.push(s);
+                }
             } else if let Some(mut s) = self.step(
                 g,
                 n,
@@ -1320,19 +1345,29 @@ impl Builder<'_> {
 
     fn component_group(&mut self, g: &Group) {
         let todo: Vec<&Node> = g.nodes.iter().filter(|n| self.work(g, n) == Work::Full).collect();
-        let Some(first) = todo.first().copied() else { return };
         let t = self.target(g);
         let service = g
             .service
             .clone()
             .or_else(|| self.cluster.groups.iter().find(|x| x.gtype == GroupType::Server).map(|x| x.name.clone()))
             .unwrap_or_default();
+        // Every part upgraded but the service still offline (the run stopped before `online`):
+        // the only step left is bringing it back.
+        let Some(first) = todo
+            .first()
+            .copied()
+            .or_else(|| self.req.context.offline_services.contains(&service).then(|| g.nodes.first()).flatten())
+        else {
+            return;
+        };
         let reason = format!(
             "R9 offline-step: {} cannot be upgraded while {service} is online (seed 003: such components need the service offline)",
             g.name
         );
         let mut steps = Vec::new();
-        if let Some(mut s) = self.step(
+        let already_offline = self.req.context.offline_services.contains(&service);
+        if !already_offline
+            && let Some(mut s) = self.step(
             g,
             first,
             Action::Offline,

@@ -405,8 +405,15 @@ pub struct RunContext {
     pub original_active: BTreeMap<String, String>,
     /// Groups whose failback the operator declined.
     pub failback_declined: BTreeSet<String>,
+    /// Groups whose failback has stopped the current active (its restart is still due).
+    #[serde(default)]
+    pub failback_started: BTreeSet<String>,
     /// Groups whose failback is done.
     pub failback_done: BTreeSet<String>,
+    /// Server groups this run took offline for an offline-only component (R9) and has not
+    /// brought back yet: having no active there is expected, not a reason to refuse.
+    #[serde(default)]
+    pub offline_services: BTreeSet<String>,
     /// Nodes the operator chose to skip (typed).
     pub skipped_nodes: BTreeSet<String>,
     /// The operator accepted R3 data loss for this cluster (typed its name).

@@ -34,10 +34,14 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
     let oneshot = script::oneshot_script(&function, &nonce);
     // The probes bound themselves remotely (`timeout`); the conversation gets a margin on top.
     let limit = per + Duration::from_secs(5);
-    match transport.converse(node, &agent, &oneshot, &nonce, &script::done_marker(&nonce), limit, 2 * script::PROBE_OUTPUT_MAX).await {
+    match transport
+        .converse(node, &agent, &oneshot, &nonce, &script::done_marker(&nonce), limit, 2 * script::PROBE_OUTPUT_MAX)
+        .await
+    {
         Err(e) => NodeObs::unreachable(e.to_string()),
         Ok(out) => {
-            let parts: BTreeMap<ProbeKind, script::ProbeOutput> = script::split_output(&out, &nonce).into_iter().collect();
+            let parts: BTreeMap<ProbeKind, script::ProbeOutput> =
+                script::split_output(&out, &nonce).into_iter().collect();
             if parts.is_empty() {
                 let mut o = NodeObs { reachable: true, ..Default::default() };
                 let why = tail(&out, 200);
@@ -47,7 +51,8 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
                 ));
                 return o;
             }
-            let missing: Vec<&str> = probes.iter().filter(|(k, _)| !parts.contains_key(k)).map(|(k, _)| k.as_str()).collect();
+            let missing: Vec<&str> =
+                probes.iter().filter(|(k, _)| !parts.contains_key(k)).map(|(k, _)| k.as_str()).collect();
             let mut obs = parse::observe(kind, &parts);
             obs.error = obs.error.map(|e| {
                 e.replace("probe timed out", &format!("probe timed out after {}s (timeouts.probe)", per.as_secs()))

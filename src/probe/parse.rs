@@ -156,7 +156,10 @@ fn probe_failure(o: Option<&ProbeOutput>, unreadable: &str) -> String {
     match o {
         Some(ProbeOutput { rc: Some(rc), stdout, .. }) if *rc != 0 => {
             let t = tail(stdout, 160);
-            format!("{unreadable} (the probe exited {rc}{})", if t.is_empty() { String::new() } else { format!(": {t}") })
+            format!(
+                "{unreadable} (the probe exited {rc}{})",
+                if t.is_empty() { String::new() } else { format!(": {t}") }
+            )
         }
         _ => unreadable.to_string(),
     }

@@ -19,7 +19,11 @@ pub fn probe_commands(cluster: &Cluster, group: &Group, node: &Node) -> Vec<(Pro
     vars.insert("from_version".into(), String::new());
     vars.insert("peer".into(), String::new());
     let mut out = Vec::new();
-    for (k, t) in [(ProbeKind::Version, &kind.commands.version), (ProbeKind::Status, &kind.commands.status), (ProbeKind::Health, &kind.commands.health)] {
+    for (k, t) in [
+        (ProbeKind::Version, &kind.commands.version),
+        (ProbeKind::Status, &kind.commands.status),
+        (ProbeKind::Health, &kind.commands.health),
+    ] {
         if let Some(t) = t
             && let Ok(cmd) = t.render(&vars)
         {
@@ -148,7 +152,11 @@ mod tests {
 
     #[test]
     fn a_hanging_probe_is_cut_and_earlier_ones_count() {
-        let probes = vec![(ProbeKind::Version, "echo v 1.2.3".to_string()), (ProbeKind::Status, "sleep 30".to_string()), (ProbeKind::Health, "true".to_string())];
+        let probes = vec![
+            (ProbeKind::Version, "echo v 1.2.3".to_string()),
+            (ProbeKind::Status, "sleep 30".to_string()),
+            (ProbeKind::Health, "true".to_string()),
+        ];
         let t = std::time::Instant::now();
         let out = run(&probes, Duration::from_secs(1), "n");
         assert!(t.elapsed() < Duration::from_secs(5));
@@ -168,7 +176,8 @@ mod tests {
 
     #[test]
     fn quotes_in_commands_survive() {
-        let out = run(&[(ProbeKind::Version, r#"printf '%s\n' "it's 4.2.0""#.to_string())], Duration::from_secs(5), "q");
+        let out =
+            run(&[(ProbeKind::Version, r#"printf '%s\n' "it's 4.2.0""#.to_string())], Duration::from_secs(5), "q");
         assert_eq!(split_output(&out, "q")[0].1.stdout.trim(), "it's 4.2.0");
     }
 }

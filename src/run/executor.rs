@@ -100,6 +100,10 @@ struct Exec {
     interrupt_now: bool,
     plan: Option<Plan>,
     rollbacks: u32,
+    /// Steps approved by the operator's last confirmation: those that followed the confirmed step
+    /// in the plan shown, up to the next one with its own prompt, matched by id and command so a
+    /// step that changed after a re-plan is asked again.
+    approved: std::collections::HashSet<(String, Option<String>)>,
 }
 
 /// Runs (or resumes) a rollout to its end. Events go to `events`; decisions come from `commands`.
@@ -139,6 +143,7 @@ pub async fn run(
         interrupt_now: false,
         plan: None,
         rollbacks: 0,
+        approved: Default::default(),
     };
     let (end, message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),
@@ -510,8 +515,10 @@ impl Exec {
             context: &self.state.context,
         };
         let mut p = plan::plan(&req)?;
+        // The planner reconciles from what it observes, so finished work is not planned again.
+        // The one effect it cannot observe is a cleanup (deleted backups): never run it twice.
         for ph in &mut p.phases {
-            ph.steps.retain(|s| !self.state.done.contains(&s.id));
+            ph.steps.retain(|s| !(s.action == Action::Cleanup && self.state.done.contains(&s.id)));
         }
         p.phases.retain(|ph| !ph.steps.is_empty());
         Ok(p)
@@ -634,7 +641,7 @@ impl Exec {
                 let msg = if plan.direction == Direction::Nothing && self.state.done.is_empty() {
                     format!("nothing to do: every node of {} already runs {}", self.cluster.name, self.cfg.target)
                 } else {
-                    format!("done: {} runs {} ({} steps)", self.cluster.name, self.cfg.target, self.state.done.len())
+                    format!("{} runs {} ({} steps)", self.cluster.name, self.cfg.target, self.state.done.len())
                 };
                 return Ok(Flow::End(RunEnd::Done, msg));
             };
@@ -716,8 +723,11 @@ impl Exec {
                 Ok(Err(why)) => return self.gate_failed(step, &g, &why).await,
             }
         }
-        // Confirmation, carrying this step's id.
-        if step.confirm != Confirm::None {
+        // Confirmation, carrying this step's id; the rest of a confirmed sequence is not asked again.
+        let covered = matches!(step.confirm, Confirm::Yes | Confirm::Typed)
+            && !step.irreversible
+            && self.approved.contains(&(step.id.clone(), step.command.clone()));
+        if step.confirm != Confirm::None && !covered {
             match self.confirm(step).await? {
                 Some(flow) => return Ok(flow),
                 None => {
@@ -808,6 +818,18 @@ impl Exec {
         match answer {
             Answer::Proceed => {
                 self.decided(&step.id, DecisionRecord::Proceed, typed);
+                self.approved = self
+                    .plan
+                    .as_ref()
+                    .map(|p| {
+                        p.steps()
+                            .skip_while(|s| s.id != step.id)
+                            .skip(1)
+                            .take_while(|s| s.confirm == Confirm::None)
+                            .map(|s| (s.id.clone(), s.command.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 Ok(None)
             }
             Answer::Decline => {
@@ -1030,20 +1052,37 @@ impl Exec {
         }
         self.must_record(Record::StepDone { step: step.id.clone() })?;
         self.emit(Event::StepDone { step: step.id.clone() });
-        if matches!(step.action, Action::Failback | Action::FailbackStart)
-            || (step.action == Action::FailbackStop && !self.plan_has_more_failback(step))
-        {
-            let mut ctx = self.state.context.clone();
-            ctx.failback_done.insert(step.group.clone());
+        // Failback progress lives in the run's context, so planning again (or resuming) knows it.
+        let mut ctx = self.state.context.clone();
+        match step.action {
+            Action::FailbackStop => {
+                ctx.failback_started.insert(step.group.clone());
+            }
+            Action::Failback | Action::FailbackStart => {
+                ctx.failback_done.insert(step.group.clone());
+            }
+            Action::Offline | Action::Online => {
+                let service = self.cluster.group(&step.group).and_then(|g| g.service.clone()).or_else(|| {
+                    self.cluster
+                        .groups
+                        .iter()
+                        .find(|x| x.gtype == crate::model::GroupType::Server)
+                        .map(|x| x.name.clone())
+                });
+                if let Some(sv) = service {
+                    if step.action == Action::Offline {
+                        ctx.offline_services.insert(sv);
+                    } else {
+                        ctx.offline_services.remove(&sv);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if ctx != self.state.context {
             self.must_record(Record::Context { context: ctx })?;
         }
         Ok(Flow::Next)
-    }
-
-    fn plan_has_more_failback(&self, step: &Step) -> bool {
-        self.plan
-            .as_ref()
-            .is_some_and(|p| p.steps().any(|s| s.group == step.group && s.action == Action::FailbackStart))
     }
 
     /// A gate before a step did not hold in time: nothing was done yet, so only waiting again

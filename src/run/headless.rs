@@ -189,7 +189,8 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
             let _ = writeln!(out, "[{t}] resumed");
         }
         Event::Finished { end, message } => {
-            let _ = writeln!(out, "[{t}] {}: {message}", end.as_str());
+            let shown = message.strip_prefix(end.as_str()).map(|m| m.trim_start_matches([':', ' '])).unwrap_or(message);
+            let _ = writeln!(out, "[{t}] {}: {shown}", end.as_str());
         }
     }
 }

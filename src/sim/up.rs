@@ -672,7 +672,7 @@ fn create_and_start(
         persistent: if opts.topology == Topology::Terracotta { Some(opts.persistent) } else { None },
         ssh: !opts.ssh_hosts.is_empty(),
         ssh_config: opts.ssh_config.as_ref().map(|c| absolute(c)).transpose()?.map(|c| p(&c)),
-        job_dir: Some(p(&layout.jobs())).filter(|j| is_plain(j)),
+        job_dir: Some(p(&layout.jobs())).filter(|j| crate::config::plain_remote_path(j)),
         lock: (st.hosts.first().map(|h| h.name.clone()).unwrap_or_default(), lock_path(layout, &plan.name)),
         vars: plan.vars.clone(),
         groups: plan.groups.iter().map(|(g, _)| g.clone()).collect(),
@@ -717,10 +717,11 @@ fn create_and_start(
     Ok(super::info(&st, layout))
 }
 
-/// rollpilot wants a plain lock path: D/lock, or a /tmp path named after D when D has spaces.
+/// rollpilot takes its lock by creating a directory: D/lock/rollpilot (D/lock is the sim's own
+/// directory), or a /tmp path named after D when D's path is not plain.
 fn lock_path(layout: &Layout, name: &str) -> String {
-    let l = p(&layout.lock());
-    if is_plain(&l) {
+    let l = p(&layout.lock().join("rollpilot"));
+    if crate::config::plain_remote_path(&l) {
         return l;
     }
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -728,10 +729,6 @@ fn lock_path(layout: &Layout, name: &str) -> String {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     format!("/tmp/rollpilot-lock-{name}-{h:016x}")
-}
-
-fn is_plain(s: &str) -> bool {
-    !s.contains([' ', '\'', '"', '`', ';', '&', '|', '\n', '$', '\\'])
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, SimError> {

@@ -84,9 +84,19 @@ impl Transport for LocalTransport {
         Box::pin(run_local(&node.name, cmd))
     }
 
-    fn converse<'a>(&'a self, node: &'a Node, _agent: &'a str, oneshot: &'a str, _request: &'a str, end: &'a str, timeout: Duration, max: usize) -> BoxFuture<'a, Result<String, TransportError>> {
+    fn converse<'a>(
+        &'a self,
+        node: &'a Node,
+        _agent: &'a str,
+        oneshot: &'a str,
+        _request: &'a str,
+        end: &'a str,
+        timeout: Duration,
+        max: usize,
+    ) -> BoxFuture<'a, Result<String, TransportError>> {
         Box::pin(async move {
-            let out = run_local(&node.name, &RemoteCommand { script: oneshot.to_string(), timeout, max_output: max }).await?;
+            let out =
+                run_local(&node.name, &RemoteCommand { script: oneshot.to_string(), timeout, max_output: max }).await?;
             Ok(match out.stdout.find(end) {
                 Some(i) => out.stdout[..i].to_string(),
                 None => out.stdout,

@@ -184,7 +184,16 @@ pub trait Transport: Send + Sync {
     /// returns what it prints up to the line `end` (excluded). Transports without long-lived
     /// shells run `oneshot` instead, which must print the same answer. Output beyond `max`
     /// bytes is dropped; a shell that misbehaves is discarded and restarted next time.
-    fn converse<'a>(&'a self, node: &'a Node, agent: &'a str, oneshot: &'a str, request: &'a str, end: &'a str, timeout: Duration, max: usize) -> BoxFuture<'a, Result<String, TransportError>>;
+    fn converse<'a>(
+        &'a self,
+        node: &'a Node,
+        agent: &'a str,
+        oneshot: &'a str,
+        request: &'a str,
+        end: &'a str,
+        timeout: Duration,
+        max: usize,
+    ) -> BoxFuture<'a, Result<String, TransportError>>;
 
     /// Drops any cached connection to `node` (after a disconnect), so the next run reconnects.
     fn forget<'a>(&'a self, node: &'a Node) -> BoxFuture<'a, ()>;

@@ -224,7 +224,16 @@ impl Transport for SshTransport {
         })
     }
 
-    fn converse<'a>(&'a self, node: &'a Node, agent: &'a str, _oneshot: &'a str, request: &'a str, end: &'a str, timeout: Duration, max: usize) -> BoxFuture<'a, Result<String, TransportError>> {
+    fn converse<'a>(
+        &'a self,
+        node: &'a Node,
+        agent: &'a str,
+        _oneshot: &'a str,
+        request: &'a str,
+        end: &'a str,
+        timeout: Duration,
+        max: usize,
+    ) -> BoxFuture<'a, Result<String, TransportError>> {
         Box::pin(async move {
             let conn = self.conn(node).await?;
             let mut guard = conn.agent.lock().await;
@@ -244,14 +253,30 @@ impl Transport for SshTransport {
                         }
                         return Err(TransportError::Disconnected { host: node.name.clone(), detail: e.to_string() });
                     }
-                    Err(_) => return Err(TransportError::Timeout { host: node.name.clone(), after: timeout, during: "starting the probe shell".into() }),
+                    Err(_) => {
+                        return Err(TransportError::Timeout {
+                            host: node.name.clone(),
+                            after: timeout,
+                            during: "starting the probe shell".into(),
+                        });
+                    }
                 };
                 let (Some(stdin), Some(stdout)) = (child.stdin().take(), child.stdout().take()) else {
-                    return Err(TransportError::Local { host: node.name.clone(), detail: "probe shell started without pipes".into() });
+                    return Err(TransportError::Local {
+                        host: node.name.clone(),
+                        detail: "probe shell started without pipes".into(),
+                    });
                 };
-                *guard = Some(Agent { script: agent.to_string(), _child: child, stdin, stdout: tokio::io::BufReader::new(stdout) });
+                *guard = Some(Agent {
+                    script: agent.to_string(),
+                    _child: child,
+                    stdin,
+                    stdout: tokio::io::BufReader::new(stdout),
+                });
             }
-            let Some(a) = guard.as_mut() else { return Err(TransportError::Local { host: node.name.clone(), detail: "probe shell vanished".into() }) };
+            let Some(a) = guard.as_mut() else {
+                return Err(TransportError::Local { host: node.name.clone(), detail: "probe shell vanished".into() });
+            };
             let exchange = async {
                 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
                 a.stdin.write_all(format!("{request}\n").as_bytes()).await?;
@@ -286,7 +311,11 @@ impl Transport for SshTransport {
                 Err(_) => {
                     // A hung answer leaves the shell in an unknown state: start a fresh one next time.
                     *guard = None;
-                    Err(TransportError::Timeout { host: node.name.clone(), after: timeout, during: "waiting for the probes".into() })
+                    Err(TransportError::Timeout {
+                        host: node.name.clone(),
+                        after: timeout,
+                        during: "waiting for the probes".into(),
+                    })
                 }
             }
         })

@@ -71,6 +71,9 @@ struct Link {
 
 struct Inner {
     phase: Phase,
+    /// A stop was requested: report STOPPING, refuse joins and writes, so a passive never
+    /// rejoins an active that is going away (real Terracotta stops accepting members first).
+    stopping: bool,
     electing: bool,
     lost_at: Option<Instant>,
     store: Store,
@@ -160,6 +163,7 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
         version,
         inner: Mutex::new(Inner {
             phase: Phase::Starting,
+            stopping: false,
             electing: false,
             lost_at: None,
             store,
@@ -172,7 +176,8 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
     });
     let on_stop = Arc::clone(&srv);
     ctx.watchdog(move || {
-        let g = on_stop.lock();
+        let mut g = on_stop.lock();
+        g.stopping = true;
         for l in &g.links {
             let _ = l.stream.shutdown(std::net::Shutdown::Both);
         }
@@ -196,14 +201,14 @@ impl Server {
         Stat {
             name: self.me.name.clone(),
             version: self.version.clone(),
-            state: g.phase.state().to_string(),
-            role: g.phase.role().to_string(),
+            state: if g.stopping { "STOPPING".to_string() } else { g.phase.state().to_string() },
+            role: if g.stopping { "STOPPING".to_string() } else { g.phase.role().to_string() },
             group: self.conf.group.clone(),
             port: self.me.port,
             seq: g.seq,
             electing: g.electing,
             active: g.active.clone(),
-            serving: g.phase == Phase::Active,
+            serving: g.phase == Phase::Active && !g.stopping,
         }
     }
 
@@ -447,6 +452,10 @@ impl Server {
                 Ok(Some(r)) => r,
                 _ => return,
             };
+            if self.lock().stopping && !matches!(req, Request::Stat) {
+                let _ = conn.send(&Reply::err(format!("{} is stopping", self.me.name)));
+                return;
+            }
             let reply = match req {
                 Request::Stat => Reply { ok: true, stat: Some(self.stat()), ..Default::default() },
                 Request::Hello { name, version } => self.hello(&name, &version),
