@@ -6,7 +6,7 @@ pub mod poller;
 pub mod script;
 
 use crate::model::{Cluster, Group, Node, NodeObs, ProbeKind};
-use crate::transport::{Transport, tail};
+use crate::transport::{Conversation, Transport, tail};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,10 +34,16 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
     let oneshot = script::oneshot_script(&function, &nonce);
     // The probes bound themselves remotely (`timeout`); the conversation gets a margin on top.
     let limit = per + Duration::from_secs(5);
-    match transport
-        .converse(node, &agent, &oneshot, &nonce, &script::done_marker(&nonce), limit, 2 * script::PROBE_OUTPUT_MAX)
-        .await
-    {
+    let done = script::done_marker(&nonce);
+    let talk = Conversation {
+        agent: &agent,
+        oneshot: &oneshot,
+        request: &nonce,
+        end: &done,
+        timeout: limit,
+        max: 2 * script::PROBE_OUTPUT_MAX,
+    };
+    match transport.converse(node, &talk).await {
         Err(e) => NodeObs::unreachable(e.to_string()),
         Ok(out) => {
             let parts: BTreeMap<ProbeKind, script::ProbeOutput> =

@@ -1,10 +1,9 @@
 //! Commands on this machine through `sh -c`: the simulator and the demo use it, with exactly the
 //! same scripts an ssh host would get.
 
-use super::{BoxFuture, CommandOutput, RemoteCommand, Transport, TransportError, read_bounded};
+use super::{BoxFuture, CommandOutput, Conversation, RemoteCommand, Transport, TransportError, read_bounded};
 use crate::model::Node;
 use std::process::Stdio;
-use std::time::Duration;
 use tokio::process::Command;
 
 /// Runs every command locally; the node only names the host in errors.
@@ -87,17 +86,12 @@ impl Transport for LocalTransport {
     fn converse<'a>(
         &'a self,
         node: &'a Node,
-        _agent: &'a str,
-        oneshot: &'a str,
-        _request: &'a str,
-        end: &'a str,
-        timeout: Duration,
-        max: usize,
+        talk: &'a Conversation<'a>,
     ) -> BoxFuture<'a, Result<String, TransportError>> {
         Box::pin(async move {
-            let out =
-                run_local(&node.name, &RemoteCommand { script: oneshot.to_string(), timeout, max_output: max }).await?;
-            Ok(match out.stdout.find(end) {
+            let cmd = RemoteCommand { script: talk.oneshot.to_string(), timeout: talk.timeout, max_output: talk.max };
+            let out = run_local(&node.name, &cmd).await?;
+            Ok(match out.stdout.find(talk.end) {
                 Some(i) => out.stdout[..i].to_string(),
                 None => out.stdout,
             })
@@ -116,7 +110,7 @@ impl Transport for LocalTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     #[tokio::test]
     async fn runs_and_bounds() {

@@ -67,6 +67,26 @@ pub fn tail(s: &str, n: usize) -> String {
     chars[start..].iter().collect::<String>().trim().to_string()
 }
 
+/// One request to a long-lived shell on a host: send `request` (one line) to the shell started
+/// with `agent` and return what it prints up to the line `end` (excluded). Transports without
+/// long-lived shells run `oneshot` instead, which must print the same answer. Output beyond `max`
+/// bytes is dropped; a shell that misbehaves is discarded and restarted next time.
+#[derive(Debug, Clone, Copy)]
+pub struct Conversation<'a> {
+    /// The script of the long-lived shell (a loop reading requests).
+    pub agent: &'a str,
+    /// The same work as one command, for transports without long-lived shells.
+    pub oneshot: &'a str,
+    /// The request line.
+    pub request: &'a str,
+    /// The line that ends the answer.
+    pub end: &'a str,
+    /// How long to wait for the answer.
+    pub timeout: Duration,
+    /// Bytes of answer kept.
+    pub max: usize,
+}
+
 /// Why a command could not be run on a host, classified for an operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
@@ -180,19 +200,11 @@ pub trait Transport: Send + Sync {
         cmd: &'a RemoteCommand,
     ) -> BoxFuture<'a, Result<CommandOutput, TransportError>>;
 
-    /// Sends `request` (one line) to a long-lived shell on `node` started with `agent`, and
-    /// returns what it prints up to the line `end` (excluded). Transports without long-lived
-    /// shells run `oneshot` instead, which must print the same answer. Output beyond `max`
-    /// bytes is dropped; a shell that misbehaves is discarded and restarted next time.
+    /// Holds `talk` with a long-lived shell on `node` (see [`Conversation`]).
     fn converse<'a>(
         &'a self,
         node: &'a Node,
-        agent: &'a str,
-        oneshot: &'a str,
-        request: &'a str,
-        end: &'a str,
-        timeout: Duration,
-        max: usize,
+        talk: &'a Conversation<'a>,
     ) -> BoxFuture<'a, Result<String, TransportError>>;
 
     /// Drops any cached connection to `node` (after a disconnect), so the next run reconnects.

@@ -10,7 +10,10 @@
 //! matters most through a single bastion), and `close().await` instead of relying on Drop,
 //! which runs a blocking `ssh -O exit`.
 
-use super::{BoxFuture, CommandOutput, RemoteCommand, Transport, TransportError, classify_ssh_failure, read_bounded};
+use super::{
+    BoxFuture, CommandOutput, Conversation, RemoteCommand, Transport, TransportError, classify_ssh_failure,
+    read_bounded,
+};
 use crate::model::{HostKeyPolicy, Node, SshSettings};
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::collections::HashMap;
@@ -227,13 +230,9 @@ impl Transport for SshTransport {
     fn converse<'a>(
         &'a self,
         node: &'a Node,
-        agent: &'a str,
-        _oneshot: &'a str,
-        request: &'a str,
-        end: &'a str,
-        timeout: Duration,
-        max: usize,
+        talk: &'a Conversation<'a>,
     ) -> BoxFuture<'a, Result<String, TransportError>> {
+        let Conversation { agent, request, end, timeout, max, .. } = *talk;
         Box::pin(async move {
             let conn = self.conn(node).await?;
             let mut guard = conn.agent.lock().await;
