@@ -1481,7 +1481,9 @@ pub fn rollback_steps(cluster: &Cluster, observed: &Observed, node: &str, previo
         assumes: Vec::new(),
     };
     let mut steps = Vec::new();
-    if o.role != Role::Stopped && kind.commands.stop.is_some() {
+    // Stop it only when it is seen running: after a failed install its kit (and its stop
+    // script) may be gone, and there is nothing to stop.
+    if o.role.is_running() && kind.commands.stop.is_some() {
         let observable = kind.parse.role.is_some() || kind.commands.health.is_some();
         steps.push(mk(
             Action::Stop,

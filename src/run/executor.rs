@@ -917,11 +917,30 @@ impl Exec {
         let started = Instant::now();
         let deadline = started + self.cluster.timeouts.step;
         // Start (idempotent), retrying while the host cannot be reached.
+        let mut failing = false;
         loop {
             match job::start(self.transport.as_ref(), &node, &dir, &command).await {
-                Ok(_) => break,
+                Ok(fresh) => {
+                    if failing {
+                        self.note(
+                            Level::Info,
+                            if fresh {
+                                format!("reconnected to {}; started {}", node.name, step.id)
+                            } else {
+                                format!(
+                                    "reconnected to {}; {} was already running there: re-attached, not re-run",
+                                    node.name, step.id
+                                )
+                            },
+                        );
+                    }
+                    break;
+                }
                 Err(e) if e.is_transient() && Instant::now() < deadline => {
-                    self.note(Level::Warning, format!("{e}; retrying"));
+                    if !failing {
+                        self.note(Level::Warning, format!("{e}; retrying until {} answers (the step may or may not have started; it is never started twice)", node.name));
+                        failing = true;
+                    }
                     self.transport.forget(&node).await;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }

@@ -8,6 +8,7 @@
 
 pub mod poll;
 pub mod procs;
+pub mod simlab;
 pub mod sshd;
 
 pub use poll::{KillOnDrop, wait_child, wait_until};
