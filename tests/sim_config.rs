@@ -41,7 +41,7 @@ fn every_topology_uses_the_examples_templates_and_parsers_on_the_local_transport
         let g = generated(&s);
         assert_same_contract(t, &g);
         assert_eq!(g.transport, TransportKind::Local);
-        assert_eq!(g.lock.path, s.dir.join("lock").to_string_lossy());
+        assert_eq!(g.lock.path, s.dir.join("lock").join("rollpilot").to_string_lossy());
         s.down_and_check();
     }
 }
