@@ -346,7 +346,9 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
 fn work_of(req: &PlanRequest, g: &Group, n: &Node, direction: Direction) -> Work {
     let o = req.observed.get(&n.name);
     let t = g.target.clone().unwrap_or_else(|| req.target.clone());
-    match &o.version {
+    // A version that cannot be read now (the node is down) is the one this run installed, if any.
+    let version = o.version.clone().or_else(|| req.context.installed.get(&n.name).cloned());
+    match &version {
         None => Work::Full,
         Some(v) => match v.cmp_precedence(&t) {
             Ordering::Equal if o.role == Role::Stopped => Work::StartOnly,

@@ -423,4 +423,8 @@ pub struct RunContext {
     /// Node → the version it ran when the run began (what a rollback returns it to).
     #[serde(default)]
     pub original_versions: BTreeMap<String, Version>,
+    /// Node → the version this run installed on it: what the node runs when its version cannot
+    /// be read (a Redis that is stopped cannot report one).
+    #[serde(default)]
+    pub installed: BTreeMap<String, Version>,
 }

@@ -713,6 +713,20 @@ impl Exec {
     }
 
     async fn one_step(&mut self, step: &Step) -> Result<Flow, String> {
+        // The plan must converge: a step already done twice in this run means its effect is not
+        // visible to the probes (or something undoes it). Never loop silently (R11).
+        let done_before = self.state.done_count.get(&step.id).copied().unwrap_or(0);
+        if done_before >= 2 {
+            let what = format!(
+                "{} was already done {done_before} times in this run and is planned again: the probes do not show its effect on {} (check the kind's probes and parsers), or something undoes it",
+                step.id, step.node
+            );
+            match self.failure(step, &what, "").await? {
+                Some(Answer::Retry) => {}
+                Some(_) => return Ok(Flow::Next),
+                None => return Ok(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted: {what}")))),
+            }
+        }
         // Gates before the step: wait patiently, showing what blocks (R5).
         for g in step.before.clone() {
             match self.wait_gate(step, &g, "before").await {
@@ -1079,6 +1093,11 @@ impl Exec {
             }
             Action::Failback | Action::FailbackStart => {
                 ctx.failback_done.insert(step.group.clone());
+            }
+            Action::Install | Action::Rollback => {
+                if let Some(v) = &step.version {
+                    ctx.installed.insert(step.node.clone(), v.clone());
+                }
             }
             Action::Offline | Action::Online => {
                 let service = self.cluster.group(&step.group).and_then(|g| g.service.clone()).or_else(|| {

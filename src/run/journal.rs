@@ -314,8 +314,11 @@ pub struct RunState {
     pub config: String,
     /// Decisions of the run.
     pub context: RunContext,
-    /// Steps whose effects are verified: never run again.
+    /// Steps whose effects are verified.
     pub done: BTreeSet<String>,
+    /// How many times each step was done in this run (a step done again and again means the
+    /// plan does not converge).
+    pub done_count: BTreeMap<String, u32>,
     /// Steps started and not finished: in doubt until probed.
     pub in_flight: Option<(Step, u32, String)>,
     /// Steps that finished but whose after-gates have not been confirmed.
@@ -356,6 +359,7 @@ impl RunState {
             Record::StepDone { step } => {
                 self.unverified.remove(step);
                 self.done.insert(step.clone());
+                *self.done_count.entry(step.clone()).or_insert(0) += 1;
             }
             Record::RunFinished { outcome, .. } => self.finished = Some(outcome.clone()),
             Record::Gate { .. } | Record::Decided { .. } | Record::Note { .. } | Record::Observed { .. } => {}
