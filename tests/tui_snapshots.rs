@@ -153,6 +153,17 @@ fn finished(w: u16, h: u16, theme: Theme) -> Sim {
     s
 }
 
+fn failback(w: u16, h: u16, theme: Theme) -> Sim {
+    let mut s = start(w, h, theme);
+    s.run_until("east/tc-east-2/failback-stop");
+    let fb = s.step("east/tc-east-2/failback-stop");
+    s.gates_open(&fb, false);
+    let id = s.next_id();
+    let name = s.cluster.name.clone();
+    s.ask(confirm_question(id, &fb, &name));
+    s
+}
+
 fn check(name: &str, s: &Sim) {
     let t = s.render();
     insta::assert_snapshot!(name.to_string(), t.backend());
@@ -191,6 +202,13 @@ fn failure_dialog_with_choices() {
         assert!(!s.screen().contains('\u{1b}'));
         check(&format!("failure_{w}x{h}"), &s);
     }
+}
+
+#[test]
+fn failback_prompt() {
+    let s = failback(80, 24, Theme::default_colors());
+    assert!(s.screen().contains("Skip it"), "{}", s.screen());
+    check("failback_80x24", &s);
 }
 
 #[test]

@@ -19,7 +19,7 @@ fn kind_word(k: QuestionKind) -> &'static str {
     match k {
         QuestionKind::Confirm => "Confirm",
         QuestionKind::Typed => "Typed confirmation",
-        QuestionKind::Optional => "Optional step",
+        QuestionKind::Optional => "Optional",
         QuestionKind::Failure => "FAILURE",
         QuestionKind::InDoubt => "In doubt",
         QuestionKind::StaleLock => "Expired lock",
@@ -166,7 +166,12 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
     tail.push(hint_line(state));
     let danger =
         matches!(q.kind, QuestionKind::Failure | QuestionKind::Typed | QuestionKind::InDoubt | QuestionKind::StaleLock);
-    let title = format!("{}: {}", kind_word(q.kind), q.title);
+    let kind = kind_word(q.kind);
+    let title = if q.title.to_lowercase().starts_with(&kind.to_lowercase()) {
+        q.title.clone()
+    } else {
+        format!("{kind}: {}", q.title)
+    };
     frame(state, area, buf, &title, if danger { t.danger } else { t.dialog }, body, tail);
 }
 
