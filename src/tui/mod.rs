@@ -55,9 +55,41 @@ pub struct TuiContext {
 /// The theme is monochrome under `NO_COLOR` or `TERM=dumb`. The terminal is restored on every
 /// exit path, panics included; nothing is printed while the TUI owns it.
 pub async fn run_tui(ctx: TuiContext) -> std::io::Result<Option<RunEnd>> {
+    use futures_util::StreamExt;
+    use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
     let theme = Theme::from_env();
+    // SIGTERM and SIGHUP (a kill, a closed terminal window) would end the process with the
+    // terminal still in raw mode: they act as Ctrl-C twice instead (stop now, quit when the
+    // executor has stopped; an observer quits at once).
+    let (sig_tx, sig_rx) = mpsc::unbounded_channel::<()>();
+    let signals = tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            if sig_tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let sig_rx = Arc::new(tokio::sync::Mutex::new(sig_rx));
     let mut screen = app::TtyScreen::new()?;
     let _restore = terminal::RestoreGuard;
-    let input = || -> app::Input { Box::pin(ratatui::crossterm::event::EventStream::new()) };
-    app::drive(&mut screen, ctx, theme, input).await
+    let input = move || -> app::Input {
+        let ctrl_c = || Ok(TermEvent::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+        let stops = futures_util::stream::unfold(sig_rx.clone(), |rx| async move {
+            let got = rx.lock().await.recv().await;
+            got.map(|()| ((), rx))
+        })
+        .flat_map(move |()| futures_util::stream::iter([ctrl_c(), ctrl_c()]));
+        futures_util::stream::select(ratatui::crossterm::event::EventStream::new(), stops).boxed()
+    };
+    let r = app::drive(&mut screen, ctx, theme, input).await;
+    signals.abort();
+    r
 }

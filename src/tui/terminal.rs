@@ -7,8 +7,8 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::cursor::Show;
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
-    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
-    enable_raw_mode,
+    BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
 };
 use std::io::{self, Stdout, Write};
 use std::process::ExitStatus;
@@ -92,8 +92,10 @@ pub fn suspend_for(tty: &mut Tty, cmd: &mut std::process::Command, banner: &str)
         _ => cmd.status(),
     };
     enable_raw_mode()?;
-    execute!(io::stdout(), EnterAlternateScreen)?;
-    tty.clear()?;
+    execute!(io::stdout(), EnterAlternateScreen, Clear(ClearType::All))?;
+    // A fresh terminal forgets the last frame, so the next draw repaints everything.
+    // (`Terminal::clear` would ask the terminal for the cursor position and wait on stdin.)
+    *tty = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     status
 }
 

@@ -61,8 +61,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Snapshot(s) => snapshot(state, s),
         Action::Exec(e) => {
+            // Output and notes arrive in bursts and change neither the plan nor the node table.
+            let structural = !matches!(e, Event::Output { .. } | Event::Note { .. });
             let fx = exec(state, e);
-            refresh_derived(state);
+            if structural {
+                refresh_derived(state);
+            }
             fx
         }
         Action::Key(k) => key(state, k),
