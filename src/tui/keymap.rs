@@ -336,11 +336,6 @@ pub fn binding(action: KeyAction) -> Option<&'static Binding> {
     MAIN.iter().find(|b| b.action == action)
 }
 
-/// The binding of a dialog action.
-pub fn dialog_binding(action: DialogAction) -> Option<&'static DialogBinding> {
-    DIALOG.iter().find(|b| b.action == action)
-}
-
 /// "k/↑" for help lines.
 pub fn keys_label(keys: &[Key]) -> String {
     keys.iter().map(Key::label).collect::<Vec<_>>().join("/")

@@ -4,7 +4,7 @@
 
 use super::text::{TextField, seen_word};
 use super::theme::Theme;
-use crate::model::{Cluster, Role};
+use crate::model::Cluster;
 use crate::plan::{Level, Plan, Step};
 use crate::probe::Snapshot;
 use crate::run::events::{Question, RunEnd};
@@ -714,13 +714,5 @@ impl State {
             return "STARTING".into();
         }
         if self.plan.is_none() { "PLANNING".into() } else { "RUNNING".into() }
-    }
-
-    /// A role word for `role` in the node's group (master/standby for orchestrators).
-    pub fn role_word(&self, node: &str, role: Role) -> &'static str {
-        match self.cluster.node(node) {
-            Some((g, _)) => status_view::role_word(g.gtype, role),
-            None => role.as_str(),
-        }
     }
 }

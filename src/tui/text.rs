@@ -142,12 +142,7 @@ pub fn seen_word(last: Option<Timestamp>, now: Timestamp, refresh: Duration) -> 
     if age <= fresh {
         return "now".into();
     }
-    let s = age / 1000;
-    match s {
-        s if s < 120 => format!("{s}s ago"),
-        s if s < 7200 => format!("{}m ago", s / 60),
-        s => format!("{}h ago", s / 3600),
-    }
+    crate::status_view::ago(Some(&t.to_string()), now)
 }
 
 #[cfg(test)]

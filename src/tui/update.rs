@@ -190,14 +190,12 @@ fn node_steps(state: &mut State) {
     struct Agg {
         touched: Option<(StepState, &'static str)>,
         pending: usize,
-        total: usize,
         current: Option<(StepState, &'static str)>,
         skipped: bool,
     }
     let mut agg: HashMap<&str, Agg> = HashMap::new();
     for s in state.steps() {
         let a = agg.entry(s.step.node.as_str()).or_default();
-        a.total += 1;
         if state.current.as_deref() == Some(s.step.id.as_str()) {
             a.current = Some((s.state, s.step.action.as_str()));
         }
@@ -222,7 +220,6 @@ fn node_steps(state: &mut State) {
             let n = a.pending;
             (StepState::Pending, format!("· {n} step{}", if n == 1 { "" } else { "s" }))
         };
-        let _ = a.total;
         out.insert(node.to_string(), v);
     }
     state.node_steps = out;
