@@ -15,3 +15,4 @@ pub mod sanitize;
 pub mod sim;
 pub mod status_view;
 pub mod transport;
+pub mod tui;

@@ -1,0 +1,718 @@
+//! The one state of the TUI: what the executor and the poller said (a copy, kept in display
+//! shape), and the operator's view of it (focus, selection, scroll, dialogs). Only the reducer in
+//! `update.rs` changes it; the views read it.
+
+use super::text::{TextField, seen_word};
+use super::theme::Theme;
+use crate::model::Cluster;
+use crate::plan::{Level, Plan, Step};
+use crate::probe::Snapshot;
+use crate::run::events::{Question, RunEnd};
+use crate::run::journal::Outcome;
+use crate::status_view::{self, Row};
+use jiff::Timestamp;
+use semver::Version;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Lines of output kept per step (older ones are dropped, the log says so).
+pub const OUTPUT_LINES: usize = 2000;
+/// Steps whose output is kept (the oldest step's output is dropped first).
+pub const OUTPUT_STEPS: usize = 64;
+/// Log entries kept.
+pub const LOG_LINES: usize = 5000;
+/// Longest output line kept, in characters (longer ones are cut and marked).
+pub const LINE_MAX: usize = 2000;
+/// Smallest terminal the full screen is drawn in.
+pub const MIN_WIDTH: u16 = 72;
+/// Smallest terminal height the full screen is drawn in.
+pub const MIN_HEIGHT: u16 = 20;
+/// Keys are ignored this long after a question appears, so that keys typed for something else
+/// (the filter, a scroll) cannot answer it by accident.
+pub const QUESTION_GUARD_MS: i64 = 400;
+/// How long a changed role stays highlighted.
+pub const CHANGED_SECS: i64 = 60;
+
+/// Where a step is in its life, as the screen shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepState {
+    /// Not reached yet.
+    Pending,
+    /// Its gate does not hold yet; the run waits.
+    Waiting,
+    /// The executor asks the operator about it.
+    Asking,
+    /// The operator approved it; it starts when its gates hold.
+    Approved,
+    /// Its command runs.
+    Running,
+    /// Its command ended well; its checks (after-gates) are being waited for.
+    Verifying,
+    /// Done: command and checks held.
+    Done,
+    /// The command failed, timed out or was lost.
+    Failed(Outcome),
+    /// An optional step the operator declined.
+    Declined,
+    /// The operator skipped its node.
+    Skipped,
+}
+
+impl StepState {
+    /// The symbol before the step (state is never shown by colour alone).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            StepState::Pending => "·",
+            StepState::Waiting => "…",
+            StepState::Asking => "?",
+            StepState::Approved => "+",
+            StepState::Running => "▶",
+            StepState::Verifying => "~",
+            StepState::Done => "✓",
+            StepState::Failed(_) => "✗",
+            StepState::Declined | StepState::Skipped => "-",
+        }
+    }
+
+    /// The state in words (details, node table).
+    pub fn word(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Waiting => "waiting",
+            StepState::Asking => "asking",
+            StepState::Approved => "approved",
+            StepState::Running => "running",
+            StepState::Verifying => "checking",
+            StepState::Done => "done",
+            StepState::Failed(Outcome::TimedOut) => "timed out",
+            StepState::Failed(Outcome::Lost) => "lost",
+            StepState::Failed(_) => "failed",
+            StepState::Declined => "declined",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the step is behind us for good.
+    pub fn is_final(self) -> bool {
+        matches!(self, StepState::Done | StepState::Declined | StepState::Skipped)
+    }
+}
+
+/// A step of the plan with what happened to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    /// The step as planned.
+    pub step: Step,
+    /// Its state.
+    pub state: StepState,
+    /// Attempts started.
+    pub attempts: u32,
+    /// The exit status of the last attempt.
+    pub exit: Option<i32>,
+}
+
+/// A phase as shown: the steps done in earlier plans stay visible, followed by the remaining
+/// steps of the latest plan (the executor's `Planned` carries only the remaining ones).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseView {
+    /// Title.
+    pub title: String,
+    /// Why it comes here.
+    pub reason: String,
+    /// Its steps.
+    pub steps: Vec<StepView>,
+}
+
+/// One line of the plan pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanRow {
+    /// A phase title.
+    Phase(usize),
+    /// A step (phase, step).
+    Step(usize, usize),
+    /// The expanded text of the current step: (phase, step, which line).
+    Detail(usize, usize, usize),
+}
+
+/// The output of one step: bounded, sanitized, the unfinished last line kept apart.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepOutput {
+    /// The node it ran on.
+    pub node: String,
+    /// Complete lines, oldest first.
+    pub lines: VecDeque<String>,
+    /// Raw text after the last newline (a progress line), bounded; sanitized when shown.
+    pub partial: String,
+    /// Lines dropped because of the bound.
+    pub dropped: u64,
+}
+
+impl StepOutput {
+    /// Number of lines to show (the partial line counts).
+    pub fn len(&self) -> usize {
+        self.lines.len() + usize::from(!self.partial.is_empty())
+    }
+
+    /// Whether nothing was printed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th line to show, sanitized (the partial line is cleaned when shown: it may end
+    /// inside an escape sequence that the next output completes).
+    pub fn line(&self, i: usize) -> Option<std::borrow::Cow<'_, str>> {
+        if i < self.lines.len() {
+            return self.lines.get(i).map(|l| std::borrow::Cow::Borrowed(l.as_str()));
+        }
+        if i == self.lines.len() && !self.partial.is_empty() {
+            return Some(std::borrow::Cow::Owned(crate::sanitize::lines(&self.partial).pop().unwrap_or_default()));
+        }
+        None
+    }
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// When the TUI received it.
+    pub at: Timestamp,
+    /// Info or warning.
+    pub level: Level,
+    /// The text, sanitized.
+    pub text: String,
+}
+
+/// The gate the run waits at (`Event::Waiting`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitingView {
+    /// The step it guards (or "(next step)").
+    pub step: String,
+    /// What must become true.
+    pub what: String,
+    /// What blocks it now.
+    pub blocker: String,
+    /// Time left when the event arrived, in milliseconds.
+    pub remaining_ms: i64,
+    /// When the event arrived.
+    pub at: Timestamp,
+    /// The step already ran: these are its checks.
+    pub after: bool,
+}
+
+impl WaitingView {
+    /// Seconds left before the operator is asked, as of `now`.
+    pub fn left_secs(&self, now: Timestamp) -> i64 {
+        let gone = now.as_millisecond() - self.at.as_millisecond();
+        ((self.remaining_ms - gone).max(0) + 999) / 1000
+    }
+}
+
+/// A question of the executor on screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionDialog {
+    /// The question.
+    pub question: Question,
+    /// The focused choice (0 = the safest).
+    pub focus: usize,
+    /// The cluster-name field, open after a typed choice was activated.
+    pub typing: Option<TextField>,
+    /// What went wrong with the last attempt (a mismatch).
+    pub error: Option<String>,
+    /// When it appeared (keys are ignored for a moment after).
+    pub shown_at: Timestamp,
+    /// The executor asked this same question again (the previous answer was refused).
+    pub repeated: bool,
+}
+
+/// The quit dialog's choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuitChoice {
+    /// Keep running, close the dialog (the safe choice).
+    Stay,
+    /// `Command::Interrupt`: finish the running step, then stop; quit when it has.
+    AfterStep,
+    /// `Command::InterruptNow`: stop now; the step goes on on its host.
+    Now,
+}
+
+impl QuitChoice {
+    /// All choices, safest first.
+    pub const ALL: [QuitChoice; 3] = [QuitChoice::Stay, QuitChoice::AfterStep, QuitChoice::Now];
+
+    /// Button label.
+    pub fn label(self) -> &'static str {
+        match self {
+            QuitChoice::Stay => "Stay",
+            QuitChoice::AfterStep => "Stop after this step",
+            QuitChoice::Now => "Stop now",
+        }
+    }
+
+    /// What happens.
+    pub fn consequence(self) -> &'static str {
+        match self {
+            QuitChoice::Stay => "close this dialog; the run goes on",
+            QuitChoice::AfterStep => {
+                "the running step finishes and is journaled, then the run stops and rollpilot quits"
+            }
+            QuitChoice::Now => {
+                "rollpilot stops now; a running step goes on detached on its host and `resume` re-attaches to it"
+            }
+        }
+    }
+}
+
+/// A modal on top of the screen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    /// The executor waits for a decision.
+    Question(Box<QuestionDialog>),
+    /// Quit while a run is in progress or the cluster is mixed.
+    Quit {
+        /// Focused choice index into [`QuitChoice::ALL`].
+        focus: usize,
+    },
+}
+
+/// A full-screen overlay (under any modal).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    /// The keymap.
+    Help,
+    /// The full log, with its scroll position (`None` follows the end).
+    Log {
+        /// Top line, or follow the end.
+        scroll: Option<usize>,
+    },
+    /// One node in detail.
+    Node(String),
+    /// One step in detail.
+    Step(String),
+}
+
+/// The pane that has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The node table.
+    Nodes,
+    /// The plan.
+    Plan,
+    /// The running step's output.
+    Output,
+}
+
+/// Where pausing stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PauseState {
+    /// Running.
+    Running,
+    /// Asked to pause; the executor pauses after the current step.
+    Pausing,
+    /// Paused before the next step (the executor's reason).
+    Paused(String),
+}
+
+/// How the quit is going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopping {
+    /// Not stopping.
+    No,
+    /// Interrupt sent: the step finishes, then the run stops and the TUI quits.
+    AfterStep,
+    /// InterruptNow sent: the run stops now and the TUI quits.
+    Now,
+}
+
+/// A node's row, in display shape; rebuilt when a snapshot arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    /// The facts, as `status` shows them.
+    pub row: Row,
+    /// Its last answer.
+    pub last_seen: Option<Timestamp>,
+    /// The role word changed at this time (failover).
+    pub role_changed_at: Option<Timestamp>,
+    /// The role word before the change.
+    pub previous_role: Option<String>,
+    /// Runs the target version.
+    pub at_target: bool,
+}
+
+/// Everything the screen shows.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The cluster (names, groups, target).
+    pub cluster: Arc<Cluster>,
+    /// The config file, for the resume hint.
+    pub config_path: PathBuf,
+    /// `Some(holder)` in observer mode: read-only, no executor.
+    pub observer_of: Option<String>,
+    /// Styles.
+    pub theme: Theme,
+    /// The latest clock tick.
+    pub now: Timestamp,
+    /// Terminal size.
+    pub size: (u16, u16),
+    /// The time zone clock times are shown in (the system's; tests fix it).
+    pub tz: jiff::tz::TimeZone,
+
+    // What the executor said.
+    /// Run id (`Event::Started`).
+    pub run_id: Option<String>,
+    /// Journal file.
+    pub journal: Option<PathBuf>,
+    /// The run resumed an earlier one.
+    pub resumed: bool,
+    /// When this TUI saw the run start.
+    pub run_started: Option<Timestamp>,
+    /// When this TUI saw the run finish (the elapsed clock stops there).
+    pub finished_at: Option<Timestamp>,
+    /// The latest plan as the executor sent it (remaining steps).
+    pub plan: Option<Plan>,
+    /// Why the latest plan was made.
+    pub plan_reason: Option<String>,
+    /// Refusal or other reason there is no plan (observer estimate).
+    pub plan_problem: Option<String>,
+    /// The plan as shown: done steps of earlier plans plus the remaining ones.
+    pub phases: Vec<PhaseView>,
+    /// The plan pane's lines, rebuilt when the plan or the current step changes.
+    pub plan_rows: Vec<PlanRow>,
+    /// Step id → (phase, step) in `phases`.
+    pub step_index: HashMap<String, (usize, usize)>,
+    /// The step being worked on (running, asked about, waited for).
+    pub current: Option<String>,
+    /// The step whose output was last shown.
+    pub output_step: Option<String>,
+    /// Output per step id, bounded.
+    pub outputs: HashMap<String, StepOutput>,
+    /// Steps in the order their output started (to drop the oldest).
+    pub output_order: VecDeque<String>,
+    /// The gate waited for.
+    pub waiting: Option<WaitingView>,
+    /// The modal on top (a question has priority over the quit dialog).
+    pub modal: Option<Modal>,
+    /// Questions answered, by id (a repeated id means the answer was refused).
+    pub answered: BTreeSet<u64>,
+    /// The log: notes, gates, decisions, step results.
+    pub log: VecDeque<LogEntry>,
+    /// How the run ended, with the executor's sentence.
+    pub run_end: Option<(RunEnd, String)>,
+    /// Pausing.
+    pub pause: PauseState,
+    /// Ctrl-C presses while the run goes on.
+    pub ctrl_c: u8,
+    /// Quitting: waiting for the run to stop.
+    pub stopping: Stopping,
+
+    // What the poller said.
+    /// The latest snapshot.
+    pub snapshot: Snapshot,
+    /// Node rows in config order.
+    pub rows: Vec<NodeRow>,
+    /// Indices into `rows` that pass the filter.
+    pub visible: Vec<usize>,
+    /// Since when the nodes run more than one version (R7), as this TUI saw it.
+    pub mixed_since: Option<Timestamp>,
+    /// Distinct versions seen, with how many nodes run each.
+    pub versions: Vec<(Version, usize)>,
+    /// Node → the text of its step column.
+    pub node_steps: HashMap<String, (StepState, String)>,
+
+    // The operator's view.
+    /// Focused pane.
+    pub focus: Pane,
+    /// Selected row in `visible`.
+    pub node_sel: usize,
+    /// First row shown of the node table.
+    pub node_scroll: usize,
+    /// Selected step (index into `plan_rows`), when the operator moved it.
+    pub plan_sel: Option<usize>,
+    /// First line shown of the plan pane.
+    pub plan_scroll: usize,
+    /// First output line shown, or follow the end.
+    pub output_scroll: Option<usize>,
+    /// The node filter.
+    pub filter: TextField,
+    /// Typing in the filter.
+    pub filter_editing: bool,
+    /// An overlay (help, log, details).
+    pub overlay: Option<Overlay>,
+}
+
+impl State {
+    /// A fresh state for `cluster`; `observer_of` names who drives when this TUI only watches.
+    pub fn new(
+        cluster: Arc<Cluster>,
+        config_path: PathBuf,
+        observer_of: Option<String>,
+        theme: Theme,
+        now: Timestamp,
+    ) -> State {
+        let mut s = State {
+            cluster,
+            config_path,
+            observer_of,
+            theme,
+            now,
+            size: (80, 24),
+            tz: jiff::tz::TimeZone::system(),
+            run_id: None,
+            journal: None,
+            resumed: false,
+            run_started: None,
+            finished_at: None,
+            plan: None,
+            plan_reason: None,
+            plan_problem: None,
+            phases: Vec::new(),
+            plan_rows: Vec::new(),
+            step_index: HashMap::new(),
+            current: None,
+            output_step: None,
+            outputs: HashMap::new(),
+            output_order: VecDeque::new(),
+            waiting: None,
+            modal: None,
+            answered: BTreeSet::new(),
+            log: VecDeque::new(),
+            run_end: None,
+            pause: PauseState::Running,
+            ctrl_c: 0,
+            stopping: Stopping::No,
+            snapshot: Snapshot::default(),
+            rows: Vec::new(),
+            visible: Vec::new(),
+            mixed_since: None,
+            versions: Vec::new(),
+            node_steps: HashMap::new(),
+            focus: Pane::Nodes,
+            node_sel: 0,
+            node_scroll: 0,
+            plan_sel: None,
+            plan_scroll: 0,
+            output_scroll: None,
+            filter: TextField::default(),
+            filter_editing: false,
+            overlay: None,
+        };
+        s.rebuild_rows();
+        s
+    }
+
+    /// Observer mode: someone else drives, this screen only watches.
+    pub fn is_observer(&self) -> bool {
+        self.observer_of.is_some()
+    }
+
+    /// The run is in progress: this TUI drives and the executor has not finished.
+    pub fn run_in_progress(&self) -> bool {
+        !self.is_observer() && self.run_end.is_none()
+    }
+
+    /// Nodes run more than one version.
+    pub fn is_mixed(&self) -> bool {
+        self.versions.len() > 1
+    }
+
+    /// The question on screen, if any.
+    pub fn question(&self) -> Option<&QuestionDialog> {
+        match &self.modal {
+            Some(Modal::Question(q)) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// The step view by id.
+    pub fn step(&self, id: &str) -> Option<&StepView> {
+        self.step_index.get(id).and_then(|&(p, s)| self.phases.get(p).and_then(|ph| ph.steps.get(s)))
+    }
+
+    /// Mutable step view by id.
+    pub(crate) fn step_mut(&mut self, id: &str) -> Option<&mut StepView> {
+        let (p, s) = *self.step_index.get(id)?;
+        self.phases.get_mut(p).and_then(|ph| ph.steps.get_mut(s))
+    }
+
+    /// Every step shown, in order.
+    pub fn steps(&self) -> impl Iterator<Item = &StepView> {
+        self.phases.iter().flat_map(|p| p.steps.iter())
+    }
+
+    /// (done, total) steps for the progress bar; declined and skipped steps do not count.
+    pub fn progress(&self) -> (usize, usize) {
+        let counted = || self.steps().filter(|s| !matches!(s.state, StepState::Declined | StepState::Skipped));
+        (counted().filter(|s| s.state == StepState::Done).count(), counted().count())
+    }
+
+    /// The phase (index, title) of the current step, else of the first unfinished step.
+    pub fn current_phase(&self) -> Option<(usize, &PhaseView)> {
+        if let Some((p, _)) = self.current.as_ref().and_then(|c| self.step_index.get(c)) {
+            return self.phases.get(*p).map(|ph| (*p, ph));
+        }
+        self.phases.iter().enumerate().find(|(_, ph)| ph.steps.iter().any(|s| !s.state.is_final()))
+    }
+
+    /// The selected node's row.
+    pub fn selected_node(&self) -> Option<&NodeRow> {
+        self.visible.get(self.node_sel).and_then(|&i| self.rows.get(i))
+    }
+
+    /// The step whose output the output pane shows.
+    pub fn shown_output(&self) -> Option<(&str, &StepOutput)> {
+        if self.focus == Pane::Plan
+            && let Some(id) = self.selected_step_id()
+            && let Some(o) = self.outputs.get(id)
+        {
+            return Some((id, o));
+        }
+        let id = self.output_step.as_deref()?;
+        self.outputs.get(id).map(|o| (id, o))
+    }
+
+    /// The step under the plan selection (or the current step when the operator did not move).
+    pub fn selected_step_id(&self) -> Option<&str> {
+        let row = match self.plan_sel {
+            Some(i) => self.plan_rows.get(i).copied(),
+            None => self.current.as_ref().and_then(|c| self.step_index.get(c)).map(|&(p, s)| PlanRow::Step(p, s)),
+        }?;
+        let (p, s) = match row {
+            PlanRow::Step(p, s) | PlanRow::Detail(p, s, _) => (p, s),
+            PlanRow::Phase(_) => return None,
+        };
+        self.phases.get(p).and_then(|ph| ph.steps.get(s)).map(|s| s.step.id.as_str())
+    }
+
+    /// Rebuilds the node rows from the snapshot (and notes role changes).
+    pub(crate) fn rebuild_rows(&mut self) {
+        let rows = status_view::rows(&self.cluster, &self.snapshot);
+        let old: HashMap<&str, &NodeRow> = self.rows.iter().map(|r| (r.row.host.as_str(), r)).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        let mut changes = Vec::new();
+        for r in rows {
+            let view = self.snapshot.nodes.get(&r.host);
+            let last_seen = view.and_then(|v| v.last_seen);
+            let (mut changed_at, mut previous) = (None, None);
+            if let Some(o) = old.get(r.host.as_str()) {
+                changed_at = o.role_changed_at;
+                previous = o.previous_role.clone();
+                let real = |w: &str| w != "unknown" && w != "-";
+                if o.row.role != r.role && real(&o.row.role) && real(&r.role) && r.reachable {
+                    changed_at = Some(self.now);
+                    previous = Some(o.row.role.clone());
+                    changes.push(format!("{} is now {} (was {})", r.host, r.role, o.row.role));
+                }
+            }
+            let at_target = r.version.as_deref() == Some(r.target.as_str());
+            out.push(NodeRow { row: r, last_seen, role_changed_at: changed_at, previous_role: previous, at_target });
+        }
+        self.rows = out;
+        // Versions and the mixed-version window (R7).
+        let mut versions: Vec<(Version, usize)> = Vec::new();
+        for v in self.snapshot.nodes.values() {
+            let shown = if v.obs.reachable { Some(&v.obs) } else { v.last_good.as_ref() };
+            if let Some(ver) = shown.and_then(|o| o.version.as_ref()) {
+                match versions.iter_mut().find(|(x, _)| x == ver) {
+                    Some((_, n)) => *n += 1,
+                    None => versions.push((ver.clone(), 1)),
+                }
+            }
+        }
+        versions.sort_by(|a, b| a.0.cmp(&b.0));
+        self.versions = versions;
+        if self.versions.len() > 1 {
+            self.mixed_since.get_or_insert(self.now);
+        } else if !self.versions.is_empty() {
+            self.mixed_since = None;
+        }
+        for c in changes {
+            self.push_log(Level::Info, format!("observed: {c}"));
+        }
+        self.refilter();
+    }
+
+    /// Recomputes which rows pass the filter, keeping the selected node selected if it still does.
+    pub(crate) fn refilter(&mut self) {
+        let keep = self.selected_node().map(|r| r.row.host.clone());
+        let f = self.filter.text.trim().to_lowercase();
+        self.visible = (0..self.rows.len())
+            .filter(|&i| {
+                f.is_empty() || {
+                    let r = &self.rows[i];
+                    let step = self.node_steps.get(&r.row.host).map(|s| s.1.as_str()).unwrap_or("");
+                    [
+                        r.row.host.as_str(),
+                        r.row.group.as_str(),
+                        r.row.role.as_str(),
+                        r.row.version.as_deref().unwrap_or("?"),
+                        r.row.sync.as_str(),
+                        r.row.health.as_str(),
+                        step,
+                    ]
+                    .iter()
+                    .any(|c| c.to_lowercase().contains(&f))
+                        || (!r.row.reachable && "unreachable".contains(&f))
+                        || (r.row.stale && "stale".contains(&f))
+                }
+            })
+            .collect();
+        self.node_sel = keep
+            .and_then(|h| self.visible.iter().position(|&i| self.rows[i].row.host == h))
+            .unwrap_or(0)
+            .min(self.visible.len().saturating_sub(1));
+    }
+
+    /// Appends to the bounded log.
+    pub(crate) fn push_log(&mut self, level: Level, text: String) {
+        for line in crate::sanitize::lines(&text) {
+            self.log.push_back(LogEntry { at: self.now, level, text: line });
+        }
+        while self.log.len() > LOG_LINES {
+            self.log.pop_front();
+        }
+    }
+
+    /// "now", "12s ago"... for a node's last answer; "now" while it answers every refresh.
+    pub fn seen(&self, r: &NodeRow) -> String {
+        seen_word(r.last_seen, self.now, self.cluster.timeouts.refresh)
+    }
+
+    /// Whether a node's role changed recently enough to be highlighted.
+    pub fn role_recently_changed(&self, r: &NodeRow) -> bool {
+        r.role_changed_at.is_some_and(|t| self.now.as_second() - t.as_second() < CHANGED_SECS)
+    }
+
+    /// The run state word for the header.
+    pub fn run_state_word(&self) -> String {
+        if let Some(who) = &self.observer_of {
+            let who = who.split(',').next().unwrap_or(who);
+            return format!("OBSERVER · {who} drives");
+        }
+        if let Some((end, _)) = &self.run_end {
+            return format!("FINISHED: {}", end.as_str().to_uppercase());
+        }
+        match self.stopping {
+            Stopping::AfterStep => return "STOPPING AFTER THIS STEP".into(),
+            Stopping::Now => return "STOPPING NOW".into(),
+            Stopping::No => {}
+        }
+        if self.question().is_some() {
+            return "DECISION NEEDED".into();
+        }
+        match self.pause {
+            PauseState::Paused(_) => return "PAUSED".into(),
+            PauseState::Pausing => return "PAUSING AFTER THIS STEP".into(),
+            PauseState::Running => {}
+        }
+        if let Some(w) = &self.waiting {
+            return if w.after { "CHECKING".into() } else { "WAITING AT GATE".into() };
+        }
+        if self.current.as_ref().and_then(|c| self.step(c)).is_some_and(|s| s.state == StepState::Running) {
+            return "RUNNING".into();
+        }
+        if self.run_id.is_none() {
+            return "STARTING".into();
+        }
+        if self.plan.is_none() { "PLANNING".into() } else { "RUNNING".into() }
+    }
+}

@@ -1,0 +1,215 @@
+//! Dialogs: the executor's questions (what will happen and why, every choice with what it
+//! does, the safe one focused) and the quit dialog. The choices are always drawn; when the
+//! screen is short, the explanation is cut instead.
+
+use super::status::hints;
+use crate::run::events::QuestionKind;
+use crate::tui::state::{QuestionDialog, QuitChoice, State};
+use crate::tui::text::{width, wrap};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Widget};
+
+/// A line of dialog content.
+type DLine = Vec<(String, Style)>;
+
+fn kind_word(k: QuestionKind) -> &'static str {
+    match k {
+        QuestionKind::Confirm => "Confirm",
+        QuestionKind::Typed => "Typed confirmation",
+        QuestionKind::Optional => "Optional",
+        QuestionKind::Failure => "FAILURE",
+        QuestionKind::InDoubt => "In doubt",
+        QuestionKind::StaleLock => "Expired lock",
+        QuestionKind::AfterRollback => "After rollback",
+    }
+}
+
+struct Choice<'a> {
+    label: String,
+    consequence: &'a str,
+}
+
+fn choices_lines(state: &State, choices: &[Choice<'_>], focus: usize, inner: usize) -> Vec<DLine> {
+    let t = &state.theme;
+    let lw = choices.iter().map(|c| width(&c.label)).max().unwrap_or(4) + 4;
+    let mut out = Vec::new();
+    for (i, c) in choices.iter().enumerate() {
+        let focused = i == focus;
+        let button = format!("[ {:w$} ]", c.label, w = lw - 4);
+        let marker = if focused { "▶ " } else { "  " };
+        let cw = inner.saturating_sub(lw + 4).max(10);
+        let wrapped = wrap(c.consequence, cw);
+        for (k, l) in wrapped.iter().enumerate() {
+            if k == 0 {
+                out.push(vec![
+                    (marker.to_string(), t.current),
+                    (button.clone(), if focused { t.button_focused } else { t.button }),
+                    (format!("  {l}"), if focused { t.base } else { t.dim }),
+                ]);
+            } else {
+                out.push(vec![(format!("{:w$}  {l}", "", w = lw + 2), if focused { t.base } else { t.dim })]);
+            }
+        }
+    }
+    out
+}
+
+fn hint_line(state: &State) -> DLine {
+    let t = &state.theme;
+    let mut l = Vec::new();
+    for (i, (k, what)) in hints(state).into_iter().enumerate() {
+        if i > 0 {
+            l.push((" · ".to_string(), t.dim));
+        }
+        l.push((k, t.key));
+        l.push((format!(" {what}"), t.dim));
+    }
+    l
+}
+
+/// Where dialogs go: on wide screens over the plan column, so the node table and the step's
+/// output stay visible while the operator decides; else over the whole screen.
+fn dialog_area(state: &State, area: Rect) -> Rect {
+    if area.width >= super::WIDE {
+        let a = super::layout(state);
+        let top = a.nodes.y;
+        let x = a.separator.x + 1;
+        return Rect::new(x, top, area.right().saturating_sub(x), a.status.y.saturating_sub(top)).intersection(area);
+    }
+    area
+}
+
+/// Draws a framed dialog: `body` may be cut to fit, `tail` (the choices) never is.
+fn frame(state: &State, area: Rect, buf: &mut Buffer, title: &str, border: Style, body: Vec<DLine>, tail: Vec<DLine>) {
+    let area = dialog_area(state, area);
+    let w = area.width.saturating_sub(4).min(100).max(area.width.min(20));
+    let inner_h_max = area.height.saturating_sub(2) as usize;
+    let mut lines = body;
+    let room = inner_h_max.saturating_sub(tail.len());
+    if lines.len() > room {
+        lines.truncate(room.saturating_sub(1));
+        lines.push(vec![(
+            "… (more in the step details: Enter on the step after this dialog)".to_string(),
+            state.theme.dim,
+        )]);
+        lines.truncate(room);
+    }
+    lines.extend(tail);
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let x = area.x + area.width.saturating_sub(w) / 2;
+    let y = area.y + area.height.saturating_sub(h) / 2;
+    let rect = Rect::new(x, y, w, h);
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(border)
+        .title(Line::from(Span::styled(format!(" {title} "), border)));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    buf.set_style(inner, state.theme.base);
+    for (i, l) in lines.iter().enumerate() {
+        let yy = inner.y + i as u16;
+        if yy >= inner.bottom() {
+            break;
+        }
+        let spans: Vec<Span> = l.iter().map(|(s, st)| Span::styled(s.clone(), *st)).collect();
+        buf.set_line(inner.x + 1, yy, &Line::from(spans), inner.width.saturating_sub(2));
+    }
+}
+
+fn inner_width(area: Rect) -> usize {
+    (area.width.saturating_sub(4).min(100).max(area.width.min(20)) as usize).saturating_sub(4)
+}
+
+/// Draws an executor question.
+pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut Buffer) {
+    let t = &state.theme;
+    let q = &d.question;
+    let inner = inner_width(dialog_area(state, area));
+    let mut body: Vec<DLine> = Vec::new();
+    if d.repeated {
+        body.push(vec![("The previous answer was not accepted (see the log); answer again.".into(), t.warn)]);
+    }
+    for l in &q.lines {
+        let style = if l.starts_with("DOWNTIME") || l.starts_with("IRREVERSIBLE") || l.starts_with("DATA LOSS") {
+            t.fail
+        } else {
+            t.base
+        };
+        for w in wrap(&crate::sanitize::clean_line(l), inner) {
+            body.push(vec![(w, style)]);
+        }
+    }
+    let mut tail: Vec<DLine> = vec![vec![]];
+    let choices: Vec<Choice> = q
+        .choices
+        .iter()
+        .map(|c| Choice {
+            label: if c.typed { format!("{} (type name)", c.label) } else { c.label.clone() },
+            consequence: &c.consequence,
+        })
+        .collect();
+    tail.extend(choices_lines(state, &choices, d.focus, inner));
+    if let Some(field) = &d.typing {
+        let label = q.choices.get(d.focus).map(|c| c.label.as_str()).unwrap_or("");
+        tail.push(vec![]);
+        tail.push(vec![(format!("Type the cluster name `{}` to confirm “{label}”:", q.expected), t.warn)]);
+        tail.push(vec![("> ".into(), t.key), (field.text.clone(), t.header), ("▏".into(), t.key)]);
+    }
+    if let Some(e) = &d.error {
+        tail.push(vec![(e.clone(), t.fail)]);
+    }
+    tail.push(vec![]);
+    tail.push(hint_line(state));
+    let danger =
+        matches!(q.kind, QuestionKind::Failure | QuestionKind::Typed | QuestionKind::InDoubt | QuestionKind::StaleLock);
+    let kind = kind_word(q.kind);
+    let title = if q.title.to_lowercase().starts_with(&kind.to_lowercase()) {
+        q.title.clone()
+    } else {
+        format!("{kind}: {}", q.title)
+    };
+    frame(state, area, buf, &title, if danger { t.danger } else { t.dialog }, body, tail);
+}
+
+/// Draws the quit dialog.
+pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
+    let t = &state.theme;
+    let inner = inner_width(dialog_area(state, area));
+    let mut body: Vec<DLine> = Vec::new();
+    let mut say = |s: String, st: Style| {
+        for w in wrap(&s, inner) {
+            body.push(vec![(w, st)]);
+        }
+    };
+    say("A run is in progress: quitting stops it.".into(), t.base);
+    if let Some(c) = &state.current {
+        say(format!("Current step: {c}."), t.base);
+    }
+    if state.is_mixed() {
+        let since = super::header::mixed_text(state).unwrap_or_default();
+        say(
+            format!(
+                "The cluster runs mixed versions (for {since}): a partly upgraded cluster is only a temporary state (R7)."
+            ),
+            t.warn,
+        );
+    }
+    say(
+        format!(
+            "Continue later with `rollpilot resume -c {}`; the journal keeps every step.",
+            state.config_path.display()
+        ),
+        t.base,
+    );
+    let choices: Vec<Choice> =
+        QuitChoice::ALL.iter().map(|c| Choice { label: c.label().to_string(), consequence: c.consequence() }).collect();
+    let mut tail: Vec<DLine> = vec![vec![]];
+    tail.extend(choices_lines(state, &choices, focus, inner));
+    tail.push(vec![]);
+    tail.push(hint_line(state));
+    frame(state, area, buf, "Quit rollpilot?", t.dialog, body, tail);
+}

@@ -1,0 +1,199 @@
+//! Rendering: `render(&State, &mut Frame)` and nothing else. Views read the state only; the
+//! layout is a pure function of the state so that the reducer can scroll by pages that match
+//! what is on screen.
+
+pub mod dialog;
+pub mod header;
+pub mod nodes;
+pub mod output;
+pub mod overlay;
+pub mod plan;
+pub mod status;
+
+use super::state::{MIN_HEIGHT, MIN_WIDTH, Overlay, State};
+use super::text::{self, truncate};
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use std::fmt::Write;
+
+/// Where each part of the screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Areas {
+    /// Two header lines.
+    pub header: Rect,
+    /// The banner (gate countdown, pause, finished, observer); empty when there is none.
+    pub banner: Rect,
+    /// The node table (title line, column header, rows).
+    pub nodes: Rect,
+    /// The plan (title line, rows).
+    pub plan: Rect,
+    /// The running step's output (title line, lines).
+    pub output: Rect,
+    /// The latest log lines (wide screens only; empty otherwise).
+    pub notes: Rect,
+    /// The vertical separator between the columns (wide screens only).
+    pub separator: Rect,
+    /// The key bar.
+    pub status: Rect,
+}
+
+/// Screens at least this wide show two columns.
+pub const WIDE: u16 = 120;
+
+/// The layout for the state's terminal size.
+pub fn layout(state: &State) -> Areas {
+    let area = Rect::new(0, 0, state.size.0, state.size.1);
+    let banner_h = header::banner_lines(state, area.width).len() as u16;
+    let [header, banner, body, status] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(banner_h),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let rows = state.visible.len().max(1) as u16;
+    if area.width >= WIDE {
+        let [left, separator, right] =
+            Layout::horizontal([Constraint::Percentage(52), Constraint::Length(1), Constraint::Fill(1)]).areas(body);
+        let nodes_h = (rows + 2).min(left.height * 6 / 10).max(4.min(left.height));
+        let [nodes, output] = Layout::vertical([Constraint::Length(nodes_h), Constraint::Fill(1)]).areas(left);
+        let notes_h = 8.min(right.height / 3);
+        let [plan, notes] = Layout::vertical([Constraint::Fill(1), Constraint::Length(notes_h)]).areas(right);
+        Areas { header, banner, nodes, plan, output, notes, separator, status }
+    } else {
+        let nodes_h = (rows + 2).min(body.height / 2).max(3.min(body.height));
+        let out_h = (body.height / 4).max(3.min(body.height));
+        let [nodes, plan, output] =
+            Layout::vertical([Constraint::Length(nodes_h), Constraint::Fill(1), Constraint::Length(out_h)]).areas(body);
+        Areas { header, banner, nodes, plan, output, notes: Rect::default(), separator: Rect::default(), status }
+    }
+}
+
+/// Draws the whole screen from the state.
+pub fn render(state: &State, frame: &mut Frame) {
+    let area = frame.area();
+    let buf = frame.buffer_mut();
+    draw(state, area, buf);
+}
+
+/// Draws into a buffer (the benchmark renders without a terminal).
+pub fn draw(state: &State, area: Rect, buf: &mut Buffer) {
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(state, area, buf);
+        return;
+    }
+    let a = layout(state);
+    header::render(state, a.header, buf);
+    header::render_banner(state, a.banner, buf);
+    nodes::render(state, a.nodes, buf);
+    plan::render(state, a.plan, buf);
+    output::render(state, a.output, buf);
+    output::render_notes(state, a.notes, buf);
+    for y in a.separator.top()..a.separator.bottom() {
+        buf.set_string(a.separator.x, y, "│", state.theme.border);
+    }
+    status::render(state, a.status, buf);
+    if let Some(o) = &state.overlay {
+        overlay::render(state, o, area, buf);
+    }
+    match &state.modal {
+        Some(super::state::Modal::Question(q)) => dialog::render_question(state, q, area, buf),
+        Some(super::state::Modal::Quit { focus }) => dialog::render_quit(state, *focus, area, buf),
+        None => {}
+    }
+}
+
+/// The screen when the terminal is too small: what is needed, and that q and Ctrl-C still work.
+fn too_small(state: &State, area: Rect, buf: &mut Buffer) {
+    let t = &state.theme;
+    let mut lines = vec![
+        (format!("Terminal too small: need {MIN_WIDTH}×{MIN_HEIGHT}, have {}×{}.", area.width, area.height), t.fail),
+        ("Enlarge the window; the run goes on meanwhile.".to_string(), t.base),
+    ];
+    if state.question().is_some() {
+        lines.push(("A decision is waiting for you.".to_string(), t.warn));
+    }
+    lines.push((
+        if state.run_in_progress() {
+            "q: quit (asks first) · Ctrl-C: pause after this step".to_string()
+        } else {
+            "q or Ctrl-C: quit".to_string()
+        },
+        t.dim,
+    ));
+    let mut wrapped: Vec<(String, Style)> = Vec::new();
+    for (l, s) in lines {
+        for w in text::wrap(&l, area.width as usize) {
+            wrapped.push((w, s));
+        }
+    }
+    let top = area.y + (area.height.saturating_sub(wrapped.len() as u16)) / 2;
+    for (i, (l, s)) in wrapped.iter().enumerate() {
+        let y = top + i as u16;
+        if y >= area.bottom() {
+            break;
+        }
+        let w = text::width(l) as u16;
+        let x = area.x + area.width.saturating_sub(w) / 2;
+        buf.set_stringn(x, y, l, area.width as usize, *s);
+    }
+}
+
+/// Everything shown that changes with the clock alone. The reducer redraws on a tick only when
+/// this changes, so an idle screen is not redrawn.
+pub fn clock_signature(state: &State) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "{:?}|{:?}", header::elapsed_text(state), header::mixed_text(state));
+    if let Some(w) = &state.waiting {
+        let _ = write!(s, "|w{}", w.left_secs(state.now));
+    }
+    if state.size.0 >= MIN_WIDTH && state.size.1 >= MIN_HEIGHT {
+        let (start, end) = nodes::window(state);
+        for &i in state.visible.get(start..end).unwrap_or(&[]) {
+            if let Some(r) = state.rows.get(i) {
+                let _ = write!(s, "|{}{}", state.seen(r), u8::from(state.role_recently_changed(r)));
+            }
+        }
+    }
+    if let Some(Overlay::Node(n)) = &state.overlay
+        && let Some(r) = state.rows.iter().find(|r| &r.row.host == n)
+    {
+        let _ = write!(s, "|o{}", state.seen(r));
+    }
+    s
+}
+
+/// A pane's title line: `── Title ─────`, highlighted when the pane has the keyboard.
+pub(crate) fn title_line(state: &State, area: Rect, buf: &mut Buffer, title: Vec<Span<'_>>, focused: bool) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let t = &state.theme;
+    let rule = "─".repeat(area.width as usize);
+    buf.set_stringn(area.x, area.y, &rule, area.width as usize, t.border);
+    let mut spans =
+        vec![Span::styled(if focused { "▌" } else { "─" }, if focused { t.title_focused } else { t.border })];
+    let style = if focused { t.title_focused } else { t.title };
+    for s in title {
+        let st = if s.style == Style::default() { style } else { s.style };
+        spans.push(Span::styled(s.content, st));
+    }
+    spans.push(Span::styled(" ", style));
+    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}
+
+/// Writes one line cut to `width` with `…` when too long.
+pub(crate) fn put(buf: &mut Buffer, x: u16, y: u16, width: u16, s: &str, style: Style) -> u16 {
+    if width == 0 {
+        return x;
+    }
+    let t = truncate(s, width as usize);
+    let (nx, _) = buf.set_stringn(x, y, &t, width as usize, style);
+    nx
+}

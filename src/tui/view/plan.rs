@@ -1,0 +1,143 @@
+//! The plan pane: phases and steps with a state symbol each, the step's reason beside it, and
+//! the current step expanded with what it does (in the seeds' terms) and why.
+
+use super::{put, title_line};
+use crate::plan::render::markers;
+use crate::tui::state::{Pane, PlanRow, State, StepState, StepView};
+use crate::tui::text::{truncate, wrap};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+/// Indent of the expanded lines under the current step.
+const DETAIL_INDENT: usize = 6;
+
+/// The expanded lines of the current step at the plan pane's width: the summary (up to three
+/// lines) and why it comes now.
+pub fn detail_text(state: &State, s: &StepView) -> Vec<(String, bool)> {
+    let w = (super::layout(state).plan.width as usize).saturating_sub(DETAIL_INDENT + 1).max(10);
+    let mut out: Vec<(String, bool)> = wrap(&s.step.summary, w).into_iter().take(3).map(|l| (l, false)).collect();
+    if let Some(first) = wrap(&format!("why: {}", s.step.reason), w).into_iter().next() {
+        let cut = format!("why: {}", s.step.reason).len() > first.len();
+        out.push((if cut { truncate(&format!("{first} …"), w) } else { first }, true));
+    }
+    out
+}
+
+/// How many expanded lines the current step gets (the reducer lays the rows out with it).
+pub fn detail_lines(state: &State) -> usize {
+    match state.current.as_ref().and_then(|c| state.step(c)) {
+        Some(s) => detail_text(state, s).len(),
+        None => 0,
+    }
+}
+
+fn state_style(state: &State, s: StepState) -> Style {
+    let t = &state.theme;
+    match s {
+        StepState::Done => t.ok,
+        StepState::Running | StepState::Verifying => t.running,
+        StepState::Failed(_) => t.fail,
+        StepState::Waiting | StepState::Asking | StepState::Approved => t.warn,
+        StepState::Declined | StepState::Skipped => t.dim,
+        StepState::Pending => t.base,
+    }
+}
+
+/// Draws the plan pane.
+pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    let t = &state.theme;
+    let (done, total) = state.progress();
+    let mut title = vec![Span::raw(format!(" Plan · {done}/{total} steps done "))];
+    if state.is_observer() {
+        title.push(Span::styled("· estimated from the live cluster ", t.dim));
+    } else if let Some(r) = &state.plan_reason
+        && r.starts_with("R12")
+    {
+        title.push(Span::styled("· re-planned (R12 drift, see log) ", t.warn));
+    }
+    title_line(state, area, buf, title, state.focus == Pane::Plan);
+    let body = Rect::new(area.x, area.y + 1, area.width, area.height.saturating_sub(1));
+    if body.height == 0 {
+        return;
+    }
+    if state.plan_rows.is_empty() {
+        let msg = if let Some(p) = &state.plan_problem {
+            p.clone()
+        } else if state.is_observer() {
+            "no plan: the cluster has not been probed yet".into()
+        } else if state.run_id.is_none() {
+            "waiting for the executor: taking the operator lock and probing the cluster…".into()
+        } else if state.plan.as_ref().is_some_and(|p| p.is_empty()) {
+            "nothing to do: every node already runs the target".into()
+        } else {
+            "planning from the live cluster…".into()
+        };
+        let lines: Vec<String> =
+            msg.lines().flat_map(|l| wrap(l.trim_end(), body.width.saturating_sub(2) as usize)).collect();
+        for (i, l) in lines.iter().enumerate().take(body.height as usize) {
+            put(buf, body.x + 1, body.y + i as u16, body.width.saturating_sub(1), l, t.dim);
+        }
+        return;
+    }
+    let current = state.current.as_ref().and_then(|c| state.step_index.get(c)).copied();
+    let selected = if state.focus == Pane::Plan { state.plan_sel } else { None };
+    let nphases = state.phases.len();
+    for (line, ri) in (state.plan_scroll..state.plan_rows.len()).enumerate() {
+        if line as u16 >= body.height {
+            break;
+        }
+        let y = body.y + line as u16;
+        let Some(row) = state.plan_rows.get(ri) else { break };
+        let row_area = Rect::new(body.x, y, body.width, 1);
+        match *row {
+            PlanRow::Phase(p) => {
+                let ph = &state.phases[p];
+                let line = Line::from(vec![
+                    Span::styled(format!(" Phase {}/{nphases} {}", p + 1, ph.title), t.title),
+                    Span::styled(format!("  {}", ph.reason), t.dim),
+                ]);
+                buf.set_line(body.x, y, &line, body.width);
+            }
+            PlanRow::Step(p, s) => {
+                let sv = &state.phases[p].steps[s];
+                let is_current = current == Some((p, s));
+                let is_selected = selected == Some(ri);
+                let base = if is_current { t.current } else { t.base };
+                let m = markers(&sv.step);
+                let m = if m.is_empty() { String::new() } else { format!(" [{}]", m.join("] [")) };
+                let attempts = if sv.attempts > 1 { format!(" ×{}", sv.attempts) } else { String::new() };
+                let line = Line::from(vec![
+                    Span::styled(if is_current { " » " } else { "   " }, t.current),
+                    Span::styled(sv.state.symbol(), state_style(state, sv.state)),
+                    Span::styled(format!(" {}.{} {} {}", p + 1, s + 1, sv.step.action, sv.step.node), base),
+                    Span::styled(
+                        m,
+                        if sv.step.downtime || sv.step.data_loss || sv.step.irreversible { t.fail } else { t.warn },
+                    ),
+                    Span::styled(attempts, t.warn),
+                    Span::styled(
+                        if sv.state == StepState::Pending { String::new() } else { format!(" ({})", sv.state.word()) },
+                        state_style(state, sv.state),
+                    ),
+                    Span::styled(format!("  {}", sv.step.reason), t.dim),
+                ]);
+                buf.set_line(body.x, y, &line, body.width);
+                if is_selected {
+                    buf.set_style(row_area, t.selected);
+                }
+            }
+            PlanRow::Detail(p, s, k) => {
+                let sv = &state.phases[p].steps[s];
+                if let Some((l, dim)) = detail_text(state, sv).get(k) {
+                    let pad = " ".repeat(DETAIL_INDENT);
+                    put(buf, body.x, y, body.width, &format!("{pad}{l}"), if *dim { t.dim } else { t.base });
+                }
+            }
+        }
+    }
+}

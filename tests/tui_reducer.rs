@@ -1,0 +1,463 @@
+//! The reducer: actions in, state and effects out. No terminal, no executor: the executor's
+//! events are fed by hand (worded as the executor words them) over the Terracotta example.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "tui_common.rs"]
+mod common;
+
+use common::*;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use rollpilot::model::*;
+use rollpilot::plan::Level;
+use rollpilot::run::events::*;
+use rollpilot::tui::keymap;
+use rollpilot::tui::state::{Modal, Overlay, PauseState, StepState, Stopping};
+use rollpilot::tui::{Action, Effect, Theme};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn running() -> Sim {
+    let mut s = Sim::new(160, 48, Theme::default_colors());
+    s.started();
+    s
+}
+
+/// A run that waits for the confirmation of stopping the active tc-east-1.
+fn asked() -> (Sim, u64) {
+    let mut s = running();
+    s.run_until("east/tc-east-1/stop");
+    let step = s.step("east/tc-east-1/stop");
+    let id = s.next_id();
+    let name = s.cluster.name.clone();
+    s.ask(confirm_question(id, &step, &name));
+    (s, id)
+}
+
+fn question_focus(s: &Sim) -> usize {
+    match &s.state.modal {
+        Some(Modal::Question(d)) => d.focus,
+        other => panic!("no question open: {other:?}"),
+    }
+}
+
+fn sends(fx: &[Effect]) -> Vec<Command> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn confirm_question_opens_with_cancel_focused_and_enter_cancels() {
+    let (mut s, id) = asked();
+    assert_eq!(question_focus(&s), 0);
+    let Some(Modal::Question(d)) = &s.state.modal else { unreachable!() };
+    assert_eq!(d.question.choices[0].answer, Answer::Cancel);
+    assert!(s.screen().contains("The cluster fails over to"), "{}", s.screen());
+    assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::Asking);
+    s.tick(1);
+    let fx = s.key(key(KeyCode::Enter));
+    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]);
+    assert!(s.state.modal.is_none());
+}
+
+#[test]
+fn moving_focus_then_enter_proceeds_with_the_question_id() {
+    let (mut s, id) = asked();
+    s.tick(1);
+    s.key(key(KeyCode::Right));
+    assert_eq!(question_focus(&s), 1);
+    let fx = s.key(key(KeyCode::Enter));
+    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
+    assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::Approved);
+    // Tab wraps around, Shift-Tab goes back.
+    let (mut s, _) = asked();
+    s.tick(1);
+    s.key(key(KeyCode::Tab));
+    s.key(key(KeyCode::Tab));
+    assert_eq!(question_focus(&s), 0);
+    s.key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    assert_eq!(question_focus(&s), 1);
+}
+
+#[test]
+fn keys_right_after_a_question_appears_are_ignored() {
+    let (mut s, id) = asked();
+    s.tick_ms(100);
+    assert!(sends(&s.key(ch('y'))).is_empty(), "a key typed for something else must not answer");
+    assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
+    s.tick_ms(400);
+    assert_eq!(sends(&s.key(ch('y')))[0], Command::Answer { question: id, answer: Answer::Proceed, typed: None });
+}
+
+#[test]
+fn y_proceeds_only_in_plain_confirmations_and_esc_is_the_safe_choice() {
+    let (mut s, id) = asked();
+    s.tick(1);
+    let fx = s.key(key(KeyCode::Esc));
+    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]);
+
+    // A failure: `y` does nothing, Esc only moves the focus back to Abort.
+    let mut s = running();
+    let step = s.step("east/tc-east-2/install");
+    let q = failure_question(
+        7,
+        &step,
+        "east/tc-east-2/install failed on tc-east-2 (exit 2)",
+        "",
+        Some("4.2.0"),
+        "bigmemory-prod",
+    );
+    s.ask(q);
+    s.tick(1);
+    assert!(sends(&s.key(ch('y'))).is_empty());
+    s.key(key(KeyCode::Down));
+    s.key(key(KeyCode::Down));
+    assert_eq!(question_focus(&s), 2);
+    assert!(sends(&s.key(key(KeyCode::Esc))).is_empty());
+    assert_eq!(question_focus(&s), 0);
+    assert!(s.state.modal.is_some());
+}
+
+#[test]
+fn typed_choice_requires_the_cluster_name() {
+    let mut s = running();
+    let step = s.step("east/tc-east-2/install");
+    s.ask(failure_question(3, &step, "install failed", "", Some("4.2.0"), "bigmemory-prod"));
+    s.tick(1);
+    // Focus "Skip node" (typed): Enter opens the field instead of sending.
+    for _ in 0..3 {
+        s.key(key(KeyCode::Tab));
+    }
+    assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
+    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.typing.is_some()));
+    assert!(s.screen().contains("Type the cluster name `bigmemory-prod`"), "{}", s.screen());
+    // Empty or wrong text is refused locally.
+    assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
+    for c in "bigmemory-pro".chars() {
+        s.key(ch(c));
+    }
+    assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
+    assert!(s.screen().contains("is not the cluster name"), "{}", s.screen());
+    // Backspace, Esc back to the choices, then type it right.
+    s.key(key(KeyCode::Backspace));
+    s.key(key(KeyCode::Esc));
+    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.typing.is_none()));
+    s.key(key(KeyCode::Enter));
+    for c in "bigmemory-prod".chars() {
+        s.key(ch(c));
+    }
+    let fx = s.key(key(KeyCode::Enter));
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Answer { question: 3, answer: Answer::Skip, typed: Some("bigmemory-prod".into()) }]
+    );
+    assert_eq!(s.state.step("east/tc-east-2/install").unwrap().state, StepState::Skipped);
+}
+
+#[test]
+fn a_repeated_question_says_the_answer_was_refused() {
+    let (mut s, id) = asked();
+    s.tick(1);
+    s.key(ch('y'));
+    s.ev(Event::Note { level: Level::Warning, text: "typed confirmation did not match".into() });
+    let step = s.step("east/tc-east-1/stop");
+    s.ask(confirm_question(id, &step, "bigmemory-prod"));
+    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.repeated));
+    assert!(s.screen().contains("previous answer was not accepted"));
+}
+
+#[test]
+fn ctrl_c_once_pauses_twice_stops_now() {
+    let mut s = running();
+    let fx = s.key(ctrl_c());
+    assert_eq!(sends(&fx), vec![Command::Pause]);
+    assert_eq!(s.state.pause, PauseState::Pausing);
+    assert!(s.screen().contains("Pausing after the current step"));
+    assert!(s.screen().contains("Ctrl-C again: stop now"));
+    let fx = s.key(ctrl_c());
+    assert_eq!(sends(&fx), vec![Command::InterruptNow]);
+    assert_eq!(s.state.stopping, Stopping::Now);
+    assert!(!fx.contains(&Effect::Quit), "the TUI waits for the executor to stop");
+    let fx = s.ev(Event::Finished { end: RunEnd::Interrupted, message: "interrupted".into() });
+    assert!(fx.contains(&Effect::Quit));
+}
+
+#[test]
+fn q_mid_run_asks_and_after_finished_quits() {
+    let mut s = running();
+    let fx = s.key(ch('q'));
+    assert!(!fx.contains(&Effect::Quit));
+    assert!(matches!(s.state.modal, Some(Modal::Quit { focus: 0 })));
+    assert!(s.screen().contains("rollpilot resume -c config/terracotta.toml"), "{}", s.screen());
+    // Enter on the focused (safe) choice stays.
+    let fx = s.key(key(KeyCode::Enter));
+    assert!(sends(&fx).is_empty() && s.state.modal.is_none());
+    // Quit after the step: Interrupt, then quit when the executor says it finished.
+    s.key(ch('q'));
+    s.key(key(KeyCode::Down));
+    let fx = s.key(key(KeyCode::Enter));
+    assert_eq!(sends(&fx), vec![Command::Interrupt]);
+    assert_eq!(s.state.stopping, Stopping::AfterStep);
+    let fx = s.ev(Event::Finished { end: RunEnd::Interrupted, message: "interrupted; resume later".into() });
+    assert!(fx.contains(&Effect::Quit));
+
+    let mut s = running();
+    s.ev(Event::Finished { end: RunEnd::Done, message: "done".into() });
+    assert_eq!(s.key(ch('q')), vec![Effect::Quit]);
+}
+
+#[test]
+fn slash_filters_the_node_table() {
+    let mut s = running();
+    assert_eq!(s.state.visible.len(), 8);
+    s.key(ch('/'));
+    assert!(s.state.filter_editing);
+    for c in "east".chars() {
+        s.key(ch(c));
+    }
+    let hosts: Vec<&str> = s.state.visible.iter().map(|&i| s.state.rows[i].row.host.as_str()).collect();
+    assert_eq!(hosts, vec!["tc-east-1", "tc-east-2", "app-east-1", "wan-east"]);
+    s.key(key(KeyCode::Enter));
+    assert!(!s.state.filter_editing);
+    assert!(s.screen().contains("filter /east (4 of 8)"), "{}", s.screen());
+    // Esc clears it.
+    s.key(key(KeyCode::Esc));
+    assert_eq!(s.state.visible.len(), 8);
+    // Unreachable hosts can be found by that word.
+    s.world
+        .nodes
+        .insert("wan-west".into(), NodeObs::unreachable("ssh: connect to host 10.20.3.31 port 22: Connection refused"));
+    s.publish();
+    s.key(ch('/'));
+    for c in "unreach".chars() {
+        s.key(ch(c));
+    }
+    assert_eq!(s.state.visible.len(), 1);
+}
+
+#[test]
+fn p_toggles_pause_and_resume() {
+    let mut s = running();
+    assert_eq!(sends(&s.key(ch('p'))), vec![Command::Pause]);
+    assert_eq!(s.state.pause, PauseState::Pausing);
+    s.ev(Event::Paused { reason: "paused after the current step; resume when ready".into() });
+    assert!(matches!(s.state.pause, PauseState::Paused(_)));
+    assert!(s.screen().contains("PAUSED"));
+    assert_eq!(sends(&s.key(ch('p'))), vec![Command::Resume]);
+    s.ev(Event::Resumed);
+    assert_eq!(s.state.pause, PauseState::Running);
+    assert_eq!(sends(&s.key(ch('p'))), vec![Command::Pause]);
+}
+
+#[test]
+fn observer_mode_ignores_mutating_keys() {
+    let mut s = Sim::with_observer(160, 48, Theme::default_colors(), Some("alice on laptop-7 (pid 42)".into()));
+    let screen = s.screen();
+    assert!(screen.contains("READ-ONLY: alice on laptop-7"), "{screen}");
+    for k in [ch('p'), ch('s'), ch('y'), key(KeyCode::Enter)] {
+        let fx = s.key(k);
+        assert!(sends(&fx).is_empty(), "{k:?} sent a command in observer mode");
+        assert!(!fx.iter().any(|e| matches!(e, Effect::OpenShell(_))));
+    }
+    let bar = s.screen();
+    let last = bar.lines().last().unwrap();
+    assert!(!last.contains("pause") && !last.contains("shell"), "mutating keys are hidden: {last}");
+    // Observers quit at once, even with Ctrl-C.
+    s.key(key(KeyCode::Esc));
+    assert_eq!(s.key(ctrl_c()), vec![Effect::Quit]);
+    assert_eq!(s.key(ch('q')), vec![Effect::Quit]);
+}
+
+#[test]
+fn shell_opens_on_the_selected_node() {
+    let mut s = running();
+    s.key(ch('j'));
+    assert_eq!(s.key(ch('s')), vec![Effect::OpenShell("tc-east-2".into())]);
+}
+
+#[test]
+fn output_is_stored_and_shown_clean() {
+    let mut s = running();
+    let step = s.step("east/tc-east-2/stop");
+    s.ev(Event::StepStarted { step: Box::new(step.clone()), attempt: 1 });
+    let nasty = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mred\u{1b}[0m line\nbell\u{7}here\n10%\r50%\r100%";
+    s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: nasty.into() });
+    let out = &s.state.outputs[&step.id];
+    assert_eq!(
+        out.lines.iter().cloned().collect::<Vec<_>>(),
+        vec!["red line".to_string(), "bell\u{FFFD}here".to_string()]
+    );
+    assert_eq!(out.line(2).unwrap(), "100%");
+    // A line split across two events is joined.
+    s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: " done\n".into() });
+    assert_eq!(s.state.outputs[&step.id].lines.back().unwrap(), "100% done");
+    let screen = s.screen();
+    assert!(screen.contains("red line") && !screen.contains('\u{1b}') && !screen.contains("pwned"), "{screen}");
+}
+
+#[test]
+fn huge_output_is_bounded() {
+    let mut s = running();
+    let step = s.step("east/tc-east-2/install");
+    s.ev(Event::StepStarted { step: Box::new(step.clone()), attempt: 1 });
+    let chunk = "x".repeat(100) + "\n";
+    for _ in 0..50 {
+        s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: chunk.repeat(100) });
+    }
+    let long_line = "y".repeat(1_000_000);
+    s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: long_line });
+    let out = &s.state.outputs[&step.id];
+    assert!(out.lines.len() <= rollpilot::tui::state::OUTPUT_LINES);
+    assert!(out.dropped > 0);
+    assert!(out.partial.len() <= 4 * rollpilot::tui::state::LINE_MAX);
+    let _ = s.screen();
+}
+
+#[test]
+fn idle_ticks_do_not_redraw_but_a_running_clock_does() {
+    // Observer of a quiet cluster: nothing on screen depends on the second.
+    let mut s = Sim::with_observer(160, 48, Theme::default_colors(), Some("bob".into()));
+    let mut redraws = 0;
+    for i in 0..120 {
+        redraws += s.tick(1).len();
+        if i % 2 == 0 {
+            redraws += s.publish().len();
+        }
+    }
+    assert_eq!(redraws, 0, "an idle screen must not be redrawn");
+    // A run in progress shows its elapsed time: one redraw a second.
+    let mut s = running();
+    assert_eq!(s.tick(1), vec![Effect::Redraw]);
+}
+
+#[test]
+fn stale_values_are_marked_and_details_say_why() {
+    let mut s = running();
+    s.world.nodes.insert(
+        "tc-west-2".into(),
+        NodeObs::unreachable("ssh: connect to host 10.20.1.12 port 22: Connection timed out"),
+    );
+    s.tick(30);
+    s.publish();
+    let screen = s.screen();
+    let row = screen.lines().find(|l| l.contains("tc-west-2") && l.contains("UNREACHABLE")).unwrap();
+    assert!(row.contains("passive*") && row.contains("4.2.0*"), "{row}");
+    // Enter on the row shows why.
+    for _ in 0..3 {
+        s.key(ch('j'));
+    }
+    s.key(key(KeyCode::Enter));
+    assert_eq!(s.state.overlay, Some(Overlay::Node("tc-west-2".into())));
+    assert!(s.screen().contains("Connection timed out"), "{}", s.screen());
+}
+
+#[test]
+fn failover_shows_live_and_is_logged() {
+    let mut s = running();
+    let o = s.world.nodes.get_mut("tc-east-1").unwrap();
+    o.role = Role::Stopped;
+    let o = s.world.nodes.get_mut("tc-east-2").unwrap();
+    o.role = Role::Active;
+    o.sync = SyncState::NotApplicable;
+    s.publish();
+    let r = s.state.rows.iter().find(|r| r.row.host == "tc-east-2").unwrap();
+    assert_eq!(r.row.role, "active");
+    assert!(s.state.role_recently_changed(r));
+    assert!(s.state.log.iter().any(|e| e.text.contains("tc-east-2 is now active (was passive)")));
+}
+
+#[test]
+fn release_events_are_ignored_and_help_comes_from_the_keymap() {
+    let mut s = running();
+    let mut k = ch('q');
+    k.kind = KeyEventKind::Release;
+    assert!(s.key(k).is_empty());
+    s.key(ch('?'));
+    assert_eq!(s.state.overlay, Some(Overlay::Help));
+    let text =
+        rollpilot::tui::view::overlay::help_lines(&s.state).into_iter().map(|l| l.0).collect::<Vec<_>>().join("\n");
+    for b in keymap::MAIN {
+        assert!(text.contains(b.help), "help lacks {}", b.help);
+    }
+    for b in keymap::DIALOG {
+        assert!(text.contains(b.help));
+    }
+    s.key(key(KeyCode::Esc));
+    assert_eq!(s.state.overlay, None);
+}
+
+#[test]
+fn too_small_keeps_q_and_ctrl_c() {
+    let mut s = running();
+    s.act(Action::Resize(40, 10));
+    assert!(s.screen().contains("too small"));
+    assert!(s.key(ch('p')).is_empty());
+    s.key(ch('q'));
+    assert!(matches!(s.state.modal, Some(Modal::Quit { .. })));
+    s.act(Action::Resize(160, 48));
+    s.key(key(KeyCode::Esc));
+    assert_eq!(sends(&s.key(ctrl_c())), vec![Command::Pause]);
+}
+
+#[test]
+fn odd_input_never_panics() {
+    // Zero nodes and an empty plan.
+    let mut cluster = (*cluster()).clone();
+    for g in &mut cluster.groups {
+        g.nodes.clear();
+    }
+    let mut state =
+        rollpilot::tui::State::new(Arc::new(cluster), PathBuf::from("x.toml"), None, Theme::monochrome(), t0());
+    let empty = rollpilot::plan::Plan {
+        format: 1,
+        rollpilot: "0".into(),
+        cluster: "x".into(),
+        profile: Profile::Terracotta,
+        target: v("4.2.1"),
+        direction: rollpilot::plan::Direction::Nothing,
+        from_versions: vec![],
+        nodes: vec![],
+        phases: vec![],
+        notes: vec![],
+        typed_confirmations: vec![],
+    };
+    let actions = vec![
+        Action::Exec(Event::Planned { plan: Box::new(empty), reason: "initial plan".into() }),
+        Action::Exec(Event::Output { step: "nope".into(), node: "ghost".into(), text: "\u{1b}[".into() }),
+        Action::Exec(Event::StepDone { step: "nope".into() }),
+        Action::Exec(Event::Waiting {
+            step: "(next step)".into(),
+            what: "x".into(),
+            blocker: "y".into(),
+            remaining: secs(5),
+        }),
+        Action::Exec(Event::Ask(Question {
+            id: 1,
+            step: "nope".into(),
+            kind: QuestionKind::Confirm,
+            title: String::new(),
+            lines: vec![],
+            choices: vec![],
+            expected: String::new(),
+        })),
+    ];
+    for a in actions {
+        rollpilot::tui::update(&mut state, a);
+    }
+    for k in ["j", "k", "g", "G", "\t", "/", "x", "\n", "?", "l"] {
+        let code = match k {
+            "\t" => KeyCode::Tab,
+            "\n" => KeyCode::Enter,
+            c => KeyCode::Char(c.chars().next().unwrap()),
+        };
+        rollpilot::tui::update(&mut state, Action::Key(key(code)));
+    }
+    for (w, h) in [(1, 1), (0, 0), (80, 24), (3, 200), (500, 3)] {
+        rollpilot::tui::update(&mut state, Action::Resize(w, h));
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w.max(1), h.max(1))).unwrap();
+        t.draw(|f| rollpilot::tui::view::render(&state, f)).unwrap();
+    }
+}
