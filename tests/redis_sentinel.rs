@@ -149,10 +149,10 @@ fn master_port(sentinel: u16) -> Option<u16> {
 struct Fleet {
     ports: Vec<u16>,
     pidfiles: Vec<PathBuf>,
-    _lifeline: Option<std::process::ChildStdin>,
+    lifeline: Option<(std::process::Child, std::process::ChildStdin)>,
 }
 
-fn lifeline(nodes: &Path) -> std::process::ChildStdin {
+fn lifeline(nodes: &Path) -> (std::process::Child, std::process::ChildStdin) {
     let script = "read -r _; pkill -KILL -f \"^$1/\" 2>/dev/null; exit 0";
     let mut g = Command::new("sh")
         .arg("-c")
@@ -164,7 +164,8 @@ fn lifeline(nodes: &Path) -> std::process::ChildStdin {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the redis lifeline guard");
-    g.stdin.take().expect("guard stdin")
+    let stdin = g.stdin.take().expect("guard stdin");
+    (g, stdin)
 }
 
 impl Drop for Fleet {
@@ -178,6 +179,10 @@ impl Drop for Fleet {
             if let Ok(pid) = std::fs::read_to_string(f).unwrap_or_default().trim().parse::<i32>() {
                 let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
             }
+        }
+        if let Some((mut guard, stdin)) = self.lifeline.take() {
+            drop(stdin);
+            let _ = guard.wait();
         }
     }
 }
@@ -213,7 +218,7 @@ fn redis_sentinel_rolling_upgrade_62_to_70_over_ssh() {
     let mut fleet = Fleet {
         ports: data_ports.iter().chain(&sentinel_ports).copied().collect(),
         pidfiles: Vec::new(),
-        _lifeline: Some(lifeline(&base.join("nodes"))),
+        lifeline: Some(lifeline(&base.join("nodes"))),
     };
 
     // Start everything at 6.2.14: redis-1 master, redis-2/3 replicas, three sentinels.
