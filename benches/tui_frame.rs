@@ -121,7 +121,14 @@ fn mid_run(cluster: Arc<Cluster>, now: Timestamp) -> State {
     update(&mut s, Action::Snapshot(snapshot(&obs, now, 1)));
     update(
         &mut s,
-        Action::Exec(Event::Started { run: "bench".into(), journal: PathBuf::from("/tmp/j"), resumed: false }),
+        Action::Exec(Event::Started {
+            run: "bench".into(),
+            journal: PathBuf::from("/tmp/j"),
+            resumed: false,
+            started_at: jiff::Timestamp::now(),
+            mixed_since: None,
+            done: Vec::new(),
+        }),
     );
     let steps: Vec<_> = p.steps().take(40).cloned().collect();
     update(&mut s, Action::Exec(Event::Planned { plan: Box::new(p), reason: "initial plan".into() }));
@@ -202,8 +209,14 @@ fn idle_loop(cluster: Arc<Cluster>, driving: bool, secs: u64) -> (u64, f64) {
         };
         let mut screen = BackendScreen::new(TestBackend::new(W, H)).unwrap();
         if driving {
-            let _ =
-                ev_tx.send(Event::Started { run: "bench".into(), journal: PathBuf::from("/tmp/j"), resumed: false });
+            let _ = ev_tx.send(Event::Started {
+                run: "bench".into(),
+                journal: PathBuf::from("/tmp/j"),
+                resumed: false,
+                started_at: jiff::Timestamp::now(),
+                mixed_since: None,
+                done: Vec::new(),
+            });
         }
         let publisher = tokio::spawn(async move {
             let mut g = 1;

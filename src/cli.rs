@@ -3,7 +3,6 @@
 use crate::config;
 use crate::model::{Cluster, Observed};
 use crate::plan::{self, PlanRequest, Refusal, RunContext};
-use crate::run::events::Command as RunCommand;
 use clap::{Args, Parser, Subcommand};
 use semver::Version;
 use std::path::PathBuf;
@@ -50,6 +49,8 @@ enum Command {
     Resume(UpgradeArgs),
     /// The maintenance report of a run (Markdown or JSON), from its journal.
     Report(ReportArgs),
+    /// Upgrade a simulated cluster on this machine in the TUI: no hosts needed. Start here.
+    Demo(DemoArgs),
     /// Run a simulated cluster on this machine (for the demo, tests and rehearsals).
     Sim(crate::sim::cli::SimArgs),
 }
@@ -88,6 +89,22 @@ struct UpgradeArgs {
     /// Operator name recorded in the lock, the journal and the report (default: $USER).
     #[arg(long, value_name = "NAME")]
     operator: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Which seed system to simulate: terracotta, streambase or exchange.
+    #[arg(long, default_value = "terracotta")]
+    topology: String,
+    /// Run without the TUI (needs --yes).
+    #[arg(long)]
+    headless: bool,
+    /// Headless: confirm every step.
+    #[arg(long)]
+    yes: bool,
+    /// Keep the simulated cluster and its journal afterwards (stop it with `rollpilot sim down`).
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +176,7 @@ pub fn main() -> ExitCode {
         Command::Upgrade(a) => upgrade(&a, false),
         Command::Resume(a) => upgrade(&a, true),
         Command::Report(a) => report(&a),
+        Command::Demo(a) => demo(&a),
         Command::Sim(a) => crate::sim::cli::run(a),
     };
     ExitCode::from(code)
@@ -391,32 +409,36 @@ pub fn operator_name(given: Option<&str>) -> String {
     })
 }
 
-fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
-    use crate::run::{executor, headless, journal, runs};
-    use std::io::IsTerminal;
-    let cluster = match load_config(&a.cfg.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let state_dir = crate::paths::state_dir(a.state_dir.as_deref());
-    let accept = match typed_name_matches(a.accept_data_loss.as_deref(), &cluster, "--accept-data-loss") {
-        Ok(b) => b,
-        Err(c) => return c,
-    };
-    let (mut target, mut explicit) = match parse_target(a.to.as_deref(), &cluster) {
-        Ok(t) => t,
-        Err(c) => return c,
-    };
+/// What `upgrade`, `resume` and `demo` settle before anything runs.
+struct Prepared {
+    cfg: crate::run::executor::RunConfig,
+}
+
+/// Builds the run configuration: a new run, or the newest interrupted one (`resume`).
+/// `Ok(None)` means there is nothing to resume.
+fn prepare(
+    config: &std::path::Path,
+    state_dir: PathBuf,
+    to: Option<&str>,
+    accept_data_loss: Option<&str>,
+    operator: Option<&str>,
+    resume: bool,
+    mode: crate::run::executor::Mode,
+) -> Result<Option<Prepared>, u8> {
+    use crate::run::{executor, journal, runs};
+    let cluster = load_config(config)?;
+    let accept = typed_name_matches(accept_data_loss, &cluster, "--accept-data-loss")?;
+    let (mut target, mut explicit) = parse_target(to, &cluster)?;
     let mut resume_from = None;
     if resume {
         match runs::resumable(&state_dir, &cluster.name) {
             Err(e @ journal::JournalError::Newer { .. }) => {
                 eprintln!("{e}");
-                return exit::REFUSED;
+                return Err(exit::REFUSED);
             }
             Err(e) => {
                 eprintln!("{e}");
-                return exit::FAILED;
+                return Err(exit::FAILED);
             }
             Ok(None) => {
                 eprintln!(
@@ -424,16 +446,16 @@ fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
                     cluster.name,
                     state_dir.join("runs").join(&cluster.name).display()
                 );
-                return exit::OK;
+                return Ok(None);
             }
             Ok(Some((r, _entries, state))) => {
                 if let Ok(t) = Version::parse(&state.target) {
-                    if a.to.is_some() && t != target {
+                    if to.is_some() && t != target {
                         eprintln!(
                             "run {} targets {}; --to {} does not apply to a resumed run",
                             r.run, state.target, target
                         );
-                        return exit::USAGE;
+                        return Err(exit::USAGE);
                     }
                     target = t;
                 }
@@ -442,87 +464,204 @@ fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
             }
         }
     }
-    let headless_mode = a.headless || a.json || !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal();
-    if !headless_mode {
-        eprintln!(
-            "the interactive TUI is not available in this build; run with --headless (and --yes / --confirm={})",
-            cluster.name
-        );
-        return exit::USAGE;
+    let config_text = std::fs::read_to_string(config).unwrap_or_default();
+    Ok(Some(Prepared {
+        cfg: executor::RunConfig {
+            cluster: std::sync::Arc::new(cluster),
+            config_path: config.to_path_buf(),
+            config_hash: journal::fingerprint(&config_text),
+            target,
+            context: RunContext { accept_data_loss: accept, downgrade_intended: explicit, ..Default::default() },
+            state_dir,
+            operator: operator_name(operator),
+            machine: machine_name(),
+            mode,
+            resume: resume_from,
+        },
+    }))
+}
+
+/// Refuses before the lock is taken when a new run's plan is refused, or cannot run headless
+/// as the flags ask (a typed confirmation or `--yes` missing).
+async fn preflight(
+    p: &Prepared,
+    transport: &std::sync::Arc<dyn crate::transport::Transport>,
+    headless: Option<(&crate::run::headless::Options, &std::path::Path)>,
+) -> Result<(), u8> {
+    let cfg = &p.cfg;
+    if cfg.resume.is_some() {
+        return Ok(());
     }
-    let config_text = std::fs::read_to_string(&a.cfg.config).unwrap_or_default();
+    let poller = crate::probe::Poller::new(cfg.cluster.clone(), transport.clone());
+    let snap = poller.refresh().await;
+    let observed = snap.observed();
+    let plan = plan::plan(&PlanRequest {
+        cluster: &cfg.cluster,
+        observed: &observed,
+        target: cfg.target.clone(),
+        context: &cfg.context,
+    })
+    .map_err(|r| report_refusal(&r))?;
+    if let Some((opts, config)) = headless {
+        let name = cfg.cluster.name.as_str();
+        if !plan.typed_confirmations.is_empty() && opts.confirm.as_deref() != Some(name) {
+            eprintln!(
+                "this plan needs typed confirmation ({}); pass --confirm={name} to run it headless",
+                plan.typed_confirmations.iter().map(|t| t.reason.clone()).collect::<Vec<_>>().join("; ")
+            );
+            return Err(exit::REFUSED);
+        }
+        if !plan.is_empty() && !opts.yes {
+            eprintln!(
+                "a headless run confirms every step by flag: pass --yes (and --confirm={name} for typed confirmations); `rollpilot plan -c {}` shows what would run",
+                config.display()
+            );
+            return Err(exit::USAGE);
+        }
+    }
+    Ok(())
+}
+
+/// Whether to run without the TUI: asked for, or no terminal to draw on.
+fn wants_headless(flag: bool, json: bool) -> bool {
+    use std::io::IsTerminal;
+    flag || json || !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal()
+}
+
+/// Runs a prepared session with the right face and returns the exit code.
+fn run_prepared(p: Prepared, headless: Option<crate::run::headless::Options>) -> u8 {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
     };
-    let cluster = std::sync::Arc::new(cluster);
+    let config = p.cfg.config_path.clone();
     rt.block_on(async move {
-        let transport = match crate::transport::for_cluster(&cluster) {
+        let transport = match crate::transport::for_cluster(&p.cfg.cluster) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("{e}");
                 return exit::FAILED;
             }
         };
-        let poller = crate::probe::Poller::new(cluster.clone(), transport.clone());
-        // Preflight for a new run: refuse before taking the lock when the plan cannot run
-        // headless as asked (a rule refuses, or a typed confirmation is missing).
-        if resume_from.is_none() {
-            let snap = poller.refresh().await;
-            let ctx = RunContext { accept_data_loss: accept, downgrade_intended: explicit, ..Default::default() };
-            let observed = snap.observed();
-            match plan::plan(&PlanRequest { cluster: &cluster, observed: &observed, target: target.clone(), context: &ctx }) {
-                Err(r) => {
-                    transport.close().await;
-                    return report_refusal(&r);
-                }
-                Ok(p) => {
-                    if !p.typed_confirmations.is_empty() && a.confirm.as_deref() != Some(cluster.name.as_str()) {
-                        eprintln!("this plan needs typed confirmation ({}); pass --confirm={} to run it headless", p.typed_confirmations.iter().map(|t| t.reason.clone()).collect::<Vec<_>>().join("; "), cluster.name);
-                        transport.close().await;
-                        return exit::REFUSED;
-                    }
-                    if !p.is_empty() && !a.yes {
-                        eprintln!("a headless run confirms every step by flag: pass --yes (and --confirm={} for typed confirmations); `rollpilot plan -c {}` shows what would run", cluster.name, a.cfg.config.display());
-                        transport.close().await;
-                        return exit::USAGE;
-                    }
-                }
-            }
+        if let Err(code) = preflight(&p, &transport, headless.as_ref().map(|o| (o, config.as_path()))).await {
+            transport.close().await;
+            return code;
         }
-        let cfg = executor::RunConfig {
-            cluster: cluster.clone(),
-            config_path: a.cfg.config.clone(),
-            config_hash: journal::fingerprint(&config_text),
-            target,
-            context: RunContext { accept_data_loss: accept, downgrade_intended: explicit, ..Default::default() },
-            state_dir,
-            operator: operator_name(a.operator.as_deref()),
-            machine: machine_name(),
-            mode: executor::Mode::Headless,
-            resume: resume_from,
+        let face = match headless {
+            Some(o) => crate::session::Face::Headless(o),
+            None => crate::session::Face::Tui,
         };
-        let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
-        let opts = headless::Options { yes: a.yes, confirm: a.confirm.clone(), json: a.json, on_failure: a.on_failure, break_lock: a.break_lock };
-        let sig_tx = cmd_tx.clone();
-        let signals = tokio::spawn(async move {
-            // First Ctrl-C: finish the running step, then stop (resumable). Second: stop now.
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupt: finishing the current step, then stopping (Ctrl-C again to stop now; the step goes on on its host)");
-                let _ = sig_tx.send(RunCommand::Interrupt);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = sig_tx.send(RunCommand::InterruptNow);
-                }
-            }
-        });
-        let printer = tokio::spawn(headless::drive(ev_rx, cmd_tx, opts));
-        let end = executor::run(cfg, transport.clone(), poller, ev_tx, cmd_rx).await;
-        let _ = printer.await;
-        signals.abort();
+        let out = crate::session::run(p.cfg, transport.clone(), face).await;
         transport.close().await;
-        end.exit_code()
+        if let Some(m) = &out.message {
+            eprintln!("rollpilot: {m}");
+        }
+        out.code
     })
+}
+
+fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
+    use crate::run::{executor, headless};
+    let headless_mode = wants_headless(a.headless, a.json);
+    let mode = if headless_mode { executor::Mode::Headless } else { executor::Mode::Tui };
+    let state_dir = crate::paths::state_dir(a.state_dir.as_deref());
+    let p = match prepare(
+        &a.cfg.config,
+        state_dir,
+        a.to.as_deref(),
+        a.accept_data_loss.as_deref(),
+        a.operator.as_deref(),
+        resume,
+        mode,
+    ) {
+        Ok(Some(p)) => p,
+        Ok(None) => return exit::OK,
+        Err(code) => return code,
+    };
+    let opts = headless_mode.then(|| headless::Options {
+        yes: a.yes,
+        confirm: a.confirm.clone(),
+        json: a.json,
+        on_failure: a.on_failure,
+        break_lock: a.break_lock,
+    });
+    run_prepared(p, opts)
+}
+
+fn demo(a: &DemoArgs) -> u8 {
+    use crate::run::{executor, headless};
+    use crate::sim::{self, Topology, UpOptions};
+    let topology = match a.topology.as_str() {
+        "terracotta" => Topology::Terracotta,
+        "streambase" => Topology::Streambase,
+        "exchange" => Topology::Exchange,
+        other => {
+            eprintln!("unknown topology {other}; choose terracotta, streambase or exchange");
+            return exit::USAGE;
+        }
+    };
+    let headless_mode = wants_headless(a.headless, false);
+    if headless_mode && !a.yes {
+        eprintln!(
+            "`rollpilot demo --headless` confirms every step by flag: add --yes (or run it in a terminal to drive it yourself)"
+        );
+        return exit::USAGE;
+    }
+    let dir = std::env::temp_dir().join(format!("rollpilot-demo-{}", crate::probe::nonce()));
+    eprintln!(
+        "rollpilot demo: starting a simulated {} cluster in {} (real processes on 127.0.0.1)...",
+        a.topology,
+        dir.display()
+    );
+    let info = match sim::up(&UpOptions::new(&dir, topology)) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("rollpilot demo: the simulated cluster did not start: {e}");
+            let _ = sim::down(&dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            return exit::FAILED;
+        }
+    };
+    let guard = sim::SimGuard::new(&dir);
+    let mode = if headless_mode { executor::Mode::Headless } else { executor::Mode::Tui };
+    let code = match prepare(&info.config, dir.join("state"), None, None, None, false, mode) {
+        Ok(Some(p)) => {
+            let opts = headless_mode.then_some(headless::Options {
+                yes: true,
+                confirm: None,
+                json: false,
+                on_failure: headless::OnFailure::Abort,
+                break_lock: false,
+            });
+            run_prepared(p, opts)
+        }
+        Ok(None) => exit::OK,
+        Err(code) => code,
+    };
+    let verdict = match sim::verify(&dir) {
+        Ok(v) => {
+            eprintln!("rollpilot demo: data check: {}", v.summary());
+            if v.lost > 0 { exit::FAILED } else { exit::OK }
+        }
+        Err(e) => {
+            eprintln!("rollpilot demo: could not check the data: {e}");
+            exit::FAILED
+        }
+    };
+    drop(guard);
+    if a.keep {
+        eprintln!(
+            "rollpilot demo: kept {} (journal and report in {}/state; `rollpilot sim down --dir {}` when done)",
+            dir.display(),
+            dir.display(),
+            dir.display()
+        );
+    } else {
+        let _ = sim::down(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!("rollpilot demo: cleaned up (every simulated process stopped, {} removed)", dir.display());
+    }
+    if code != exit::OK { code } else { verdict }
 }
 
 fn report(a: &ReportArgs) -> u8 {

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod probe;
 pub mod run;
 pub mod sanitize;
+pub mod session;
 pub mod sim;
 pub mod status_view;
 pub mod transport;

@@ -312,6 +312,9 @@ impl Sim {
             run: RUN.into(),
             journal: PathBuf::from(format!("/root/.local/state/rollpilot/runs/bigmemory-prod/{RUN}/journal.jsonl")),
             resumed: false,
+            started_at: self.now,
+            mixed_since: None,
+            done: Vec::new(),
         });
         self.tick(2);
         self.publish();

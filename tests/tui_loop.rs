@@ -82,7 +82,16 @@ async fn quitting_mid_run_interrupts_and_waits_for_the_executor() {
         let r = app::drive(&mut screen, c, Theme::default_colors(), input).await;
         (r, screen.frames)
     });
-    ev_tx.send(Event::Started { run: RUN.into(), journal: PathBuf::from("/tmp/j.jsonl"), resumed: false }).unwrap();
+    ev_tx
+        .send(Event::Started {
+            run: RUN.into(),
+            journal: PathBuf::from("/tmp/j.jsonl"),
+            resumed: false,
+            started_at: "2026-11-22T01:58:00Z".parse().unwrap(),
+            mixed_since: None,
+            done: Vec::new(),
+        })
+        .unwrap();
     press(&tx, KeyCode::Char('q'));
     press(&tx, KeyCode::Down);
     press(&tx, KeyCode::Enter);

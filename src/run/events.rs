@@ -141,6 +141,12 @@ pub enum Event {
         journal: PathBuf,
         /// Resumed from an earlier run.
         resumed: bool,
+        /// When the run first began (for a resumed run: its original start).
+        started_at: jiff::Timestamp,
+        /// When this run first installed a new version: the cluster is mixed since then (R7).
+        mixed_since: Option<jiff::Timestamp>,
+        /// Steps done before an interruption, in order (empty for a new run).
+        done: Vec<Step>,
     },
     /// A plan was made; `reason` says why now (initial, drift, resume).
     Planned {

@@ -104,6 +104,12 @@ struct Exec {
     /// in the plan shown, up to the next one with its own prompt, matched by id and command so a
     /// step that changed after a re-plan is asked again.
     approved: std::collections::HashSet<(String, Option<String>)>,
+    /// Why the next plan will differ when the operator caused it (a declined failback, a skipped
+    /// node): reported as that, not as drift.
+    decided_change: Option<String>,
+    /// Steps done since the current plan was adopted: the next plan should be this one without
+    /// them, anything else is drift (R12).
+    done_since_plan: Vec<String>,
 }
 
 /// Runs (or resumes) a rollout to its end. Events go to `events`; decisions come from `commands`.
@@ -144,6 +150,8 @@ pub async fn run(
         plan: None,
         rollbacks: 0,
         approved: Default::default(),
+        decided_change: None,
+        done_since_plan: Vec::new(),
     };
     let (end, message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),
@@ -224,7 +232,15 @@ impl Exec {
         let path = journal_file.path().to_path_buf();
         self.journal = Some(journal_file);
         let resumed = self.cfg.resume.is_some();
-        self.emit(Event::Started { run: self.run.clone(), journal: path, resumed });
+        let started_at = self.state.started_at.unwrap_or_else(jiff::Timestamp::now);
+        self.emit(Event::Started {
+            run: self.run.clone(),
+            journal: path,
+            resumed,
+            started_at,
+            mixed_since: self.state.first_install_at,
+            done: self.state.done_steps.clone(),
+        });
 
         let snap = self.poller.refresh().await;
         if !resumed {
@@ -525,28 +541,36 @@ impl Exec {
     }
 
     /// Why two plans differ, for the operator (R12).
-    fn drift_reason(old: &Plan, new: &Plan, snap: &Snapshot) -> Option<String> {
+    /// Why the new plan is not the old one minus the steps done since (R12), or `None`.
+    fn drift_reason(old: &Plan, new: &Plan, snap: &Snapshot, done_since: &[String]) -> Option<String> {
         let key = |p: &Plan| p.steps().map(|s| (s.id.clone(), s.command.clone())).collect::<Vec<_>>();
-        let (a, b) = (key(old), key(new));
-        // The old plan minus its first step (just done) is what we expected now.
-        let expected: Vec<_> = a.iter().skip_while(|x| b.first().is_none_or(|f| f.0 != x.0)).cloned().collect();
-        if expected == b {
+        let expected: Vec<_> = key(old).into_iter().filter(|(id, _)| !done_since.contains(id)).collect();
+        let now = key(new);
+        if expected == now {
             return None;
         }
         let obs = snap.observed();
         let mut why: Vec<String> = Vec::new();
-        if let Some(s) = old.steps().next() {
-            for asm in &s.assumes {
-                let now = obs.get(&asm.node).role;
-                if now != asm.role {
-                    why.push(format!("{} was expected {} but is {}", asm.node, asm.role, now));
+        if let Some(next) = old.steps().find(|s| !done_since.contains(&s.id)) {
+            for asm in &next.assumes {
+                let role = obs.get(&asm.node).role;
+                if role != asm.role {
+                    why.push(format!("{} was expected {} but is {}", asm.node, asm.role, role));
                 }
             }
         }
+        let gone: Vec<&str> =
+            expected.iter().filter(|e| !now.iter().any(|n| n.0 == e.0)).map(|e| e.0.as_str()).collect();
+        let new_steps: Vec<&str> =
+            now.iter().filter(|n| !expected.iter().any(|e| e.0 == n.0)).map(|n| n.0.as_str()).collect();
+        if !gone.is_empty() {
+            why.push(format!("no longer needed: {}", gone.join(", ")));
+        }
+        if !new_steps.is_empty() {
+            why.push(format!("now needed: {}", new_steps.join(", ")));
+        }
         if why.is_empty() {
-            let next_old = a.first().map(|x| x.0.clone()).unwrap_or_default();
-            let next_new = b.first().map(|x| x.0.clone()).unwrap_or_else(|| "nothing".into());
-            why.push(format!("the next step is now {next_new} (was {next_old})"));
+            why.push("the order or the commands of the remaining steps changed".into());
         }
         Some(format!("R12 drift: the cluster changed since the plan was made ({}); planned again", why.join("; ")))
     }
@@ -630,13 +654,21 @@ impl Exec {
                 self.must_record(Record::Planned { reason: reason.into(), plan: plan.clone() })?;
                 self.emit(Event::Planned { plan: Box::new(plan.clone()), reason: reason.into() });
             } else if let Some(old) = &self.plan
-                && let Some(reason) = Self::drift_reason(old, &plan, &snap)
+                && let Some(drift) = Self::drift_reason(old, &plan, &snap, &self.done_since_plan)
             {
-                self.note(Level::Warning, reason.clone());
+                let reason = match self.decided_change.take() {
+                    Some(why) => why,
+                    None => {
+                        self.note(Level::Warning, drift.clone());
+                        drift
+                    }
+                };
                 self.must_record(Record::Planned { reason: reason.clone(), plan: plan.clone() })?;
                 self.emit(Event::Planned { plan: Box::new(plan.clone()), reason });
             }
             self.plan = Some(plan.clone());
+            self.done_since_plan.clear();
+            self.decided_change = None;
             let Some(step) = plan.steps().next().cloned() else {
                 let msg = if plan.direction == Direction::Nothing && self.state.done.is_empty() {
                     format!("nothing to do: every node of {} already runs {}", self.cluster.name, self.cfg.target)
@@ -852,6 +884,8 @@ impl Exec {
                 ctx.failback_declined.insert(step.group.clone());
                 self.must_record(Record::Context { context: ctx })?;
                 self.note(Level::Info, format!("failback of {} declined: roles stay as they are", step.group));
+                self.decided_change =
+                    Some(format!("the operator declined the failback of {}; planned without it", step.group));
                 Ok(Some(Flow::Next))
             }
             Answer::Cancel => {
@@ -1085,6 +1119,7 @@ impl Exec {
         }
         self.must_record(Record::StepDone { step: step.id.clone() })?;
         self.emit(Event::StepDone { step: step.id.clone() });
+        self.done_since_plan.push(step.id.clone());
         // Failback progress lives in the run's context, so planning again (or resuming) knows it.
         let mut ctx = self.state.context.clone();
         match step.action {

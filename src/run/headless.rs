@@ -115,13 +115,20 @@ fn decide(q: &Question, o: &Options) -> (Answer, Option<String>, String) {
 fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, Instant)>) {
     let t = stamp();
     match ev {
-        Event::Started { run, journal, resumed } => {
+        Event::Started { run, journal, resumed, done, .. } => {
             let _ = writeln!(
                 out,
                 "[{t}] {} run {run} (journal {})",
                 if *resumed { "resumed" } else { "started" },
                 journal.display()
             );
+            if !done.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "[{t}]   done before the interruption: {}",
+                    done.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
         }
         Event::Planned { plan, reason } => {
             let n = plan.steps().count();

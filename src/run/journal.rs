@@ -327,6 +327,14 @@ pub struct RunState {
     pub attempts: BTreeMap<String, u32>,
     /// The latest plan.
     pub plan: Option<Plan>,
+    /// When the run began.
+    pub started_at: Option<Timestamp>,
+    /// When the first install started (the cluster is mixed-version from then on).
+    pub first_install_at: Option<Timestamp>,
+    /// The steps done, in the order they were done.
+    pub done_steps: Vec<Step>,
+    /// The latest started form of every step.
+    started_steps: BTreeMap<String, Step>,
     /// How the run ended, if it did.
     pub finished: Option<String>,
     /// Records applied.
@@ -339,6 +347,7 @@ impl RunState {
         self.seq = e.seq;
         match &e.record {
             Record::RunStarted { cluster, config, target, context, .. } => {
+                self.started_at = Some(e.ts);
                 self.cluster = cluster.clone();
                 self.config = config.clone();
                 self.target = target.clone();
@@ -347,6 +356,10 @@ impl RunState {
             Record::Planned { plan, .. } => self.plan = Some(plan.clone()),
             Record::Context { context } => self.context = context.clone(),
             Record::StepStarted { step, attempt, job } => {
+                if step.action == crate::plan::Action::Install && self.first_install_at.is_none() {
+                    self.first_install_at = Some(e.ts);
+                }
+                self.started_steps.insert(step.id.clone(), step.clone());
                 self.attempts.insert(step.id.clone(), *attempt);
                 self.in_flight = Some((step.clone(), *attempt, job.clone()));
             }
@@ -357,6 +370,9 @@ impl RunState {
                 self.unverified.insert(step.clone(), *outcome);
             }
             Record::StepDone { step } => {
+                if let Some(s) = self.started_steps.get(step) {
+                    self.done_steps.push(s.clone());
+                }
                 self.unverified.remove(step);
                 self.done.insert(step.clone());
                 *self.done_count.entry(step.clone()).or_insert(0) += 1;

@@ -141,11 +141,14 @@ pub async fn acquire(t: &dyn Transport, cluster: &Cluster, info: &LockInfo) -> R
     Ok(Acquire::Held { holder, stale, now })
 }
 
-/// Reads the lock without taking it (observer mode, `status`).
-pub async fn peek(t: &dyn Transport, cluster: &Cluster) -> Result<Option<LockInfo>, TransportError> {
+/// Reads the lock without taking it (observer mode), with the lock host's clock to judge the
+/// lease.
+pub async fn peek_with_time(t: &dyn Transport, cluster: &Cluster) -> Result<(Option<LockInfo>, i64), TransportError> {
     let w = locate(cluster)?;
-    let out = sh(t, &w, format!("d={}; cat \"$d/owner\" 2>/dev/null; exit 0\n", w.dir)).await?;
-    Ok(LockInfo::parse(&out))
+    let out =
+        sh(t, &w, format!("d={}; echo \"now=$(date +%s)\"; cat \"$d/owner\" 2>/dev/null; exit 0\n", w.dir)).await?;
+    let now = out.lines().find_map(|l| l.strip_prefix("now=")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    Ok((LockInfo::parse(&out), now))
 }
 
 /// Extends our lease; `false` when the lock is no longer ours (broken by someone else).

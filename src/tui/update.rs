@@ -322,7 +322,7 @@ fn set_step_state(state: &mut State, id: &str, st: StepState) {
 fn exec(state: &mut State, e: Event) -> Vec<Effect> {
     let redraw = vec![Effect::Redraw];
     match e {
-        Event::Started { run, journal, resumed } => {
+        Event::Started { run, journal, resumed, started_at, mixed_since, done } => {
             state.push_log(
                 Level::Info,
                 format!("{} run {run}; journal {}", if resumed { "resumed" } else { "started" }, journal.display()),
@@ -330,7 +330,26 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             state.run_id = Some(run);
             state.journal = Some(journal);
             state.resumed = resumed;
-            state.run_started = Some(state.now);
+            state.run_started = Some(started_at);
+            if let Some(m) = mixed_since {
+                state.mixed_since = Some(m);
+            }
+            // A resumed run: what was done before the interruption stays visible, as done.
+            if !done.is_empty() {
+                let steps = done
+                    .into_iter()
+                    .map(|step| StepView { step, state: StepState::Done, attempts: 1, exit: Some(0) })
+                    .collect();
+                state.phases.insert(
+                    0,
+                    PhaseView {
+                        title: "Done before the interruption".into(),
+                        reason: "from the journal".into(),
+                        steps,
+                    },
+                );
+                reindex(state);
+            }
         }
         Event::Planned { plan, reason } => {
             let level = if reason.starts_with("R12") { Level::Warning } else { Level::Info };

@@ -1,0 +1,116 @@
+//! The real binary, as a newcomer runs it: `rollpilot demo` in tmux, driven with keystrokes
+//! only, read from the captured screen. Every node must end on 4.2.1 with the active roles
+//! moved (the failbacks are declined), the process must exit 0 and leave the terminal restored
+//! (out of the alternate screen, cursor visible), and the demo must report no lost data.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A tmux server of our own (`-L`), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
+        assert!(ok, "tmux is required for the end-to-end test (.ci/run installs it)");
+        Tmux { socket: format!("rp-e2e-{}", std::process::id()) }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap()
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "demo"]).stdout).into_owned()
+    }
+
+    fn keys(&self, k: &str) {
+        self.run(&["send-keys", "-t", "demo", k]);
+    }
+
+    fn display(&self, fmt: &str) -> String {
+        String::from_utf8_lossy(&self.run(&["display-message", "-p", "-t", "demo", fmt]).stdout).trim().to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+#[test]
+fn demo_in_tmux_driven_by_keys_to_the_end() {
+    let tmux = Tmux::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let exit_file: PathBuf = tmp.path().join("exit");
+    // After rollpilot exits, the shell prints its exit code, then waits so the screen can be read.
+    let shell = format!(
+        "TERM=xterm-256color {bin} demo; echo \"EXIT=$?\" > {f}; echo rollpilot-exited; sleep 600",
+        bin = env!("CARGO_BIN_EXE_rollpilot"),
+        f = exit_file.display()
+    );
+    let o = tmux.run(&["new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", shell.as_str()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Drive: `y` on a confirmation, Enter (its focused "Skip it") on an optional failback.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut answered = 0;
+    let mut last = String::new();
+    let fin = loop {
+        assert!(Instant::now() < deadline, "the demo did not finish; screen:\n{last}");
+        let s = tmux.screen();
+        let header = s.lines().next().unwrap_or("").to_string();
+        if header.contains("FINISHED") {
+            break s;
+        }
+        let dialog = s.lines().find(|l| l.contains("╔ Confirm:") || l.contains("╔ Optional:")).map(str::to_string);
+        match dialog {
+            Some(d) if s != last => {
+                tmux.keys(if d.contains("╔ Optional:") { "Enter" } else { "y" });
+                answered += 1;
+                // Wait for the dialog to go before looking again.
+                support::wait_until(Duration::from_secs(30), "the dialog to close", || tmux.screen() != s).unwrap();
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+        last = s;
+    };
+    assert!(fin.lines().next().unwrap().contains("FINISHED: DONE"), "{fin}");
+    assert!(answered >= 9, "one confirmation per node sequence and per failback: {answered}\n{fin}");
+
+    // Every node shows 4.2.1; the roles moved (the failbacks were declined).
+    let row = |host: &str| {
+        fin.lines()
+            .find(|l| l.split_whitespace().next().map(|w| w.trim_start_matches(['›', '▌'])) == Some(host))
+            .unwrap_or_else(|| panic!("no row for {host}:\n{fin}"))
+            .to_string()
+    };
+    for h in ["tc-east-1", "tc-east-2", "tc-west-1", "tc-west-2", "app-east-1", "app-west-1", "wan-east", "wan-west"] {
+        assert!(row(h).contains("4.2.1"), "{h} not on 4.2.1:\n{fin}");
+    }
+    assert!(row("tc-east-2").contains("active") && row("tc-east-1").contains("passive"), "roles did not move:\n{fin}");
+    assert!(row("tc-west-2").contains("active") && row("tc-west-1").contains("passive"), "roles did not move:\n{fin}");
+    assert!(fin.contains("(declined)"), "the declined failback is shown: {fin}");
+
+    // Quit: exit 0, the terminal restored, the data checked and the simulator gone.
+    tmux.keys("q");
+    support::wait_until(Duration::from_secs(60), "rollpilot to exit", || exit_file.exists()).unwrap();
+    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "EXIT=0");
+    support::wait_until(Duration::from_secs(10), "the shell to print after rollpilot", || {
+        tmux.screen().contains("rollpilot-exited")
+    })
+    .unwrap();
+    assert_eq!(tmux.display("#{alternate_on}"), "0", "left the alternate screen");
+    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor visible again");
+    let after = tmux.screen();
+    assert!(after.contains("rollpilot: done: sim-bigmemory runs 4.2.1"), "{after}");
+    assert!(after.contains("data check: acknowledged") && after.contains(", lost 0"), "{after}");
+    assert!(after.contains("cleaned up (every simulated process stopped"), "{after}");
+}
