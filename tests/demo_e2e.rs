@@ -114,3 +114,67 @@ fn demo_in_tmux_driven_by_keys_to_the_end() {
     assert!(after.contains("data check: acknowledged") && after.contains(", lost 0"), "{after}");
     assert!(after.contains("cleaned up (every simulated process stopped"), "{after}");
 }
+
+#[test]
+fn a_second_operator_gets_the_read_only_observer_screen() {
+    let tmux = Tmux::new();
+    let tmp = tempfile::Builder::new().prefix("rp-obs").tempdir_in("/tmp").unwrap();
+    let dir = tmp.path();
+    let bin = env!("CARGO_BIN_EXE_rollpilot");
+    let run = |args: &[&str]| Command::new(bin).args(args).stdin(std::process::Stdio::null()).output().unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    assert!(run(&["sim", "up", "--dir", d.as_str()]).status.success());
+    struct Down(String);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ =
+                Command::new(env!("CARGO_BIN_EXE_rollpilot")).args(["sim", "down", "--dir", self.0.as_str()]).output();
+        }
+    }
+    let _down = Down(d.clone());
+    let cfg = dir.join("cluster.toml");
+    let src = std::fs::read_to_string(&cfg).unwrap().replace("gate = \"5m\"", "gate = \"2m\"");
+    std::fs::write(&cfg, src).unwrap();
+    // Operator one drives headless and is held at a gate (the mirror never re-syncs).
+    assert!(run(&["sim", "fault", "--dir", d.as_str(), "tc-east-2", "stall-sync"]).status.success());
+    let log = dir.join("first.log");
+    let f = std::fs::File::create(&log).unwrap();
+    let mut first = support::KillOnDrop(
+        Command::new(bin)
+            .args(["upgrade", "-c"])
+            .arg(&cfg)
+            .args(["--headless", "--yes", "--operator", "alice"])
+            .env("ROLLPILOT_STATE_DIR", dir.join("alice"))
+            .stdin(std::process::Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap(),
+    );
+    support::wait_until(Duration::from_secs(60), "alice's run to hold the lock at a gate", || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("waiting until")
+    })
+    .unwrap();
+
+    // Operator two opens the TUI: read-only, told who drives.
+    let exit_file = dir.join("exit");
+    let shell = format!(
+        "TERM=xterm-256color ROLLPILOT_STATE_DIR={}/bob {bin} upgrade -c {} --operator bob; echo \"EXIT=$?\" > {}; sleep 600",
+        dir.display(),
+        cfg.display(),
+        exit_file.display()
+    );
+    assert!(tmux.run(&["new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", shell.as_str()]).status.success());
+    support::wait_until(Duration::from_secs(60), "the observer screen", || {
+        tmux.screen().contains("READ-ONLY: alice on")
+    })
+    .unwrap();
+    let s = tmux.screen();
+    assert!(s.lines().next().unwrap().contains("OBSERVER"), "{s}");
+    assert!(!s.contains("p pause"), "no mutating keys in observer mode:\n{s}");
+    tmux.keys("q");
+    support::wait_until(Duration::from_secs(30), "the observer to exit", || exit_file.exists()).unwrap();
+    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "EXIT=3");
+    assert!(tmux.screen().contains("observer mode: alice on"), "{}", tmux.screen());
+    let _ = first.0.kill();
+}
