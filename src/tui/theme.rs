@@ -79,7 +79,8 @@ impl Theme {
             title: b.add_modifier(Modifier::BOLD),
             title_focused: b.fg(Color::Cyan).add_modifier(Modifier::BOLD),
             border: b.fg(Color::DarkGray),
-            selected: b.add_modifier(Modifier::REVERSED),
+            // One uniform bar (k9s-style): reversing each cell's own colours made a patchwork.
+            selected: b.fg(Color::Black).bg(Color::Cyan),
             selected_unfocused: b.add_modifier(Modifier::UNDERLINED),
             current: b.add_modifier(Modifier::BOLD),
             ok: b.fg(Color::Green),

@@ -102,6 +102,9 @@ fn frame(state: &State, area: Rect, buf: &mut Buffer, title: &str, border: Style
     let x = area.x + area.width.saturating_sub(w) / 2;
     let y = area.y + area.height.saturating_sub(h) / 2;
     let rect = Rect::new(x, y, w, h);
+    // Clear the dialog's rows across the whole area, so no text of the pane underneath peeks
+    // out at its sides.
+    Clear.render(Rect::new(area.x, y, area.width, h).intersection(area), buf);
     Clear.render(rect, buf);
     let block = Block::bordered()
         .border_type(BorderType::Double)
