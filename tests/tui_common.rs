@@ -82,60 +82,9 @@ pub fn world_at(ver: &str) -> Observed {
     o
 }
 
-/// The executor's confirmation question for a step, worded exactly as `executor::confirm` words it.
+/// The executor's confirmation question for a step (the executor's own wording).
 pub fn confirm_question(id: u64, step: &Step, expected: &str) -> Question {
-    let mut lines = vec![step.summary.clone()];
-    if let Some(c) = &step.command {
-        lines.push(format!("Command on {}: {c}", step.node));
-    }
-    lines.push(format!("Why now: {}", step.reason));
-    for g in &step.after {
-        lines.push(format!("Then waits until {} ({}).", g.describe(), g.rule()));
-    }
-    if step.downtime {
-        lines.push("DOWNTIME: the service (or part of it) is unavailable during this step.".into());
-    }
-    if step.irreversible {
-        lines.push("IRREVERSIBLE: this cannot be undone.".into());
-    }
-    if step.data_loss {
-        lines.push("DATA LOSS: the data of this group is lost (R3, accepted).".into());
-    }
-    lines.push(format!("If it fails: {}.", step.rollback));
-    let c = |answer, label: &str, consequence: &str, typed| Choice {
-        answer,
-        label: label.into(),
-        consequence: consequence.into(),
-        typed,
-    };
-    let (kind, title, choices) = match step.confirm {
-        Confirm::Typed => (
-            QuestionKind::Typed,
-            format!("{} {} — type the cluster name to confirm", step.action, step.node),
-            vec![
-                c(Answer::Cancel, "Cancel", "pause here; nothing is done", false),
-                c(Answer::Proceed, "Proceed", "run this step (type the cluster name)", true),
-            ],
-        ),
-        Confirm::Optional => (
-            QuestionKind::Optional,
-            format!("Optional: {} {}", step.action, step.node),
-            vec![
-                c(Answer::Decline, "Skip it", "leave the roles as they are and go on", false),
-                c(Answer::Proceed, "Do it", "run this optional step", false),
-                c(Answer::Cancel, "Pause", "pause here; decide later", false),
-            ],
-        ),
-        _ => (
-            QuestionKind::Confirm,
-            format!("{} {}", step.action, step.node),
-            vec![
-                c(Answer::Cancel, "Cancel", "pause here; nothing is done", false),
-                c(Answer::Proceed, "Proceed", "run this step", false),
-            ],
-        ),
-    };
-    Question { id, step: step.id.clone(), kind, title, lines, choices, expected: expected.into() }
+    rollpilot::run::executor::confirmation_question(step, id, expected)
 }
 
 /// The executor's failure question (R11), worded as `executor::failure` words it.
@@ -147,48 +96,8 @@ pub fn failure_question(
     previous: Option<&str>,
     expected: &str,
 ) -> Question {
-    let c =
-        |answer, label: &str, consequence: String, typed| Choice { answer, label: label.into(), consequence, typed };
-    let mut choices = vec![
-        c(
-            Answer::Abort,
-            "Abort",
-            "stop here; the cluster is left exactly as it is, the journal is kept for `resume`".into(),
-            false,
-        ),
-        c(Answer::Retry, "Retry", format!("run {} again", step.action), false),
-    ];
-    if let Some(prev) = previous {
-        choices.push(c(
-            Answer::Rollback,
-            "Roll back node",
-            format!("reinstall {prev} on {}, start it and wait until it is back in sync; then decide", step.node),
-            false,
-        ));
-    }
-    choices.push(c(
-        Answer::Skip,
-        "Skip node",
-        format!("leave {} as it is and go on with the other nodes (type the cluster name)", step.node),
-        true,
-    ));
-    let mut lines = vec![
-        what.to_string(),
-        "The rollout stopped here: no other node is touched until you decide (R11 do-no-harm).".into(),
-    ];
-    if !tail.is_empty() {
-        lines.push(format!("Output: {tail}"));
-    }
-    lines.push(format!("Planned rollback for this step: {}.", step.rollback));
-    Question {
-        id,
-        step: step.id.clone(),
-        kind: QuestionKind::Failure,
-        title: format!("{} failed", step.id),
-        lines,
-        choices,
-        expected: expected.into(),
-    }
+    let previous = previous.map(|p| semver::Version::parse(p).unwrap());
+    rollpilot::run::executor::failure_question(step, id, expected, what, tail, previous.as_ref())
 }
 
 /// A simulated run: the state under test, the world the probes see, the clock.

@@ -854,17 +854,10 @@ impl Builder<'_> {
                     format!("Moving the active role from {} ({state}) to {successor_text}; {} becomes passive so it can be {verb}d.", active.name, active.name),
                     Confirm::Yes,
                 ) {
-                    s.before.push(Gate::SafeToStop { group: g.name.clone(), node: active.name.clone() });
-                    s.after.push(Gate::FailedOver { group: g.name.clone(), not: active.name.clone() });
-                    s.assumes = self.assumes(&[active.name.as_str()]);
+                    self.guard_handover(&mut s, g, active);
                     steps.push(s);
                 }
-                self.exp.insert(active.name.clone(), Role::Passive);
-                if candidates.len() == 1 {
-                    self.exp.insert(successor.to_string(), Role::Active);
-                }
-                new_active = successor.to_string();
-                let mut first_confirm = Confirm::None;
+                new_active = self.expect_handover(active, Role::Passive, successor, candidates.len());
                 if let Some(mut s) = self.step(
                     g,
                     active,
@@ -881,15 +874,13 @@ impl Builder<'_> {
                     }
                     steps.push(s);
                     self.exp.insert(active.name.clone(), Role::Stopped);
-                } else {
-                    first_confirm = Confirm::None;
                 }
                 self.reinstall_sequence(
                     g,
                     active,
                     &reason,
                     Gate::Rejoined { node: active.name.clone() },
-                    first_confirm,
+                    Confirm::None,
                     &mut steps,
                     cleanup,
                 );
@@ -903,15 +894,9 @@ impl Builder<'_> {
                 format!("Stopping {} ({state}). The cluster fails over to {successor_text}.", active.name),
                 Confirm::Yes,
             ) {
-                s.before.push(Gate::SafeToStop { group: g.name.clone(), node: active.name.clone() });
-                s.after.push(Gate::FailedOver { group: g.name.clone(), not: active.name.clone() });
-                s.assumes = self.assumes(&[active.name.as_str()]);
+                self.guard_handover(&mut s, g, active);
                 steps.push(s);
-                self.exp.insert(active.name.clone(), Role::Stopped);
-                if candidates.len() == 1 {
-                    self.exp.insert(successor.to_string(), Role::Active);
-                }
-                new_active = successor.to_string();
+                new_active = self.expect_handover(active, Role::Stopped, successor, candidates.len());
                 self.reinstall_sequence(
                     g,
                     active,
@@ -1030,6 +1015,24 @@ impl Builder<'_> {
         };
         self.phases.push(Phase { title, reason, steps });
         Ok(())
+    }
+
+    /// The gates of a step that hands the active role over (switchover, or a stop that fails
+    /// over): a passive must be in sync before (R5), another member active after.
+    fn guard_handover(&self, s: &mut Step, g: &Group, active: &Node) {
+        s.before.push(Gate::SafeToStop { group: g.name.clone(), node: active.name.clone() });
+        s.after.push(Gate::FailedOver { group: g.name.clone(), not: active.name.clone() });
+        s.assumes = self.assumes(&[active.name.as_str()]);
+    }
+
+    /// Roles expected after a handover: the old active in `becomes`, the successor active when
+    /// there is only one candidate. Returns the expected new active.
+    fn expect_handover(&mut self, active: &Node, becomes: Role, successor: &str, candidates: usize) -> String {
+        self.exp.insert(active.name.clone(), becomes);
+        if candidates == 1 {
+            self.exp.insert(successor.to_string(), Role::Active);
+        }
+        successor.to_string()
     }
 
     fn failback_target(&self, g: &Group) -> Option<String> {

@@ -814,52 +814,8 @@ impl Exec {
 
     /// Asks for the step's confirmation. `None` means approved.
     async fn confirm(&mut self, step: &Step) -> Result<Option<Flow>, String> {
-        let mut lines = vec![step.summary.clone()];
-        if let Some(c) = &step.command {
-            lines.push(format!("Command on {}: {c}", step.node));
-        }
-        lines.push(format!("Why now: {}", step.reason));
-        for g in &step.after {
-            lines.push(format!("Then waits until {} ({}).", g.describe(), g.rule()));
-        }
-        if step.downtime {
-            lines.push("DOWNTIME: the service (or part of it) is unavailable during this step.".into());
-        }
-        if step.irreversible {
-            lines.push("IRREVERSIBLE: this cannot be undone.".into());
-        }
-        if step.data_loss {
-            lines.push("DATA LOSS: the data of this group is lost (R3, accepted).".into());
-        }
-        lines.push(format!("If it fails: {}.", step.rollback));
-        let (kind, title, choices) = match step.confirm {
-            Confirm::Typed => (
-                QuestionKind::Typed,
-                format!("{} {} — type the cluster name to confirm", step.action, step.node),
-                vec![
-                    choice(Answer::Cancel, "Cancel", "pause here; nothing is done", false),
-                    choice(Answer::Proceed, "Proceed", "run this step (type the cluster name)", true),
-                ],
-            ),
-            Confirm::Optional => (
-                QuestionKind::Optional,
-                format!("Optional: {} {}", step.action, step.node),
-                vec![
-                    choice(Answer::Decline, "Skip it", "leave the roles as they are and go on", false),
-                    choice(Answer::Proceed, "Do it", "run this optional step", false),
-                    choice(Answer::Cancel, "Pause", "pause here; decide later", false),
-                ],
-            ),
-            _ => (
-                QuestionKind::Confirm,
-                format!("{} {}", step.action, step.node),
-                vec![
-                    choice(Answer::Cancel, "Cancel", "pause here; nothing is done", false),
-                    choice(Answer::Proceed, "Proceed", "run this step", false),
-                ],
-            ),
-        };
-        let q = self.question(&step.id, kind, title, lines, choices);
+        self.questions += 1;
+        let q = confirmation_question(step, self.questions, &self.cluster.name);
         let (answer, typed) = self.ask(q).await?;
         match answer {
             Answer::Proceed => {
@@ -1201,42 +1157,8 @@ impl Exec {
     async fn failure(&mut self, step: &Step, what: &str, tail: &str) -> Result<Option<Answer>, String> {
         self.record(Record::Note { text: what.to_string() });
         let previous = self.state.context.original_versions.get(&step.node).cloned();
-        let node_software =
-            matches!(step.action, Action::Stop | Action::Cleanup | Action::Install | Action::Start | Action::Rollback);
-        let mut choices = vec![
-            choice(
-                Answer::Abort,
-                "Abort",
-                "stop here; the cluster is left exactly as it is, the journal is kept for `resume`",
-                false,
-            ),
-            choice(Answer::Retry, "Retry", &format!("run {} again", step.action), false),
-        ];
-        if let Some(prev) = &previous
-            && node_software
-        {
-            choices.push(choice(
-                Answer::Rollback,
-                "Roll back node",
-                &format!("reinstall {prev} on {}, start it and wait until it is back in sync; then decide", step.node),
-                false,
-            ));
-        }
-        choices.push(choice(
-            Answer::Skip,
-            "Skip node",
-            &format!("leave {} as it is and go on with the other nodes (type the cluster name)", step.node),
-            true,
-        ));
-        let mut lines = vec![
-            what.to_string(),
-            "The rollout stopped here: no other node is touched until you decide (R11 do-no-harm).".into(),
-        ];
-        if !tail.is_empty() {
-            lines.push(format!("Output: {tail}"));
-        }
-        lines.push(format!("Planned rollback for this step: {}.", step.rollback));
-        let q = self.question(&step.id, QuestionKind::Failure, format!("{} failed", step.id), lines, choices);
+        self.questions += 1;
+        let q = failure_question(step, self.questions, &self.cluster.name, what, tail, previous.as_ref());
         let (a, typed) = self.ask(q).await?;
         match a {
             Answer::Retry => {
@@ -1496,6 +1418,115 @@ impl Exec {
                 }
             }
         }
+    }
+}
+
+/// The question asked before a step that needs confirmation: what happens, the command, why
+/// now, what it waits for afterwards, its costs, and what can be done if it fails; the safe
+/// choice first. One wording for the executor and for everything that shows it.
+pub fn confirmation_question(step: &Step, id: u64, cluster_name: &str) -> Question {
+    let mut lines = vec![step.summary.clone()];
+    if let Some(c) = &step.command {
+        lines.push(format!("Command on {}: {c}", step.node));
+    }
+    lines.push(format!("Why now: {}", step.reason));
+    for g in &step.after {
+        lines.push(format!("Then waits until {} ({}).", g.describe(), g.rule()));
+    }
+    if step.downtime {
+        lines.push("DOWNTIME: the service (or part of it) is unavailable during this step.".into());
+    }
+    if step.irreversible {
+        lines.push("IRREVERSIBLE: this cannot be undone.".into());
+    }
+    if step.data_loss {
+        lines.push("DATA LOSS: the data of this group is lost (R3, accepted).".into());
+    }
+    lines.push(format!("If it fails: {}.", step.rollback));
+    let (kind, title, choices) = match step.confirm {
+        Confirm::Typed => (
+            QuestionKind::Typed,
+            format!("{} {} — type the cluster name to confirm", step.action, step.node),
+            vec![
+                choice(Answer::Cancel, "Cancel", "pause here; nothing is done", false),
+                choice(Answer::Proceed, "Proceed", "run this step (type the cluster name)", true),
+            ],
+        ),
+        Confirm::Optional => (
+            QuestionKind::Optional,
+            format!("Optional: {} {}", step.action, step.node),
+            vec![
+                choice(Answer::Decline, "Skip it", "leave the roles as they are and go on", false),
+                choice(Answer::Proceed, "Do it", "run this optional step", false),
+                choice(Answer::Cancel, "Pause", "pause here; decide later", false),
+            ],
+        ),
+        _ => (
+            QuestionKind::Confirm,
+            format!("{} {}", step.action, step.node),
+            vec![
+                choice(Answer::Cancel, "Cancel", "pause here; nothing is done", false),
+                choice(Answer::Proceed, "Proceed", "run this step", false),
+            ],
+        ),
+    };
+    Question { id, step: step.id.clone(), kind, title, lines, choices, expected: cluster_name.to_string() }
+}
+
+/// The question after a failure (R11): what failed, that nothing else is touched, the output
+/// tail, the step's planned rollback, and exactly the choices valid for it — rolling the node back
+/// only when the step touched its software and its previous version is known.
+pub fn failure_question(
+    step: &Step,
+    id: u64,
+    cluster_name: &str,
+    what: &str,
+    tail: &str,
+    previous: Option<&Version>,
+) -> Question {
+    let node_software =
+        matches!(step.action, Action::Stop | Action::Cleanup | Action::Install | Action::Start | Action::Rollback);
+    let mut choices = vec![
+        choice(
+            Answer::Abort,
+            "Abort",
+            "stop here; the cluster is left exactly as it is, the journal is kept for `resume`",
+            false,
+        ),
+        choice(Answer::Retry, "Retry", &format!("run {} again", step.action), false),
+    ];
+    if let Some(prev) = previous
+        && node_software
+    {
+        choices.push(choice(
+            Answer::Rollback,
+            "Roll back node",
+            &format!("reinstall {prev} on {}, start it and wait until it is back in sync; then decide", step.node),
+            false,
+        ));
+    }
+    choices.push(choice(
+        Answer::Skip,
+        "Skip node",
+        &format!("leave {} as it is and go on with the other nodes (type the cluster name)", step.node),
+        true,
+    ));
+    let mut lines = vec![
+        what.to_string(),
+        "The rollout stopped here: no other node is touched until you decide (R11 do-no-harm).".into(),
+    ];
+    if !tail.is_empty() {
+        lines.push(format!("Output: {tail}"));
+    }
+    lines.push(format!("Planned rollback for this step: {}.", step.rollback));
+    Question {
+        id,
+        step: step.id.clone(),
+        kind: QuestionKind::Failure,
+        title: format!("{} failed", step.id),
+        lines,
+        choices,
+        expected: cluster_name.to_string(),
     }
 }
 

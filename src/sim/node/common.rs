@@ -234,3 +234,37 @@ pub fn append_line(file: &mut std::fs::File, line: &str) -> std::io::Result<()> 
     file.write_all(b"\n")?;
     file.flush()
 }
+
+/// The start of every long-running node process: the kit's version, the claim on the host (one
+/// such process per host), and the slow-start fault. `Err` carries the exit code (2: the kit is
+/// unusable, 1: the host is taken), after saying why.
+pub fn start_node(
+    kit: &Path,
+    host: &str,
+    sim_dir: &Path,
+    node_dir: &Path,
+    what: &str,
+) -> Result<(String, Arc<NodeCtx>), u8> {
+    let version = crate::sim::kits::kit_version(kit).map_err(|e| {
+        eprintln!("{e}");
+        2u8
+    })?;
+    let ctx = NodeCtx::new(host, sim_dir, node_dir);
+    if let Err(e) = ctx.claim(what) {
+        ctx.shout(e.to_string());
+        return Err(1);
+    }
+    ctx.slow_start();
+    Ok((version, ctx))
+}
+
+/// Listens on the node's port, or exits saying why.
+pub fn listen_or_exit(ctx: &NodeCtx, address: &str, port: u16) -> std::net::TcpListener {
+    match super::net::bind(address, port) {
+        Ok(l) => l,
+        Err(e) => {
+            ctx.shout(format!("cannot listen on {address}:{port}: {e}"));
+            ctx.exit(1);
+        }
+    }
+}

@@ -286,26 +286,11 @@ pub fn run_node(kit: &Path, name: &str) -> u8 {
             return 2;
         }
     };
-    let version = match kit_version(kit) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+    let (version, ctx) = match super::common::start_node(kit, &me.name, &conf.sim_dir, &me.node_dir, "exchange-node") {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let ctx = NodeCtx::new(&me.name, &conf.sim_dir, &me.node_dir);
-    if let Err(e) = ctx.claim("exchange-node") {
-        ctx.shout(e.to_string());
-        return 1;
-    }
-    ctx.slow_start();
-    let listener = match net::bind(&me.address, me.port) {
-        Ok(l) => l,
-        Err(e) => {
-            ctx.shout(format!("cannot listen on {}:{}: {e}", me.address, me.port));
-            ctx.exit(1);
-        }
-    };
+    let listener = super::common::listen_or_exit(&ctx, &me.address, me.port);
     ctx.log(format!("Microsoft Exchange Server 2003 Version {version}: cluster service up on {}", me.name));
     let node = Arc::new(ExNodeProc {
         ctx: Arc::clone(&ctx),

@@ -19,7 +19,6 @@ use super::common::{NodeCtx, minor_of, same_minor, stop_host};
 use super::net;
 use super::store::Store;
 use crate::sim::conf::{self, Member, StripeConf};
-use crate::sim::kits::kit_version;
 use crate::sim::wire::{self, Ack, Conn, ReplMsg, Reply, Request, Stat};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -114,26 +113,11 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
         return 2;
     };
     let me = conf.servers[index].clone();
-    let version = match kit_version(kit) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+    let (version, ctx) = match super::common::start_node(kit, &me.name, &conf.sim_dir, &me.node_dir, "server") {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let ctx = NodeCtx::new(&me.name, &conf.sim_dir, &me.node_dir);
-    if let Err(e) = ctx.claim("server") {
-        ctx.shout(e.to_string());
-        return 1;
-    }
-    ctx.slow_start();
-    let listener = match net::bind(&me.address, me.port) {
-        Ok(l) => l,
-        Err(e) => {
-            ctx.shout(format!("cannot listen on {}:{}: {e}", me.address, me.port));
-            ctx.exit(1);
-        }
-    };
+    let listener = super::common::listen_or_exit(&ctx, &me.address, me.port);
     ctx.log(format!(
         "Terracotta Enterprise {version} server {} of stripe {} listening on {}:{} ({})",
         me.name,

@@ -136,19 +136,11 @@ pub fn run_node(kit: &Path, name: &str) -> u8 {
         eprintln!("{name} is not a node of this StreamBase cluster");
         return 2;
     };
-    let version = match kit_version(kit) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+    let (version, ctx) = match super::common::start_node(kit, &me.name, &conf.sim_dir, &me.node_dir, "streambase-node")
+    {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let ctx = NodeCtx::new(&me.name, &conf.sim_dir, &me.node_dir);
-    if let Err(e) = ctx.claim("streambase-node") {
-        ctx.shout(e.to_string());
-        return 1;
-    }
-    ctx.slow_start();
     let store = match Store::open(&data_file(&me.node_dir)) {
         Ok(s) => s,
         Err(e) => {
@@ -156,13 +148,7 @@ pub fn run_node(kit: &Path, name: &str) -> u8 {
             ctx.exit(1);
         }
     };
-    let listener = match net::bind(&me.address, me.port) {
-        Ok(l) => l,
-        Err(e) => {
-            ctx.shout(format!("cannot listen on {}:{}: {e}", me.address, me.port));
-            ctx.exit(1);
-        }
-    };
+    let listener = super::common::listen_or_exit(&ctx, &me.address, me.port);
     ctx.log(format!("TIBCO StreamBase Runtime {version}: node {} starting on {}:{}", me.service, me.address, me.port));
     let node = Arc::new(Node {
         ctx: Arc::clone(&ctx),

@@ -2,10 +2,9 @@
 //! master or standby by configuration, which refuses to run beside a running orchestrator of
 //! another version ("All Orchestrators must run the same version").
 
-use super::common::{NodeCtx, stop_host};
+use super::common::stop_host;
 use super::net;
 use crate::sim::conf::{self, Orchestrator, WanConf};
-use crate::sim::kits::kit_version;
 use crate::sim::wire::{self, Reply, Request, Stat};
 use std::path::Path;
 use std::sync::Arc;
@@ -29,26 +28,11 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
             return 2;
         }
     };
-    let version = match kit_version(kit) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+    let (version, ctx) = match super::common::start_node(kit, &me.name, &conf.sim_dir, &me.node_dir, "orchestrator") {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let ctx = NodeCtx::new(&me.name, &conf.sim_dir, &me.node_dir);
-    if let Err(e) = ctx.claim("orchestrator") {
-        ctx.shout(e.to_string());
-        return 1;
-    }
-    ctx.slow_start();
-    let listener = match net::bind(&me.address, me.port) {
-        Ok(l) => l,
-        Err(e) => {
-            ctx.shout(format!("cannot listen on {}:{}: {e}", me.address, me.port));
-            ctx.exit(1);
-        }
-    };
+    let listener = super::common::listen_or_exit(&ctx, &me.address, me.port);
     for o in conf.orchestrators.iter().filter(|o| o.name != me.name) {
         if let Ok(s) = wire::stat(&o.address, o.port)
             && s.version != version
