@@ -100,7 +100,7 @@ fn snapshot(o: &Observed, at: Timestamp, generation: u64) -> Snapshot {
             )
         })
         .collect();
-    Snapshot { nodes, refreshed_at: Some(at), generation }
+    Snapshot { nodes, refreshed_at: Some(at), generation, started: None }
 }
 
 fn key(c: KeyCode) -> Action {

@@ -186,7 +186,12 @@ impl Sim {
     /// The snapshot the poller would publish now.
     pub fn snapshot(&mut self) -> Snapshot {
         self.generation += 1;
-        let mut snap = Snapshot { nodes: BTreeMap::new(), refreshed_at: Some(self.now), generation: self.generation };
+        let mut snap = Snapshot {
+            nodes: BTreeMap::new(),
+            refreshed_at: Some(self.now),
+            generation: self.generation,
+            started: None,
+        };
         for (n, o) in &self.world.nodes {
             if o.reachable {
                 self.last_seen.insert(n.clone(), self.now);

@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub refreshed_at: Option<Timestamp>,
     /// Rounds completed.
     pub generation: u64,
+    /// When the round behind this snapshot started (facts are at least this recent).
+    pub started: Option<tokio::time::Instant>,
 }
 
 impl Snapshot {
@@ -82,7 +84,24 @@ impl Poller {
 
     /// Probes every node once and publishes the result. Rounds never overlap.
     pub async fn refresh(&self) -> Snapshot {
+        self.refresh_since(tokio::time::Instant::now()).await
+    }
+
+    /// A snapshot whose round started at or after `since`: the latest one if it qualifies
+    /// (the live view's own rounds serve the executor's gate waits), else a new round.
+    pub async fn refresh_since(&self, since: tokio::time::Instant) -> Snapshot {
+        let fresh = |s: &Snapshot| s.started.is_some_and(|t| t >= since);
+        let cur = self.current();
+        if fresh(&cur) {
+            return cur;
+        }
         let _round = self.round.lock().await;
+        // A round may have finished while this one waited for its turn.
+        let cur = self.current();
+        if fresh(&cur) {
+            return cur;
+        }
+        let started = tokio::time::Instant::now();
         let cluster = self.cluster.clone();
         let transport = self.transport.clone();
         let jobs = cluster.nodes().map(|(g, n)| (g.clone(), n.clone())).collect::<Vec<_>>();
@@ -114,6 +133,7 @@ impl Poller {
             view.obs = obs;
         }
         snap.refreshed_at = Some(now);
+        snap.started = Some(started);
         snap.generation += 1;
         self.tx.send_replace(snap.clone());
         snap
@@ -132,5 +152,40 @@ impl Poller {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCAL: &str = r#"
+[cluster]
+name = "t"
+target = "1.0.0"
+profile = "any-order"
+transport = "local"
+[kinds.node]
+version = "echo v1.0.0"
+install = "true"
+[[groups]]
+name = "g"
+type = "server"
+kind = "node"
+hosts = ["a", "b"]
+"#;
+
+    #[tokio::test]
+    async fn gate_waits_reuse_a_round_that_started_after_they_asked() {
+        let cluster = Arc::new(crate::config::parse_str(LOCAL, "t.toml", std::path::Path::new(".")).unwrap());
+        let p = Poller::new(cluster, Arc::new(crate::transport::local::LocalTransport::new()));
+        let before = tokio::time::Instant::now();
+        let first = p.refresh().await;
+        assert_eq!(first.generation, 1);
+        assert_eq!(first.nodes["a"].obs.version.as_ref().map(|v| v.to_string()).as_deref(), Some("1.0.0"));
+        // Asked for facts newer than `before`: the round just made serves, no new probing.
+        assert_eq!(p.refresh_since(before).await.generation, 1);
+        // Asked for facts newer than now: a new round.
+        assert_eq!(p.refresh().await.generation, 2);
     }
 }

@@ -688,8 +688,11 @@ impl Exec {
     async fn wait_gate(&mut self, step: &Step, gate: &Gate, when: &str) -> Result<Result<String, String>, String> {
         let deadline = Instant::now() + self.cluster.timeouts.gate;
         let mut last_blocker = String::new();
+        // Facts must be newer than the step (or the previous look); a round of the live view
+        // that started since serves as well as one of our own.
+        let mut since = Instant::now();
         loop {
-            let snap = self.poller.refresh().await;
+            let snap = self.poller.refresh_since(since).await;
             match evaluate(gate, &self.cluster, &snap.observed()) {
                 Verdict::Open(facts) => {
                     self.record(Record::Gate {
@@ -740,6 +743,7 @@ impl Exec {
             if self.interrupt_now {
                 return Err("interrupted".into());
             }
+            since = Instant::now();
             tokio::time::sleep(self.cluster.timeouts.refresh).await;
         }
     }
