@@ -113,7 +113,8 @@ fn refusals_exit_3_and_touch_nothing() {
 #[test]
 fn a_second_operator_is_refused_by_the_lock_on_the_cluster() {
     let lab = SimLab::up("terracotta", &[]);
-    lab.timeout("gate", "60s");
+    lab.timeout("gate", "90s");
+    lab.edit_config(|s| s.replace("lease = \"2m\"", "lease = \"10s\""));
     // Operator one starts and is held at the stall: tc-east-2 never re-syncs, so the run waits
     // at its gate while holding the lock.
     lab.fault("tc-east-2", "stall-sync", false);
@@ -123,6 +124,23 @@ fn a_second_operator_is_refused_by_the_lock_on_the_cluster() {
     lab.wait(std::time::Duration::from_secs(60), "the first operator to wait at a gate", || {
         std::fs::read_to_string(&log).unwrap_or_default().contains("waiting until")
     });
+    // The lease (10 s here) is kept alive while the run waits: let the first lease run out.
+    let owner = lab.dir.join("lock/rollpilot/owner");
+    let lease_of = |f: &std::path::Path| -> i64 {
+        std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("lease_until="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let first_lease = lease_of(&owner);
+    assert!(first_lease > 0, "the lock records a lease");
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    lab.wait(std::time::Duration::from_secs(60), "the first lease to pass while the run holds the lock", || {
+        now() > first_lease + 1
+    });
+    assert!(lease_of(&owner) > now(), "the lease was renewed while the run waited at its gate");
     // Operator two, another machine's state directory: refused, told who drives.
     let other = lab.dir.join("other-operator");
     let o = lab.rollpilot_as(&other, &["upgrade", "-c", c.as_str(), "--headless", "--yes", "--operator", "bob"]);

@@ -110,6 +110,10 @@ struct Exec {
     /// Steps done since the current plan was adopted: the next plan should be this one without
     /// them, anything else is drift (R12).
     done_since_plan: Vec<String>,
+    /// Renews the lock's lease in the background for the whole run (steps and gate waits can
+    /// outlast a lease), and turns true when the lock was taken over.
+    renewer: Option<tokio::task::JoinHandle<()>>,
+    lock_lost: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Runs (or resumes) a rollout to its end. Events go to `events`; decisions come from `commands`.
@@ -152,6 +156,8 @@ pub async fn run(
         approved: Default::default(),
         decided_change: None,
         done_since_plan: Vec::new(),
+        renewer: None,
+        lock_lost: tokio::sync::watch::channel(false).1,
     };
     let (end, message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),
@@ -162,6 +168,9 @@ pub async fn run(
         let snap = ex.poller.refresh().await;
         ex.record(Record::Observed { when: "end".into(), nodes: snap.observed().nodes });
         ex.record(Record::RunFinished { outcome: end.as_str().into(), message: message.clone() });
+    }
+    if let Some(r) = ex.renewer.take() {
+        r.abort();
     }
     if ex.locked
         && let Err(e) = lock::release(ex.transport.as_ref(), &ex.cluster, &ex.lock.token).await
@@ -221,6 +230,7 @@ impl Exec {
         if let Flow::End(e, m) = self.take_lock().await? {
             return Ok(Flow::End(e, m));
         }
+        self.start_renewer();
         let journal_file = match &self.cfg.resume {
             Some(r) => {
                 self.state = r.state.clone();
@@ -296,7 +306,7 @@ impl Exec {
     }
 
     async fn take_lock(&mut self) -> Result<Flow, String> {
-        loop {
+        for _attempt in 0..5 {
             let r = lock::acquire(self.transport.as_ref(), &self.cluster, &self.lock).await;
             match r {
                 Ok(Acquire::Acquired) => {
@@ -389,24 +399,51 @@ impl Exec {
                 }
             }
         }
+        Ok(Flow::End(
+            RunEnd::Locked,
+            format!(
+                "could not take the lock {} on {} after 5 attempts (it keeps changing hands); try again",
+                self.cluster.lock.path, self.cluster.lock.node
+            ),
+        ))
     }
 
-    async fn renew_lock(&mut self) -> Result<Flow, String> {
-        match lock::renew(self.transport.as_ref(), &self.cluster, &self.lock.token).await {
-            Ok(true) => Ok(Flow::Next),
-            Ok(false) => {
-                self.locked = false;
-                Ok(Flow::End(
-                    RunEnd::Aborted,
-                    "the operator lock was taken over by someone else; stopping here, the cluster is left as it is"
-                        .into(),
-                ))
+    /// Keeps the lease alive every third of it until the run ends; a renewal that finds the lock
+    /// no longer ours raises `lock_lost`.
+    fn start_renewer(&mut self) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        self.lock_lost = rx;
+        let (t, c, token) = (self.transport.clone(), self.cluster.clone(), self.lock.token.clone());
+        let every = (c.lock.lease / 3).max(Duration::from_secs(1));
+        self.renewer = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match lock::renew(t.as_ref(), &c, &token).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let _ = tx.send(true);
+                        break;
+                    }
+                    Err(e) => tracing::warn!("could not renew the lock on {}: {e}", c.lock.node),
+                }
             }
-            Err(e) => {
-                self.note(Level::Warning, format!("could not renew the lock on {}: {e}", self.cluster.lock.node));
-                Ok(Flow::Next)
-            }
+        }));
+    }
+
+    /// The lock was taken over by someone else: nothing more may be done.
+    fn lock_lost(&self) -> bool {
+        *self.lock_lost.borrow()
+    }
+
+    fn lock_check(&mut self) -> Flow {
+        if self.lock_lost() {
+            self.locked = false;
+            return Flow::End(
+                RunEnd::Aborted,
+                "the operator lock was taken over by someone else; stopping here, the cluster is left as it is".into(),
+            );
         }
+        Flow::Next
     }
 
     fn decided(&mut self, step: &str, decision: DecisionRecord, typed: Option<String>) {
@@ -475,8 +512,12 @@ impl Exec {
         }
     }
 
-    /// Drains pending commands without waiting.
+    /// Drains pending commands without waiting; a lost lock stops waits like a second Ctrl-C.
     fn poll_commands(&mut self) {
+        if self.lock_lost() {
+            self.interrupt = true;
+            self.interrupt_now = true;
+        }
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
                 Command::Pause => self.pause = true,
@@ -516,6 +557,11 @@ impl Exec {
     }
 
     fn resume_hint(&self, what: &str) -> String {
+        let what = if self.lock_lost() {
+            format!("the operator lock was taken over by someone else; {what}")
+        } else {
+            what.to_string()
+        };
         format!(
             "{what}; the cluster is left as it is and the journal is kept: continue with `rollpilot resume -c {}`",
             self.cfg.config_path.display()
@@ -582,7 +628,7 @@ impl Exec {
             if let Flow::End(e, m) = self.wait_while_paused().await? {
                 return Ok(Flow::End(e, m));
             }
-            if let Flow::End(e, m) = self.renew_lock().await? {
+            if let Flow::End(e, m) = self.lock_check() {
                 return Ok(Flow::End(e, m));
             }
             let snap = self.poller.refresh().await;
