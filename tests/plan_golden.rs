@@ -438,3 +438,25 @@ fn commands_are_rendered_with_quoted_values() {
     let p = run(&c, &o, "4.2.1", &RunContext::default()).unwrap();
     assert_eq!(p.step("stripe1/tc-solo/install").unwrap().command.as_deref(), Some("install.sh '/opt/my kits/x'"));
 }
+
+#[test]
+fn optional_dirty_objectdb_cleanup_is_its_own_irreversible_confirmed_step() {
+    // Seed 001 step 2.1c: optionally delete the dirty-objectdb backups after a server stops.
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/terracotta.toml"))
+        .unwrap()
+        .replace("# cleanup = \"rm -rf {data_dir}", "cleanup = \"rm -rf {data_dir}");
+    let c = config::parse_str(&src, "terracotta.toml", Path::new(".")).unwrap();
+    let p = run(&c, &terracotta_at("4.2.0"), "4.2.1", &RunContext::default()).unwrap();
+    let east: Vec<String> = ids(&p).into_iter().filter(|i| i.starts_with("east/tc-east-2/")).take(4).collect();
+    assert_eq!(
+        east,
+        vec!["east/tc-east-2/stop", "east/tc-east-2/cleanup", "east/tc-east-2/install", "east/tc-east-2/start"]
+    );
+    let s = p.step("east/tc-east-2/cleanup").unwrap();
+    assert!(s.irreversible && s.confirm == Confirm::Yes, "{s:?}");
+    assert_eq!(s.command.as_deref(), Some("rm -rf /var/lib/terracotta/data/dirty-objectdb-backup/dirty-objectdb-*"));
+    assert!(s.rollback.contains("cannot be restored"), "{}", s.rollback);
+    assert!(render::to_text(&p).contains("cleanup tc-east-2 [confirm] [IRREVERSIBLE]"));
+    // Clients and orchestrators have no cleanup.
+    assert!(p.steps().filter(|s| s.action == Action::Cleanup).all(|s| s.group == "east" || s.group == "west"));
+}
