@@ -757,7 +757,8 @@ impl Exec {
                 }
                 Verdict::Blocked(why) => {
                     let now = Instant::now();
-                    if now >= deadline {
+                    // Journal each new blocker, and the one that held at the deadline.
+                    if now >= deadline || why != last_blocker {
                         self.record(Record::Gate {
                             step: step.id.clone(),
                             when: when.into(),
@@ -765,18 +766,11 @@ impl Exec {
                             open: false,
                             facts: why.clone(),
                         });
+                    }
+                    if now >= deadline {
                         return Ok(Err(why));
                     }
-                    if why != last_blocker {
-                        self.record(Record::Gate {
-                            step: step.id.clone(),
-                            when: when.into(),
-                            gate: gate.clone(),
-                            open: false,
-                            facts: why.clone(),
-                        });
-                        last_blocker = why.clone();
-                    }
+                    last_blocker = why.clone();
                     self.emit(Event::Waiting {
                         step: step.id.clone(),
                         what: format!("{}: {}", gate.rule(), gate.describe()),

@@ -212,14 +212,20 @@ fn check_name(conf_name: &str, name: &str) -> Result<(), String> {
     if conf_name == name { Ok(()) } else { Err(format!("this installation belongs to client {conf_name}, not {name}")) }
 }
 
+/// This installation's client conf, checked to belong to client `name`; exit code 2 (after
+/// saying why) when it does not.
+fn own_conf(kit: &Path, name: &str) -> Result<ClientConf, u8> {
+    client_conf(kit).map_err(|e| e.to_string()).and_then(|c| check_name(&c.name, name).map(|_| c)).map_err(|e| {
+        eprintln!("{e}");
+        2
+    })
+}
+
 /// start-client.sh: runs the client application in the foreground.
 pub fn run_client(kit: &Path, name: &str) -> u8 {
-    let conf = match client_conf(kit).map_err(|e| e.to_string()).and_then(|c| check_name(&c.name, name).map(|_| c)) {
+    let conf = match own_conf(kit, name) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let version = match kit_version(kit) {
         Ok(v) => v,
@@ -251,17 +257,10 @@ pub fn run_client(kit: &Path, name: &str) -> u8 {
 
 /// client-status.sh: prints the client's state, server and acknowledged writes.
 pub fn client_status(kit: &Path, name: &str) -> u8 {
-    let conf = match client_conf(kit) {
+    let conf = match own_conf(kit, name) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    if let Err(e) = check_name(&conf.name, name) {
-        eprintln!("{e}");
-        return 2;
-    }
     let st = read_status(&conf.node_dir, name);
     println!("state: {}", if st.state.is_empty() { "RECONNECTING" } else { &st.state });
     if !st.server.is_empty() {
@@ -273,17 +272,10 @@ pub fn client_status(kit: &Path, name: &str) -> u8 {
 
 /// stop-client.sh: stops the client application and waits until it is gone.
 pub fn client_stop(kit: &Path, name: &str) -> u8 {
-    let conf = match client_conf(kit) {
+    let conf = match own_conf(kit, name) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    if let Err(e) = check_name(&conf.name, name) {
-        eprintln!("{e}");
-        return 2;
-    }
     stop_host(&conf.sim_dir, &conf.node_dir, name, "client", Duration::from_secs(10))
 }
 
