@@ -75,7 +75,9 @@ struct UpgradeArgs {
     #[arg(long, value_name = "CLUSTER")]
     accept_data_loss: Option<String>,
     /// Headless: what a failure leads to.
-    #[arg(long, value_enum, default_value = "abort")]
+    /// `abort`, `rollback`, `retry` or `retry:N` (N more attempts per step; a check that timed
+    /// out is waited for again).
+    #[arg(long, value_parser = crate::run::headless::OnFailure::parse, default_value = "abort")]
     on_failure: crate::run::headless::OnFailure,
     /// Headless: break another operator's EXPIRED lock (with --confirm=CLUSTER).
     #[arg(long)]
@@ -477,6 +479,7 @@ fn prepare(
             machine: machine_name(),
             mode,
             resume: resume_from,
+            resume_command: format!("rollpilot resume -c {}", crate::model::shell_quote(&config.display().to_string())),
         },
     }))
 }

@@ -442,6 +442,9 @@ impl Builder<'_> {
             return None;
         }
         let from = self.req.observed.get(&n.name).version;
+        // A rollback returns the node to what it ran when the run first saw it, not to what it
+        // reports now (after an install it already reports the new version).
+        let rollback_to = self.req.context.original_versions.get(&n.name).cloned().or_else(|| from.clone());
         let rollback = match action {
             Action::Stop | Action::FailbackStop => {
                 format!("start {} again on the version it runs; nothing has been changed yet", n.name)
@@ -449,7 +452,7 @@ impl Builder<'_> {
             Action::Cleanup => "none: the deleted data cannot be restored".to_string(),
             Action::Install | Action::Start => format!(
                 "reinstall {} on {} (rollback) and start it",
-                from.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "the previous version".into()),
+                rollback_to.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "the previous version".into()),
                 n.name
             ),
             Action::Switchover => format!("move the active role back to {}", n.name),

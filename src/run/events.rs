@@ -95,6 +95,8 @@ pub enum Answer {
     AcceptDone,
     /// Break an expired lock (typed).
     BreakLock,
+    /// Wait another gate timeout for the same check.
+    KeepWaiting,
 }
 
 /// One option of a question.
@@ -147,6 +149,22 @@ pub enum Event {
         mixed_since: Option<jiff::Timestamp>,
         /// Steps done before an interruption, in order (empty for a new run).
         done: Vec<Step>,
+        /// The version this run ends on (a resumed run keeps its own, whatever the config says).
+        target: String,
+        /// The versions the nodes ran when the run first saw them.
+        from: Vec<String>,
+        /// The target is below the versions the run started from: a rolling downgrade.
+        downgrade: bool,
+    },
+    /// Where the run stands: steps done, and done plus still planned. One count for every face;
+    /// `why` says why the total moved after a re-plan ("+1 step: tc-2 was stopped by someone").
+    Progress {
+        /// Steps done in this run (before and after any interruption).
+        done: usize,
+        /// Done plus the steps the current plan still has.
+        total: usize,
+        /// Why the total changed, when it did.
+        why: Option<String>,
     },
     /// A plan was made; `reason` says why now (initial, drift, resume).
     Planned {

@@ -9,13 +9,40 @@ use std::io::Write;
 use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 
-/// What a failure should lead to when nobody is there to ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// What a failure should lead to when nobody is there to ask (`--on-failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {
     /// Stop; the cluster is left as it is (default).
     Abort,
-    /// Roll the failed node back to its previous version, then stop.
+    /// Roll the failed node back to the version it ran when the run began, then stop.
     Rollback,
+    /// Up to N more attempts per step: a failed command runs again as a new attempt, a check
+    /// that timed out is waited for again. Then stop.
+    Retry(u32),
+}
+
+impl OnFailure {
+    /// Parses `abort`, `rollback`, `retry` (one more attempt) or `retry:N`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "abort" => Ok(OnFailure::Abort),
+            "rollback" => Ok(OnFailure::Rollback),
+            "retry" => Ok(OnFailure::Retry(1)),
+            _ => match s.strip_prefix("retry:").map(str::parse::<u32>) {
+                Some(Ok(n)) if n >= 1 => Ok(OnFailure::Retry(n)),
+                _ => Err(format!("`{s}` is not one of abort, rollback, retry, retry:N (N ≥ 1)")),
+            },
+        }
+    }
+
+    /// The flag as the operator writes it (for resume commands).
+    pub fn as_flag(self) -> String {
+        match self {
+            OnFailure::Abort => "abort".into(),
+            OnFailure::Rollback => "rollback".into(),
+            OnFailure::Retry(n) => format!("retry:{n}"),
+        }
+    }
 }
 
 /// The command-line decisions.
@@ -46,6 +73,7 @@ pub async fn drive(
     let mut out = std::io::stdout();
     let mut last_wait: Option<(String, Instant)> = None;
     let mut end = None;
+    let mut retried: std::collections::HashMap<String, u32> = Default::default();
     while let Some(ev) = events.recv().await {
         if opts.json {
             if let Ok(s) = serde_json::to_string(&ev) {
@@ -57,7 +85,7 @@ pub async fn drive(
         let _ = out.flush();
         match ev {
             Event::Ask(q) => {
-                let (answer, typed, why) = decide(&q, &opts);
+                let (answer, typed, why) = decide(&q, &opts, &mut retried);
                 if !opts.json {
                     let _ = writeln!(out, "[{}] ? {} -> {}", stamp(), q.title, why);
                 }
@@ -70,8 +98,20 @@ pub async fn drive(
     end
 }
 
-fn decide(q: &Question, o: &Options) -> (Answer, Option<String>, String) {
+fn decide(q: &Question, o: &Options, retried: &mut std::collections::HashMap<String, u32>) -> (Answer, Option<String>, String) {
     let has = |a: Answer| q.choices.iter().any(|c| c.answer == a);
+    if let (QuestionKind::Failure, OnFailure::Retry(n)) = (q.kind, o.on_failure) {
+        let used = retried.entry(q.step.clone()).or_insert(0);
+        if *used < n && (has(Answer::KeepWaiting) || has(Answer::Retry)) {
+            *used += 1;
+            let (a, what) = if has(Answer::KeepWaiting) {
+                (Answer::KeepWaiting, "keep waiting for the same check")
+            } else {
+                (Answer::Retry, "run the step again as a new attempt")
+            };
+            return (a, None, format!("{what} (--on-failure=retry:{n}, {used} of {n})"));
+        }
+    }
     let typed_ok = o.confirm.as_deref() == Some(q.expected.as_str());
     match q.kind {
         QuestionKind::Confirm | QuestionKind::Optional if o.yes => (Answer::Proceed, None, "proceed (--yes)".into()),
@@ -90,7 +130,7 @@ fn decide(q: &Question, o: &Options) -> (Answer, Option<String>, String) {
         QuestionKind::Failure => (
             Answer::Abort,
             None,
-            "abort (headless runs stop at a failure; --on-failure=rollback rolls the node back first)".into(),
+            "abort (headless runs stop at a failure; --on-failure=retry[:N] tries again, --on-failure=rollback rolls the node back first)".into(),
         ),
         QuestionKind::AfterRollback => (Answer::Abort, None, "stop after the rollback".into()),
         QuestionKind::InDoubt if o.yes && has(Answer::AcceptDone) => {
@@ -194,6 +234,11 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
         }
         Event::Resumed => {
             let _ = writeln!(out, "[{t}] resumed");
+        }
+        Event::Progress { done, total, why } => {
+            if let Some(why) = why {
+                let _ = writeln!(out, "[{t}] progress {done}/{total} ({why})");
+            }
         }
         Event::Finished { end, message } => {
             let shown = message.strip_prefix(end.as_str()).map(|m| m.trim_start_matches([':', ' '])).unwrap_or(message);

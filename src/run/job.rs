@@ -13,14 +13,21 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobDir(pub String);
 
+/// Reduces an id to characters that are safe inside double quotes in a shell script.
+fn safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+}
+
+/// `<job_dir>/<run>`: where one run's jobs live on a host.
+pub fn run_dir(job_dir: &str, run: &str) -> String {
+    format!("{}/{}", job_dir.trim_end_matches('/'), safe(run))
+}
+
 impl JobDir {
     /// `<job_dir>/<run>/<step>-<attempt>`; `job_dir` is validated (plain path, maybe `$HOME/`),
     /// run and step ids are reduced to safe characters, so the path can sit inside double quotes.
     pub fn new(job_dir: &str, run: &str, step: &str, attempt: u32) -> Self {
-        let safe = |s: &str| {
-            s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect::<String>()
-        };
-        JobDir(format!("{}/{}/{}-{attempt}", job_dir.trim_end_matches('/'), safe(run), safe(step)))
+        JobDir(format!("{}/{}-{attempt}", run_dir(job_dir, run), safe(step)))
     }
 
     fn q(&self) -> String {
@@ -134,6 +141,39 @@ pub async fn poll(t: &dyn Transport, node: &Node, dir: &JobDir, from: u64) -> Re
         host: node.name.clone(),
         detail: format!("unreadable job status from {}: {}", dir.0, crate::transport::tail(&out.stdout, 200)),
     })
+}
+
+/// The jobs one run left on a host, with their state: what a driver that broke that run's lock
+/// must re-attach to rather than start again.
+pub async fn list_run(
+    t: &dyn Transport,
+    node: &Node,
+    job_dir: &str,
+    run: &str,
+) -> Result<Vec<(String, JobState)>, TransportError> {
+    let script = format!(
+        "b=\"{}\"; [ -d \"$b\" ] || exit 0\n\
+         for d in \"$b\"/*; do [ -d \"$d\" ] || continue; n=${{d##*/}}\n\
+         if [ -f \"$d/status\" ]; then echo \"rp-job $n done $(cat \"$d/status\")\";\n\
+         elif [ -s \"$d/pid\" ] && kill -0 \"$(cat \"$d/pid\")\" 2>/dev/null; then echo \"rp-job $n running\";\n\
+         else echo \"rp-job $n lost\"; fi; done; exit 0\n",
+        run_dir(job_dir, run)
+    );
+    let out = t.run(node, &RemoteCommand::new(script, Duration::from_secs(30))).await?;
+    Ok(out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.strip_prefix("rp-job ")?.split_whitespace();
+            let name = w.next()?.to_string();
+            let state = match w.next()? {
+                "running" => JobState::Running,
+                "done" => JobState::Done(w.next()?.parse().ok()?),
+                _ => JobState::Lost,
+            };
+            Some((name, state))
+        })
+        .collect())
 }
 
 #[cfg(test)]

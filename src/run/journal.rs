@@ -26,6 +26,9 @@ pub enum Outcome {
     TimedOut,
     /// The remote job vanished without an exit status.
     Lost,
+    /// Journaled as starting, but its job never existed on the host (rollpilot stopped in
+    /// between): it provably did not run.
+    NotStarted,
 }
 
 /// What the operator (or the headless decider) decided.
@@ -51,6 +54,8 @@ pub enum DecisionRecord {
     AcceptDone,
     /// Break another operator's stale lock (typed).
     BreakLock,
+    /// Wait another gate timeout for the same check.
+    KeepWaiting,
 }
 
 /// One line of the journal.
@@ -77,6 +82,22 @@ pub enum Record {
         rollpilot: String,
         /// Decisions known at start (original actives, accepted data loss, downgrade).
         context: RunContext,
+    },
+    /// The run was continued after an interruption (`resume`), by whom and how.
+    Resumed {
+        /// Who resumed it.
+        operator: String,
+        /// From which machine.
+        machine: String,
+        /// tui or headless.
+        mode: String,
+    },
+    /// A job found running or finished after an interruption was followed again, not re-run.
+    Reattached {
+        /// Step id.
+        step: String,
+        /// The attempt whose job it is.
+        attempt: u32,
     },
     /// A plan was made (first, after drift, on resume).
     Planned {
@@ -378,8 +399,18 @@ impl RunState {
                 *self.done_count.entry(step.clone()).or_insert(0) += 1;
             }
             Record::RunFinished { outcome, .. } => self.finished = Some(outcome.clone()),
-            Record::Gate { .. } | Record::Decided { .. } | Record::Note { .. } | Record::Observed { .. } => {}
+            Record::Gate { .. }
+            | Record::Decided { .. }
+            | Record::Note { .. }
+            | Record::Observed { .. }
+            | Record::Resumed { .. }
+            | Record::Reattached { .. } => {}
         }
+    }
+
+    /// The step as it was last started (what a re-attached or unverified step is checked as).
+    pub fn started_step(&self, id: &str) -> Option<&Step> {
+        self.started_steps.get(id)
     }
 
     /// Replays records.

@@ -84,10 +84,28 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
     let _ = writeln!(o, "\n## Versions\n");
     nodes_table(&mut o, snapshots.get("start"), snapshots.get("end"));
 
+    steps_table(&mut o, entries);
+
     let _ = writeln!(o, "\n## Timeline\n");
+    let mut ended = false;
     for e in entries {
         let t = e.ts.strftime("%H:%M:%S");
+        if !matches!(e.record, Record::Resumed { .. } | Record::Observed { .. }) {
+            ended = matches!(e.record, Record::RunFinished { .. });
+        }
         match &e.record {
+            Record::Resumed { operator, machine, mode } => {
+                if !ended {
+                    let _ = writeln!(
+                        o,
+                        "- {t} **interruption**: the run had stopped without an end record (rollpilot was killed, crashed or lost its machine)"
+                    );
+                }
+                let _ = writeln!(o, "- {t} **resumed** by {operator} on {machine} ({mode})");
+            }
+            Record::Reattached { step, attempt } => {
+                let _ = writeln!(o, "- {t} re-attached to `{step}` attempt {attempt} (its job was still there; not run again)");
+            }
             Record::Planned { reason, plan } => {
                 let _ = writeln!(o, "- {t} **plan** ({reason}): {} steps", plan.steps().count());
                 for n in &plan.notes {
@@ -110,6 +128,7 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                     DecisionRecord::Abort => "aborted".into(),
                     DecisionRecord::AcceptDone => "accepted an in-doubt step as done".into(),
                     DecisionRecord::BreakLock => "broke an expired lock".into(),
+                    DecisionRecord::KeepWaiting => "chose to keep waiting".into(),
                 };
                 let typed = typed.as_ref().map(|_| " (typed the cluster name)").unwrap_or("");
                 let _ = writeln!(o, "- {t} **{by}** {what} `{step}`{typed}");
@@ -129,6 +148,7 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                         Outcome::Failed => "**FAILED**",
                         Outcome::TimedOut => "**TIMED OUT**",
                         Outcome::Lost => "**LOST**",
+                        Outcome::NotStarted => "never started (rollpilot stopped before its job existed)",
                     },
                     exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                     *duration_ms as f64 / 1000.0
@@ -144,12 +164,79 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                 let _ = writeln!(o, "- {t} note: {}", crate::sanitize::clean_line(text));
             }
             Record::RunFinished { outcome, message } => {
-                let _ = writeln!(o, "- {t} **run {outcome}**: {message}");
+                let word = match outcome.as_str() {
+                    "interrupted" => "**interruption**: run interrupted",
+                    "aborted" => "**run aborted**",
+                    "done" => "**run done**",
+                    _ => "**run ended**",
+                };
+                let _ = writeln!(o, "- {t} {word} ({outcome}): {message}");
             }
             Record::Context { .. } | Record::RunStarted { .. } | Record::Observed { .. } => {}
         }
     }
     o
+}
+
+/// One row per step: its attempts, how long its commands ran, and the time from its first
+/// start to its verification (checks and waits included) — what the step really took.
+fn steps_table(o: &mut String, entries: &[Entry]) {
+    struct Row {
+        id: String,
+        attempts: u32,
+        command_ms: u64,
+        first: jiff::Timestamp,
+        done: Option<jiff::Timestamp>,
+        last: String,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for e in entries {
+        match &e.record {
+            Record::StepStarted { step, attempt, .. } => match rows.iter_mut().find(|r| r.id == step.id && r.done.is_none()) {
+                Some(r) => r.attempts = r.attempts.max(*attempt),
+                None => rows.push(Row {
+                    id: step.id.clone(),
+                    attempts: *attempt,
+                    command_ms: 0,
+                    first: e.ts,
+                    done: None,
+                    last: "started".into(),
+                }),
+            },
+            Record::StepFinished { step, outcome, duration_ms, .. } => {
+                if let Some(r) = rows.iter_mut().rev().find(|r| &r.id == step) {
+                    r.command_ms += duration_ms;
+                    r.last = format!("{outcome:?}").to_lowercase();
+                }
+            }
+            Record::StepDone { step } => {
+                if let Some(r) = rows.iter_mut().rev().find(|r| &r.id == step && r.done.is_none()) {
+                    r.done = Some(e.ts);
+                    r.last = "verified".into();
+                }
+            }
+            _ => {}
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n## Steps\n");
+    let _ = writeln!(o, "| step | attempts | command time | until verified | state |\n|---|---|---|---|---|");
+    for r in rows {
+        let until = r
+            .done
+            .map(|d| format!("{:.1}s", (d.as_millisecond() - r.first.as_millisecond()) as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {:.1}s | {until} | {} |",
+            r.id,
+            r.attempts,
+            r.command_ms as f64 / 1000.0,
+            r.last
+        );
+    }
 }
 
 /// The report as JSON: the summary plus every journal entry.

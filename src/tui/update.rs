@@ -322,7 +322,7 @@ fn set_step_state(state: &mut State, id: &str, st: StepState) {
 fn exec(state: &mut State, e: Event) -> Vec<Effect> {
     let redraw = vec![Effect::Redraw];
     match e {
-        Event::Started { run, journal, resumed, started_at, mixed_since, done } => {
+        Event::Started { run, journal, resumed, started_at, mixed_since, done, .. } => {
             state.push_log(
                 Level::Info,
                 format!("{} run {run}; journal {}", if resumed { "resumed" } else { "started" }, journal.display()),
@@ -456,6 +456,7 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
                 Outcome::Failed => "FAILED",
                 Outcome::TimedOut => "TIMED OUT",
                 Outcome::Lost => "was LOST",
+                Outcome::NotStarted => "never started",
             };
             state.push_log(level, format!("{step} {word}{code}"));
             if let Some(s) = state.step_mut(&step) {
@@ -471,6 +472,7 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             }
         }
         Event::Note { level, text } => state.push_log(level, text),
+        Event::Progress { .. } => {}
         Event::Paused { reason } => {
             state.push_log(Level::Info, format!("paused: {reason}"));
             state.pause = PauseState::Paused(reason);
@@ -847,7 +849,7 @@ fn answer(state: &mut State, i: usize, typed: Option<String>) -> Vec<Effect> {
     let st = match c.answer {
         Answer::Proceed => Some(StepState::Approved),
         Answer::Decline => Some(StepState::Declined),
-        Answer::Cancel | Answer::Retry => Some(StepState::Pending),
+        Answer::Cancel | Answer::Retry | Answer::KeepWaiting => Some(StepState::Pending),
         Answer::Skip => Some(StepState::Skipped),
         Answer::AcceptDone => Some(StepState::Verifying),
         Answer::Abort | Answer::Rollback | Answer::BreakLock => None,

@@ -1,0 +1,381 @@
+//! The executor actor: owns the transport, the journal and the lock; runs the plan one step at
+//! a time; speaks only in [`Event`]s and listens only to [`Command`]s. It never touches the
+//! terminal. Before each step it plans again from live facts and tells the operator when the
+//! plan changed (R12); it waits at gates with a visible deadline (R5, R6); a failure stops the
+//! rollout before anything else is touched and offers only the choices valid then (R11), each
+//! doing exactly what its label says (DESIGN.md §4b).
+//!
+//! The parts, one file each: the actor loop and its state ([`mod@self`]), the lock session with
+//! its fencing (`lock_session`), the step loop with re-planning and confirmation (`steps`),
+//! running a step's job and re-attaching to it (`runner`), waiting at gates (`waits`), the
+//! recovery choices (`recovery`) and the questions with their wording (`questions`).
+
+mod lock_session;
+mod questions;
+mod recovery;
+mod runner;
+mod steps;
+mod waits;
+
+pub use questions::{confirmation_question, failure_question};
+
+use super::events::*;
+use super::journal::{Journal, JournalError, Record, RunState};
+use super::lock::LockInfo;
+use crate::model::{Cluster, Role};
+use crate::plan::{Level, Plan, RunContext};
+use crate::probe::Poller;
+use crate::transport::Transport;
+use semver::Version;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Interactive or not; recorded in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The full-screen TUI.
+    Tui,
+    /// Plain text or JSON events.
+    Headless,
+}
+
+/// Everything a run needs besides the transport.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The cluster.
+    pub cluster: Arc<Cluster>,
+    /// The config file (for the journal and `resume`).
+    pub config_path: PathBuf,
+    /// Fingerprint of the config text.
+    pub config_hash: String,
+    /// The version to end on.
+    pub target: Version,
+    /// Initial decisions (accepted data loss, intended downgrade).
+    pub context: RunContext,
+    /// Where journals live.
+    pub state_dir: PathBuf,
+    /// Who drives.
+    pub operator: String,
+    /// From which machine.
+    pub machine: String,
+    /// TUI or headless.
+    pub mode: Mode,
+    /// Continue this run instead of starting a new one.
+    pub resume: Option<ResumeFrom>,
+    /// The exact command that continues this run if it stops unfinished, as the operator
+    /// can paste it (config, state directory and the flags the face needs).
+    pub resume_command: String,
+}
+
+/// A run to continue.
+#[derive(Debug, Clone)]
+pub struct ResumeFrom {
+    /// Its id.
+    pub run: String,
+    /// Its journal.
+    pub journal: PathBuf,
+    /// What it knew.
+    pub state: RunState,
+}
+
+/// The journal of a run: `<state>/runs/<cluster>/<run>/journal.jsonl`.
+pub fn journal_path(state_dir: &Path, cluster: &str, run: &str) -> PathBuf {
+    state_dir.join("runs").join(cluster).join(run).join("journal.jsonl")
+}
+
+/// A new run id: UTC time plus a few random hex digits.
+pub fn new_run_id() -> String {
+    let now = jiff::Timestamp::now();
+    let n = crate::probe::nonce();
+    format!("{}-{}", now.strftime("%Y%m%dT%H%M%SZ"), &n[n.len().saturating_sub(4)..])
+}
+
+/// Why the executor could not go on; each one ends the run with the cluster left as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The journal could not be opened or written: nothing may happen that would be forgotten.
+    #[error("{0}; stopping before anything else happens")]
+    Journal(#[from] JournalError),
+    /// A plan names a node the config does not have (a config edited under a run).
+    #[error("{0} is not in the cluster config (was the config edited during the run?)")]
+    UnknownNode(String),
+    /// The operator asked to stop now while waiting.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// What the step loop does next.
+pub(crate) enum Flow {
+    /// Plan again and go on.
+    Next,
+    /// The run ends here.
+    End(RunEnd, String),
+}
+
+pub(crate) type Res<T> = Result<T, ExecError>;
+
+/// The actor's state: the run's state from the journal plus what only a live run knows.
+pub(crate) struct Exec {
+    cfg: RunConfig,
+    cluster: Arc<Cluster>,
+    transport: Arc<dyn Transport>,
+    poller: Arc<Poller>,
+    events: mpsc::UnboundedSender<Event>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    journal: Option<Journal>,
+    state: RunState,
+    run: String,
+    questions: u64,
+    pause: bool,
+    interrupt: bool,
+    interrupt_now: bool,
+    plan: Option<Plan>,
+    rollbacks: u32,
+    /// Steps approved by the operator's last confirmation: those that followed the confirmed step
+    /// in the plan shown, up to the next one with its own prompt, matched by id and command so a
+    /// step that changed after a re-plan is asked again.
+    approved: std::collections::HashSet<(String, Option<String>)>,
+    /// Why the next plan will differ when the operator caused it (a declined failback, a skipped
+    /// node): reported as that, not as drift.
+    decided_change: Option<String>,
+    /// Steps done since the current plan was adopted: the next plan should be this one without
+    /// them, anything else is drift (R12).
+    done_since_plan: Vec<String>,
+    /// The operator lock and its lease.
+    lock: lock_session::LockSession,
+}
+
+/// Runs (or resumes) a rollout to its end. Events go to `events`; decisions come from `commands`.
+pub async fn run(
+    cfg: RunConfig,
+    transport: Arc<dyn Transport>,
+    poller: Arc<Poller>,
+    events: mpsc::UnboundedSender<Event>,
+    commands: mpsc::UnboundedReceiver<Command>,
+) -> RunEnd {
+    let run = cfg.resume.as_ref().map(|r| r.run.clone()).unwrap_or_else(new_run_id);
+    let info = LockInfo {
+        token: crate::probe::nonce(),
+        operator: cfg.operator.clone(),
+        machine: cfg.machine.clone(),
+        pid: std::process::id(),
+        run: run.clone(),
+        since: 0,
+        lease_until: 0,
+    };
+    let cluster = cfg.cluster.clone();
+    let mut ex = Exec {
+        cfg,
+        cluster,
+        transport,
+        poller,
+        events,
+        commands,
+        journal: None,
+        state: RunState::default(),
+        run,
+        questions: 0,
+        pause: false,
+        interrupt: false,
+        interrupt_now: false,
+        plan: None,
+        rollbacks: 0,
+        approved: Default::default(),
+        decided_change: None,
+        done_since_plan: Vec::new(),
+        lock: lock_session::LockSession::new(info),
+    };
+    let (end, message) = match ex.drive().await {
+        Ok(Flow::End(e, m)) => (e, m),
+        Ok(Flow::Next) => (RunEnd::Done, "done".into()),
+        Err(ExecError::Interrupted) => (RunEnd::Interrupted, ex.resume_hint("interrupted")),
+        Err(e) => (RunEnd::Failed, ex.resume_hint(&e.to_string())),
+    };
+    if ex.journal.is_some() {
+        let snap = ex.poller.refresh().await;
+        ex.record(Record::Observed { when: "end".into(), nodes: snap.observed().nodes });
+        ex.record(Record::RunFinished { outcome: end.as_str().into(), message: message.clone() });
+    }
+    ex.release_lock().await;
+    ex.emit(Event::Finished { end, message });
+    end
+}
+
+impl Exec {
+    fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    fn note(&self, level: Level, text: String) {
+        tracing::info!(run = %self.run, "{text}");
+        self.emit(Event::Note { level, text });
+    }
+
+    /// Journals a record; `false` when the journal cannot be written (said once as a note).
+    fn record(&mut self, r: Record) -> bool {
+        let Some(j) = self.journal.as_mut() else { return false };
+        match j.append(r) {
+            Ok(e) => {
+                self.state.apply(&e);
+                true
+            }
+            Err(e) => {
+                let _ = self
+                    .events
+                    .send(Event::Note { level: Level::Warning, text: format!("cannot write the journal: {e}") });
+                false
+            }
+        }
+    }
+
+    /// Journals a record that must be on disk before anything goes on (a step's start and end,
+    /// a decision's effect); a journal that cannot be written stops the run.
+    fn must_record(&mut self, r: Record) -> Res<()> {
+        let Some(j) = self.journal.as_mut() else { return Ok(()) };
+        let e = j.append(r)?;
+        self.state.apply(&e);
+        Ok(())
+    }
+
+    fn node(&self, name: &str) -> Res<crate::model::Node> {
+        self.cluster.node(name).map(|(_, n)| n.clone()).ok_or_else(|| ExecError::UnknownNode(name.to_string()))
+    }
+
+    /// Done and total steps of the run: the steps done so far plus those the current plan
+    /// still has. One function, so every face counts alike.
+    fn progress(&self) -> (usize, usize) {
+        let done = self.state.done_steps.len();
+        let left = self.plan.as_ref().map(|p| p.steps().count()).unwrap_or(0);
+        (done, done + left)
+    }
+
+    fn emit_progress(&self, why: Option<String>) {
+        let (done, total) = self.progress();
+        self.emit(Event::Progress { done, total, why });
+    }
+
+    /// The sentence that ends an unfinished run: what happened, that nothing was changed
+    /// beyond it, and the exact command that continues.
+    fn resume_hint(&self, what: &str) -> String {
+        let what = if self.lock.lost() {
+            format!("the operator lock was taken over by someone else; {what}")
+        } else {
+            what.to_string()
+        };
+        format!(
+            "{what}; the cluster is left as it is and the journal is kept: continue with `{}`",
+            self.cfg.resume_command
+        )
+    }
+
+    async fn drive(&mut self) -> Res<Flow> {
+        // The lock first: nothing is written or touched without it.
+        let adopt = match self.take_lock().await? {
+            lock_session::Taken::Yes { adopt } => adopt,
+            lock_session::Taken::No(e, m) => return Ok(Flow::End(e, m)),
+        };
+        self.start_renewer();
+        let journal_file = match &self.cfg.resume {
+            Some(r) => {
+                self.state = r.state.clone();
+                Journal::reopen(&r.journal, r.state.seq)?
+            }
+            None => Journal::create(&journal_path(&self.cfg.state_dir, &self.cluster.name, &self.run))?,
+        };
+        let path = journal_file.path().to_path_buf();
+        self.journal = Some(journal_file);
+        let resumed = self.cfg.resume.is_some();
+        if let Some(taken) = &self.lock.took_over {
+            self.record(Record::Note { text: taken.clone() });
+        }
+
+        // A new run probes every host once, before step 1, and remembers what each ran.
+        let snap = self.poller.refresh().await;
+        if !resumed {
+            let mut ctx = self.cfg.context.clone();
+            for g in &self.cluster.groups {
+                if let Some(n) = g.nodes.iter().find(|n| snap.observed().get(&n.name).role == Role::Active) {
+                    ctx.original_active.insert(g.name.clone(), n.name.clone());
+                }
+            }
+            for (name, v) in &snap.nodes {
+                if let Some(ver) = &v.obs.version {
+                    ctx.original_versions.insert(name.clone(), ver.clone());
+                }
+            }
+            self.must_record(Record::RunStarted {
+                cluster: self.cluster.name.clone(),
+                config: self.cfg.config_path.display().to_string(),
+                config_hash: self.cfg.config_hash.clone(),
+                target: self.cfg.target.to_string(),
+                operator: self.cfg.operator.clone(),
+                machine: self.cfg.machine.clone(),
+                mode: match self.cfg.mode {
+                    Mode::Tui => "tui".into(),
+                    Mode::Headless => "headless".into(),
+                },
+                rollpilot: env!("CARGO_PKG_VERSION").into(),
+                context: ctx,
+            })?;
+            self.record(Record::Observed { when: "start".into(), nodes: snap.observed().nodes });
+        } else {
+            self.must_record(Record::Resumed {
+                operator: self.cfg.operator.clone(),
+                machine: self.cfg.machine.clone(),
+                mode: match self.cfg.mode {
+                    Mode::Tui => "tui".into(),
+                    Mode::Headless => "headless".into(),
+                },
+            })?;
+            self.record(Record::Observed { when: "resume".into(), nodes: snap.observed().nodes });
+        }
+        let downgrade = self.state.context.downgrade_intended;
+        let from: Vec<String> = {
+            let mut v: Vec<Version> = self.state.context.original_versions.values().cloned().collect();
+            v.sort();
+            v.dedup();
+            v.iter().map(|v| v.to_string()).collect()
+        };
+        self.emit(Event::Started {
+            run: self.run.clone(),
+            journal: path,
+            resumed,
+            started_at: self.state.started_at.unwrap_or_else(jiff::Timestamp::now),
+            mixed_since: self.state.first_install_at,
+            done: self.state.done_steps.clone(),
+            target: self.cfg.target.to_string(),
+            from,
+            downgrade,
+        });
+        if resumed {
+            self.note(Level::Info, format!("resuming run {}: {} steps already done", self.run, self.state.done.len()));
+        }
+
+        // Jobs another driver left running (its lock was broken): follow them to their end
+        // before planning, never start them again.
+        if let Some(other) = adopt
+            && let Flow::End(e, m) = self.adopt_jobs(&other).await?
+        {
+            return Ok(Flow::End(e, m));
+        }
+        // A step that started and never finished is in doubt: find out, never re-run silently.
+        if let Some((step, attempt, dir)) = self.state.in_flight.clone()
+            && let Flow::End(e, m) = self.in_doubt(&step, attempt, super::job::JobDir(dir)).await?
+        {
+            return Ok(Flow::End(e, m));
+        }
+        // Steps that ran but whose checks were not confirmed: confirm them before going on.
+        for (id, outcome) in self.state.unverified.clone() {
+            if outcome == super::journal::Outcome::Ok
+                && let Some(step) = self.state.started_step(&id).cloned()
+            {
+                self.note(Level::Info, format!("{id} finished before the interruption; checking its result"));
+                if let Flow::End(e, m) = self.verify_step(&step).await? {
+                    return Ok(Flow::End(e, m));
+                }
+            }
+        }
+        self.steps().await
+    }
+}

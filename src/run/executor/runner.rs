@@ -1,0 +1,478 @@
+//! Running a step: its command as a detached job on the host (journaled before it starts and
+//! after it ends, fenced by the lock), followed to its end, re-attached after a dropped
+//! connection or a crash, never started twice. Then its checks (`waits`), and on failure the
+//! operator's choice (`recovery`).
+
+use super::recovery::Chosen;
+use super::waits::Verified;
+use super::{Exec, Flow, Res};
+use crate::plan::gates::evaluate;
+use crate::plan::{Level, Step};
+use crate::run::events::*;
+use crate::run::job::{self, JobDir, JobState};
+use crate::run::journal::{DecisionRecord, Outcome, Record};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How running a step's command ended.
+pub(super) enum Executed {
+    /// It ran (or provably failed to start): its outcome, exit status and output tail.
+    Ran(Outcome, Option<i32>, String),
+    /// The run must stop before the command (the lock was lost, or the operator interrupted).
+    Stopped(Flow),
+}
+
+/// The part of a step's output kept for the journal and the failure question.
+const TAIL_KEEP: usize = 4096;
+
+/// Keeps the last `keep` bytes of `s` (or a little less, on a character boundary) once it
+/// grows past twice that: step output may be any text, and cutting inside a character panics.
+fn keep_tail(s: &mut String, keep: usize) {
+    if s.len() > 2 * keep {
+        let mut cut = s.len() - keep;
+        while !s.is_char_boundary(cut) {
+            cut += 1;
+        }
+        s.replace_range(..cut, "");
+    }
+}
+
+impl Exec {
+    /// Runs a step's command and its checks until it is done or the operator decides otherwise.
+    /// Every Retry is a new attempt with a new job; earlier attempts stay in the journal.
+    pub(super) async fn run_step(&mut self, step: &Step) -> Res<Flow> {
+        loop {
+            let (outcome, exit, tail) = match self.execute(step).await? {
+                Executed::Ran(o, e, t) => (o, e, t),
+                Executed::Stopped(flow) => return Ok(flow),
+            };
+            if self.interrupt_now {
+                return Ok(Flow::End(
+                    RunEnd::Interrupted,
+                    self.resume_hint(&format!(
+                        "interrupted while {} ran; it goes on on {} and `resume` re-attaches to it",
+                        step.id, step.node
+                    )),
+                ));
+            }
+            if outcome != Outcome::Ok {
+                let what = self.describe_failure(step, outcome, exit);
+                match self.on_failure(step, &what, &tail, None).await? {
+                    Chosen::Retry => continue,
+                    Chosen::KeepWaiting => continue,
+                    Chosen::Then(flow) => return Ok(flow),
+                }
+            }
+            match self.verify(step).await? {
+                Verified::Done => return Ok(Flow::Next),
+                Verified::Retry => continue,
+                Verified::Then(flow) => return Ok(flow),
+            }
+        }
+    }
+
+    /// Checks a step that already ran (found finished after an interruption); a Retry there runs
+    /// its command again as a new attempt.
+    pub(super) async fn verify_step(&mut self, step: &Step) -> Res<Flow> {
+        match self.verify(step).await? {
+            Verified::Done => Ok(Flow::Next),
+            Verified::Retry => self.run_step(step).await,
+            Verified::Then(flow) => Ok(flow),
+        }
+    }
+
+    fn describe_failure(&self, step: &Step, outcome: Outcome, exit: Option<i32>) -> String {
+        match outcome {
+            Outcome::Failed => format!(
+                "{} failed on {} (exit {})",
+                step.id,
+                step.node,
+                exit.map(|c| c.to_string()).unwrap_or_else(|| "?".into())
+            ),
+            Outcome::TimedOut => format!(
+                "{} did not finish within {}s (timeouts.step); it may still be running on {}",
+                step.id,
+                self.cluster.timeouts.step.as_secs(),
+                step.node
+            ),
+            _ => format!(
+                "{} was lost on {}: its job ended without an exit status (killed, or the host rebooted)",
+                step.id, step.node
+            ),
+        }
+    }
+
+    /// Runs the step's command as a new attempt (a new detached job) and follows it to its end.
+    pub(super) async fn execute(&mut self, step: &Step) -> Res<Executed> {
+        if let Some(flow) = self.fence(&step.id).await? {
+            return Ok(Executed::Stopped(flow));
+        }
+        let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(0) + 1;
+        let dir = JobDir::new(&self.cluster.job_dir, &self.run, &step.id, attempt);
+        self.must_record(Record::StepStarted { step: step.clone(), attempt, job: dir.0.clone() })?;
+        self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt });
+        let Some(command) = step.command.clone() else {
+            let msg = format!("the kind of {} has no command for {}; fix the config", step.node, step.action);
+            return self.finished(step, attempt, Outcome::Failed, None, msg, Duration::ZERO);
+        };
+        let node = self.node(&step.node)?;
+        let started = Instant::now();
+        let deadline = started + self.cluster.timeouts.step;
+        // Start (idempotent), retrying while the host cannot be reached.
+        let mut failing = false;
+        loop {
+            match job::start(self.transport.as_ref(), &node, &dir, &command).await {
+                Ok(fresh) => {
+                    if failing {
+                        self.note(
+                            Level::Info,
+                            if fresh {
+                                format!("reconnected to {}; started {}", node.name, step.id)
+                            } else {
+                                format!(
+                                    "reconnected to {}; {} was already running there: re-attached, not re-run",
+                                    node.name, step.id
+                                )
+                            },
+                        );
+                    }
+                    break;
+                }
+                Err(e) if e.is_transient() && Instant::now() < deadline => {
+                    if !failing {
+                        self.note(
+                            Level::Warning,
+                            format!(
+                                "{e}; retrying until {} answers (the step may or may not have started; it is never started twice)",
+                                node.name
+                            ),
+                        );
+                        failing = true;
+                    }
+                    self.transport.forget(&node).await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    return self.finished(step, attempt, Outcome::Failed, None, e.to_string(), started.elapsed());
+                }
+            }
+        }
+        let (outcome, exit, tail) = self.follow(step, attempt, &node, &dir, started, deadline).await?;
+        Ok(Executed::Ran(outcome, exit, tail))
+    }
+
+    fn finished(
+        &mut self,
+        step: &Step,
+        attempt: u32,
+        outcome: Outcome,
+        exit: Option<i32>,
+        msg: String,
+        took: Duration,
+    ) -> Res<Executed> {
+        self.must_record(Record::StepFinished {
+            step: step.id.clone(),
+            attempt,
+            outcome,
+            exit,
+            output_tail: msg.clone(),
+            duration_ms: took.as_millis() as u64,
+        })?;
+        self.emit(Event::StepFinished { step: step.id.clone(), outcome, exit });
+        Ok(Executed::Ran(outcome, exit, msg))
+    }
+
+    /// Follows a started job: its output as it comes, its end, across dropped connections.
+    pub(super) async fn follow(
+        &mut self,
+        step: &Step,
+        attempt: u32,
+        node: &crate::model::Node,
+        dir: &JobDir,
+        started: Instant,
+        deadline: Instant,
+    ) -> Res<(Outcome, Option<i32>, String)> {
+        let mut offset = 0u64;
+        let mut tail = String::new();
+        let mut disconnected = false;
+        let (outcome, exit) = loop {
+            self.poll_commands();
+            if self.interrupt_now {
+                return Ok((Outcome::Lost, None, tail));
+            }
+            match job::poll(self.transport.as_ref(), node, dir, offset).await {
+                Ok(p) => {
+                    if disconnected {
+                        self.note(Level::Info, format!("reconnected to {}; re-attached to {}", node.name, step.id));
+                        disconnected = false;
+                    }
+                    if !p.new_output.is_empty() {
+                        offset += p.new_output.len() as u64;
+                        tail.push_str(&p.new_output);
+                        keep_tail(&mut tail, TAIL_KEEP);
+                        self.emit(Event::Output {
+                            step: step.id.clone(),
+                            node: node.name.clone(),
+                            text: p.new_output.clone(),
+                        });
+                    }
+                    match p.state {
+                        JobState::Done(rc) if offset >= p.out_size => {
+                            break (if rc == 0 { Outcome::Ok } else { Outcome::Failed }, Some(rc));
+                        }
+                        JobState::Done(_) => continue,
+                        JobState::Lost | JobState::Absent => break (Outcome::Lost, None),
+                        JobState::Running => {}
+                    }
+                }
+                Err(e) => {
+                    if !disconnected {
+                        self.note(
+                            Level::Warning,
+                            format!("{e}; the step goes on on the host, rollpilot keeps trying to re-attach"),
+                        );
+                        disconnected = true;
+                    }
+                    self.transport.forget(node).await;
+                }
+            }
+            if Instant::now() >= deadline {
+                break (Outcome::TimedOut, None);
+            }
+            tokio::time::sleep(Duration::from_millis(if disconnected { 1000 } else { 300 })).await;
+        };
+        let tail_text = crate::transport::tail(&tail, 2000);
+        match self.finished(step, attempt, outcome, exit, tail_text, started.elapsed())? {
+            Executed::Ran(o, e, t) => Ok((o, e, t)),
+            Executed::Stopped(_) => Ok((outcome, exit, String::new())),
+        }
+    }
+
+    /// A step started and never finished: find out what happened before anything runs. A job
+    /// that is there is re-attached; one that provably never started is started; one that was
+    /// killed is shown to the operator with what the probes say now.
+    pub(super) async fn in_doubt(&mut self, step: &Step, attempt: u32, dir: JobDir) -> Res<Flow> {
+        let node = self.node(&step.node)?;
+        let poll = loop {
+            match job::poll(self.transport.as_ref(), &node, &dir, 0).await {
+                Ok(p) => break p,
+                Err(e) => {
+                    self.note(Level::Warning, format!("{step} is in doubt and {e}; retrying", step = step.id));
+                    self.transport.forget(&node).await;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    self.poll_commands();
+                    if self.interrupt {
+                        return Ok(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted")));
+                    }
+                }
+            }
+        };
+        match poll.state {
+            JobState::Done(_) | JobState::Running => {
+                self.note(
+                    Level::Info,
+                    format!(
+                        "{} was interrupted in rollpilot but its job on {} {}; re-attaching, not re-running",
+                        step.id,
+                        step.node,
+                        if poll.state == JobState::Running { "is still running" } else { "finished" }
+                    ),
+                );
+                self.record(Record::Reattached { step: step.id.clone(), attempt });
+                self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt });
+                let started = Instant::now();
+                let (outcome, exit, tail) =
+                    self.follow(step, attempt, &node, &dir, started, started + self.cluster.timeouts.step).await?;
+                if outcome == Outcome::Ok {
+                    return self.verify_step(step).await;
+                }
+                let what = format!(
+                    "{} ended with exit {} on {}",
+                    step.id,
+                    exit.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+                    step.node
+                );
+                match self.on_failure(step, &what, &tail, None).await? {
+                    Chosen::Retry | Chosen::KeepWaiting => self.run_step(step).await,
+                    Chosen::Then(flow) => Ok(flow),
+                }
+            }
+            JobState::Absent => {
+                // The journal says it was about to start, the host has no trace of it: it never
+                // started. Starting it now is what the operator confirmed.
+                let text = format!(
+                    "{} (attempt {attempt}) never started on {}: rollpilot stopped after journaling it and before its job existed; starting it now",
+                    step.id, step.node
+                );
+                self.note(Level::Info, text);
+                self.must_record(Record::StepFinished {
+                    step: step.id.clone(),
+                    attempt,
+                    outcome: Outcome::NotStarted,
+                    exit: None,
+                    output_tail: String::new(),
+                    duration_ms: 0,
+                })?;
+                self.run_step(step).await
+            }
+            JobState::Lost => {
+                let snap = self.poller.refresh().await;
+                let obs = snap.observed().get(&step.node);
+                let checks_hold = step.after.iter().all(|g| evaluate(g, &self.cluster, &snap.observed()).is_open());
+                let mut lines = vec![
+                    format!(
+                        "{} ({}) started on {} and rollpilot stopped before it finished: its job was killed before it recorded an exit status.",
+                        step.id, step.summary, step.node
+                    ),
+                    format!("{} now: {}", step.node, crate::plan::gates::brief(&step.node, &obs)),
+                ];
+                let mut choices = vec![super::questions::choice(
+                    Answer::Abort,
+                    "Abort",
+                    "leave everything as it is; investigate by hand",
+                    false,
+                )];
+                if checks_hold && !step.after.is_empty() {
+                    lines.push(format!(
+                        "Its checks hold now: {}.",
+                        step.after.iter().map(|g| g.describe()).collect::<Vec<_>>().join("; ")
+                    ));
+                    choices.push(super::questions::choice(
+                        Answer::AcceptDone,
+                        "Accept as done",
+                        "record the step as done because its checks hold",
+                        false,
+                    ));
+                }
+                choices.push(super::questions::choice(
+                    Answer::Retry,
+                    "Run it again",
+                    &format!("run {} on {} again as a new attempt", step.action, step.node),
+                    false,
+                ));
+                let q =
+                    self.question(&step.id, QuestionKind::InDoubt, format!("{} is in doubt", step.id), lines, choices);
+                match self.ask(q).await?.0 {
+                    Answer::AcceptDone => {
+                        self.decided(&step.id, DecisionRecord::AcceptDone, None);
+                        self.must_record(Record::StepFinished {
+                            step: step.id.clone(),
+                            attempt,
+                            outcome: Outcome::Ok,
+                            exit: None,
+                            output_tail: "accepted as done by the operator after checking".into(),
+                            duration_ms: 0,
+                        })?;
+                        self.verify_step(step).await
+                    }
+                    Answer::Retry => {
+                        self.decided(&step.id, DecisionRecord::Retry, None);
+                        self.must_record(Record::StepFinished {
+                            step: step.id.clone(),
+                            attempt,
+                            outcome: Outcome::Lost,
+                            exit: None,
+                            output_tail: "killed before it recorded an exit status".into(),
+                            duration_ms: 0,
+                        })?;
+                        self.run_step(step).await
+                    }
+                    _ => {
+                        if self.interrupt {
+                            return Ok(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted")));
+                        }
+                        self.decided(&step.id, DecisionRecord::Abort, None);
+                        Ok(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted: {} is in doubt", step.id))))
+                    }
+                }
+            }
+        }
+    }
+
+    /// After breaking another driver's lock: its run's jobs still running on the hosts are
+    /// followed to their end (re-attached, never started again), so nothing runs twice at once.
+    pub(super) async fn adopt_jobs(&mut self, other_run: &str) -> Res<Flow> {
+        let nodes: Vec<crate::model::Node> =
+            self.cluster.groups.iter().flat_map(|g| g.nodes.iter().cloned()).collect();
+        for node in nodes {
+            let listing = match job::list_run(self.transport.as_ref(), &node, &self.cluster.job_dir, other_run).await {
+                Ok(l) => l,
+                Err(e) => {
+                    self.note(
+                        Level::Warning,
+                        format!("could not look for jobs of run {other_run} on {}: {e}", node.name),
+                    );
+                    continue;
+                }
+            };
+            for (name, state) in listing {
+                let dir = JobDir(job::run_dir(&self.cluster.job_dir, other_run) + "/" + &name);
+                match state {
+                    JobState::Running => {
+                        let text = format!(
+                            "run {other_run} left {name} running on {}: re-attached and followed to its end, not started again",
+                            node.name
+                        );
+                        self.note(Level::Warning, text.clone());
+                        self.record(Record::Note { text });
+                        let deadline = Instant::now() + self.cluster.timeouts.step;
+                        let mut offset = 0u64;
+                        loop {
+                            self.poll_commands();
+                            if self.interrupt {
+                                return Ok(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted")));
+                            }
+                            let Ok(p) = job::poll(self.transport.as_ref(), &node, &dir, offset).await else {
+                                self.transport.forget(&node).await;
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                continue;
+                            };
+                            if !p.new_output.is_empty() {
+                                offset += p.new_output.len() as u64;
+                                self.emit(Event::Output {
+                                    step: format!("{other_run}/{name}"),
+                                    node: node.name.clone(),
+                                    text: p.new_output.clone(),
+                                });
+                            }
+                            if p.state != JobState::Running {
+                                let text = format!("{name} of run {other_run} on {} ended: {:?}", node.name, p.state);
+                                self.note(Level::Info, text.clone());
+                                self.record(Record::Note { text });
+                                break;
+                            }
+                            if Instant::now() >= deadline {
+                                return Ok(Flow::End(
+                                    RunEnd::Aborted,
+                                    self.resume_hint(&format!(
+                                        "{name} of run {other_run} is still running on {} after timeouts.step; wait for it, then resume",
+                                        node.name
+                                    )),
+                                ));
+                            }
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                    }
+                    other => tracing::debug!("job {name} of run {other_run} on {}: {other:?}", node.name),
+                }
+            }
+        }
+        Ok(Flow::Next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_tail;
+
+    #[test]
+    fn keep_tail_never_cuts_inside_a_character() {
+        let mut s = "é".repeat(5000);
+        keep_tail(&mut s, 4096);
+        assert!(s.len() <= 4097 && s.len() >= 4095, "{}", s.len());
+        assert!(s.chars().all(|c| c == 'é'));
+        let mut short = "abc".to_string();
+        keep_tail(&mut short, 4096);
+        assert_eq!(short, "abc");
+    }
+}

@@ -1,0 +1,294 @@
+//! The step loop: plan from live facts before every step (the planner is called from here
+//! only), say why the plan changed (R12), wait at the step's gates, ask for its confirmation,
+//! then run it.
+
+use super::questions::{choice, confirmation_question};
+use super::waits::GateWait;
+use super::{Exec, Flow, Res};
+use crate::plan::gates::{Verdict, evaluate};
+use crate::plan::{self, Action, Confirm, Direction, Level, Plan, PlanRequest, Step};
+use crate::probe::Snapshot;
+use crate::run::events::*;
+use crate::run::journal::{DecisionRecord, Record};
+use tokio::time::Instant;
+
+impl Exec {
+    /// The plan for the cluster as it is now, from this run's context.
+    pub(super) fn plan_now(&self, snap: &Snapshot) -> Result<Plan, plan::Refusal> {
+        let observed = snap.observed();
+        let req = PlanRequest {
+            cluster: &self.cluster,
+            observed: &observed,
+            target: self.cfg.target.clone(),
+            context: &self.state.context,
+        };
+        let mut p = plan::plan(&req)?;
+        // The planner reconciles from what it observes, so finished work is not planned again.
+        // The one effect it cannot observe is a cleanup (deleted backups): never run it twice.
+        for ph in &mut p.phases {
+            ph.steps.retain(|s| !(s.action == Action::Cleanup && self.state.done.contains(&s.id)));
+        }
+        p.phases.retain(|ph| !ph.steps.is_empty());
+        Ok(p)
+    }
+
+    /// Why the new plan is not the old one minus the steps done since (R12), or `None`.
+    fn drift_reason(old: &Plan, new: &Plan, snap: &Snapshot, done_since: &[String]) -> Option<String> {
+        let key = |p: &Plan| p.steps().map(|s| (s.id.clone(), s.command.clone())).collect::<Vec<_>>();
+        let expected: Vec<_> = key(old).into_iter().filter(|(id, _)| !done_since.contains(id)).collect();
+        let now = key(new);
+        if expected == now {
+            return None;
+        }
+        let obs = snap.observed();
+        let mut why: Vec<String> = Vec::new();
+        if let Some(next) = old.steps().find(|s| !done_since.contains(&s.id)) {
+            for asm in &next.assumes {
+                let role = obs.get(&asm.node).role;
+                if role != asm.role {
+                    why.push(format!("{} was expected {} but is {}", asm.node, asm.role, role));
+                }
+            }
+        }
+        let gone: Vec<&str> =
+            expected.iter().filter(|e| !now.iter().any(|n| n.0 == e.0)).map(|e| e.0.as_str()).collect();
+        let new_steps: Vec<&str> =
+            now.iter().filter(|n| !expected.iter().any(|e| e.0 == n.0)).map(|n| n.0.as_str()).collect();
+        if !gone.is_empty() {
+            why.push(format!("no longer needed: {}", gone.join(", ")));
+        }
+        if !new_steps.is_empty() {
+            why.push(format!("now needed: {}", new_steps.join(", ")));
+        }
+        if why.is_empty() {
+            why.push("the order or the commands of the remaining steps changed".into());
+        }
+        Some(format!("R12 drift: the cluster changed since the plan was made ({}); planned again", why.join("; ")))
+    }
+
+    /// How the step count moved between two plans, for the progress line ("+1 step: …").
+    fn count_change(old: &Plan, new: &Plan, done_since: &[String], reason: &str) -> Option<String> {
+        let expected = old.steps().filter(|s| !done_since.contains(&s.id)).count() as i64;
+        let now = new.steps().count() as i64;
+        let d = now - expected;
+        (d != 0).then(|| {
+            format!("{}{d} step{}: {reason}", if d > 0 { "+" } else { "" }, if d.abs() == 1 { "" } else { "s" })
+        })
+    }
+
+    pub(super) async fn steps(&mut self) -> Res<Flow> {
+        let mut first = true;
+        let mut unreachable_since: Option<Instant> = None;
+        loop {
+            if let Flow::End(e, m) = self.wait_while_paused().await? {
+                return Ok(Flow::End(e, m));
+            }
+            if let Flow::End(e, m) = self.lock_check() {
+                return Ok(Flow::End(e, m));
+            }
+            let snap = self.poller.refresh().await;
+            let plan = match self.plan_now(&snap) {
+                Ok(p) => {
+                    unreachable_since = None;
+                    p
+                }
+                Err(r) if r.is_unreachable() && !first => {
+                    // Mid-run a host may be rebooting or its sshd restarting: wait, visibly.
+                    let since = *unreachable_since.get_or_insert_with(Instant::now);
+                    let left = self.cluster.timeouts.gate.saturating_sub(since.elapsed());
+                    let why = r.findings.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ");
+                    if left.is_zero() {
+                        let q = self.question(
+                            "reach",
+                            QuestionKind::Failure,
+                            "Hosts stay unreachable".into(),
+                            vec![why, "Nothing else is touched while a host cannot be seen (R11).".into()],
+                            vec![
+                                choice(
+                                    Answer::Abort,
+                                    "Abort",
+                                    "stop here; the cluster is left as it is, resume later",
+                                    false,
+                                ),
+                                choice(
+                                    Answer::KeepWaiting,
+                                    "Keep waiting",
+                                    "wait another gate timeout for the hosts to answer",
+                                    false,
+                                ),
+                            ],
+                        );
+                        match self.ask(q).await?.0 {
+                            Answer::KeepWaiting => {
+                                self.decided("reach", DecisionRecord::KeepWaiting, None);
+                                unreachable_since = None;
+                            }
+                            _ => {
+                                if !self.interrupt {
+                                    self.decided("reach", DecisionRecord::Abort, None);
+                                }
+                                return Ok(Flow::End(
+                                    RunEnd::Unreachable,
+                                    self.resume_hint("stopped: hosts unreachable"),
+                                ));
+                            }
+                        }
+                    } else {
+                        self.emit(Event::Waiting {
+                            step: "(next step)".into(),
+                            what: "every host answers its probes".into(),
+                            blocker: why,
+                            remaining: left,
+                        });
+                        tokio::time::sleep(self.cluster.timeouts.refresh).await;
+                    }
+                    continue;
+                }
+                Err(r) => {
+                    let text = r.to_string();
+                    self.record(Record::Note { text: text.clone() });
+                    let end = if r.is_unreachable() { RunEnd::Unreachable } else { RunEnd::Refused };
+                    return Ok(Flow::End(end, text.trim().to_string()));
+                }
+            };
+            let mut change = None;
+            if first {
+                first = false;
+                let reason = if self.cfg.resume.is_some() {
+                    "resumed: planned from the cluster as it is now"
+                } else {
+                    "initial plan"
+                };
+                self.must_record(Record::Planned { reason: reason.into(), plan: plan.clone() })?;
+                self.emit(Event::Planned { plan: Box::new(plan.clone()), reason: reason.into() });
+            } else if let Some(old) = &self.plan
+                && let Some(drift) = Self::drift_reason(old, &plan, &snap, &self.done_since_plan)
+            {
+                let reason = match self.decided_change.take() {
+                    Some(why) => why,
+                    None => {
+                        self.note(Level::Warning, drift.clone());
+                        drift
+                    }
+                };
+                change = Self::count_change(old, &plan, &self.done_since_plan, &reason);
+                self.must_record(Record::Planned { reason: reason.clone(), plan: plan.clone() })?;
+                self.emit(Event::Planned { plan: Box::new(plan.clone()), reason });
+            }
+            self.plan = Some(plan.clone());
+            self.done_since_plan.clear();
+            self.decided_change = None;
+            self.emit_progress(change);
+            let Some(step) = plan.steps().next().cloned() else {
+                let msg = if plan.direction == Direction::Nothing && self.state.done.is_empty() {
+                    format!("nothing to do: every node of {} already runs {}", self.cluster.name, self.cfg.target)
+                } else {
+                    format!("{} runs {} ({} steps)", self.cluster.name, self.cfg.target, self.state.done_steps.len())
+                };
+                return Ok(Flow::End(RunEnd::Done, msg));
+            };
+            match self.one_step(&step).await? {
+                Flow::Next => continue,
+                end => return Ok(end),
+            }
+        }
+    }
+
+    async fn one_step(&mut self, step: &Step) -> Res<Flow> {
+        // The plan must converge: a step already done twice in this run means its effect is not
+        // visible to the probes (or something undoes it). Never loop silently (R11).
+        let done_before = self.state.done_count.get(&step.id).copied().unwrap_or(0);
+        if done_before >= 2 {
+            let what = format!(
+                "{} was already done {done_before} times in this run and is planned again: the probes do not show its effect on {} (check the kind's probes and parsers), or something undoes it",
+                step.id, step.node
+            );
+            return self.recover(step, &what, "").await;
+        }
+        // Gates before the step: wait patiently, showing what blocks (R5).
+        for g in step.before.clone() {
+            match self.wait_gate(step, &g, "before").await? {
+                GateWait::Held => {}
+                GateWait::TimedOut(stall) => return self.gate_failed(step, &g, &stall).await,
+            }
+        }
+        // Confirmation, carrying this step's id; the rest of a confirmed sequence is not asked again.
+        let covered = matches!(step.confirm, Confirm::Yes | Confirm::Typed)
+            && !step.irreversible
+            && self.approved.contains(&(step.id.clone(), step.command.clone()));
+        if step.confirm != Confirm::None && !covered {
+            if let Some(flow) = self.confirm(step).await? {
+                return Ok(flow);
+            }
+            // Time passed while the operator read: re-check before acting (R12).
+            let snap = self.poller.refresh().await;
+            match self.plan_now(&snap) {
+                Ok(p) if p.steps().next().map(|s| (&s.id, &s.command)) == Some((&step.id, &step.command)) => {
+                    for g in &step.before {
+                        if let Verdict::Blocked(why) = evaluate(g, &self.cluster, &snap.observed()) {
+                            self.note(
+                                Level::Warning,
+                                format!("{} no longer holds ({why}); waiting again before {}", g.describe(), step.id),
+                            );
+                            return Ok(Flow::Next);
+                        }
+                    }
+                }
+                _ => {
+                    self.note(
+                        Level::Warning,
+                        format!("R12 drift: the cluster changed while {} waited for confirmation; planning again", step.id),
+                    );
+                    return Ok(Flow::Next);
+                }
+            }
+        }
+        self.run_step(step).await
+    }
+
+    /// Asks for the step's confirmation. `None` means approved.
+    async fn confirm(&mut self, step: &Step) -> Res<Option<Flow>> {
+        let id = self.next_question_id();
+        let q = confirmation_question(step, id, &self.cluster.name);
+        let (answer, typed) = self.ask(q).await?;
+        match answer {
+            Answer::Proceed => {
+                self.decided(&step.id, DecisionRecord::Proceed, typed);
+                self.approved = self
+                    .plan
+                    .as_ref()
+                    .map(|p| {
+                        p.steps()
+                            .skip_while(|s| s.id != step.id)
+                            .skip(1)
+                            .take_while(|s| s.confirm == Confirm::None)
+                            .map(|s| (s.id.clone(), s.command.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(None)
+            }
+            Answer::Decline => {
+                self.decided(&step.id, DecisionRecord::Decline, None);
+                let mut ctx = self.state.context.clone();
+                ctx.failback_declined.insert(step.group.clone());
+                self.must_record(Record::Context { context: ctx })?;
+                self.note(Level::Info, format!("failback of {} declined: roles stay as they are", step.group));
+                self.decided_change =
+                    Some(format!("the operator declined the failback of {}; planned without it", step.group));
+                Ok(Some(Flow::Next))
+            }
+            Answer::Cancel => {
+                self.pause = true;
+                Ok(Some(Flow::Next))
+            }
+            _ => {
+                if self.interrupt {
+                    return Ok(Some(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted"))));
+                }
+                self.decided(&step.id, DecisionRecord::Abort, None);
+                Ok(Some(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted before {}", step.id)))))
+            }
+        }
+    }
+}
