@@ -128,6 +128,9 @@ fn mid_run(cluster: Arc<Cluster>, now: Timestamp) -> State {
             started_at: jiff::Timestamp::now(),
             mixed_since: None,
             done: Vec::new(),
+            target: "2.0.0".into(),
+            from: vec!["1.0.0".into()],
+            downgrade: false,
         }),
     );
     let steps: Vec<_> = p.steps().take(40).cloned().collect();
@@ -216,6 +219,9 @@ fn idle_loop(cluster: Arc<Cluster>, driving: bool, secs: u64) -> (u64, f64) {
                 started_at: jiff::Timestamp::now(),
                 mixed_since: None,
                 done: Vec::new(),
+                target: "2.0.0".into(),
+                from: vec!["1.0.0".into()],
+                downgrade: false,
             });
         }
         let publisher = tokio::spawn(async move {

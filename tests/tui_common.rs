@@ -229,6 +229,9 @@ impl Sim {
             started_at: self.now,
             mixed_since: None,
             done: Vec::new(),
+            target: "4.2.1".into(),
+            from: vec!["4.2.0".into()],
+            downgrade: false,
         });
         self.tick(2);
         self.publish();

@@ -90,6 +90,9 @@ async fn quitting_mid_run_interrupts_and_waits_for_the_executor() {
             started_at: "2026-11-22T01:58:00Z".parse().unwrap(),
             mixed_since: None,
             done: Vec::new(),
+            target: "4.2.1".into(),
+            from: vec!["4.2.0".into()],
+            downgrade: false,
         })
         .unwrap();
     press(&tx, KeyCode::Char('q'));

@@ -98,7 +98,11 @@ pub async fn drive(
     end
 }
 
-fn decide(q: &Question, o: &Options, retried: &mut std::collections::HashMap<String, u32>) -> (Answer, Option<String>, String) {
+fn decide(
+    q: &Question,
+    o: &Options,
+    retried: &mut std::collections::HashMap<String, u32>,
+) -> (Answer, Option<String>, String) {
     let has = |a: Answer| q.choices.iter().any(|c| c.answer == a);
     if let (QuestionKind::Failure, OnFailure::Retry(n)) = (q.kind, o.on_failure) {
         let used = retried.entry(q.step.clone()).or_insert(0);

@@ -104,7 +104,10 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                 let _ = writeln!(o, "- {t} **resumed** by {operator} on {machine} ({mode})");
             }
             Record::Reattached { step, attempt } => {
-                let _ = writeln!(o, "- {t} re-attached to `{step}` attempt {attempt} (its job was still there; not run again)");
+                let _ = writeln!(
+                    o,
+                    "- {t} re-attached to `{step}` attempt {attempt} (its job was still there; not run again)"
+                );
             }
             Record::Planned { reason, plan } => {
                 let _ = writeln!(o, "- {t} **plan** ({reason}): {} steps", plan.steps().count());
@@ -192,17 +195,19 @@ fn steps_table(o: &mut String, entries: &[Entry]) {
     let mut rows: Vec<Row> = Vec::new();
     for e in entries {
         match &e.record {
-            Record::StepStarted { step, attempt, .. } => match rows.iter_mut().find(|r| r.id == step.id && r.done.is_none()) {
-                Some(r) => r.attempts = r.attempts.max(*attempt),
-                None => rows.push(Row {
-                    id: step.id.clone(),
-                    attempts: *attempt,
-                    command_ms: 0,
-                    first: e.ts,
-                    done: None,
-                    last: "started".into(),
-                }),
-            },
+            Record::StepStarted { step, attempt, .. } => {
+                match rows.iter_mut().find(|r| r.id == step.id && r.done.is_none()) {
+                    Some(r) => r.attempts = r.attempts.max(*attempt),
+                    None => rows.push(Row {
+                        id: step.id.clone(),
+                        attempts: *attempt,
+                        command_ms: 0,
+                        first: e.ts,
+                        done: None,
+                        last: "started".into(),
+                    }),
+                }
+            }
             Record::StepFinished { step, outcome, duration_ms, .. } => {
                 if let Some(r) = rows.iter_mut().rev().find(|r| &r.id == step) {
                     r.command_ms += duration_ms;

@@ -92,7 +92,28 @@ impl Exec {
                     lock::break_and_acquire(self.transport.as_ref(), &self.cluster, &h.token, &self.lock.info).await
                 {
                     self.lock.locked = true;
-                    let text = format!("took back the lock of interrupted run {} (its process {} is gone)", h.run, h.pid);
+                    let text =
+                        format!("took back the lock of interrupted run {} (its process {} is gone)", h.run, h.pid);
+                    self.note(Level::Info, text.clone());
+                    self.lock.took_over = Some(text);
+                    return Ok(Taken::Yes { adopt: None });
+                }
+                continue;
+            }
+            // Left behind by our own run that has ended since (abandoned, or it ended without
+            // releasing the lock): nothing can still act under it.
+            let holder_ended = holder_dead && {
+                let j = super::journal_path(&self.cfg.state_dir, &self.cluster.name, &h.run);
+                crate::run::journal::read(&j)
+                    .ok()
+                    .is_some_and(|es| crate::run::journal::RunState::replay(&es).finished.is_some())
+            };
+            if holder_ended {
+                if let Ok(Acquire::Acquired) =
+                    lock::break_and_acquire(self.transport.as_ref(), &self.cluster, &h.token, &self.lock.info).await
+                {
+                    self.lock.locked = true;
+                    let text = format!("took over the lock left by run {} of this machine, which has ended", h.run);
                     self.note(Level::Info, text.clone());
                     self.lock.took_over = Some(text);
                     return Ok(Taken::Yes { adopt: None });
@@ -166,7 +187,10 @@ impl Exec {
                     continue;
                 }
                 _ => {
-                    return Ok(Taken::No(RunEnd::Locked, format!("left the expired lock of {} in place", h.describe())));
+                    return Ok(Taken::No(
+                        RunEnd::Locked,
+                        format!("left the expired lock of {} in place", h.describe()),
+                    ));
                 }
             }
         }

@@ -144,12 +144,8 @@ impl Exec {
                     self.step_done(&s)?;
                     break;
                 };
-                let mut choices = vec![choice(
-                    Answer::Abort,
-                    "Abort",
-                    "stop here; repair the node by hand, then `resume`",
-                    false,
-                )];
+                let mut choices =
+                    vec![choice(Answer::Abort, "Abort", "stop here; repair the node by hand, then `resume`", false)];
                 if stalled {
                     choices.push(choice(
                         Answer::KeepWaiting,
@@ -206,7 +202,12 @@ impl Exec {
                     "end the run; the cluster stays as it is now, `resume` continues later",
                     false,
                 ),
-                choice(Answer::Retry, "Try again", &format!("plan again: {} will be upgraded again", failed.node), false),
+                choice(
+                    Answer::Retry,
+                    "Try again",
+                    &format!("plan again: {} will be upgraded again", failed.node),
+                    false,
+                ),
                 choice(
                     Answer::Skip,
                     "Skip node",

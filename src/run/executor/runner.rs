@@ -392,8 +392,7 @@ impl Exec {
     /// After breaking another driver's lock: its run's jobs still running on the hosts are
     /// followed to their end (re-attached, never started again), so nothing runs twice at once.
     pub(super) async fn adopt_jobs(&mut self, other_run: &str) -> Res<Flow> {
-        let nodes: Vec<crate::model::Node> =
-            self.cluster.groups.iter().flat_map(|g| g.nodes.iter().cloned()).collect();
+        let nodes: Vec<crate::model::Node> = self.cluster.groups.iter().flat_map(|g| g.nodes.iter().cloned()).collect();
         for node in nodes {
             let listing = match job::list_run(self.transport.as_ref(), &node, &self.cluster.job_dir, other_run).await {
                 Ok(l) => l,

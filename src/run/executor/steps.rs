@@ -237,7 +237,10 @@ impl Exec {
                 _ => {
                     self.note(
                         Level::Warning,
-                        format!("R12 drift: the cluster changed while {} waited for confirmation; planning again", step.id),
+                        format!(
+                            "R12 drift: the cluster changed while {} waited for confirmation; planning again",
+                            step.id
+                        ),
                     );
                     return Ok(Flow::Next);
                 }

@@ -1,0 +1,109 @@
+//! Helpers shared by several commands: loading the config, typed flags, refusals, the runtime,
+//! one probe round, and who and where the operator is.
+
+use super::exit;
+use crate::config;
+use crate::model::Cluster;
+use crate::plan::Refusal;
+use clap::Args;
+use semver::Version;
+use std::path::PathBuf;
+
+/// The `-c FILE` flag every cluster command takes.
+#[derive(Debug, Args)]
+pub(super) struct ConfigArg {
+    /// The cluster config (TOML). See config/ for examples.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(super) config: PathBuf,
+}
+
+/// Loads a config or prints every problem; `Err` carries the exit code.
+pub fn load_config(path: &std::path::Path) -> Result<Cluster, u8> {
+    config::load(path).map_err(|e| {
+        eprintln!("{}", e.render());
+        exit::USAGE
+    })
+}
+
+/// Parses `--to`, or explains what a version looks like.
+pub fn parse_target(to: Option<&str>, cluster: &Cluster) -> Result<(Version, bool), u8> {
+    match to {
+        None => Ok((cluster.target.clone(), false)),
+        Some(s) => match Version::parse(s.trim()) {
+            Ok(v) => Ok((v, true)),
+            Err(e) => {
+                eprintln!("--to {s}: not a version ({e}); write major.minor.patch like 4.2.1");
+                Err(exit::USAGE)
+            }
+        },
+    }
+}
+
+/// Checks a typed cluster name given on the command line.
+pub fn typed_name_matches(given: Option<&str>, cluster: &Cluster, flag: &str) -> Result<bool, u8> {
+    match given {
+        None => Ok(false),
+        Some(n) if n == cluster.name => Ok(true),
+        Some(n) => {
+            eprintln!(
+                "{flag}={n} does not match the cluster name `{}`; type the cluster's name exactly to confirm",
+                cluster.name
+            );
+            Err(exit::USAGE)
+        }
+    }
+}
+
+/// Prints a refusal and returns its exit code (3 for a rule, 4 for unreachable hosts).
+pub fn report_refusal(r: &Refusal) -> u8 {
+    eprint!("{r}");
+    if r.is_unreachable() { exit::UNREACHABLE } else { exit::REFUSED }
+}
+
+/// A tokio runtime for commands that talk to hosts.
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| {
+        eprintln!("cannot start the async runtime: {e}");
+        exit::FAILED
+    })
+}
+
+/// Probes every node once, then closes the connections.
+pub async fn probe_once(cluster: &Cluster) -> Result<crate::probe::Snapshot, u8> {
+    let transport = crate::transport::for_cluster(cluster).map_err(|e| {
+        eprintln!("{e}");
+        exit::FAILED
+    })?;
+    let poller = crate::probe::Poller::new(std::sync::Arc::new(cluster.clone()), transport.clone());
+    let snap = poller.refresh().await;
+    transport.close().await;
+    Ok(snap)
+}
+
+/// The machine's name, for the lock and the journal.
+pub fn machine_name() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+/// Who drives: `--operator`, else $USER/$LOGNAME, else the account of this process.
+pub fn operator_name(given: Option<&str>) -> String {
+    let env = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+    given.map(str::to_string).or_else(|| env("USER")).or_else(|| env("LOGNAME")).unwrap_or_else(|| {
+        let uid = rustix::process::getuid().as_raw();
+        std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|p| {
+                p.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+                })
+            })
+            .unwrap_or_else(|| format!("uid-{uid}"))
+    })
+}
+
+/// Whether to run without the TUI: asked for, or no terminal to draw on.
+pub(super) fn wants_headless(flag: bool, json: bool) -> bool {
+    use std::io::IsTerminal;
+    flag || json || !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal()
+}

@@ -1,0 +1,69 @@
+//! Command-line interface: one module per command, each mapping its outcome to an exit code
+//! from the one table in [`exit`]. No procedure logic lives here.
+
+mod check;
+mod common;
+mod demo;
+pub mod exit;
+mod plan;
+mod report;
+mod sim;
+mod status;
+mod upgrade;
+
+pub use common::{
+    load_config, machine_name, operator_name, parse_target, probe_once, report_refusal, runtime, typed_name_matches,
+};
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Guided rolling upgrades of highly available clusters over SSH.
+#[derive(Debug, Parser)]
+#[command(name = "rollpilot", version, about, after_help = after_help())]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The text under `--help`: the exit-code table and where to start.
+fn after_help() -> String {
+    format!("{}\n\nStart with `rollpilot demo`.", exit::help_text())
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a cluster config file (exit 0, or 2 with every problem located).
+    Check(check::CheckArgs),
+    /// Show every node: role, version, sync state, health (probed live over ssh).
+    Status(status::StatusArgs),
+    /// Show the plan for a rollout: phases, steps, gates, reasons and rollbacks.
+    Plan(plan::PlanArgs),
+    /// Run the rolling upgrade: the full-screen TUI, or plain progress with --headless.
+    Upgrade(upgrade::UpgradeArgs),
+    /// Continue an interrupted or aborted run from its journal.
+    Resume(upgrade::UpgradeArgs),
+    /// The maintenance report of a run (Markdown or JSON), from its journal.
+    Report(report::ReportArgs),
+    /// Upgrade a simulated cluster on this machine in the TUI: no hosts needed. Start here.
+    Demo(demo::DemoArgs),
+    /// Run a simulated cluster on this machine (for the demo, tests and rehearsals).
+    Sim(crate::sim::cli::SimArgs),
+}
+
+/// Parses argv and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log = crate::logging::init(&crate::paths::state_dir(None));
+    let code = match cli.command {
+        Command::Check(a) => check::run(&a),
+        Command::Status(a) => status::run(&a),
+        Command::Plan(a) => plan::run(&a),
+        Command::Upgrade(a) => upgrade::upgrade(&a, false),
+        Command::Resume(a) => upgrade::upgrade(&a, true),
+        Command::Report(a) => report::run(&a),
+        Command::Demo(a) => demo::run(&a),
+        Command::Sim(a) => sim::run(a),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,67 @@
+//! `rollpilot report`: the maintenance report of a run, read from its journal.
+
+use super::common::load_config;
+use super::exit;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Arguments of `rollpilot report`.
+#[derive(Debug, Args)]
+pub(super) struct ReportArgs {
+    /// The run id (default: the newest run, of the cluster given with -c).
+    run: Option<String>,
+    /// Narrow to this cluster's runs.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// md or json.
+    #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+    format: String,
+    /// Where journals live (default: $XDG_STATE_HOME/rollpilot).
+    #[arg(long, value_name = "DIR", env = "ROLLPILOT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+/// Finds the run (named, or the newest) and prints its report as Markdown or JSON.
+pub(super) fn run(a: &ReportArgs) -> u8 {
+    use crate::run::{report, runs};
+    let state_dir = crate::paths::state_dir(a.state_dir.as_deref());
+    let cluster = match &a.config {
+        Some(p) => match load_config(p) {
+            Ok(c) => Some(c.name),
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    let all = runs::list(&state_dir, cluster.as_deref());
+    let chosen = match &a.run {
+        Some(id) => all.into_iter().find(|r| &r.run == id),
+        None => all.into_iter().last(),
+    };
+    let Some(r) = chosen else {
+        eprintln!(
+            "no run {}found in {}",
+            a.run.as_ref().map(|r| format!("{r} ")).unwrap_or_default(),
+            state_dir.join("runs").display()
+        );
+        return exit::USAGE;
+    };
+    let (entries, _) = match runs::load(&r) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILED;
+        }
+    };
+    if a.format == "json" {
+        match serde_json::to_string_pretty(&report::json(&r.run, &entries)) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("cannot encode JSON: {e}");
+                return exit::FAILED;
+            }
+        }
+    } else {
+        print!("{}", report::markdown(&r.run, &entries));
+    }
+    exit::OK
+}
