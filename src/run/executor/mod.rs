@@ -246,7 +246,11 @@ impl Exec {
     /// still has. One function, so every face counts alike.
     fn progress(&self) -> (usize, usize) {
         let done = self.state.done_steps.len();
-        let left = self.plan.as_ref().map(|p| p.steps().count()).unwrap_or(0);
+        let left = self
+            .plan
+            .as_ref()
+            .map(|p| p.steps().filter(|s| !self.done_since_plan.contains(&s.id)).count())
+            .unwrap_or(0);
         (done, done + left)
     }
 

@@ -1,0 +1,283 @@
+//! The run engine in-process, on tokio's paused clock, against a scripted cluster (see
+//! `engine_support`): each recovery choice does exactly what its label says, the lock fences
+//! every remote action, an interrupted run is resumed without running anything twice, and the
+//! progress count is one number that only moves with a reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod engine_support;
+
+use engine_support::*;
+use rollpilot::run::events::{Answer, Event, QuestionKind, RunEnd};
+
+fn choice_labels(q: &rollpilot::run::events::Question) -> Vec<String> {
+    q.choices.iter().map(|c| c.label.clone()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pair_is_upgraded_passive_first_with_one_progress_count() {
+    let lab = Lab::new(PAIR);
+    let out = lab.run(false, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.version("n1"), "1.1.0");
+    assert_eq!(w.version("n2"), "1.1.0");
+    // The passive first, then the switchover, then the old active.
+    assert_eq!(w.started.first().map(String::as_str), Some("stop n2"), "{:?}", w.started);
+    let sw = w.started.iter().position(|c| c.starts_with("switchover n1")).expect("a switchover");
+    assert!(w.started.iter().position(|c| c == "stop n1").unwrap() > sw, "{:?}", w.started);
+    // One count: the total never moves without a re-plan, and ends at done == total.
+    let p = out.progress();
+    let total = p[0].1;
+    assert!(p.iter().all(|(_, t)| *t == total), "{p:?}");
+    assert_eq!(p.last().copied(), Some((total, total)));
+    // The journal replays to what the live run reported.
+    let (entries, state) = lab.journal();
+    let done_events = out.events.iter().filter(|e| matches!(e, Event::StepDone { .. })).count();
+    assert_eq!(state.done_steps.len(), done_events);
+    assert_eq!(state.finished.as_deref(), Some("done"));
+    assert_eq!(records(&entries, "step-started").len(), done_events, "every step ran exactly once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_runs_the_failed_command_again_as_a_new_attempt() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().fail_install.insert("p1".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Retry, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let failure = out.questions().into_iter().find(|q| q.kind == QuestionKind::Failure).expect("a failure question");
+    assert!(choice_labels(failure).contains(&"Retry".to_string()));
+    assert!(failure.lines.iter().any(|l| l.contains("No space left on device")), "{:?}", failure.lines);
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started.iter().filter(|c| c.as_str() == "install p1 1.1.0").count(), 2, "{:?}", w.started);
+    let (entries, _) = lab.journal();
+    let attempts: Vec<(String, u64)> = records(&entries, "step-finished")
+        .iter()
+        .filter(|r| r["step"] == "peers/p1/install")
+        .map(|r| (r["outcome"].as_str().unwrap().to_string(), r["attempt"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(attempts, vec![("failed".to_string(), 1), ("ok".to_string(), 2)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_waiting_waits_again_for_the_same_check_and_says_how_it_moved() {
+    let lab = Lab::new(PAIR);
+    // n2 needs 100 s to sync after its restart; a gate waits 60 s.
+    lab.world.lock().unwrap().sync_after.insert("n2".into(), std::time::Duration::from_secs(100));
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::KeepWaiting, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let q = out.questions().into_iter().find(|q| q.kind == QuestionKind::Failure).expect("a timed-out check");
+    assert!(choice_labels(q).contains(&"Keep waiting".to_string()), "{:?}", choice_labels(q));
+    assert!(q.title.contains("did not hold in time"), "{}", q.title);
+    assert!(q.lines.iter().any(|l| l.contains("The check last saw") && l.contains("Trend:")), "{:?}", q.lines);
+    // Nothing was run again: one start of n2.
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started.iter().filter(|c| c.as_str() == "start n2").count(), 1, "{:?}", w.started);
+}
+
+#[tokio::test(start_paused = true)]
+async fn roll_back_installs_the_version_the_node_ran_when_the_run_began() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().fail_install.insert("p1".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Rollback, None),
+                QuestionKind::AfterRollback => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted);
+    let q = out.questions().into_iter().find(|q| q.kind == QuestionKind::Failure).unwrap();
+    let roll = q.choices.iter().find(|c| c.answer == Answer::Rollback).expect("roll back offered");
+    assert!(roll.consequence.contains("reinstall 1.0.0 on p1"), "{}", roll.consequence);
+    assert!(!q.lines.iter().any(|l| l.contains("1.1.0") && l.contains("reinstall")), "{:?}", q.lines);
+    let w = lab.world.lock().unwrap();
+    assert!(w.started.contains(&"install p1 1.0.0".to_string()), "{:?}", w.started);
+    assert_eq!(w.version("p1"), "1.0.0");
+    assert!(w.nodes["p1"].running.is_some(), "the rolled-back node runs again");
+    // Nothing else was touched.
+    assert!(w.started.iter().all(|c| c.contains("p1")), "{:?}", w.started);
+    assert!(out.finished_message().contains("rollpilot resume -c c.toml"), "{}", out.finished_message());
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_leaves_the_node_and_goes_on_with_the_others() {
+    let lab = Lab::new(PEERS);
+    // p1 refuses to stop: it keeps serving on its old version.
+    lab.world.lock().unwrap().fail_stop.insert("p1".into(), 5);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure if q.choices.iter().any(|c| c.answer == Answer::Skip) => {
+                    (Answer::Skip, Some(q.expected.clone()))
+                }
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    assert_eq!((w.version("p2"), w.version("p3")), ("1.1.0".into(), "1.1.0".into()));
+    assert_eq!(w.version("p1"), "1.0.0");
+    assert_eq!(w.started.iter().filter(|c| c.contains("p1")).count(), 1, "skipped, not retried: {:?}", w.started);
+    // The re-plan was explained as the operator's decision, not drift.
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Planned { reason, .. } if reason.contains("p1 was skipped"))),
+        "no re-plan naming the skip"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn abort_stops_with_the_cluster_as_it_is_and_the_exact_resume_command() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().fail_install.insert("p1".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted);
+    assert!(out.finished_message().contains("`rollpilot resume -c c.toml`"), "{}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started, vec!["stop p1", "install p1 1.1.0"], "nothing after the failure");
+    let (_, state) = lab.journal();
+    assert_eq!(state.finished.as_deref(), Some("aborted"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_broken_by_someone_else_stops_the_run_before_its_next_action() {
+    let lab = Lab::new(PEERS);
+    let out = lab
+        .run(false, proceed, |e, w| {
+            // Another driver breaks the lock while p1 is being installed.
+            if let Event::StepStarted { step, .. } = e
+                && step.id == "peers/p1/install"
+            {
+                w.lock().unwrap().lock_owner = Some(("someone-else".into(), i64::MAX));
+            }
+        })
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted, "{}", out.finished_message());
+    assert!(out.finished_message().contains("no longer ours"), "{}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    // The install that was running finishes; nothing starts after it.
+    assert_eq!(w.started, vec!["stop p1", "install p1 1.1.0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_lock_host_pauses_actions_until_the_lock_is_confirmed() {
+    let lab = Lab::new(PEERS);
+    // The lock host stops answering once the first job has started.
+    lab.world.lock().unwrap().lock_unreachable_after = Some(1);
+    let out = lab
+        .run(false, proceed, |e, w| match e {
+            Event::Waiting { what, .. } if what.contains("lock host confirms") => {
+                let mut w = w.lock().unwrap();
+                // While it waits, nothing was started after the stop.
+                assert_eq!(w.started, vec!["stop p1"]);
+                w.lock_unreachable = false;
+            }
+            _ => {}
+        })
+        .await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Note { text, .. } if text.contains("cannot confirm the operator lock"))),
+        "the wait was said"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn resume_starts_a_step_whose_job_never_started_and_runs_nothing_twice() {
+    let lab = Lab::new(PEERS);
+    // "Crash" while the install of p1 is being started: its job never appears on the host.
+    lab.world.lock().unwrap().hang_start = Some("install p1".into());
+    let cfg = lab.cfg(false);
+    let (task, events) = lab.spawn(cfg, proceed, |e, _| {
+        let _ = e;
+    });
+    for i in 0.. {
+        assert!(i < 3000, "the install of p1 never started");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (_, st) = lab.journal();
+        if st.in_flight.as_ref().is_some_and(|(s, _, _)| s.id == "peers/p1/install") {
+            break;
+        }
+    }
+    task.abort();
+    let _ = task.await;
+    drop(events);
+    holder_crashed(&lab.world);
+    let out = lab.run(true, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    assert!(
+        !out.questions().iter().any(|q| q.kind == QuestionKind::InDoubt),
+        "a job that provably never started needs no question"
+    );
+    let w = lab.world.lock().unwrap();
+    for cmd in ["stop p1", "install p1 1.1.0", "start p1"] {
+        assert_eq!(w.started.iter().filter(|c| c.as_str() == cmd).count(), 1, "{cmd}: {:?}", w.started);
+    }
+    let (entries, _) = lab.journal();
+    assert!(records(&entries, "step-finished").iter().any(|r| r["outcome"] == "not-started"));
+    assert_eq!(records(&entries, "resumed").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn resume_reattaches_to_a_job_that_is_still_running() {
+    let lab = Lab::new(PEERS);
+    let cfg = lab.cfg(false);
+    let (task, events) = lab.spawn(cfg, proceed, no_hook);
+    // Kill the engine while the install of p1 runs on its host.
+    for i in 0.. {
+        assert!(i < 6000, "the install of p1 never started");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if lab.world.lock().unwrap().started.iter().any(|c| c == "install p1 1.1.0") {
+            break;
+        }
+    }
+    task.abort();
+    let _ = task.await;
+    drop(events);
+    holder_crashed(&lab.world);
+    let out = lab.run(true, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started.iter().filter(|c| c.as_str() == "install p1 1.1.0").count(), 1, "{:?}", w.started);
+    let (entries, _) = lab.journal();
+    assert_eq!(records(&entries, "reattached").len(), 1);
+    // The report tells the interruption and the resume.
+    let md = rollpilot::run::report::markdown("r", &entries);
+    assert!(md.contains("**interruption**"), "{md}");
+    assert!(md.contains("**resumed** by tester"), "{md}");
+}

@@ -1,0 +1,664 @@
+//! A scripted cluster behind a fake [`Transport`], for in-process tests of the run engine with
+//! tokio's paused clock. It understands exactly the scripts rollpilot sends (the probe
+//! conversation, detached jobs, the lock) and the kinds' commands of the test config
+//! (`fake stop|install|start|switchover HOST …`), keeps a small world (versions, roles, sync,
+//! the lock) and lets a test inject faults: failing installs, stalled sync, an unreachable lock
+//! host, a lock broken by someone else, a job start that never returns (a crash mid-start).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use rollpilot::model::{Cluster, Node};
+use rollpilot::probe::Poller;
+use rollpilot::run::events::{Answer, Command, Event, Question, QuestionKind, RunEnd};
+use rollpilot::run::executor::{self, Mode, ResumeFrom, RunConfig};
+use rollpilot::run::journal::{self, RunState};
+use rollpilot::transport::{BoxFuture, CommandOutput, Conversation, RemoteCommand, Transport, TransportError};
+use semver::Version;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// An active/passive pair (n1 active) with explicit switchover.
+pub const PAIR: &str = r#"
+[cluster]
+name = "fake"
+target = "1.1.0"
+profile = "active-passive"
+compat = "same-major"
+failback = "never"
+transport = "local"
+job_dir = "/jobs"
+
+[timeouts]
+gate = "60s"
+step = "120s"
+refresh = "1s"
+probe = "5s"
+
+[lock]
+lease = "30s"
+
+[kinds.srv]
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+switchover = "fake switchover {host} {peer}"
+
+[kinds.srv.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)' }
+sync = { regex = 'sync=(\S+)' }
+
+[[groups]]
+name = "db"
+type = "server"
+kind = "srv"
+hosts = ["n1", "n2"]
+"#;
+
+/// Three peers, upgraded one at a time in any order.
+pub const PEERS: &str = r#"
+[cluster]
+name = "fake"
+target = "1.1.0"
+profile = "any-order"
+compat = "any"
+failback = "never"
+transport = "local"
+job_dir = "/jobs"
+
+[timeouts]
+gate = "60s"
+step = "120s"
+refresh = "1s"
+probe = "5s"
+
+[lock]
+lease = "30s"
+
+[kinds.node]
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+
+[kinds.node.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)', map = { "active" = "none", "passive" = "none", "stopped" = "stopped" } }
+
+[[groups]]
+name = "peers"
+type = "peer"
+kind = "node"
+hosts = ["p1", "p2", "p3"]
+"#;
+
+/// One node of the world.
+#[derive(Debug, Clone)]
+pub struct NodeState {
+    pub installed: Version,
+    pub running: Option<Version>,
+    pub active: bool,
+    /// When a started passive reaches sync (paused-clock time).
+    pub in_sync_at: Option<Instant>,
+}
+
+/// A detached job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub node: String,
+    pub command: String,
+    pub done_at: Instant,
+    pub rc: i32,
+    pub output: String,
+    pub applied: bool,
+}
+
+/// Everything the fake cluster knows.
+#[derive(Debug)]
+pub struct World {
+    pub nodes: BTreeMap<String, NodeState>,
+    pub jobs: HashMap<String, Job>,
+    /// Every command started, in order ("install n2 1.1.0").
+    pub started: Vec<String>,
+    /// Installs of these nodes fail this many more times.
+    pub fail_install: HashMap<String, u32>,
+    /// A node started passive syncs after this long.
+    pub sync_after: HashMap<String, Duration>,
+    /// Lock: owner token and lease end (world seconds).
+    pub lock_owner: Option<(String, i64)>,
+    /// The owner file's other lines (operator, machine, pid, run), as the acquirer wrote them.
+    pub lock_info: String,
+    /// The lock host stops answering once this many jobs were started.
+    pub lock_unreachable_after: Option<usize>,
+    /// Stops of these nodes fail this many more times.
+    pub fail_stop: HashMap<String, u32>,
+    pub lock_unreachable: bool,
+    /// Job starts whose command contains this never return (rollpilot "crashes" mid-start).
+    pub hang_start: Option<String>,
+    pub epoch: Instant,
+}
+
+impl World {
+    fn now_secs(&self) -> i64 {
+        1_000_000 + (Instant::now() - self.epoch).as_secs() as i64
+    }
+
+    /// The version a node reports.
+    pub fn version(&self, n: &str) -> String {
+        self.nodes[n].installed.to_string()
+    }
+
+    fn apply(&mut self, command: &str) -> (i32, String) {
+        let w: Vec<&str> = command.split_whitespace().collect();
+        let (verb, host) = (w.get(1).copied().unwrap_or(""), w.get(2).copied().unwrap_or("").to_string());
+        let now = Instant::now();
+        match verb {
+            "stop" => {
+                let left = self.fail_stop.entry(host.clone()).or_insert(0);
+                if *left > 0 {
+                    *left -= 1;
+                    return (1, format!("stop of {host} failed: service refused to stop\n"));
+                }
+                let was_active = self.nodes[&host].active;
+                let n = self.nodes.get_mut(&host).unwrap();
+                n.running = None;
+                n.active = false;
+                n.in_sync_at = None;
+                if was_active
+                    && let Some(other) = self
+                        .nodes
+                        .iter_mut()
+                        .find(|(k, s)| **k != host && s.running.is_some() && s.in_sync_at.is_some_and(|t| t <= now))
+                {
+                    other.1.active = true;
+                }
+                (0, format!("stopped {host}\n"))
+            }
+            "install" => {
+                let left = self.fail_install.entry(host.clone()).or_insert(0);
+                if *left > 0 {
+                    *left -= 1;
+                    return (1, format!("install of {} on {host} failed: No space left on device\n", w[3]));
+                }
+                self.nodes.get_mut(&host).unwrap().installed = Version::parse(w[3]).unwrap();
+                (0, format!("installed {} on {host}\n", w[3]))
+            }
+            "start" => {
+                let any_active = self.nodes.iter().any(|(k, s)| *k != host && s.active && s.running.is_some());
+                let delay = self.sync_after.get(&host).copied().unwrap_or(Duration::from_secs(2));
+                let n = self.nodes.get_mut(&host).unwrap();
+                n.running = Some(n.installed.clone());
+                n.active = !any_active;
+                n.in_sync_at = Some(now + delay);
+                (0, format!("started {host}\n"))
+            }
+            "switchover" => {
+                let peer = w.get(3).copied().unwrap_or("").to_string();
+                self.nodes.get_mut(&host).unwrap().active = false;
+                if let Some(p) = self.nodes.get_mut(&peer) {
+                    p.active = true;
+                }
+                (0, format!("moved the active role from {host} to {peer}\n"))
+            }
+            _ => (127, format!("fake: unknown command {command}\n")),
+        }
+    }
+
+    fn status(&self, host: &str) -> String {
+        let n = &self.nodes[host];
+        if n.running.is_none() {
+            return "role=stopped sync=n/a".into();
+        }
+        if n.active {
+            return "role=active sync=n/a".into();
+        }
+        let sync = if n.in_sync_at.is_some_and(|t| t <= Instant::now()) { "in-sync" } else { "syncing" };
+        format!("role=passive sync={sync}")
+    }
+
+    /// Finishes jobs whose time has come (their effect happens when they end).
+    fn settle(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> =
+            self.jobs.iter().filter(|(_, j)| !j.applied && j.done_at <= now).map(|(k, _)| k.clone()).collect();
+        for k in due {
+            let cmd = self.jobs[&k].command.clone();
+            let (rc, out) = self.apply(&cmd);
+            let j = self.jobs.get_mut(&k).unwrap();
+            j.rc = rc;
+            j.output.push_str(&out);
+            j.applied = true;
+        }
+    }
+}
+
+/// The fake transport over a shared [`World`].
+pub struct Fake {
+    pub world: Arc<Mutex<World>>,
+}
+
+/// Splits a shell line into words (single and double quotes, backslashes).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut any = false;
+    let mut it = line.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\'' => {
+                any = true;
+                for d in it.by_ref() {
+                    if d == '\'' {
+                        break;
+                    }
+                    cur.push(d);
+                }
+            }
+            '"' => {
+                any = true;
+                for d in it.by_ref() {
+                    if d == '"' {
+                        break;
+                    }
+                    cur.push(d);
+                }
+            }
+            '\\' => {
+                if let Some(d) = it.next() {
+                    cur.push(d);
+                    any = true;
+                }
+            }
+            c if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn token_in(script: &str) -> String {
+    let i = script.find("token=").unwrap() + "token=".len();
+    script[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || "._@-".contains(*c)).collect()
+}
+
+fn ok(stdout: String) -> Result<CommandOutput, TransportError> {
+    Ok(CommandOutput { status: Some(0), stdout, stderr: String::new(), truncated: false })
+}
+
+impl Fake {
+    fn lock(&self, script: &str) -> Result<CommandOutput, TransportError> {
+        let mut w = self.world.lock().unwrap();
+        let now = w.now_secs();
+        if script.contains(".broken.") {
+            let t = token_in(script);
+            if w.lock_owner.as_ref().is_some_and(|(o, _)| *o == t) {
+                w.lock_owner = None;
+            }
+            return ok(String::new());
+        }
+        if script.contains("rp-lock: acquired") {
+            if let Some((o, until)) = &w.lock_owner {
+                let info = if w.lock_info.is_empty() {
+                    "operator=someone\nmachine=elsewhere\npid=1\nrun=other-run\n".to_string()
+                } else {
+                    w.lock_info.clone()
+                };
+                return ok(format!(
+                    "rp-lock: held\nnow={now}\ntoken={o}\n{info}since={}\nlease_until={until}\n",
+                    now - 100
+                ));
+            }
+            let line = script.lines().find(|l| l.contains("printf 'token=%s")).unwrap();
+            let from = line.find("printf 'token=%s").unwrap();
+            let ws = words(line[from..].split(" >").next().unwrap());
+            let token = ws[2].clone();
+            w.lock_info = format!("operator={}\nmachine={}\npid={}\nrun={}\n", ws[3], ws[4], ws[5], ws[6]);
+            w.lock_owner = Some((token, now + 30));
+            return ok("rp-lock: acquired\n".into());
+        }
+        if script.contains("rp-lock: renewed") {
+            let t = token_in(script);
+            return ok(match &mut w.lock_owner {
+                Some((o, until)) if *o == t => {
+                    *until = now + 30;
+                    "rp-lock: renewed\n".into()
+                }
+                _ => "rp-lock: lost\n".into(),
+            });
+        }
+        if script.contains("rm -rf") {
+            let t = token_in(script);
+            if w.lock_owner.as_ref().is_some_and(|(o, _)| *o == t) {
+                w.lock_owner = None;
+            }
+            return ok(String::new());
+        }
+        ok(format!("now={now}\n"))
+    }
+
+    fn job(&self, node: &Node, script: &str) -> Option<Result<CommandOutput, TransportError>> {
+        let dir = words(script.lines().next()?.strip_prefix("d=")?).first()?.clone();
+        let mut w = self.world.lock().unwrap();
+        w.settle();
+        if script.contains("rp-job: started") {
+            if w.jobs.contains_key(&dir) {
+                return Some(ok("rp-job: exists\n".into()));
+            }
+            let line = script.lines().find(|l| l.starts_with("printf '%s\\n' "))?;
+            let command = words(line.split(" >\"$d/cmd\"").next()?)[2].clone();
+            let verb = command.split_whitespace().nth(1).unwrap_or("").to_string();
+            let took = match verb.as_str() {
+                "install" => Duration::from_secs(3),
+                _ => Duration::from_secs(1),
+            };
+            let short = command.trim_start_matches("fake ").to_string();
+            w.started.push(short);
+            w.jobs.insert(
+                dir,
+                Job {
+                    node: node.name.clone(),
+                    command,
+                    done_at: Instant::now() + took,
+                    rc: 0,
+                    output: String::new(),
+                    applied: false,
+                },
+            );
+            return Some(ok("rp-job: started\n".into()));
+        }
+        if script.contains("rp-state:") {
+            let from: usize = script
+                .split("tail -c +")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .and_then(|s| s.parse::<usize>().ok())
+                .map(|n| n - 1)
+                .unwrap_or(0);
+            return Some(ok(match w.jobs.get(&dir) {
+                None => "rp-state: absent\nrp-size: 0\nrp-out:\n".into(),
+                Some(j) => {
+                    let state = if j.applied { format!("done {}", j.rc) } else { "running".into() };
+                    let out = j.output.get(from..).unwrap_or("");
+                    format!("rp-state: {state}\nrp-size: {}\nrp-out:\n{out}", j.output.len())
+                }
+            }));
+        }
+        None
+    }
+}
+
+impl Transport for Fake {
+    fn run<'a>(
+        &'a self,
+        node: &'a Node,
+        cmd: &'a RemoteCommand,
+    ) -> BoxFuture<'a, Result<CommandOutput, TransportError>> {
+        Box::pin(async move {
+            let script = cmd.script.as_str();
+            if script.contains("rp-lock") || script.contains(".broken.") || script.contains("$d/owner") {
+                let mut w = self.world.lock().unwrap();
+                if w.lock_unreachable_after.is_some_and(|n| w.started.len() >= n) {
+                    w.lock_unreachable_after = None;
+                    w.lock_unreachable = true;
+                }
+                let unreachable = w.lock_unreachable;
+                drop(w);
+                if unreachable {
+                    return Err(TransportError::Unreachable { host: node.name.clone(), detail: "no route".into() });
+                }
+                return self.lock(script);
+            }
+            if script.contains("rp-job: started") {
+                let hang = self.world.lock().unwrap().hang_start.clone();
+                if let Some(h) = hang
+                    && script.contains(&h)
+                {
+                    self.world.lock().unwrap().hang_start = None;
+                    std::future::pending::<()>().await;
+                }
+            }
+            if let Some(r) = self.job(node, script) {
+                return r;
+            }
+            if script.contains("rp-job $n") {
+                let w = self.world.lock().unwrap();
+                let mut out = String::new();
+                for (dir, j) in &w.jobs {
+                    if j.node == node.name && !j.applied {
+                        out.push_str(&format!("rp-job {} running\n", dir.rsplit('/').next().unwrap()));
+                    }
+                }
+                return ok(out);
+            }
+            ok(String::new())
+        })
+    }
+
+    fn converse<'a>(
+        &'a self,
+        node: &'a Node,
+        talk: &'a Conversation<'a>,
+    ) -> BoxFuture<'a, Result<String, TransportError>> {
+        Box::pin(async move {
+            let mut w = self.world.lock().unwrap();
+            w.settle();
+            let n = talk.request;
+            let mut out = String::new();
+            if talk.agent.contains(":version:begin") {
+                out.push_str(&format!("@@{n}:version:begin\nversion {}\n@@{n}:version:rc=0\n", w.version(&node.name)));
+            }
+            if talk.agent.contains(":status:begin") {
+                out.push_str(&format!("@@{n}:status:begin\n{}\n@@{n}:status:rc=0\n", w.status(&node.name)));
+            }
+            Ok(out)
+        })
+    }
+
+    fn forget<'a>(&'a self, _node: &'a Node) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A world where every node of `cluster` runs `version`, the first of each server group active.
+pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
+    let mut nodes = BTreeMap::new();
+    for g in &cluster.groups {
+        for (i, n) in g.nodes.iter().enumerate() {
+            let v = Version::parse(version).unwrap();
+            nodes.insert(
+                n.name.clone(),
+                NodeState { installed: v.clone(), running: Some(v), active: i == 0, in_sync_at: Some(Instant::now()) },
+            );
+        }
+    }
+    Arc::new(Mutex::new(World {
+        nodes,
+        jobs: HashMap::new(),
+        started: Vec::new(),
+        fail_install: HashMap::new(),
+        sync_after: HashMap::new(),
+        lock_owner: None,
+        lock_info: String::new(),
+        lock_unreachable_after: None,
+        fail_stop: HashMap::new(),
+        lock_unreachable: false,
+        hang_start: None,
+        epoch: Instant::now(),
+    }))
+}
+
+/// A test cluster from one of the configs above, its state directory, and the world.
+pub struct Lab {
+    pub cluster: Arc<Cluster>,
+    pub world: Arc<Mutex<World>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Lab {
+    pub fn new(config: &str) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.toml"), config).unwrap();
+        let cluster = Arc::new(rollpilot::config::parse_str(config, "c.toml", dir.path()).unwrap());
+        let world = world(&cluster, "1.0.0");
+        Lab { cluster, world, dir }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn config(&self, resume: Option<ResumeFrom>) -> RunConfig {
+        RunConfig {
+            cluster: self.cluster.clone(),
+            config_path: self.dir.path().join("c.toml"),
+            config_hash: "x".into(),
+            target: Version::parse("1.1.0").unwrap(),
+            context: Default::default(),
+            state_dir: self.state_dir(),
+            operator: "tester".into(),
+            machine: "lab".into(),
+            mode: Mode::Headless,
+            resume,
+            resume_command: "rollpilot resume -c c.toml".into(),
+        }
+    }
+
+    /// The newest run's journal, replayed.
+    pub fn journal(&self) -> (Vec<journal::Entry>, RunState) {
+        let r = rollpilot::run::runs::list(&self.state_dir(), None).pop().expect("a run");
+        rollpilot::run::runs::load(&r).unwrap()
+    }
+
+    /// Runs the engine to its end, answering each question with `decide`, calling `hook` on
+    /// every event (to change the world at a precise moment).
+    pub async fn run(
+        &self,
+        resume: bool,
+        decide: impl FnMut(&Question) -> (Answer, Option<String>) + Send + 'static,
+        hook: impl FnMut(&Event, &Arc<Mutex<World>>) + Send + 'static,
+    ) -> Outcome {
+        let resume = resume.then(|| {
+            let r = rollpilot::run::runs::resumable(&self.state_dir(), &self.cluster.name).unwrap().unwrap();
+            ResumeFrom { run: r.0.run.clone(), journal: r.0.journal.clone(), state: r.2 }
+        });
+        let (task, events) = self.spawn(self.config(resume), decide, hook);
+        let end = task.await.unwrap();
+        let events = events.await.unwrap();
+        Outcome { end, events }
+    }
+
+    /// Starts the engine and returns its task and the collector of its events (for tests
+    /// that kill it midway, as a crash would).
+    pub fn spawn(
+        &self,
+        cfg: RunConfig,
+        mut decide: impl FnMut(&Question) -> (Answer, Option<String>) + Send + 'static,
+        mut hook: impl FnMut(&Event, &Arc<Mutex<World>>) + Send + 'static,
+    ) -> (tokio::task::JoinHandle<RunEnd>, tokio::task::JoinHandle<Vec<Event>>) {
+        let transport: Arc<dyn Transport> = Arc::new(Fake { world: self.world.clone() });
+        let poller = Poller::new(self.cluster.clone(), transport.clone());
+        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let world = self.world.clone();
+        let collector = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(e) = ev_rx.recv().await {
+                hook(&e, &world);
+                if let Event::Ask(q) = &e {
+                    let (answer, typed) = decide(q);
+                    let _ = cmd_tx.send(Command::Answer { question: q.id, answer, typed });
+                }
+                seen.push(e);
+            }
+            seen
+        });
+        let task = tokio::spawn(executor::run(cfg, transport, poller, ev_tx, cmd_rx));
+        (task, collector)
+    }
+
+    pub fn cfg(&self, resume: bool) -> RunConfig {
+        let resume = resume.then(|| {
+            let r = rollpilot::run::runs::resumable(&self.state_dir(), &self.cluster.name).unwrap().unwrap();
+            ResumeFrom { run: r.0.run.clone(), journal: r.0.journal.clone(), state: r.2 }
+        });
+        self.config(resume)
+    }
+}
+
+/// How a run went.
+pub struct Outcome {
+    pub end: RunEnd,
+    pub events: Vec<Event>,
+}
+
+impl Outcome {
+    pub fn questions(&self) -> Vec<&Question> {
+        self.events.iter().filter_map(|e| if let Event::Ask(q) = e { Some(q) } else { None }).collect()
+    }
+
+    pub fn finished_message(&self) -> String {
+        self.events
+            .iter()
+            .find_map(|e| if let Event::Finished { message, .. } = e { Some(message.clone()) } else { None })
+            .unwrap_or_default()
+    }
+
+    /// Every Progress event's (done, total).
+    pub fn progress(&self) -> Vec<(usize, usize)> {
+        self.events
+            .iter()
+            .filter_map(|e| if let Event::Progress { done, total, .. } = e { Some((*done, *total)) } else { None })
+            .collect()
+    }
+}
+
+/// Marks the lock's holder process as gone, as after a crash of the rollpilot that held it.
+pub fn holder_crashed(world: &Arc<Mutex<World>>) {
+    let mut w = world.lock().unwrap();
+    let info: Vec<String> = w
+        .lock_info
+        .lines()
+        .map(|l| if l.starts_with("pid=") { "pid=999999999".to_string() } else { l.to_string() })
+        .collect();
+    w.lock_info = info.join("\n") + "\n";
+}
+
+/// Proceeds with every confirmation, typing the name where needed; aborts anything else.
+pub fn proceed(q: &Question) -> (Answer, Option<String>) {
+    match q.kind {
+        QuestionKind::Confirm | QuestionKind::Optional | QuestionKind::Typed => {
+            (Answer::Proceed, Some(q.expected.clone()))
+        }
+        _ => (Answer::Abort, None),
+    }
+}
+
+/// Nothing to hook.
+pub fn no_hook(_: &Event, _: &Arc<Mutex<World>>) {}
+
+/// The journal's records of one type, by their serialized `type`.
+pub fn records(entries: &[journal::Entry], kind: &str) -> Vec<serde_json::Value> {
+    entries.iter().map(|e| serde_json::to_value(e).unwrap()).filter(|v| v["type"] == kind).collect()
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}
