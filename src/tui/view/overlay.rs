@@ -52,6 +52,14 @@ pub fn render(state: &State, o: &Overlay, area: Rect, buf: &mut Buffer) {
     }
 }
 
+/// The rule every dialog follows, as the help and the README state it.
+pub const DIALOG_RULE: &[&str] = &[
+    "Proceed is focused, so Enter proceeds; the safe choice (Cancel, Abort) is focused instead",
+    "  when the step is dangerous: typed confirmations, failures, irreversible or downtime steps.",
+    "A key pressed in the first 0.4 s after a dialog opens is ignored, and the dialog says so.",
+    "A question that arrives while a dialog is open waits until that one is answered.",
+];
+
 /// The help text, generated from the keymap tables.
 pub fn help_lines(state: &State) -> Vec<(String, Style)> {
     let t = &state.theme;
@@ -65,7 +73,10 @@ pub fn help_lines(state: &State) -> Vec<(String, Style)> {
         out.push((format!("  {keys:kw$}  {}{note}", b.help), if hidden { t.dim } else { t.base }));
     }
     out.push((String::new(), t.base));
-    out.push(("Dialogs (Cancel or the safest choice is focused when a dialog opens)".into(), t.title));
+    out.push(("Dialogs: one rule for every dialog".into(), t.title));
+    for line in DIALOG_RULE {
+        out.push((format!("  {line}"), t.base));
+    }
     for b in keymap::DIALOG {
         out.push((format!("  {:kw$}  {}", keymap::keys_label(b.keys), b.help), t.base));
     }
