@@ -604,3 +604,58 @@ fn odd_input_never_panics() {
         t.draw(|f| rollpilot::tui::view::render(&state, f)).unwrap();
     }
 }
+
+/// The node table's row for a host, as drawn.
+fn node_row(screen: &str, host: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.trim_start_matches(['›', ' ']).starts_with(host))
+        .unwrap_or_else(|| panic!("no row for {host}:\n{screen}"))
+        .to_string()
+}
+
+#[test]
+fn narrow_tables_drop_low_value_columns_before_cutting_role_version_or_sync() {
+    for (w, h) in [(80, 24), (120, 40), (160, 48)] {
+        let mut s = Sim::new(w, h, Theme::default_colors());
+        s.started();
+        let screen = s.screen();
+        let row = node_row(&screen, "tc-east-2");
+        for word in ["passive", "4.2.0", "in-sync", "ok"] {
+            assert!(row.contains(word), "{w}x{h}: `{word}` cut in `{row}`\n{screen}");
+        }
+        let header = screen.lines().find(|l| l.contains("HOST")).unwrap();
+        assert!(!header.contains('…'), "{w}x{h}: a column title is cut: {header}");
+    }
+    // With room, the KIND column shows each node's kind name.
+    let mut s = Sim::new(240, 48, Theme::default_colors());
+    s.started();
+    let screen = s.screen();
+    assert!(screen.contains("KIND"), "{screen}");
+    assert!(node_row(&screen, "wan-east").contains("orchestrator"), "{screen}");
+}
+
+#[test]
+fn help_scrolls_when_it_is_longer_than_the_screen() {
+    let mut s = Sim::new(80, 24, Theme::default_colors());
+    s.started();
+    s.key(ch('?'));
+    let first = s.screen();
+    assert!(first.contains("lines 1-"), "the help says it scrolls: {first}");
+    s.key(ch('G'));
+    let last = s.screen();
+    assert!(last.contains("monochrome") || last.contains("NO_COLOR"), "the end of the help is reachable: {last}");
+    s.key(ch('g'));
+    assert_eq!(s.screen(), first);
+}
+
+#[test]
+fn the_full_log_wraps_long_entries() {
+    let mut s = Sim::new(80, 24, Theme::default_colors());
+    s.started();
+    let long = "a long note that an operator must read in full: ".repeat(4) + "THE END";
+    s.ev(Event::Note { level: Level::Warning, text: long });
+    s.key(ch('l'));
+    let screen = s.screen();
+    assert!(screen.contains("THE END"), "{screen}");
+}

@@ -340,6 +340,9 @@ pub struct NodeRow {
     pub previous_role: Option<String>,
     /// Runs the target version.
     pub at_target: bool,
+    /// The node's kind name (`[kinds.NAME]`: `tc-server`, `patroni`), which says more than
+    /// the group type when one cluster mixes products.
+    pub kind: String,
 }
 
 /// Everything the screen shows.
@@ -449,6 +452,8 @@ pub struct State {
     pub filter_editing: bool,
     /// An overlay (help, log, details).
     pub overlay: Option<Overlay>,
+    /// First line shown of the help (it is longer than a small terminal).
+    pub help_scroll: usize,
 }
 
 impl State {
@@ -509,6 +514,7 @@ impl State {
             filter: TextField::default(),
             filter_editing: false,
             overlay: None,
+            help_scroll: 0,
         };
         s.rebuild_rows();
         s
@@ -629,7 +635,16 @@ impl State {
                 }
             }
             let at_target = r.version.as_deref() == Some(r.target.as_str());
-            out.push(NodeRow { row: r, last_seen, role_changed_at: changed_at, previous_role: previous, at_target });
+            let kind =
+                self.cluster.groups.iter().find(|g| g.name == r.group).map(|g| g.kind.clone()).unwrap_or_default();
+            out.push(NodeRow {
+                row: r,
+                last_seen,
+                role_changed_at: changed_at,
+                previous_role: previous,
+                at_target,
+                kind,
+            });
         }
         self.rows = out;
         // Versions and the mixed-version window (R7).

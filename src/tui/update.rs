@@ -660,7 +660,10 @@ fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
     }
     let redraw = vec![Effect::Redraw];
     match action {
-        KeyAction::Help => state.overlay = Some(Overlay::Help),
+        KeyAction::Help => {
+            state.overlay = Some(Overlay::Help);
+            state.help_scroll = 0;
+        }
         KeyAction::Up => move_sel(state, -1),
         KeyAction::Down => move_sel(state, 1),
         KeyAction::PageUp => {
@@ -996,6 +999,21 @@ fn overlay_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
         return vec![Effect::Redraw];
     }
     let page = state.size.1.saturating_sub(4) as usize;
+    if matches!(state.overlay, Some(Overlay::Help)) {
+        let (w, h) = view::overlay::help_viewport(state.size);
+        let max_top = view::overlay::help_wrapped(state, w).len().saturating_sub(h);
+        let top = state.help_scroll.min(max_top);
+        state.help_scroll = match action {
+            Some(KeyAction::Up) => top.saturating_sub(1),
+            Some(KeyAction::Down) => (top + 1).min(max_top),
+            Some(KeyAction::PageUp) => top.saturating_sub(h),
+            Some(KeyAction::PageDown) => (top + h).min(max_top),
+            Some(KeyAction::Top) => 0,
+            Some(KeyAction::Bottom) => max_top,
+            _ => return vec![],
+        };
+        return vec![Effect::Redraw];
+    }
     let total = state.log.len();
     if let Some(Overlay::Log { scroll }) = state.overlay.as_mut() {
         let max_top = total.saturating_sub(page);
@@ -1019,6 +1037,7 @@ fn overlay_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
     }
     if action == Some(KeyAction::Help) {
         state.overlay = Some(Overlay::Help);
+        state.help_scroll = 0;
         return vec![Effect::Redraw];
     }
     if action == Some(KeyAction::Log) {
