@@ -76,6 +76,7 @@ fn status_and_report_end_quietly_when_the_reader_goes_away() {
     let cfg = sim.config();
     with_closed_stdout(&["status", "-c", &cfg, "--json"]);
     with_closed_stdout(&["status", "-c", &cfg]);
+    with_closed_stdout(&["sim", "status", "--dir", sim.dir.path().to_str().unwrap()]);
     // A run with nothing to do (the target is what runs) still leaves a journal to report on.
     let state = sim.dir.path().join("state");
     let state = state.to_str().unwrap();

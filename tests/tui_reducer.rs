@@ -104,6 +104,7 @@ fn dangerous_steps_open_with_the_safe_choice_focused() {
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
     let Some(Modal::Question(d)) = &s.state.modal else { panic!("no question") };
     assert_eq!(d.question.choices[d.focus].answer, Answer::Cancel, "typed: Cancel focused");
+    assert!(s.screen().contains("Typing the cluster name is needed because"), "{}", s.screen());
     // `y` goes to the typed Proceed: it asks for the name and says why, nothing is sent yet.
     s.tick(1);
     assert!(sends(&s.key(ch('y'))).is_empty());

@@ -152,6 +152,14 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
         }
     }
     let mut tail: Vec<DLine> = vec![vec![]];
+    // Part of the tail, which is never cut: the operator must see why this one is typed.
+    if q.kind == QuestionKind::Typed && d.typing.is_none() {
+        let why = why_typed(state, d, Some(crate::run::events::Answer::Proceed));
+        for w in wrap(&format!("Typing the cluster name is needed because {why}."), inner) {
+            tail.push(vec![(w, t.warn)]);
+        }
+        tail.push(vec![]);
+    }
     let choices: Vec<Choice> = q
         .choices
         .iter()
@@ -165,7 +173,8 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
         let label = q.choices.get(d.focus).map(|c| c.label.as_str()).unwrap_or("");
         tail.push(vec![]);
         tail.push(vec![(format!("Type the cluster name `{}` to confirm “{label}”:", q.expected), t.warn)]);
-        for w in wrap(&format!("(typing is needed because {})", why_typed(state, d)), inner) {
+        let chosen = q.choices.get(d.focus).map(|c| c.answer);
+        for w in wrap(&format!("(typing is needed because {})", why_typed(state, d, chosen)), inner) {
             tail.push(vec![(w, t.dim)]);
         }
         tail.push(vec![("> ".into(), t.key), (field.text.clone(), t.header), ("▏".into(), t.key)]);
@@ -230,9 +239,8 @@ pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
 
 /// Why a choice needs the cluster name typed, from what the step does: the operator should
 /// know what makes this one different from the Enter-to-proceed steps.
-fn why_typed(state: &State, d: &QuestionDialog) -> String {
+fn why_typed(state: &State, d: &QuestionDialog, chosen: Option<crate::run::events::Answer>) -> String {
     let q = &d.question;
-    let chosen = q.choices.get(d.focus).map(|c| c.answer);
     if chosen == Some(crate::run::events::Answer::Skip) {
         return "skipping leaves this node out of the rollout, on its old version".into();
     }
