@@ -82,7 +82,7 @@ fn a_full_rolling_upgrade_through_the_kit_scripts_loses_nothing() {
     let msg = wait_until("wan-west to refuse to run beside a 4.2.0 orchestrator", SECS(15), || {
         std::fs::read_to_string(&out).ok().filter(|t| t.contains("refuses to run"))
     });
-    assert!(msg.contains("seed 001 step 4"), "{msg}");
+    assert!(msg.contains("Terracotta upgrade procedure, step 4"), "{msg}");
     wait_until("wan-west to exit", SECS(10), || {
         (s.probe("wan-west", "role").as_deref() == Some("stopped")).then_some(())
     });

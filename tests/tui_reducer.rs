@@ -50,56 +50,95 @@ fn sends(fx: &[Effect]) -> Vec<Command> {
 }
 
 #[test]
-fn confirm_question_opens_with_cancel_focused_and_enter_cancels() {
+fn confirm_question_opens_with_proceed_focused_and_enter_proceeds() {
     let (mut s, id) = asked();
-    assert_eq!(question_focus(&s), 0);
     let Some(Modal::Question(d)) = &s.state.modal else { unreachable!() };
-    assert_eq!(d.question.choices[0].answer, Answer::Cancel);
+    assert_eq!(d.question.choices[d.focus].answer, Answer::Proceed, "Enter proceeds, as the README says");
     assert!(s.screen().contains("The cluster fails over to"), "{}", s.screen());
     assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::Asking);
     s.tick(1);
     let fx = s.key(key(KeyCode::Enter));
-    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]);
+    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
     assert!(s.state.modal.is_none());
+    assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::Approved);
 }
 
 #[test]
-fn moving_focus_then_enter_proceeds_with_the_question_id() {
+fn moving_focus_then_enter_sends_the_focused_answer_with_the_question_id() {
     let (mut s, id) = asked();
     s.tick(1);
-    s.key(key(KeyCode::Right));
-    assert_eq!(question_focus(&s), 1);
+    s.key(key(KeyCode::Left));
+    assert_eq!(question_focus(&s), 0);
     let fx = s.key(key(KeyCode::Enter));
-    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
-    assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::Approved);
+    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]);
     // Tab wraps around, Shift-Tab goes back.
     let (mut s, _) = asked();
     s.tick(1);
     s.key(key(KeyCode::Tab));
-    s.key(key(KeyCode::Tab));
     assert_eq!(question_focus(&s), 0);
-    s.key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    s.key(key(KeyCode::Tab));
     assert_eq!(question_focus(&s), 1);
+    s.key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    assert_eq!(question_focus(&s), 0);
 }
 
 #[test]
-fn keys_right_after_a_question_appears_are_ignored() {
-    let (mut s, id) = asked();
-    s.tick_ms(100);
-    assert!(sends(&s.key(ch('y'))).is_empty(), "a key typed for something else must not answer");
-    assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
-    s.tick_ms(400);
-    assert_eq!(sends(&s.key(ch('y')))[0], Command::Answer { question: id, answer: Answer::Proceed, typed: None });
+fn dangerous_steps_open_with_the_safe_choice_focused() {
+    let mut s = running();
+    s.run_until("east/tc-east-1/stop");
+    let mut step = s.step("east/tc-east-1/stop");
+    step.irreversible = true;
+    let id = s.next_id();
+    s.ask(confirm_question(id, &step, "bigmemory-prod"));
+    let Some(Modal::Question(d)) = &s.state.modal else { panic!("no question") };
+    assert_eq!(d.question.choices[d.focus].answer, Answer::Cancel, "irreversible: Cancel focused");
+    s.tick(1);
+    assert_eq!(
+        sends(&s.key(key(KeyCode::Enter))),
+        vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]
+    );
+
+    let mut step = s.step("east/tc-east-1/stop");
+    step.confirm = rollpilot::plan::Confirm::Typed;
+    let id = s.next_id();
+    s.ask(confirm_question(id, &step, "bigmemory-prod"));
+    let Some(Modal::Question(d)) = &s.state.modal else { panic!("no question") };
+    assert_eq!(d.question.choices[d.focus].answer, Answer::Cancel, "typed: Cancel focused");
+    assert!(s.screen().contains("Typing the cluster name is needed because"), "{}", s.screen());
+    // `y` goes to the typed Proceed: it asks for the name and says why, nothing is sent yet.
+    s.tick(1);
+    assert!(sends(&s.key(ch('y'))).is_empty());
+    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.typing.is_some()));
+    assert!(s.screen().contains("typing is needed because"), "{}", s.screen());
 }
 
 #[test]
-fn y_proceeds_only_in_plain_confirmations_and_esc_is_the_safe_choice() {
+fn y_proceeds_in_every_confirm_dialog_and_n_or_esc_is_the_safe_choice() {
     let (mut s, id) = asked();
     s.tick(1);
-    let fx = s.key(key(KeyCode::Esc));
-    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]);
+    assert_eq!(sends(&s.key(ch('y'))), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
+    let (mut s, id) = asked();
+    s.tick(1);
+    assert_eq!(sends(&s.key(ch('n'))), vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]);
+    let (mut s, id) = asked();
+    s.tick(1);
+    assert_eq!(
+        sends(&s.key(key(KeyCode::Esc))),
+        vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]
+    );
 
-    // A failure: `y` does nothing, Esc only moves the focus back to Abort.
+    // An optional step (failback under `ask`): `y` is "Do it".
+    let mut s = running();
+    s.run_until("east/tc-east-1/stop");
+    let mut step = s.step("east/tc-east-1/stop");
+    step.confirm = rollpilot::plan::Confirm::Optional;
+    let id = s.next_id();
+    s.ask(confirm_question(id, &step, "bigmemory-prod"));
+    s.tick(1);
+    assert_eq!(sends(&s.key(ch('y'))), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
+    assert!(s.state.step("east/tc-east-1/stop").is_some());
+
+    // A failure has nothing that proceeds: `y` says so, Esc/n only move the focus back to Abort.
     let mut s = running();
     let step = s.step("east/tc-east-2/install");
     let q = failure_question(
@@ -113,12 +152,117 @@ fn y_proceeds_only_in_plain_confirmations_and_esc_is_the_safe_choice() {
     s.ask(q);
     s.tick(1);
     assert!(sends(&s.key(ch('y'))).is_empty());
+    assert!(s.screen().contains("nothing here proceeds"), "{}", s.screen());
     s.key(key(KeyCode::Down));
     s.key(key(KeyCode::Down));
     assert_eq!(question_focus(&s), 2);
-    assert!(sends(&s.key(key(KeyCode::Esc))).is_empty());
+    assert!(sends(&s.key(ch('n'))).is_empty());
     assert_eq!(question_focus(&s), 0);
     assert!(s.state.modal.is_some());
+}
+
+#[test]
+fn a_key_dropped_right_after_a_dialog_opens_is_shown_as_dropped() {
+    let (mut s, id) = asked();
+    s.tick_ms(100);
+    assert!(sends(&s.key(ch('y'))).is_empty());
+    assert!(s.screen().contains("key ignored: dialog just opened"), "{}", s.screen());
+    s.tick_ms(400);
+    assert_eq!(sends(&s.key(ch('y')))[0], Command::Answer { question: id, answer: Answer::Proceed, typed: None });
+}
+
+#[test]
+fn q_in_a_dialog_asks_to_quit_on_top_and_closing_it_returns_to_the_dialog() {
+    let (mut s, id) = asked();
+    s.tick(1);
+    s.key(key(KeyCode::Left));
+    assert!(sends(&s.key(ch('q'))).is_empty());
+    assert!(matches!(s.state.modal, Some(Modal::Quit { .. })));
+    assert!(s.screen().contains("Quit rollpilot?"), "{}", s.screen());
+    // Esc (Stay) closes the quit question: the same dialog, same focus, is back.
+    s.key(key(KeyCode::Esc));
+    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.question.id == id && d.focus == 0));
+    // Enter on "Stay" too.
+    s.key(ch('q'));
+    s.key(key(KeyCode::Enter));
+    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.question.id == id));
+    let fx = s.key(ch('y'));
+    assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
+}
+
+#[test]
+fn a_new_question_waits_until_the_open_one_is_answered() {
+    let (mut s, first) = asked();
+    s.tick(1);
+    s.key(key(KeyCode::Left));
+    let step = s.step("east/tc-east-2/install");
+    let second = s.next_id();
+    s.ask(failure_question(second, &step, "install failed", "", Some("4.2.0"), "bigmemory-prod"));
+    // The operator's keystroke goes to the dialog they were looking at.
+    let Some(Modal::Question(d)) = &s.state.modal else { panic!("no question") };
+    assert_eq!((d.question.id, d.focus), (first, 0));
+    let fx = s.key(key(KeyCode::Enter));
+    assert_eq!(sends(&fx), vec![Command::Answer { question: first, answer: Answer::Cancel, typed: None }]);
+    // Then the queued one, with its own guard.
+    let Some(Modal::Question(d)) = &s.state.modal else { panic!("the queued question is not shown") };
+    assert_eq!(d.question.id, second);
+    assert!(sends(&s.key(key(KeyCode::Enter))).is_empty(), "guarded: it just opened");
+    s.tick(1);
+    assert_eq!(
+        sends(&s.key(key(KeyCode::Enter))),
+        vec![Command::Answer { question: second, answer: Answer::Abort, typed: None }]
+    );
+    assert!(s.state.modal.is_none());
+}
+
+#[test]
+fn a_question_arriving_under_the_quit_dialog_is_shown_when_it_closes() {
+    let mut s = running();
+    s.run_until("east/tc-east-1/stop");
+    s.key(ch('q'));
+    assert!(matches!(s.state.modal, Some(Modal::Quit { .. })));
+    let step = s.step("east/tc-east-1/stop");
+    let id = s.next_id();
+    s.ask(confirm_question(id, &step, "bigmemory-prod"));
+    assert!(matches!(s.state.modal, Some(Modal::Quit { .. })), "the quit question stays under the key");
+    s.key(key(KeyCode::Esc));
+    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.question.id == id));
+}
+
+#[test]
+fn the_header_says_downgrade_and_typed_confirmations_say_why() {
+    use rollpilot::plan::{self, PlanRequest, RunContext};
+    let mut s = Sim::new(160, 48, Theme::default_colors());
+    s.world = world_at("4.2.1");
+    let ctx = RunContext { downgrade_intended: true, ..Default::default() };
+    s.plan = plan::plan(&PlanRequest { cluster: &s.cluster, observed: &s.world, target: v("4.2.0"), context: &ctx })
+        .unwrap();
+    s.publish();
+    s.started();
+    assert!(s.screen().contains("downgrade 4.2.1 → 4.2.0"), "{}", s.screen());
+    let step = s.plan.steps().find(|st| st.confirm == rollpilot::plan::Confirm::Typed).cloned();
+    let step = step.unwrap_or_else(|| {
+        let mut st = s.plan.steps().next().unwrap().clone();
+        st.confirm = rollpilot::plan::Confirm::Typed;
+        st
+    });
+    let id = s.next_id();
+    s.ask(confirm_question(id, &step, "bigmemory-prod"));
+    s.tick(1);
+    s.key(ch('y'));
+    let screen = s.screen();
+    assert!(screen.contains("DOWNGRADE"), "{screen}");
+    assert!(screen.contains("typing is needed because"), "{screen}");
+}
+
+#[test]
+fn keys_right_after_a_question_appears_are_ignored() {
+    let (mut s, id) = asked();
+    s.tick_ms(100);
+    assert!(sends(&s.key(ch('y'))).is_empty(), "a key typed for something else must not answer");
+    assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
+    s.tick_ms(400);
+    assert_eq!(sends(&s.key(ch('y')))[0], Command::Answer { question: id, answer: Answer::Proceed, typed: None });
 }
 
 #[test]
@@ -460,4 +604,59 @@ fn odd_input_never_panics() {
         let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w.max(1), h.max(1))).unwrap();
         t.draw(|f| rollpilot::tui::view::render(&state, f)).unwrap();
     }
+}
+
+/// The node table's row for a host, as drawn.
+fn node_row(screen: &str, host: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.trim_start_matches(['›', ' ']).starts_with(host))
+        .unwrap_or_else(|| panic!("no row for {host}:\n{screen}"))
+        .to_string()
+}
+
+#[test]
+fn narrow_tables_drop_low_value_columns_before_cutting_role_version_or_sync() {
+    for (w, h) in [(80, 24), (120, 40), (160, 48)] {
+        let mut s = Sim::new(w, h, Theme::default_colors());
+        s.started();
+        let screen = s.screen();
+        let row = node_row(&screen, "tc-east-2");
+        for word in ["passive", "4.2.0", "in-sync", "ok"] {
+            assert!(row.contains(word), "{w}x{h}: `{word}` cut in `{row}`\n{screen}");
+        }
+        let header = screen.lines().find(|l| l.contains("HOST")).unwrap();
+        assert!(!header.contains('…'), "{w}x{h}: a column title is cut: {header}");
+    }
+    // With room, the KIND column shows each node's kind name.
+    let mut s = Sim::new(240, 48, Theme::default_colors());
+    s.started();
+    let screen = s.screen();
+    assert!(screen.contains("KIND"), "{screen}");
+    assert!(node_row(&screen, "wan-east").contains("orchestrator"), "{screen}");
+}
+
+#[test]
+fn help_scrolls_when_it_is_longer_than_the_screen() {
+    let mut s = Sim::new(80, 24, Theme::default_colors());
+    s.started();
+    s.key(ch('?'));
+    let first = s.screen();
+    assert!(first.contains("lines 1-"), "the help says it scrolls: {first}");
+    s.key(ch('G'));
+    let last = s.screen();
+    assert!(last.contains("monochrome") || last.contains("NO_COLOR"), "the end of the help is reachable: {last}");
+    s.key(ch('g'));
+    assert_eq!(s.screen(), first);
+}
+
+#[test]
+fn the_full_log_wraps_long_entries() {
+    let mut s = Sim::new(80, 24, Theme::default_colors());
+    s.started();
+    let long = "a long note that an operator must read in full: ".repeat(4) + "THE END";
+    s.ev(Event::Note { level: Level::Warning, text: long });
+    s.key(ch('l'));
+    let screen = s.screen();
+    assert!(screen.contains("THE END"), "{screen}");
 }

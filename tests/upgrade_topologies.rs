@@ -25,7 +25,7 @@ fn streambase_any_order_with_mixed_versions_loses_nothing() {
     let o = lab.upgrade(&[]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
-    assert!(t.contains("this profile supports that (seed 002)"), "{t}");
+    assert!(t.contains("this profile supports that (StreamBase upgrade notes)"), "{t}");
     // Mixed versions while it ran: sb-1 was on 10.6.1 while sb-3 still served on 10.6.0.
     let entries = &lab.runs()[0].1;
     assert!(

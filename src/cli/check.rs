@@ -1,6 +1,6 @@
 //! `rollpilot check`: validate a cluster config file without touching any host.
 
-use super::common::{ConfigArg, load_config};
+use super::common::{ConfigArg, load_config, print_out};
 use super::exit;
 use clap::Args;
 
@@ -16,8 +16,8 @@ pub(super) fn run(a: &CheckArgs) -> u8 {
     match load_config(&a.cfg.config) {
         Ok(c) => {
             let nodes = c.nodes().count();
-            println!(
-                "{}: ok — cluster {} ({} profile, target {}), {} groups, {} hosts",
+            let line = format!(
+                "{}: ok — cluster {} ({} profile, target {}), {} groups, {} hosts\n",
                 a.cfg.config.display(),
                 c.name,
                 c.profile.as_str(),
@@ -25,7 +25,7 @@ pub(super) fn run(a: &CheckArgs) -> u8 {
                 c.groups.len(),
                 nodes
             );
-            exit::OK
+            print_out(&line).err().unwrap_or(exit::OK)
         }
         Err(code) => code,
     }

@@ -56,8 +56,46 @@ pub fn typed_name_matches(given: Option<&str>, cluster: &Cluster, flag: &str) ->
 
 /// Prints a refusal and returns its exit code (3 for a rule, 4 for unreachable hosts).
 pub fn report_refusal(r: &Refusal) -> u8 {
-    eprint!("{r}");
+    eprint!("{}", render_refusal(r));
     if r.is_unreachable() { exit::UNREACHABLE } else { exit::REFUSED }
+}
+
+/// A refusal as an operator reads it: findings that say the same thing about several nodes
+/// (R1 refuses every node of a cluster for one reason) are printed once, with the node list,
+/// instead of one identical paragraph per node.
+pub fn render_refusal(r: &Refusal) -> String {
+    use std::fmt::Write;
+    // The planner names the node first ("tc-east-1 runs 4.2.0 ..."): the same text with the
+    // node's name blanked out is the same finding.
+    struct Same<'a> {
+        first: &'a crate::plan::Finding,
+        nodes: Vec<&'a str>,
+        key: (Option<crate::plan::Rule>, String, String),
+    }
+    let mut groups: Vec<Same> = Vec::new();
+    for f in &r.findings {
+        let node = f.message.split_whitespace().next().unwrap_or("");
+        let blank = |s: &str| if node.is_empty() { s.to_string() } else { s.replace(node, "\u{0}") };
+        let key = (f.rule, blank(&f.message), blank(&f.advice));
+        match groups.iter_mut().find(|g| g.key == key) {
+            Some(g) => g.nodes.push(node),
+            None => groups.push(Same { first: f, nodes: vec![node], key }),
+        }
+    }
+    let mut out = format!("rollpilot refuses to plan a rolling upgrade of {}:\n", r.cluster);
+    for g in &groups {
+        let rule = g.first.rule.map(|r| format!("{r}: ")).unwrap_or_default();
+        let _ = writeln!(out, "  - {rule}{}", g.first.message);
+        if let [_, others @ ..] = g.nodes.as_slice()
+            && !others.is_empty()
+        {
+            let n = others.len();
+            let nodes = if n == 1 { "node" } else { "nodes" };
+            let _ = writeln!(out, "    the same holds for {n} more {nodes}: {}", others.join(", "));
+        }
+        let _ = writeln!(out, "    what to do: {}", g.first.advice);
+    }
+    out
 }
 
 /// A tokio runtime for commands that talk to hosts.
@@ -106,4 +144,46 @@ pub fn operator_name(given: Option<&str>) -> String {
 pub(super) fn wants_headless(flag: bool, json: bool) -> bool {
     use std::io::IsTerminal;
     flag || json || !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal()
+}
+
+/// Writes a command's output to stdout through one lock. A reader that went away (`| head -1`)
+/// is a normal end for a command-line tool, so a broken pipe ends the command quietly with
+/// exit 0 instead of a panic; any other write error is reported (exit 1).
+pub(super) fn print_out(text: &str) -> Result<(), u8> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(exit::OK),
+        Err(e) => {
+            eprintln!("rollpilot: cannot write to standard output: {e}");
+            Err(exit::FAILED)
+        }
+    }
+}
+
+/// Checks a `--state-dir` before anything is written there: it must be (or become) a
+/// directory this user can write. `Err` carries exit 2 after a sentence saying what is wrong.
+pub(super) fn usable_state_dir(dir: &std::path::Path) -> Result<(), u8> {
+    let fail = |why: String| {
+        eprintln!(
+            "--state-dir {}: {why}; give a directory you can write (or leave it out for the default)",
+            dir.display()
+        );
+        Err(exit::USAGE)
+    };
+    if dir.exists() && !dir.is_dir() {
+        return fail("is a file, not a directory".into());
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return fail(format!("cannot be created ({e})"));
+    }
+    let probe = dir.join(format!(".rollpilot-write-test-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => fail(format!("is not writable ({e})")),
+    }
 }

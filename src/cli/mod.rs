@@ -5,6 +5,7 @@ mod check;
 mod common;
 mod demo;
 pub mod exit;
+mod init;
 mod plan;
 mod report;
 mod sim;
@@ -15,7 +16,7 @@ pub use common::{
     load_config, machine_name, operator_name, parse_target, probe_once, report_refusal, runtime, typed_name_matches,
 };
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Guided rolling upgrades of highly available clusters over SSH.
@@ -47,8 +48,17 @@ enum Command {
     Report(report::ReportArgs),
     /// Upgrade a simulated cluster on this machine in the TUI: no hosts needed. Start here.
     Demo(demo::DemoArgs),
+    /// Write a commented starting config for a profile, with hosts from a list, an ssh_config or an Ansible inventory.
+    Init(init::InitArgs),
     /// Run a simulated cluster on this machine (for the demo, tests and rehearsals).
     Sim(crate::sim::cli::SimArgs),
+    /// Print a shell completion script: `source <(rollpilot completions bash)`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `rollpilot man | man -l -`.
+    Man,
 }
 
 /// Parses argv and runs the command.
@@ -63,7 +73,27 @@ pub fn main() -> ExitCode {
         Command::Resume(a) => upgrade::upgrade(&a, true),
         Command::Report(a) => report::run(&a),
         Command::Demo(a) => demo::run(&a),
+        Command::Init(a) => init::run(&a),
         Command::Sim(a) => sim::run(a),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
     };
     ExitCode::from(code)
+}
+
+/// Writes the completion script for `shell` to stdout (a closed pipe ends quietly).
+fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "rollpilot", &mut buf);
+    common::print_out(&String::from_utf8_lossy(&buf)).err().unwrap_or(exit::OK)
+}
+
+/// Writes the manual page (roff) generated from the same definitions as `--help`.
+fn man() -> u8 {
+    let mut buf = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut buf) {
+        eprintln!("rollpilot: cannot render the manual page: {e}");
+        return exit::FAILED;
+    }
+    common::print_out(&String::from_utf8_lossy(&buf)).err().unwrap_or(exit::OK)
 }

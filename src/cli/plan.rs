@@ -1,6 +1,8 @@
 //! `rollpilot plan`: the plan for a rollout, probed live or for an assumed state (`--assume`).
 
-use super::common::{ConfigArg, load_config, parse_target, probe_once, report_refusal, runtime, typed_name_matches};
+use super::common::{
+    ConfigArg, load_config, parse_target, print_out, probe_once, report_refusal, runtime, typed_name_matches,
+};
 use super::exit;
 use crate::config;
 use crate::model::Observed;
@@ -42,12 +44,9 @@ pub(super) fn run(a: &PlanArgs) -> u8 {
         Err(c) => return c,
     };
     let observed: Observed = match &a.assume {
-        Some(p) => match config::observed_file::load(p, &cluster) {
+        Some(p) => match load_assumed(p, &cluster) {
             Ok(o) => o,
-            Err(e) => {
-                eprintln!("{}", e.render());
-                return exit::USAGE;
-            }
+            Err(code) => return code,
         },
         None => match runtime().map(|rt| rt.block_on(probe_once(&cluster))) {
             Ok(Ok(snap)) => {
@@ -66,24 +65,52 @@ pub(super) fn run(a: &PlanArgs) -> u8 {
         Ok(p) => {
             if a.json {
                 match serde_json::to_string_pretty(&p) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => print_out(&format!("{s}\n")).err().unwrap_or(exit::OK),
                     Err(e) => {
                         eprintln!("cannot encode the plan as JSON: {e}");
-                        return exit::FAILED;
+                        exit::FAILED
                     }
                 }
             } else {
-                print!("{}", plan::render::to_text(&p));
+                print_out(&plan::render::to_text(&p)).err().unwrap_or(exit::OK)
             }
-            exit::OK
         }
         Err(r) => {
             if a.json
                 && let Ok(s) = serde_json::to_string_pretty(&r)
+                && let Err(code) = print_out(&format!("{s}\n"))
+                && code != exit::OK
             {
-                println!("{s}");
+                return code;
             }
             report_refusal(&r)
+        }
+    }
+}
+
+/// Reads the `--assume` state file. Its errors name `--assume` (not `-c`), and a file that
+/// describes no node is refused: planning for it would call every node unreachable (exit 4),
+/// which is not what the operator's file says.
+fn load_assumed(path: &std::path::Path, cluster: &crate::model::Cluster) -> Result<Observed, u8> {
+    match config::observed_file::load(path, cluster) {
+        Ok(o) if o.nodes.is_empty() => {
+            eprintln!(
+                "--assume: {} describes no nodes; give `[nodes.NAME]` tables or a saved `rollpilot status --json`",
+                path.display()
+            );
+            Err(exit::USAGE)
+        }
+        Ok(o) => Ok(o),
+        Err(config::LoadError::Read { source, .. }) => {
+            eprintln!(
+                "--assume: cannot read the state file {} ({source}); check the path given with --assume",
+                path.display()
+            );
+            Err(exit::USAGE)
+        }
+        Err(e) => {
+            eprintln!("{}", e.render());
+            Err(exit::USAGE)
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `rollpilot report`: the maintenance report of a run, read from its journal.
 
-use super::common::load_config;
+use super::common::{load_config, print_out};
 use super::exit;
 use clap::Args;
 use std::path::PathBuf;
@@ -25,6 +25,13 @@ pub(super) struct ReportArgs {
 pub(super) fn run(a: &ReportArgs) -> u8 {
     use crate::run::{report, runs};
     let state_dir = crate::paths::state_dir(a.state_dir.as_deref());
+    if let Some(d) = &a.state_dir
+        && d.exists()
+        && !d.is_dir()
+    {
+        eprintln!("--state-dir {}: is a file, not a directory; give the directory that holds the runs", d.display());
+        return exit::USAGE;
+    }
     let cluster = match &a.config {
         Some(p) => match load_config(p) {
             Ok(c) => Some(c.name),
@@ -54,14 +61,13 @@ pub(super) fn run(a: &ReportArgs) -> u8 {
     };
     if a.format == "json" {
         match serde_json::to_string_pretty(&report::json(&r.run, &entries)) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => print_out(&format!("{s}\n")).err().unwrap_or(exit::OK),
             Err(e) => {
                 eprintln!("cannot encode JSON: {e}");
-                return exit::FAILED;
+                exit::FAILED
             }
         }
     } else {
-        print!("{}", report::markdown(&r.run, &entries));
+        print_out(&report::markdown(&r.run, &entries)).err().unwrap_or(exit::OK)
     }
-    exit::OK
 }

@@ -1,6 +1,6 @@
 //! `rollpilot status`: every node's role, version, sync state and health, probed live.
 
-use super::common::{ConfigArg, load_config, probe_once, runtime};
+use super::common::{ConfigArg, load_config, print_out, probe_once, runtime};
 use super::exit;
 use clap::Args;
 
@@ -45,9 +45,10 @@ pub(super) fn run(a: &StatusArgs) -> u8 {
                         let snap = poller.refresh().await;
                         let now = jiff::Timestamp::now();
                         let rows = status_view::rows(&cluster, &snap);
-                        print!("\x1b[H\x1b[2J{} — {} (every {}; Ctrl-C to stop)\n\n{}", cluster.name, now.strftime("%H:%M:%S"), crate::config::duration::format_duration(cluster.timeouts.refresh), status_view::to_text(&rows, now));
-                        use std::io::Write;
-                        let _ = std::io::stdout().flush();
+                        let screen = format!("\x1b[H\x1b[2J{} — {} (every {}; Ctrl-C to stop)\n\n{}", cluster.name, now.strftime("%H:%M:%S"), crate::config::duration::format_duration(cluster.timeouts.refresh), status_view::to_text(&rows, now));
+                        if let Err(code) = print_out(&screen) {
+                            break code;
+                        }
                     }
                     _ = tokio::signal::ctrl_c() => break exit::INTERRUPTED,
                 }
@@ -62,14 +63,18 @@ pub(super) fn run(a: &StatusArgs) -> u8 {
         let rows = status_view::rows(&cluster, &snap);
         if a.json {
             match serde_json::to_string_pretty(&rows) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => {
+                    if let Err(code) = print_out(&format!("{s}\n")) {
+                        return code;
+                    }
+                }
                 Err(e) => {
                     eprintln!("cannot encode JSON: {e}");
                     return exit::FAILED;
                 }
             }
-        } else {
-            print!("{}", status_view::to_text(&rows, jiff::Timestamp::now()));
+        } else if let Err(code) = print_out(&status_view::to_text(&rows, jiff::Timestamp::now())) {
+            return code;
         }
         let down = snap.unreachable();
         if down.is_empty() {

@@ -3,7 +3,7 @@
 
 use super::common::{
     ConfigArg, load_config, machine_name, operator_name, parse_target, report_refusal, runtime, typed_name_matches,
-    wants_headless,
+    usable_state_dir, wants_headless,
 };
 use super::exit;
 use crate::plan::{self, PlanRequest, RunContext};
@@ -309,6 +309,11 @@ pub(super) fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
     use crate::run::{executor, headless};
     let headless_mode = wants_headless(a.headless, a.json);
     let mode = if headless_mode { executor::Mode::Headless } else { executor::Mode::Tui };
+    if let Some(d) = &a.state_dir
+        && let Err(code) = usable_state_dir(d)
+    {
+        return code;
+    }
     let mut resume_flags = Vec::new();
     if headless_mode {
         resume_flags.push("--headless".to_string());

@@ -483,7 +483,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                 ctx.err(u.span(), hf("user"), format!("`{}` is not a valid user name", u.get_ref()));
             }
             if g.gtype == GroupType::Orchestrator && h.role.is_none() {
-                ctx.err(name_span.clone(), hf("role"), "orchestrator hosts need `role = \"master\"` or `role = \"standby\"` (seed 001 stops standbys first); write the host as a table: { name = \"wan-1\", role = \"master\" }");
+                ctx.err(name_span.clone(), hf("role"), "orchestrator hosts need `role = \"master\"` or `role = \"standby\"` (the Terracotta procedure stops standbys first); write the host as a table: { name = \"wan-1\", role = \"master\" }");
             }
             if g.gtype != GroupType::Orchestrator && h.role.is_some() {
                 ctx.err(
@@ -621,7 +621,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             ctx.err(span.clone(), kf("switchover"), format!("group `{}` needs a way to move the active role: a `switchover` command (move the virtual server, SENTINEL FAILOVER) or a `stop` command that triggers failover", g.name));
         }
         if g.gtype == GroupType::Orchestrator && (k.commands.stop.is_none() || k.commands.start.is_none()) {
-            ctx.err(span.clone(), kf("stop"), "orchestrators are stopped, upgraded and restarted (seed 001 steps 3-5): `stop` and `start` are required");
+            ctx.err(span.clone(), kf("stop"), "orchestrators are stopped, upgraded and restarted (Terracotta upgrade procedure, steps 3-5): `stop` and `start` are required");
         }
     }
 

@@ -66,8 +66,17 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         if !o.reachable {
             findings.push(Finding {
                 rule: None,
-                message: format!("{} (group {}) is unreachable: {}", n.name, g.name, o.error.as_deref().unwrap_or("no answer")),
-                advice: format!("fix the connection to {} (try `ssh {}`), then plan again; rollpilot does not plan around a node it cannot see", n.name, n.address),
+                message: format!(
+                    "{} (group {}) is unreachable: {}",
+                    n.name,
+                    g.name,
+                    o.error.as_deref().map(|e| e.strip_prefix(&format!("{}: ", n.name)).unwrap_or(e)).unwrap_or("no answer")
+                ),
+                advice: format!(
+                    "fix the connection to {} (try `{}`), then plan again; rollpilot does not plan around a node it cannot see",
+                    n.name,
+                    ssh_hint(cluster, n)
+                ),
             });
         } else if o.role == Role::Unknown && g.gtype == GroupType::Server && cluster.profile != Profile::AnyOrder {
             findings.push(Finding {
@@ -158,7 +167,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
             findings.push(Finding {
                 rule: Some(Rule::VersionCompat),
                 message: format!(
-                    "{} runs {v} and the target is {t}; under the {} rule only {} may run side by side, so these versions cannot be mixed during a rolling upgrade (seed 000: no rolling upgrade across minor versions, e.g. 4.1.x to 4.2.0)",
+                    "{} runs {v} and the target is {t}; under the {} rule only {} may run side by side, so these versions cannot be mixed during a rolling upgrade (the Terracotta upgrade guide: no rolling upgrade across minor versions, e.g. 4.1.x to 4.2.0)",
                     n.name,
                     cluster.compat.as_str(),
                     cluster.compat.describe()
@@ -182,7 +191,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
                 findings.push(Finding {
                     rule: Some(Rule::NoMirrorDataLoss),
                     message: format!(
-                        "server group {} has no mirror and is not persistent: restarting {} to upgrade it loses all of its data (seed 000: \"servers cannot be upgraded without losing all the data\")",
+                        "server group {} has no mirror and is not persistent: restarting {} to upgrade it loses all of its data (the Terracotta upgrade guide: \"servers cannot be upgraded without losing all the data\")",
                         g.name, n.name
                     ),
                     advice: format!(
@@ -276,12 +285,12 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
             .collect();
         let text = if cluster.profile == Profile::AnyOrder {
             format!(
-                "while the rollout runs, nodes run mixed versions ({}); this profile supports that (seed 002), but the rollout should still be finished",
+                "while the rollout runs, nodes run mixed versions ({}); this profile supports that (StreamBase upgrade notes), but the rollout should still be finished",
                 vs.join(" and ")
             )
         } else {
             format!(
-                "from the first install to the last, the cluster runs mixed versions ({}); seed 000: a partly upgraded cluster is only a temporary state, so finish the rollout",
+                "from the first install to the last, the cluster runs mixed versions ({}); a partly upgraded cluster is only a temporary state, so finish the rollout",
                 vs.join(" and ")
             )
         };
@@ -508,7 +517,7 @@ impl Builder<'_> {
                 reason,
                 &[Rule::Order],
                 format!(
-                    "Deleting the old data backups of {} (dirty-objectdb): this cannot be undone (seed 001 step 2.1c)",
+                    "Deleting the old data backups of {} (dirty-objectdb): this cannot be undone (Terracotta upgrade procedure, step 2.1c)",
                     n.name
                 ),
                 Confirm::Yes,
@@ -609,7 +618,7 @@ impl Builder<'_> {
             }
             let data_loss = !g.persistent;
             let reason = format!(
-                "R2 no-mirror-downtime: {stripe} {} has no {mirror}, so its service is down while {} is {verb}d (seed 000)",
+                "R2 no-mirror-downtime: {stripe} {} has no {mirror}, so its service is down while {} is {verb}d (Terracotta upgrade guide)",
                 g.name, n.name
             );
             let mut first = true;
@@ -702,7 +711,7 @@ impl Builder<'_> {
 
         let active = actives[0];
         let original = self.req.context.original_active.get(&g.name).cloned().unwrap_or_else(|| active.name.clone());
-        let step_word = if terracotta { " (seed 001 step 2.1)" } else { "" };
+        let step_word = if terracotta { " (Terracotta upgrade procedure, step 2.1)" } else { "" };
         let passive_reason = format!(
             "R4 order: {mirror}s of {stripe} {} before its active, so the active keeps serving{step_word}",
             g.name
@@ -843,7 +852,7 @@ impl Builder<'_> {
             let reason = format!(
                 "R4 order: the active of {stripe} {} goes last, after its {mirror}s are {verb}d and in sync; R5 safe-to-stop guards the handover{}",
                 g.name,
-                if terracotta { " (seed 001 step 2.2)" } else { "" }
+                if terracotta { " (Terracotta upgrade procedure, step 2.2)" } else { "" }
             );
             let state = a_obs.state.clone().unwrap_or_else(|| "ACTIVE".into());
             if kind.commands.switchover.is_some() {
@@ -943,7 +952,11 @@ impl Builder<'_> {
                     FailbackPolicy::Never => "policy never",
                 },
                 orig.name,
-                if terracotta { " (seed 001 step 2.2d)" } else { " (seed 003 step 3)" }
+                if terracotta {
+                    " (Terracotta upgrade procedure, step 2.2d)"
+                } else {
+                    " (Exchange cluster procedure, step 3)"
+                }
             );
             let cur = g.nodes.iter().find(|n| n.name == current_active);
             if kind.commands.failback.is_some() {
@@ -1011,10 +1024,11 @@ impl Builder<'_> {
             format!("Group {}{region}: passives, then switch over and {verb} the old active", g.name)
         };
         let reason = if terracotta {
-            "R4 order: every TSA stripe in every region is upgraded before clients and orchestrators (seed 001 step 2)"
+            "R4 order: every TSA stripe in every region is upgraded before clients and orchestrators (Terracotta upgrade procedure, step 2)"
                 .to_string()
         } else {
-            "R4 order: server groups first, passives before the active (seed 003 steps 1-2)".to_string()
+            "R4 order: server groups first, passives before the active (Exchange cluster procedure, steps 1-2)"
+                .to_string()
         };
         self.phases.push(Phase { title, reason, steps });
         Ok(())
@@ -1050,7 +1064,7 @@ impl Builder<'_> {
         let verb = self.verb();
         let reason = if any_order {
             format!(
-                "R4 order: any order is allowed (seed 002: nodes of different versions coexist); {} one node at a time, config order",
+                "R4 order: any order is allowed (StreamBase upgrade notes: nodes of different versions coexist); {} one node at a time, config order",
                 g.name
             )
         } else {
@@ -1138,7 +1152,7 @@ impl Builder<'_> {
         let servers = g.servers.clone().map(|s| format!(" of {s}")).unwrap_or_default();
         let reason = format!(
             "R4 order: clients{servers} after all server groups in all regions{}",
-            if self.cluster.profile == Profile::Terracotta { " (seed 001 step 2.3)" } else { "" }
+            if self.cluster.profile == Profile::Terracotta { " (Terracotta upgrade procedure, step 2.3)" } else { "" }
         );
         let batches: Vec<&[&Node]> = todo.chunks(g.batch.max(1)).collect();
         let nb = batches.len();
@@ -1217,7 +1231,8 @@ impl Builder<'_> {
         if todo.is_empty() && start_only.is_empty() {
             return;
         }
-        let seed = if self.cluster.profile == Profile::Terracotta { " (seed 001 steps 3-5)" } else { "" };
+        let seed =
+            if self.cluster.profile == Profile::Terracotta { " (Terracotta upgrade procedure, steps 3-5)" } else { "" };
         // Stop: standbys before masters (seed 001 recommends it with reconnectResync).
         let mut stop_order: Vec<&Node> = if todo.is_empty() {
             Vec::new()
@@ -1369,7 +1384,7 @@ impl Builder<'_> {
             return;
         };
         let reason = format!(
-            "R9 offline-step: {} cannot be upgraded while {service} is online (seed 003: such components need the service offline)",
+            "R9 offline-step: {} cannot be upgraded while {service} is online (Exchange cluster procedure: such components need the service offline)",
             g.name
         );
         let mut steps = Vec::new();
@@ -1515,4 +1530,22 @@ pub fn rollback_steps(cluster: &Cluster, observed: &Observed, node: &str, previo
         last.after = verify;
     }
     steps
+}
+
+/// The ssh command an operator can type to test the connection rollpilot tried: the same
+/// address, port and user (from the host or `[ssh]`), so the hint reproduces the failure.
+fn ssh_hint(cluster: &Cluster, n: &crate::model::Node) -> String {
+    let mut cmd = String::from("ssh");
+    if let Some(f) = &cluster.ssh.config_file {
+        cmd.push_str(&format!(" -F {}", f.display()));
+    }
+    if let Some(p) = n.port.or(cluster.ssh.port) {
+        cmd.push_str(&format!(" -p {p}"));
+    }
+    cmd.push(' ');
+    if let Some(u) = n.user.as_ref().or(cluster.ssh.user.as_ref()) {
+        cmd.push_str(&format!("{u}@"));
+    }
+    cmd.push_str(&n.address);
+    cmd
 }

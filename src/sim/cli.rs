@@ -1,5 +1,14 @@
 //! `rollpilot sim ...`: start, stop, break and verify a simulated cluster.
 
+/// Prints a line on stdout. A reader that went away (`rollpilot sim status | head -1`) is a
+/// normal end for a listing, not a panic; the command's exit code stays what it was.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 use super::{FaultKind, SshHost, Topology, UpOptions};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -84,7 +93,7 @@ pub fn run(a: SimArgs) -> u8 {
         SimCommand::Node(n) => return super::node::run(n),
         SimCommand::Up(u) => up(u),
         SimCommand::Down(d) => super::down(&d.dir).map(|r| {
-            println!(
+            say!(
                 "stopped {} process(es) of the simulated cluster in {}; {} recorded, none left running",
                 r.stopped.len(),
                 d.dir.display(),
@@ -94,23 +103,23 @@ pub fn run(a: SimArgs) -> u8 {
         }),
         SimCommand::Fault(f) => {
             FaultKind::parse(&f.kind).and_then(|k| super::fault(&f.dir, &f.node, k, f.clear)).map(|msg| {
-                println!("{msg}");
+                say!("{msg}");
                 0
             })
         }
         SimCommand::Verify(d) => super::verify(&d.dir).map(|r| {
             for line in &r.details {
-                println!("{line}");
+                say!("{line}");
             }
             if !r.missing_sample.is_empty() {
-                println!("missing, for example: {}", r.missing_sample.join(", "));
+                say!("missing, for example: {}", r.missing_sample.join(", "));
             }
-            println!("{}", r.summary());
+            say!("{}", r.summary());
             if r.lost == 0 { 0 } else { 1 }
         }),
         SimCommand::Status(d) => super::hosts(&d.dir).map(|hosts| {
             for h in hosts {
-                println!(
+                say!(
                     "{:<12} {:<16} {:<10} {:<22} {}",
                     h.name,
                     h.role.as_str(),
@@ -149,10 +158,10 @@ fn up(u: UpArgs) -> Result<u8, super::SimError> {
     let info = super::up(&opts)?;
     let d = crate::model::shell_quote(&info.dir.to_string_lossy());
     let c = crate::model::shell_quote(&info.config.to_string_lossy());
-    println!("simulated {} cluster is up in {} (version {})", info.topology.as_str(), info.dir.display(), info.version);
-    println!("  config: {}", info.config.display());
+    say!("simulated {} cluster is up in {} (version {})", info.topology.as_str(), info.dir.display(), info.version);
+    say!("  config: {}", info.config.display());
     for h in &info.hosts {
-        println!(
+        say!(
             "  {:<12} {:<16} {:<10} {:<22} {}",
             h.name,
             h.role.as_str(),
@@ -161,14 +170,14 @@ fn up(u: UpArgs) -> Result<u8, super::SimError> {
             h.pid.map(|p| format!("pid {p}")).unwrap_or_default()
         );
     }
-    println!("  logs:   {}/nodes/<host>/logs/", info.dir.display());
-    println!("next:");
-    println!("  rollpilot check -c {c}");
-    println!("  rollpilot plan -c {c}");
+    say!("  logs:   {}/nodes/<host>/logs/", info.dir.display());
+    say!("next:");
+    say!("  rollpilot check -c {c}");
+    say!("  rollpilot plan -c {c}");
     if let Some(h) = info.hosts.iter().find(|h| h.role.has_process()) {
-        println!("  rollpilot sim fault --dir {d} {} crash", h.name);
+        say!("  rollpilot sim fault --dir {d} {} crash", h.name);
     }
-    println!("  rollpilot sim verify --dir {d}");
-    println!("  rollpilot sim down --dir {d}");
+    say!("  rollpilot sim verify --dir {d}");
+    say!("  rollpilot sim down --dir {d}");
     Ok(0)
 }

@@ -38,9 +38,9 @@ impl Topology {
             "terracotta" => Ok(Topology::Terracotta),
             "streambase" => Ok(Topology::Streambase),
             "exchange" => Ok(Topology::Exchange),
-            other => Err(SimError::Usage(format!(
-                "unknown topology `{other}`; choose terracotta (seeds 000/001), streambase (seed 002) or exchange (seed 003)"
-            ))),
+            other => {
+                Err(SimError::Usage(format!("unknown topology `{other}`; choose terracotta, streambase or exchange")))
+            }
         }
     }
 }

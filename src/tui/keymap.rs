@@ -264,6 +264,8 @@ pub enum DialogAction {
     Proceed,
     /// The safe choice.
     Safe,
+    /// Ask to quit, on top of the dialog (closing that question comes back to it).
+    Quit,
 }
 
 /// One row of the dialog keymap.
@@ -303,13 +305,19 @@ pub const DIALOG: &[DialogBinding] = &[
         keys: &[k('y')],
         action: DialogAction::Proceed,
         short: "proceed",
-        help: "proceed, in a plain confirmation only",
+        help: "proceed, in any dialog that has Proceed (\"Do it\" in an optional step); a typed one asks for the name",
     },
     DialogBinding {
-        keys: &[code(KeyCode::Esc)],
+        keys: &[code(KeyCode::Esc), k('n')],
         action: DialogAction::Safe,
         short: "safe choice",
         help: "the safe choice (Cancel); in a failure dialog it only moves the focus to it",
+    },
+    DialogBinding {
+        keys: &[k('q')],
+        action: DialogAction::Quit,
+        short: "quit",
+        help: "ask to quit, on top of the dialog; closing that question comes back to the dialog",
     },
 ];
 

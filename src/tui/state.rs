@@ -223,6 +223,9 @@ pub struct QuestionDialog {
     pub shown_at: Timestamp,
     /// The executor asked this same question again (the previous answer was refused).
     pub repeated: bool,
+    /// A visible note about the last key (dropped by the guard, or meaningless here), so no
+    /// key is ever lost silently.
+    pub note: Option<String>,
 }
 
 /// The quit dialog's choices.
@@ -337,6 +340,9 @@ pub struct NodeRow {
     pub previous_role: Option<String>,
     /// Runs the target version.
     pub at_target: bool,
+    /// The node's kind name (`[kinds.NAME]`: `tc-server`, `patroni`), which says more than
+    /// the group type when one cluster mixes products.
+    pub kind: String,
 }
 
 /// Everything the screen shows.
@@ -390,8 +396,16 @@ pub struct State {
     pub output_order: VecDeque<String>,
     /// The gate waited for.
     pub waiting: Option<WaitingView>,
-    /// The modal on top (a question has priority over the quit dialog).
+    /// The modal on top: a question, or the quit dialog (which may sit on top of a question).
     pub modal: Option<Modal>,
+    /// The question under the quit dialog (`q` pressed in a question): shown again when the
+    /// quit dialog closes.
+    pub modal_under: Option<Modal>,
+    /// Questions that arrived while another dialog was open: shown one after the other, so a
+    /// new question never replaces the one the operator is typing at.
+    pub queued: VecDeque<Question>,
+    /// The versions the run started from (the first plan's), for "downgrade a → b" in the header.
+    pub run_from: Vec<Version>,
     /// Questions answered, by id (a repeated id means the answer was refused).
     pub answered: BTreeSet<u64>,
     /// The log: notes, gates, decisions, step results.
@@ -438,6 +452,8 @@ pub struct State {
     pub filter_editing: bool,
     /// An overlay (help, log, details).
     pub overlay: Option<Overlay>,
+    /// First line shown of the help (it is longer than a small terminal).
+    pub help_scroll: usize,
 }
 
 impl State {
@@ -474,6 +490,9 @@ impl State {
             output_order: VecDeque::new(),
             waiting: None,
             modal: None,
+            modal_under: None,
+            queued: VecDeque::new(),
+            run_from: Vec::new(),
             answered: BTreeSet::new(),
             log: VecDeque::new(),
             run_end: None,
@@ -495,6 +514,7 @@ impl State {
             filter: TextField::default(),
             filter_editing: false,
             overlay: None,
+            help_scroll: 0,
         };
         s.rebuild_rows();
         s
@@ -515,12 +535,23 @@ impl State {
         self.versions.len() > 1
     }
 
-    /// The question on screen, if any.
+    /// The question on screen, if any (also while the quit dialog sits on top of it).
     pub fn question(&self) -> Option<&QuestionDialog> {
-        match &self.modal {
-            Some(Modal::Question(q)) => Some(q),
+        match (&self.modal, &self.modal_under) {
+            (Some(Modal::Question(q)), _) | (_, Some(Modal::Question(q))) => Some(q),
             _ => None,
         }
+    }
+
+    /// The run's target, and whether it is a downgrade from the versions the run started from:
+    /// `Some((target, true))` for "downgrade 4.2.1 → 4.2.0".
+    pub fn target_direction(&self) -> Option<(&Version, bool)> {
+        let plan = self.plan.as_ref()?;
+        let target = &plan.target;
+        let from = if self.run_from.is_empty() { &plan.from_versions } else { &self.run_from };
+        let down = plan.direction == crate::plan::Direction::Downgrade
+            || (!from.is_empty() && from.iter().all(|v| v >= target) && from.iter().any(|v| v > target));
+        Some((target, down))
     }
 
     /// The step view by id.
@@ -604,7 +635,16 @@ impl State {
                 }
             }
             let at_target = r.version.as_deref() == Some(r.target.as_str());
-            out.push(NodeRow { row: r, last_seen, role_changed_at: changed_at, previous_role: previous, at_target });
+            let kind =
+                self.cluster.groups.iter().find(|g| g.name == r.group).map(|g| g.kind.clone()).unwrap_or_default();
+            out.push(NodeRow {
+                row: r,
+                last_seen,
+                role_changed_at: changed_at,
+                previous_role: previous,
+                at_target,
+                kind,
+            });
         }
         self.rows = out;
         // Versions and the mixed-version window (R7).

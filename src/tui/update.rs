@@ -356,6 +356,9 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             let (n, ph) = (plan.steps().count(), plan.phases.len());
             state.push_log(level, format!("plan: {reason} ({n} steps in {ph} phases)"));
             merge_plan(state, &plan);
+            if state.run_from.is_empty() {
+                state.run_from = plan.from_versions.clone();
+            }
             state.plan_reason = Some(reason);
             state.plan = Some(*plan);
         }
@@ -392,24 +395,18 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             }
         }
         Event::Ask(q) => {
-            let repeated = state.answered.contains(&q.id);
             state.push_log(Level::Info, format!("question: {}", q.title));
-            if state.step_index.contains_key(&q.step) {
-                set_step_state(state, &q.step, StepState::Asking);
-                state.current = Some(q.step.clone());
+            let open = state.question().map(|d| d.question.id);
+            match open {
+                // Never replace the dialog under the operator's keystroke: queue the new one.
+                Some(id) if id != q.id => {
+                    if !state.queued.iter().any(|x| x.id == q.id) {
+                        state.push_log(Level::Info, "queued: it is shown when the open dialog is answered".into());
+                        state.queued.push_back(q);
+                    }
+                }
+                _ => open_question(state, q),
             }
-            if state.waiting.as_ref().is_some_and(|w| w.step == q.step) {
-                state.waiting = None;
-            }
-            state.filter_editing = false;
-            state.modal = Some(Modal::Question(Box::new(QuestionDialog {
-                question: q,
-                focus: 0,
-                typing: None,
-                error: None,
-                shown_at: state.now,
-                repeated,
-            })));
         }
         Event::StepStarted { step, attempt } => {
             ensure_step(state, &step);
@@ -490,6 +487,8 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             state.finished_at = Some(state.now);
             state.waiting = None;
             state.modal = None;
+            state.modal_under = None;
+            state.queued.clear();
             state.pause = PauseState::Running;
             if end == crate::run::events::RunEnd::Done {
                 // Nothing is current any more; on any other end the step where it stopped stays marked.
@@ -554,6 +553,63 @@ fn append_output(out: &mut StepOutput, text: &str) {
     out.partial = rest;
 }
 
+/// Shows a question: as the dialog, or under the quit dialog when that is open (it comes back
+/// when the quit dialog closes). The same question asked again replaces itself.
+fn open_question(state: &mut State, q: crate::run::events::Question) {
+    let repeated = state.answered.contains(&q.id);
+    if state.step_index.contains_key(&q.step) {
+        set_step_state(state, &q.step, StepState::Asking);
+        state.current = Some(q.step.clone());
+    }
+    if state.waiting.as_ref().is_some_and(|w| w.step == q.step) {
+        state.waiting = None;
+    }
+    state.filter_editing = false;
+    let focus = default_focus(state, &q);
+    let dialog = Modal::Question(Box::new(QuestionDialog {
+        question: q,
+        focus,
+        typing: None,
+        error: None,
+        shown_at: state.now,
+        repeated,
+        note: None,
+    }));
+    if matches!(state.modal, Some(Modal::Quit { .. })) {
+        state.modal_under = Some(dialog);
+    } else {
+        state.modal = Some(dialog);
+    }
+}
+
+/// Whether a question is about something dangerous: a typed confirmation, a failure or
+/// in-doubt decision, or a step that is irreversible, loses data or takes the service down.
+pub fn dangerous(state: &State, q: &crate::run::events::Question) -> bool {
+    let kind = !matches!(q.kind, QuestionKind::Confirm | QuestionKind::Optional);
+    let step = state.step(&q.step).is_some_and(|s| s.step.irreversible || s.step.data_loss || s.step.downtime);
+    let said = q
+        .lines
+        .iter()
+        .any(|l| l.starts_with("IRREVERSIBLE") || l.starts_with("DATA LOSS") || l.starts_with("DOWNTIME"));
+    kind || step || said
+}
+
+/// The choice focused when a question opens: the safe one (first) where the action is
+/// dangerous, else Proceed, so Enter proceeds as the README says.
+fn default_focus(state: &State, q: &crate::run::events::Question) -> usize {
+    if dangerous(state, q) {
+        return 0;
+    }
+    q.choices.iter().position(|c| c.answer == Answer::Proceed && !c.typed).unwrap_or(0)
+}
+
+/// After a question is answered: the next queued one, if any.
+fn next_question(state: &mut State) {
+    if let Some(q) = state.queued.pop_front() {
+        open_question(state, q);
+    }
+}
+
 fn too_small(state: &State) -> bool {
     state.size.0 < MIN_WIDTH || state.size.1 < MIN_HEIGHT
 }
@@ -606,7 +662,10 @@ fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
     }
     let redraw = vec![Effect::Redraw];
     match action {
-        KeyAction::Help => state.overlay = Some(Overlay::Help),
+        KeyAction::Help => {
+            state.overlay = Some(Overlay::Help);
+            state.help_scroll = 0;
+        }
         KeyAction::Up => move_sel(state, -1),
         KeyAction::Down => move_sel(state, 1),
         KeyAction::PageUp => {
@@ -728,6 +787,7 @@ fn interrupt(state: &mut State) -> Vec<Effect> {
             );
             state.stopping = Stopping::Now;
             state.modal = None;
+            state.modal_under = None;
             vec![Effect::Send(Command::InterruptNow), Effect::Redraw]
         }
         _ => vec![Effect::Quit],
@@ -740,10 +800,11 @@ fn quit_dialog_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
     match keymap::lookup_dialog(&ev) {
         Some(DialogAction::Next) => *focus = (*focus + 1) % n,
         Some(DialogAction::Prev) => *focus = (*focus + n - 1) % n,
-        Some(DialogAction::Safe) => state.modal = None,
+        Some(DialogAction::Safe) => state.modal = state.modal_under.take(),
         Some(DialogAction::Activate) => {
             let choice = QuitChoice::ALL[*focus];
-            state.modal = None;
+            // Closing the quit question returns to the dialog it was opened from.
+            state.modal = state.modal_under.take();
             return match choice {
                 QuitChoice::Stay => vec![Effect::Redraw],
                 QuitChoice::AfterStep => {
@@ -756,22 +817,27 @@ fn quit_dialog_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
                 }
                 QuitChoice::Now => {
                     state.stopping = Stopping::Now;
+                    state.modal = None;
                     state.push_log(Level::Warning, "quit: stopping now; a running step goes on on its host".into());
                     vec![Effect::Send(Command::InterruptNow), Effect::Redraw]
                 }
             };
         }
-        Some(DialogAction::Proceed) | None => return vec![],
+        Some(DialogAction::Proceed) | Some(DialogAction::Quit) | None => return vec![],
     }
     vec![Effect::Redraw]
 }
 
 fn question_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
     let now = state.now;
+    let in_progress = state.run_in_progress() && state.stopping == Stopping::No;
     let Some(Modal::Question(d)) = state.modal.as_mut() else { return vec![] };
     if now.as_millisecond() - d.shown_at.as_millisecond() < QUESTION_GUARD_MS {
-        return vec![];
+        // Shown, never silently lost: the key may have been meant for what was there before.
+        d.note = Some("key ignored: dialog just opened; press it again to answer this dialog".into());
+        return vec![Effect::Redraw];
     }
+    d.note = None;
     let n = d.question.choices.len();
     if n == 0 {
         return vec![];
@@ -820,21 +886,35 @@ fn question_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
             }
         }
         Some(DialogAction::Proceed) => {
-            if d.question.kind != QuestionKind::Confirm {
-                return vec![];
-            }
-            let Some(i) = d.question.choices.iter().position(|c| c.answer == Answer::Proceed && !c.typed) else {
-                return vec![];
+            // `y` proceeds in every dialog that has a Proceed choice ("Do it" in an optional
+            // one); a typed Proceed still asks for the cluster name.
+            let Some(i) = d.question.choices.iter().position(|c| c.answer == Answer::Proceed) else {
+                d.note = Some("y: nothing here proceeds; choose with ←/→ and Enter".into());
+                return vec![Effect::Redraw];
             };
-            return answer(state, i, None);
+            if d.question.choices[i].typed {
+                d.focus = i;
+                d.typing = Some(TextField::default());
+                d.error = None;
+            } else {
+                return answer(state, i, None);
+            }
         }
         Some(DialogAction::Safe) => {
-            // Cheap questions: Esc is the safe answer. Where the safe answer ends the run (failures,
-            // in-doubt steps), Esc only moves the focus to it.
+            // Cheap questions: Esc/n is the safe answer. Where the safe answer ends the run
+            // (failures, in-doubt steps), it only moves the focus to it.
             if matches!(d.question.kind, QuestionKind::Confirm | QuestionKind::Typed | QuestionKind::Optional) {
                 return answer(state, 0, None);
             }
             d.focus = 0;
+        }
+        Some(DialogAction::Quit) => {
+            if !in_progress {
+                return quit(state);
+            }
+            // The quit question opens on top; closing it comes back here.
+            state.modal_under = state.modal.take();
+            state.modal = Some(Modal::Quit { focus: 0 });
         }
         None => return vec![],
     }
@@ -882,6 +962,7 @@ fn answer(state: &mut State, i: usize, typed: Option<String>) -> Vec<Effect> {
         ),
     );
     let cmd = Command::Answer { question: q.id, answer: c.answer, typed };
+    next_question(state);
     refresh_derived(state);
     vec![Effect::Send(cmd), Effect::Redraw]
 }
@@ -920,6 +1001,21 @@ fn overlay_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
         return vec![Effect::Redraw];
     }
     let page = state.size.1.saturating_sub(4) as usize;
+    if matches!(state.overlay, Some(Overlay::Help)) {
+        let (w, h) = view::overlay::help_viewport(state.size);
+        let max_top = view::overlay::help_wrapped(state, w).len().saturating_sub(h);
+        let top = state.help_scroll.min(max_top);
+        state.help_scroll = match action {
+            Some(KeyAction::Up) => top.saturating_sub(1),
+            Some(KeyAction::Down) => (top + 1).min(max_top),
+            Some(KeyAction::PageUp) => top.saturating_sub(h),
+            Some(KeyAction::PageDown) => (top + h).min(max_top),
+            Some(KeyAction::Top) => 0,
+            Some(KeyAction::Bottom) => max_top,
+            _ => return vec![],
+        };
+        return vec![Effect::Redraw];
+    }
     let total = state.log.len();
     if let Some(Overlay::Log { scroll }) = state.overlay.as_mut() {
         let max_top = total.saturating_sub(page);
@@ -943,6 +1039,7 @@ fn overlay_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
     }
     if action == Some(KeyAction::Help) {
         state.overlay = Some(Overlay::Help);
+        state.help_scroll = 0;
         return vec![Effect::Redraw];
     }
     if action == Some(KeyAction::Log) {

@@ -219,7 +219,7 @@ impl ExNodeProc {
                 let (before, now) = (self.evs().scanner.clone(), scanner_version(&self.me.node_dir));
                 if before != now {
                     let why = format!(
-                        "the virus scanner on {} changed from {} to {} while {} was online; scanners do not support rolling upgrades (seed 003): take {} offline before upgrading them, then bring it online",
+                        "the virus scanner on {} changed from {} to {} while {} was online; scanners do not support rolling upgrades (Exchange cluster procedure): take {} offline before upgrading them, then bring it online",
                         self.me.name,
                         before.as_deref().unwrap_or("none"),
                         now.as_deref().unwrap_or("none"),

@@ -473,7 +473,7 @@ impl Server {
         drop(g);
         if !same_minor(version, &self.version) {
             let msg = format!(
-                "client {name} ({version}) cannot connect to server {} ({}): clients and servers must share major.minor ({} vs {}); rolling upgrades never mix minor versions (seed 000)",
+                "client {name} ({version}) cannot connect to server {} ({}): clients and servers must share major.minor ({} vs {}); rolling upgrades never mix minor versions (Terracotta upgrade guide)",
                 self.me.name,
                 self.version,
                 minor_of(version),
@@ -550,7 +550,7 @@ impl Server {
             if !same_minor(&version, &self.version) {
                 drop(g);
                 let msg = format!(
-                    "server {name} (Terracotta {version}) cannot join stripe {}: its active {} runs {}, and servers of different major.minor versions ({} vs {}) cannot run together; only maintenance versions of one minor release roll (seed 000), {} to {} needs a full-downtime upgrade",
+                    "server {name} (Terracotta {version}) cannot join stripe {}: its active {} runs {}, and servers of different major.minor versions ({} vs {}) cannot run together; only maintenance versions of one minor release roll (Terracotta upgrade guide), {} to {} needs a full-downtime upgrade",
                     self.conf.group,
                     self.me.name,
                     self.version,

@@ -217,7 +217,7 @@ pub fn epadmin(kit: &Path, service: &str, verb: &str, object: &str) -> u8 {
         && version_cmp(&my_version, &s.version) == std::cmp::Ordering::Less
     {
         eprintln!(
-            "epadmin: version mismatch: this epadmin is {my_version} and node {service} runs {}; management tools from an earlier release cannot manage nodes of a more current release (seed 002): use the epadmin of the newest kit",
+            "epadmin: version mismatch: this epadmin is {my_version} and node {service} runs {}; management tools from an earlier release cannot manage nodes of a more current release (StreamBase upgrade notes): use the epadmin of the newest kit",
             s.version
         );
         return 1;

@@ -38,7 +38,7 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
             && s.version != version
         {
             ctx.shout(format!(
-                "orchestrator {} (Terracotta {version}) refuses to run: orchestrator {} runs {}. All orchestrators must run the same version (seed 001 step 4): stop every orchestrator, upgrade them all, then start them again",
+                "orchestrator {} (Terracotta {version}) refuses to run: orchestrator {} runs {}. All orchestrators must run the same version (Terracotta upgrade procedure, step 4): stop every orchestrator, upgrade them all, then start them again",
                 me.name, o.name, s.version
             ));
             ctx.exit(1);

@@ -133,6 +133,11 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
     let q = &d.question;
     let inner = inner_width(dialog_area(state, area));
     let mut body: Vec<DLine> = Vec::new();
+    if let Some((target, true)) = state.target_direction()
+        && matches!(q.kind, QuestionKind::Confirm | QuestionKind::Typed | QuestionKind::Optional)
+    {
+        body.push(vec![(format!("DOWNGRADE: this run takes the cluster back to {target}."), t.fail)]);
+    }
     if d.repeated {
         body.push(vec![("The previous answer was not accepted (see the log); answer again.".into(), t.warn)]);
     }
@@ -147,6 +152,14 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
         }
     }
     let mut tail: Vec<DLine> = vec![vec![]];
+    // Part of the tail, which is never cut: the operator must see why this one is typed.
+    if q.kind == QuestionKind::Typed && d.typing.is_none() {
+        let why = why_typed(state, d, Some(crate::run::events::Answer::Proceed));
+        for w in wrap(&format!("Typing the cluster name is needed because {why}."), inner) {
+            tail.push(vec![(w, t.warn)]);
+        }
+        tail.push(vec![]);
+    }
     let choices: Vec<Choice> = q
         .choices
         .iter()
@@ -160,10 +173,17 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
         let label = q.choices.get(d.focus).map(|c| c.label.as_str()).unwrap_or("");
         tail.push(vec![]);
         tail.push(vec![(format!("Type the cluster name `{}` to confirm “{label}”:", q.expected), t.warn)]);
+        let chosen = q.choices.get(d.focus).map(|c| c.answer);
+        for w in wrap(&format!("(typing is needed because {})", why_typed(state, d, chosen)), inner) {
+            tail.push(vec![(w, t.dim)]);
+        }
         tail.push(vec![("> ".into(), t.key), (field.text.clone(), t.header), ("▏".into(), t.key)]);
     }
     if let Some(e) = &d.error {
         tail.push(vec![(e.clone(), t.fail)]);
+    }
+    if let Some(n) = &d.note {
+        tail.push(vec![(n.clone(), t.warn)]);
     }
     tail.push(vec![]);
     tail.push(hint_line(state));
@@ -215,4 +235,30 @@ pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
     tail.push(vec![]);
     tail.push(hint_line(state));
     frame(state, area, buf, "Quit rollpilot?", t.dialog, body, tail);
+}
+
+/// Why a choice needs the cluster name typed, from what the step does: the operator should
+/// know what makes this one different from the Enter-to-proceed steps.
+fn why_typed(state: &State, d: &QuestionDialog, chosen: Option<crate::run::events::Answer>) -> String {
+    let q = &d.question;
+    if chosen == Some(crate::run::events::Answer::Skip) {
+        return "skipping leaves this node out of the rollout, on its old version".into();
+    }
+    if chosen == Some(crate::run::events::Answer::BreakLock) {
+        return "breaking the lock takes the cluster from another operator".into();
+    }
+    let step = state.step(&q.step).map(|s| &s.step);
+    if step.is_some_and(|s| s.data_loss) {
+        return "this step loses the group's data (R3)".into();
+    }
+    if step.is_some_and(|s| s.downtime) {
+        return "the service is down during this step (R2/R9)".into();
+    }
+    if step.is_some_and(|s| s.irreversible) {
+        return "this step cannot be undone".into();
+    }
+    if let Some((target, true)) = state.target_direction() {
+        return format!("this is a downgrade to {target}, which runs the cluster on older software");
+    }
+    "this step is dangerous enough that a key press alone must not run it".into()
 }

@@ -22,16 +22,19 @@ pub fn mixed_text(state: &State) -> Option<String> {
     Some(coarse(state.now.as_second() - since.as_second()))
 }
 
-/// "4.2.0 → 4.2.1", "4.2.0 ×5 · 4.2.1 ×3 → 4.2.1", "4.2.1 (target)".
+/// "4.2.0 → 4.2.1", "4.2.0 ×5 · 4.2.1 ×3 → 4.2.1", "all on 4.2.1", and for a run whose target
+/// is older than what it started from, "downgrade 4.2.1 → 4.2.0": the run's target (a `--to`
+/// given on the command line included), not only the config's.
 pub fn versions_text(state: &State) -> String {
-    let target = &state.cluster.target;
+    let (target, down) = state.target_direction().unwrap_or((&state.cluster.target, false));
+    let word = if down { "downgrade " } else { "" };
     match state.versions.as_slice() {
-        [] => format!("? → {target}"),
+        [] => format!("{word}? → {target}"),
         [(v, _)] if v == target => format!("all on {target}"),
-        [(v, _)] => format!("{v} → {target}"),
+        [(v, _)] => format!("{word}{v} → {target}"),
         many => {
             let parts: Vec<String> = many.iter().map(|(v, n)| format!("{v} ×{n}")).collect();
-            format!("{} → {target}", parts.join(" · "))
+            format!("{word}{} → {target}", parts.join(" · "))
         }
     }
 }

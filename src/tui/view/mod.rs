@@ -102,6 +102,9 @@ pub fn draw(state: &State, area: Rect, buf: &mut Buffer) {
     if let Some(o) = &state.overlay {
         overlay::render(state, o, area, buf);
     }
+    if let Some(super::state::Modal::Question(q)) = &state.modal_under {
+        dialog::render_question(state, q, area, buf);
+    }
     match &state.modal {
         Some(super::state::Modal::Question(q)) => dialog::render_question(state, q, area, buf),
         Some(super::state::Modal::Quit { focus }) => dialog::render_quit(state, *focus, area, buf),

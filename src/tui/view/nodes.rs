@@ -19,34 +19,94 @@ pub fn window(state: &State) -> (usize, usize) {
     (start, (start + h).min(state.visible.len()))
 }
 
-struct Widths {
-    host: usize,
-    group: usize,
-    role: usize,
-    version: usize,
-    sync: usize,
-    health: usize,
-    step: usize,
-    seen: usize,
+/// A column of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Host,
+    Group,
+    Kind,
+    Role,
+    Version,
+    Sync,
+    Health,
+    Step,
+    Seen,
 }
 
-fn widths(state: &State, total: usize) -> Widths {
-    let mut w = Widths { host: 4, group: 5, role: 4, version: 7, sync: 4, health: 6, step: 4, seen: 9 };
-    for r in &state.rows {
-        w.host = w.host.max(width(&r.row.host));
-        w.group = w.group.max(width(&r.row.group));
-        w.role = w.role.max(width(&r.row.role) + 1);
-        w.version = w.version.max(r.row.version.as_deref().map(width).unwrap_or(1) + 1);
-        w.sync = w.sync.max(width(&r.row.sync) + 1);
-        w.health = w.health.max(if r.row.reachable { width(&r.row.health) + 1 } else { 11 });
+impl Col {
+    fn title(self) -> &'static str {
+        match self {
+            Col::Host => "HOST",
+            Col::Group => "GROUP",
+            Col::Kind => "KIND",
+            Col::Role => "ROLE",
+            Col::Version => "VERSION",
+            Col::Sync => "SYNC",
+            Col::Health => "HEALTH",
+            Col::Step => "STEP",
+            Col::Seen => "SEEN",
+        }
     }
-    w.host = w.host.min(28);
-    w.group = w.group.min(14);
-    w.version = w.version.min(16);
-    let fixed = w.host + w.group + w.role + w.version + w.sync + w.health + w.seen + 8;
-    w.step = total.saturating_sub(fixed).clamp(4, 24);
-    w
 }
+
+/// The columns shown and their widths for `total` cells. Role, version, sync and health are
+/// what an operator decides on, so when the table is narrow the low-value columns give way
+/// first: the step column shrinks to its minimum, then KIND and SEEN go, GROUP and HOST
+/// narrow, GROUP goes, and only then would the right edge cut anything.
+fn columns(state: &State, total: usize) -> Vec<(Col, usize)> {
+    let (mut host, mut group, mut kind, mut role, mut version, mut sync, mut health) = (4, 5, 4, 4, 7, 4, 6);
+    for r in &state.rows {
+        host = host.max(width(&r.row.host));
+        group = group.max(width(&r.row.group));
+        kind = kind.max(width(&r.kind));
+        role = role.max(width(&r.row.role) + 1);
+        version = version.max(r.row.version.as_deref().map(width).unwrap_or(1) + 1);
+        sync = sync.max(width(&r.row.sync) + 1);
+        health = health.max(if r.row.reachable { width(&r.row.health) + 1 } else { 11 });
+    }
+    let mut cols = vec![
+        (Col::Host, host.min(28)),
+        (Col::Group, group.min(14)),
+        (Col::Kind, kind.min(14)),
+        (Col::Role, role),
+        (Col::Version, version.min(16)),
+        (Col::Sync, sync),
+        (Col::Health, health),
+        (Col::Step, STEP_MIN),
+        (Col::Seen, 9),
+    ];
+    // One cell of margin on the left, one between columns.
+    let used = |cols: &[(Col, usize)]| cols.iter().map(|(_, w)| w + 1).sum::<usize>();
+    let set = |cols: &mut Vec<(Col, usize)>, c: Col, w: Option<usize>| match w {
+        Some(w) => cols.iter_mut().filter(|(x, _)| *x == c).for_each(|(_, cw)| *cw = (*cw).min(w)),
+        None => cols.retain(|(x, _)| *x != c),
+    };
+    let give_way: [(Col, Option<usize>); 7] = [
+        (Col::Kind, None),
+        (Col::Seen, None),
+        (Col::Group, Some(6)),
+        (Col::Host, Some(12)),
+        (Col::Group, None),
+        (Col::Step, Some(4)),
+        (Col::Host, Some(8)),
+    ];
+    for (c, w) in give_way {
+        if used(&cols) <= total {
+            break;
+        }
+        set(&mut cols, c, w);
+    }
+    let spare = total.saturating_sub(used(&cols));
+    for (c, w) in cols.iter_mut() {
+        if *c == Col::Step && *w >= STEP_MIN {
+            *w = (*w + spare).min(24);
+        }
+    }
+    cols
+}
+
+/// The step column's width before anything else gives way ("· 3 steps").
+const STEP_MIN: usize = 9;
 
 fn health_style(state: &State, r: &NodeRow) -> Style {
     let t = &state.theme;
@@ -105,25 +165,15 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     if area.height < 2 {
         return;
     }
-    let w = widths(state, area.width as usize);
-    let cols: [(&str, usize); 8] = [
-        ("HOST", w.host),
-        ("GROUP", w.group),
-        ("ROLE", w.role),
-        ("VERSION", w.version),
-        ("SYNC", w.sync),
-        ("HEALTH", w.health),
-        ("STEP", w.step),
-        ("SEEN", w.seen),
-    ];
+    let cols = columns(state, area.width as usize);
     let mut x = area.x + 1;
     let right = area.right();
-    for (name, cw) in cols {
+    for &(col, cw) in &cols {
         if x >= right {
             break;
         }
         let cw = (cw as u16).min(right - x);
-        put(buf, x, area.y + 1, cw, name, t.title);
+        put(buf, x, area.y + 1, cw, col.title(), t.title);
         x = x.saturating_add(cw + 1);
     }
     if state.rows.is_empty() {
@@ -174,23 +224,27 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         let (step_state, step_text) =
             state.node_steps.get(&r.row.host).cloned().unwrap_or((StepState::Pending, "-".to_string()));
         let seen = state.seen(r);
-        let cells: [(String, Style); 8] = [
-            (r.row.host.clone(), t.base),
-            (r.row.group.clone(), t.dim),
-            (format!("{}{stale}", r.row.role), stale_style(role_style)),
-            (format!("{version}{stale}"), stale_style(if r.at_target { t.ok } else { t.base })),
-            (format!("{}{stale}", r.row.sync), stale_style(sync_style(state, r))),
-            (health, health_style(state, r)),
-            (step_text, step_style(state, step_state)),
-            (seen, if r.row.stale || !r.row.reachable { t.warn } else { t.dim }),
-        ];
+        let cell = |col: Col| -> (String, Style) {
+            match col {
+                Col::Host => (r.row.host.clone(), t.base),
+                Col::Group => (r.row.group.clone(), t.dim),
+                Col::Kind => (r.kind.clone(), t.dim),
+                Col::Role => (format!("{}{stale}", r.row.role), stale_style(role_style)),
+                Col::Version => (format!("{version}{stale}"), stale_style(if r.at_target { t.ok } else { t.base })),
+                Col::Sync => (format!("{}{stale}", r.row.sync), stale_style(sync_style(state, r))),
+                Col::Health => (health.clone(), health_style(state, r)),
+                Col::Step => (step_text.clone(), step_style(state, step_state)),
+                Col::Seen => (seen.clone(), if r.row.stale || !r.row.reachable { t.warn } else { t.dim }),
+            }
+        };
         let mut x = area.x + 1;
-        for ((text, style), (_, cw)) in cells.iter().zip(cols) {
+        for &(col, cw) in &cols {
             if x >= right {
                 break;
             }
             let cw = (cw as u16).min(right - x);
-            put(buf, x, y, cw, text, style.patch(sel_style));
+            let (text, style) = cell(col);
+            put(buf, x, y, cw, &text, style.patch(sel_style));
             x = x.saturating_add(cw + 1);
         }
     }

@@ -6,7 +6,7 @@ use crate::plan::Level;
 use crate::plan::render::markers;
 use crate::tui::keymap::{self, Scope};
 use crate::tui::state::{Overlay, State, StepState};
-use crate::tui::text::wrap;
+use crate::tui::text::{width, wrap};
 use crate::tui::theme::ThemeKind;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -52,6 +52,14 @@ pub fn render(state: &State, o: &Overlay, area: Rect, buf: &mut Buffer) {
     }
 }
 
+/// The rule every dialog follows, as the help and the README state it.
+pub const DIALOG_RULE: &[&str] = &[
+    "Proceed is focused, so Enter proceeds; the safe choice (Cancel, Abort) is focused instead",
+    "  when the step is dangerous: typed confirmations, failures, irreversible or downtime steps.",
+    "A key pressed in the first 0.4 s after a dialog opens is ignored, and the dialog says so.",
+    "A question that arrives while a dialog is open waits until that one is answered.",
+];
+
 /// The help text, generated from the keymap tables.
 pub fn help_lines(state: &State) -> Vec<(String, Style)> {
     let t = &state.theme;
@@ -65,7 +73,10 @@ pub fn help_lines(state: &State) -> Vec<(String, Style)> {
         out.push((format!("  {keys:kw$}  {}{note}", b.help), if hidden { t.dim } else { t.base }));
     }
     out.push((String::new(), t.base));
-    out.push(("Dialogs (Cancel or the safest choice is focused when a dialog opens)".into(), t.title));
+    out.push(("Dialogs: one rule for every dialog".into(), t.title));
+    for line in DIALOG_RULE {
+        out.push((format!("  {line}"), t.base));
+    }
     for b in keymap::DIALOG {
         out.push((format!("  {:kw$}  {}", keymap::keys_label(b.keys), b.help), t.base));
     }
@@ -102,29 +113,105 @@ pub fn help_lines(state: &State) -> Vec<(String, Style)> {
     out
 }
 
+/// Where a wrapped help line continues: under the description column of a key line
+/// ("  k/↑  move up"), else two cells in from the line's own indent.
+fn continuation_indent(l: &str) -> usize {
+    let lead = l.len() - l.trim_start().len();
+    if lead == 0 {
+        return 2;
+    }
+    let rest = &l[lead..];
+    match rest.find("  ") {
+        Some(i) => {
+            let after = &rest[i..];
+            let spaces = after.len() - after.trim_start().len();
+            width(&l[..lead + i]) + spaces
+        }
+        None => lead + 2,
+    }
+}
+
+/// The help as drawn at `w` cells: long lines wrap instead of being cut.
+pub fn help_wrapped(state: &State, w: usize) -> Vec<(String, Style)> {
+    let mut out = Vec::new();
+    for (l, st) in help_lines(state) {
+        if width(&l) <= w {
+            out.push((l, st));
+            continue;
+        }
+        let indent = continuation_indent(&l).min(w / 2);
+        let lead = l.len() - l.trim_start().len();
+        let first = wrap(l.trim_start(), w.saturating_sub(lead).max(1));
+        let Some((head, tail)) = first.split_first() else { continue };
+        out.push((format!("{}{head}", " ".repeat(lead)), st));
+        let rest = tail.join(" ");
+        for x in wrap(&rest, w.saturating_sub(indent).max(1)) {
+            out.push((format!("{}{x}", " ".repeat(indent)), st));
+        }
+    }
+    out
+}
+
+/// The help's inner size for a terminal: (text width, lines shown).
+pub fn help_viewport(size: (u16, u16)) -> (usize, usize) {
+    (size.0.saturating_sub(6) as usize, size.1.saturating_sub(4) as usize)
+}
+
 fn help(state: &State, area: Rect, buf: &mut Buffer) {
-    let inner = framed(state, area, buf, "Help · keys");
-    lines_into(buf, inner, &help_lines(state), 0);
+    let (w, h) = help_viewport((area.width, area.height));
+    let lines = help_wrapped(state, w);
+    let max_top = lines.len().saturating_sub(h);
+    let top = state.help_scroll.min(max_top);
+    let title = if max_top > 0 {
+        format!("Help · keys · lines {}-{} of {} · j/k scroll", top + 1, (top + h).min(lines.len()), lines.len())
+    } else {
+        "Help · keys".to_string()
+    };
+    let inner = framed(state, area, buf, &title);
+    lines_into(buf, inner, &lines, top);
 }
 
 fn log(state: &State, scroll: Option<usize>, area: Rect, buf: &mut Buffer) {
     let inner = framed(state, area, buf, &format!("Log · {} entries", state.log.len()));
     let t = &state.theme;
     let h = inner.height as usize;
-    let max_top = state.log.len().saturating_sub(h);
-    let top = scroll.unwrap_or(max_top).min(max_top);
-    for (i, e) in state.log.iter().skip(top).take(h).enumerate() {
+    let w = inner.width.saturating_sub(2) as usize;
+    // Entries wrap (a long note is read in full); continuation lines sit under the text.
+    const STAMP: usize = 11;
+    let entry_lines = |e: &crate::tui::state::LogEntry| -> Vec<(String, Style)> {
         let (mark, style) = if e.level == Level::Warning { ("!", t.warn) } else { (" ", t.base) };
         let time = e.at.to_zoned(state.tz.clone()).strftime("%H:%M:%S").to_string();
-        put(
-            buf,
-            inner.x + 1,
-            inner.y + i as u16,
-            inner.width.saturating_sub(2),
-            &format!("{time} {mark} {}", e.text),
-            style,
-        );
+        wrap(&e.text, w.saturating_sub(STAMP).max(8))
+            .into_iter()
+            .enumerate()
+            .map(|(i, x)| (if i == 0 { format!("{time} {mark} {x}") } else { format!("{:STAMP$}{x}", "") }, style))
+            .collect()
+    };
+    let mut lines: Vec<(String, Style)> = Vec::new();
+    match scroll {
+        // Follow the end: the newest entries that fit, oldest of them first.
+        None => {
+            for e in state.log.iter().rev() {
+                let mut l = entry_lines(e);
+                if lines.len() + l.len() > h && !lines.is_empty() {
+                    break;
+                }
+                l.extend(lines);
+                lines = l;
+            }
+            let skip = lines.len().saturating_sub(h);
+            lines.drain(..skip);
+        }
+        Some(top) => {
+            for e in state.log.iter().skip(top) {
+                if lines.len() >= h {
+                    break;
+                }
+                lines.extend(entry_lines(e));
+            }
+        }
     }
+    lines_into(buf, inner, &lines, 0);
 }
 
 fn node(state: &State, name: &str, area: Rect, buf: &mut Buffer) {

@@ -42,7 +42,12 @@ pub fn hints(state: &State) -> Vec<(String, String)> {
             }
             for b in keymap::DIALOG {
                 let what = match b.action {
-                    DialogAction::Proceed if d.question.kind != QuestionKind::Confirm => continue,
+                    DialogAction::Proceed
+                        if !d.question.choices.iter().any(|c| c.answer == crate::run::events::Answer::Proceed) =>
+                    {
+                        continue;
+                    }
+                    DialogAction::Quit => "quit".to_string(),
                     DialogAction::Prev => continue,
                     DialogAction::Next => {
                         out.push((format!("{}/↑↓", b.keys[0].label()), "move".into()));
@@ -63,13 +68,13 @@ pub fn hints(state: &State) -> Vec<(String, String)> {
                 };
                 out.push((b.keys[0].label(), what));
             }
-            out.push((label(KeyAction::Interrupt), "pause".into()));
+            // Ctrl-C still pauses (the help says so); the line keeps room for the dialog's own keys.
             return out;
         }
         Some(Modal::Quit { .. }) => {
             for b in keymap::DIALOG {
                 let what = match b.action {
-                    DialogAction::Proceed | DialogAction::Prev => continue,
+                    DialogAction::Proceed | DialogAction::Prev | DialogAction::Quit => continue,
                     DialogAction::Next => {
                         out.push((format!("{}/↑↓", b.keys[0].label()), "move".into()));
                         continue;
