@@ -32,6 +32,7 @@ fn observed(rows: &[(&str, &str, &str, &str)]) -> Observed {
                 health: if *r == "stopped" { Health::Failed } else { Health::Ok },
                 state: None,
                 error: None,
+                ..Default::default()
             },
         );
     }

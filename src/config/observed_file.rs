@@ -65,6 +65,7 @@ pub fn parse(source: &str, origin: &str, cluster: &Cluster) -> Result<Observed, 
                     health: r.health.unwrap_or_default(),
                     state: r.state,
                     error: r.error,
+                    ..Default::default()
                 },
             );
         }
