@@ -175,8 +175,16 @@ fn extract(
     let r = r.get_ref();
     let given = [r.regex.is_some(), r.key.is_some(), r.json.is_some()].iter().filter(|x| **x).count();
     if given > 1 {
-        let at = r.json.as_ref().or(r.key.as_ref()).map(|x| x.span()).unwrap_or(span.clone());
-        ctx.err(at, field, "give one of `regex`, `key` or `json`, not several");
+        let (at, which) = match (&r.json, &r.key) {
+            (Some(j), _) => (j.span(), "json"),
+            (None, Some(k)) => (k.span(), "key"),
+            _ => (span.clone(), ""),
+        };
+        ctx.err(
+            at,
+            if which.is_empty() { field.to_string() } else { format!("{field}.{which}") },
+            "give one of `regex`, `key` or `json`, not several",
+        );
         return None;
     }
     let matcher = if let Some(re) = &r.regex {
