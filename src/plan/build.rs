@@ -158,10 +158,15 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
             findings.push(Finding {
                 rule: Some(Rule::VersionCompat),
                 message: format!(
-                    "{} runs {v} and the target is {t}: compat = \"{}\" refuses {v} → {t} (only {} may run side by side), so these versions cannot be mixed during a rolling upgrade (seed 000: no rolling upgrade across minor versions, e.g. 4.1.x to 4.2.0); compat = \"{}\" would allow it if the product supports it",
+                    "{} runs {v} and the target is {t}: compat = \"{}\" refuses {v} → {t} (only {} may run side by side), so these versions cannot be mixed during a rolling upgrade{}; compat = \"{}\" would allow it if the product supports it",
                     n.name,
                     cluster.compat.as_str(),
                     cluster.compat.describe(),
+                    if cluster.compat == CompatRule::SameMinor {
+                        " (seed 000: no rolling upgrade across minor versions, e.g. 4.1.x to 4.2.0)"
+                    } else {
+                        ""
+                    },
                     CompatRule::weakest_needed(&v, &t).as_str()
                 ),
                 advice: "a full-downtime upgrade is needed: stop the whole cluster, upgrade every node, start it again (rollpilot does not drive that); or choose a target compatible with the running versions".into(),

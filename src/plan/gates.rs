@@ -257,3 +257,87 @@ pub fn evaluate(gate: &Gate, cluster: &Cluster, obs: &Observed) -> Verdict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn terracotta() -> Cluster {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/terracotta.toml");
+        crate::config::load(&path).unwrap()
+    }
+
+    fn node(role: Role, sync: SyncState, state: &str) -> NodeObs {
+        NodeObs {
+            reachable: true,
+            version: semver::Version::parse("4.2.1").ok(),
+            role,
+            sync,
+            health: Health::Ok,
+            state: Some(state.into()),
+            ..Default::default()
+        }
+    }
+
+    fn with(name: &str, o: NodeObs) -> Observed {
+        let mut obs = Observed::default();
+        obs.nodes.insert(name.into(), o);
+        obs
+    }
+
+    #[test]
+    fn a_server_still_starting_is_not_back_whatever_its_health() {
+        let c = terracotta();
+        let gate = Gate::Rejoined { node: "tc-east-2".into() };
+        let v = evaluate(&gate, &c, &with("tc-east-2", node(Role::Unknown, SyncState::Unknown, "START-STATE")));
+        match v {
+            Verdict::Blocked(why) => assert!(
+                why.contains(
+                    "waiting for tc-east-2 to rejoin: its role is not known yet (waiting for active or passive)"
+                ) && why.contains("START-STATE"),
+                "{why}"
+            ),
+            v => panic!("START-STATE must keep R6 blocked: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn a_passive_is_back_only_in_sync_and_says_what_it_waits_for() {
+        let c = terracotta();
+        let gate = Gate::Rejoined { node: "tc-east-2".into() };
+        let mut o = node(Role::Passive, SyncState::Syncing, "PASSIVE-UNINITIALIZED");
+        o.sync_detail = Some("lag 4.2 MiB".into());
+        match evaluate(&gate, &c, &with("tc-east-2", o.clone())) {
+            Verdict::Blocked(why) => {
+                assert!(why.contains("it is syncing (lag 4.2 MiB) (waiting for in-sync)"), "{why}")
+            }
+            v => panic!("{v:?}"),
+        }
+        o.sync = SyncState::InSync;
+        o.state = Some("PASSIVE-STANDBY".into());
+        assert!(evaluate(&gate, &c, &with("tc-east-2", o.clone())).is_open());
+        o.health = Health::Failed;
+        assert!(evaluate(&gate, &c, &with("tc-east-2", o)).text().contains("its health check fails"));
+    }
+
+    #[test]
+    fn peers_in_an_intermediate_state_keep_the_next_node_waiting() {
+        let c = terracotta();
+        let gate = Gate::PeersReady { group: "east".into(), node: "tc-east-1".into() };
+        let obs = with("tc-east-2", node(Role::Unknown, SyncState::Unknown, "START-STATE"));
+        match evaluate(&gate, &c, &obs) {
+            Verdict::Blocked(why) => assert!(why.contains("tc-east-2: START-STATE"), "{why}"),
+            v => panic!("a peer in START-STATE is not up: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn a_client_with_no_role_parser_is_back_when_healthy() {
+        let c = terracotta();
+        let gate = Gate::Rejoined { node: "app-east-1".into() };
+        assert!(
+            evaluate(&gate, &c, &with("app-east-1", node(Role::None, SyncState::NotApplicable, "CONNECTED"))).is_open()
+        );
+    }
+}
