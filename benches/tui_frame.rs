@@ -77,6 +77,7 @@ fn observed(c: &Cluster) -> Observed {
                 health: Health::Ok,
                 state: Some(state.into()),
                 error: None,
+                ..Default::default()
             },
         );
     }

@@ -357,3 +357,158 @@ fn caret_display_points_at_the_column() {
     let quote = lines[1].find('"').unwrap();
     assert_eq!(caret, quote, "caret under the value:\n{shown}");
 }
+
+const SYNC_LINE: &str = r#"sync = { regex = 'state: (\S+)', map = { "PASSIVE-STANDBY" = "in-sync" } }"#;
+const STOP_LINE: &str = r#"stop = "{home}/bin/stop.sh -n {host}""#;
+
+#[test]
+fn new_parser_and_kind_fields_are_located_and_say_what_is_allowed() {
+    let cases = [
+        Case {
+            name: "JSONPath that does not parse",
+            from: SYNC_LINE,
+            to: r#"sync = { json = "$.members[?@.name=='{host}'", max = "1MiB" }"#,
+            at: None,
+            field: "kinds.server.parse.sync.json",
+            says: "is not a valid JSONPath (RFC 9535",
+        },
+        Case {
+            name: "JSONPath with a variable that has no value",
+            from: SYNC_LINE,
+            to: r#"sync = { json = "$.members[?@.name=='{member}'].lag", max = "1MiB" }"#,
+            at: None,
+            field: "kinds.server.parse.sync.json",
+            says: "uses `{member}`, which has no value when probing; allowed: cluster, host, address",
+        },
+        Case {
+            name: "two ways to find one value",
+            from: SYNC_LINE,
+            to: r#"sync = { json = "$.lag", key = "lag", max = "1MiB" }"#,
+            at: None,
+            field: "kinds.server.parse.sync.json",
+            says: "give one of `regex`, `key` or `json`, not several",
+        },
+        Case {
+            name: "threshold with an unknown unit",
+            from: SYNC_LINE,
+            to: r#"sync = { key = "lag", max = "1 parsec" }"#,
+            at: None,
+            field: "kinds.server.parse.sync.max",
+            says: "`parsec` in `1 parsec` is not a unit; allowed: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB, or a plain number",
+        },
+        Case {
+            name: "negative threshold",
+            from: SYNC_LINE,
+            to: r#"sync = { key = "lag", max = -5 }"#,
+            at: None,
+            field: "kinds.server.parse.sync.max",
+            says: "is negative",
+        },
+        Case {
+            name: "threshold and map together",
+            from: SYNC_LINE,
+            to: r#"sync = { key = "lag", max = "1MiB", map = { "0" = "in-sync" } }"#,
+            at: None,
+            field: "kinds.server.parse.sync.max",
+            says: "give either `max` (the value is a number compared with it) or `map`",
+        },
+        Case {
+            name: "threshold on a word fact",
+            from: SYNC_LINE,
+            to: &*Box::leak(
+                format!("{SYNC_LINE}\nhealth = {{ from = \"status\", key = \"lag\", max = 10 }}").into_boxed_str(),
+            ),
+            at: Some("health = {"),
+            field: "kinds.server.parse.health.max",
+            says: "a threshold applies to the sync parser only",
+        },
+        Case {
+            name: "eligible word",
+            from: SYNC_LINE,
+            to: &*Box::leak(
+                format!("{SYNC_LINE}\neligible = {{ key = \"slave_priority\", map = {{ \"0\" = \"never\" }} }}")
+                    .into_boxed_str(),
+            ),
+            at: Some("eligible = {"),
+            field: "kinds.server.parse.eligible.map.0",
+            says: "`never` is not a eligible; allowed: yes (true, eligible), no (false, ineligible), unknown",
+        },
+        Case {
+            name: "every role word is listed",
+            from: r#""PASSIVE-STANDBY" = "passive" }"#,
+            to: r#""PASSIVE-STANDBY" = "sync_standby" }"#,
+            at: None,
+            field: "kinds.server.parse.role.map.PASSIVE-STANDBY",
+            says: "allowed: active (master, primary, leader, online), passive (standby, mirror, replica, slave, secondary, follower), stopped (down, offline), unknown, none (peer, client, running, -)",
+        },
+        Case {
+            name: "every sync word is listed",
+            from: r#"map = { "PASSIVE-STANDBY" = "in-sync" }"#,
+            to: r#"map = { "PASSIVE-STANDBY" = "streaming" }"#,
+            at: None,
+            field: "kinds.server.parse.sync.map.PASSIVE-STANDBY",
+            says: "allowed: in-sync (insync, synced, yes, up), syncing (catching-up, uninitialized), out-of-sync (no, down), unknown, n/a (not-applicable, none, -)",
+        },
+        Case {
+            name: "running version read from a probe the kind does not run",
+            from: SYNC_LINE,
+            to: &*Box::leak(
+                format!("{SYNC_LINE}\nrunning_version = {{ from = \"health\", regex = '(\\S+)' }}").into_boxed_str(),
+            ),
+            at: Some("running_version = {"),
+            field: "kinds.server.parse.running_version.from",
+            says: "reads the `health` probe, but kinds.server has no `health` command",
+        },
+        Case {
+            name: "peer choice",
+            from: STOP_LINE,
+            to: &*Box::leak(format!("{STOP_LINE}\npeer = \"manager\"").into_boxed_str()),
+            at: Some("peer = \"manager\""),
+            field: "kinds.server.peer",
+            says: "`manager` is not a peer choice; allowed: \"auto\" (the cluster manager picks the node that takes over), or leave it out",
+        },
+        Case {
+            name: "{peer} under peer = auto",
+            from: STOP_LINE,
+            to: &*Box::leak(
+                format!("{STOP_LINE}\npeer = \"auto\"\nswitchover = \"{{home}}/bin/switch.sh --to {{peer}}\"")
+                    .into_boxed_str(),
+            ),
+            at: Some("switchover = "),
+            field: "kinds.server.switchover",
+            says: "uses `{peer}`, but kinds.server sets peer = \"auto\"",
+        },
+        Case {
+            name: "working directory",
+            from: STOP_LINE,
+            to: &*Box::leak(format!("{STOP_LINE}\nworkdir = \"opt/tc\"").into_boxed_str()),
+            at: Some("workdir = "),
+            field: "kinds.server.workdir",
+            says: "`opt/tc` is not a usable working directory; allowed: an absolute path",
+        },
+        Case {
+            name: "compat values",
+            from: "profile = \"terracotta\"",
+            to: "profile = \"terracotta\"\ncompat = \"one-major\"",
+            at: Some("compat = "),
+            field: "cluster",
+            says: "`same-minor`, `one-minor`, `same-major`",
+        },
+    ];
+    for c in &cases {
+        check(c);
+    }
+}
+
+#[test]
+fn peer_placeholder_under_auto_points_at_its_column() {
+    let src = BASE.replacen(
+        STOP_LINE,
+        &format!("{STOP_LINE}\npeer = \"auto\"\nswitchover = \"{{home}}/bin/switch.sh --to {{peer}}\""),
+        1,
+    );
+    let es = errors(&src);
+    let e = es.iter().find(|e| e.field == "kinds.server.switchover").unwrap();
+    let line = src.lines().nth(e.line - 1).unwrap();
+    assert_eq!(&line[e.col - 1..e.col - 1 + "{peer}".len()], "{peer}", "{e}");
+}

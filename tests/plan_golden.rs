@@ -32,6 +32,7 @@ fn observed(rows: &[(&str, &str, &str, &str)]) -> Observed {
                 health: if *r == "stopped" { Health::Failed } else { Health::Ok },
                 state: None,
                 error: None,
+                ..Default::default()
             },
         );
     }
@@ -459,4 +460,154 @@ fn optional_dirty_objectdb_cleanup_is_its_own_irreversible_confirmed_step() {
     assert!(render::to_text(&p).contains("cleanup tc-east-2 [confirm] [IRREVERSIBLE]"));
     // Clients and orchestrators have no cleanup.
     assert!(p.steps().filter(|s| s.action == Action::Cleanup).all(|s| s.group == "east" || s.group == "west"));
+}
+
+/// The Patroni example observed from the saved `GET /cluster` listing: pg-1 leads, pg-2 is the
+/// synchronous standby (lag 0), pg-3 is 4.2 MiB behind and tagged nofailover. Every node has
+/// 16.3 installed and running.
+fn patroni_observed(c: &Cluster, listing: &str) -> Observed {
+    use rollpilot::probe::parse::observe;
+    use rollpilot::probe::script::ProbeOutput;
+    let out =
+        std::fs::read_to_string(format!("{}/tests/fixtures/outputs/{listing}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut o = Observed::default();
+    for (g, n) in c.nodes() {
+        let mut outs = std::collections::BTreeMap::new();
+        let p = |s: &str| ProbeOutput { rc: Some(0), stdout: s.into(), stderr: String::new() };
+        outs.insert(ProbeKind::Version, p("postgres (PostgreSQL) 16.3\n16.3 (Debian 16.3-1.pgdg120+1)\n"));
+        outs.insert(ProbeKind::Status, p(&out));
+        outs.insert(ProbeKind::Health, p(""));
+        o.nodes.insert(n.name.clone(), observe(c.kind_of(g).unwrap(), &c.vars_for(g, n), &outs));
+    }
+    o
+}
+
+#[test]
+fn patroni_json_and_numeric_facts_pick_the_synchronous_standby() {
+    let c = load("patroni");
+    let o = patroni_observed(&c, "patroni-cluster.json");
+    assert_eq!(o.nodes["pg-3"].sync_shown(), "syncing (lag 4.2 MiB)");
+    assert_eq!(o.nodes["pg-1"].running_version.as_ref().unwrap().to_string(), "16.3.0");
+    let p = run(&c, &o, "16.4.0", &RunContext::default()).unwrap();
+    let sw = p.step("pg/pg-1/switchover").unwrap();
+    assert!(sw.command.as_deref().unwrap().contains("--candidate pg-2"), "{:?}", sw.command);
+    assert!(
+        sw.summary.contains("pg-2: in sync, eligible (sync_standby); not eligible: pg-3"),
+        "the plan says why that peer: {}",
+        sw.summary
+    );
+    // R6 after each start: the installed AND the running version must read the target.
+    let start = p.step("pg/pg-2/start").unwrap();
+    let verify = start.after.iter().find(|g| matches!(g, Gate::VersionIs { .. })).unwrap();
+    let mut half = o.clone();
+    let n2 = half.nodes.get_mut("pg-2").unwrap();
+    n2.version = Some(Version::parse("16.4.0").unwrap());
+    match evaluate(verify, &c, &half) {
+        Verdict::Blocked(why) => assert!(why.contains("pg-2 has 16.4.0 installed but still runs 16.3.0"), "{why}"),
+        v => panic!("a node still running the old server is not verified: {v:?}"),
+    }
+    half.nodes.get_mut("pg-2").unwrap().running_version = Some(Version::parse("16.4.0").unwrap());
+    assert!(evaluate(verify, &c, &half).is_open());
+    insta::assert_snapshot!("patroni_json_numeric", render::to_text(&p));
+}
+
+#[test]
+fn takeover_goes_to_an_eligible_passive_even_when_another_comes_first() {
+    let c = load("patroni");
+    let mut o = patroni_observed(&c, "patroni-cluster.json");
+    // pg-2 is in sync but tagged nofailover; pg-3 caught up and may take over.
+    let n2 = o.nodes.get_mut("pg-2").unwrap();
+    n2.eligible = Some(false);
+    n2.eligible_detail = None;
+    let n3 = o.nodes.get_mut("pg-3").unwrap();
+    n3.sync = SyncState::InSync;
+    n3.sync_detail = Some("lag 0 B".into());
+    n3.eligible = Some(true);
+    n3.eligible_detail = Some("sync_standby".into());
+    let p = run(&c, &o, "16.4.0", &RunContext::default()).unwrap();
+    let sw = p.step("pg/pg-1/switchover").unwrap();
+    assert!(sw.command.as_deref().unwrap().contains("--candidate pg-3"), "{:?}", sw.command);
+    assert!(sw.summary.contains("pg-3: in sync, eligible (sync_standby); not eligible: pg-2"), "{}", sw.summary);
+    // R5 holds for pg-3, never for the ineligible pg-2 alone.
+    let gate = Gate::SafeToStop { group: "pg".into(), node: "pg-1".into() };
+    assert!(evaluate(&gate, &c, &o).text().contains("pg-3"), "{}", evaluate(&gate, &c, &o).text());
+    o.nodes.get_mut("pg-3").unwrap().eligible = Some(false);
+    match evaluate(&gate, &c, &o) {
+        Verdict::Blocked(why) => {
+            assert!(why.contains("no passive of pg is in sync and eligible"), "{why}");
+            assert!(why.contains("not eligible"), "{why}");
+        }
+        v => panic!("no eligible passive: R5 must block: {v:?}"),
+    }
+    insta::assert_snapshot!("patroni_eligible_only", render::to_text(&p));
+}
+
+#[test]
+fn peer_auto_leaves_the_choice_to_the_cluster_manager() {
+    let src = std::fs::read_to_string(format!("{}/config/patroni.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let src =
+        src.replace("[kinds.postgres]\n", "[kinds.postgres]\npeer = \"auto\"\n").replace(" --candidate {peer}", "");
+    let c = parse(&src);
+    let o = patroni_observed(&c, "patroni-cluster.json");
+    let p = run(&c, &o, "16.4.0", &RunContext::default()).unwrap();
+    let sw = p.step("pg/pg-1/switchover").unwrap();
+    assert!(!sw.command.as_deref().unwrap().contains("--candidate"), "{:?}", sw.command);
+    assert!(
+        sw.summary.contains("the passive the cluster manager picks (peer = \"auto\"; candidates: pg-2)"),
+        "{}",
+        sw.summary
+    );
+    insta::assert_snapshot!("patroni_peer_auto", render::to_text(&p));
+}
+
+const ETCD_ONE_MINOR: &str = r#"[cluster]
+name = "etcd-prod"
+target = "3.5.0"
+profile = "any-order"
+compat = "one-minor"
+
+[kinds.etcd]
+version = "etcd --version"
+install = "/usr/local/sbin/etcd-install {version}"
+stop = "systemctl stop etcd"
+start = "systemctl start etcd"
+
+[[groups]]
+name = "etcd"
+type = "peer"
+kind = "etcd"
+hosts = ["etcd-1", "etcd-2", "etcd-3"]
+"#;
+
+#[test]
+fn one_minor_allows_3_4_to_3_5_and_refuses_3_3_to_3_5() {
+    let c = parse(ETCD_ONE_MINOR);
+    let at =
+        |v: &str| observed(&[("etcd-1", v, "none", "n/a"), ("etcd-2", v, "none", "n/a"), ("etcd-3", v, "none", "n/a")]);
+    let p = run(&c, &at("3.4.27"), "3.5.0", &RunContext::default()).unwrap();
+    assert_eq!(p.direction, Direction::Upgrade);
+    insta::assert_snapshot!("etcd_one_minor_3_4_to_3_5", render::to_text(&p));
+    // 3.5 -> 3.4 is a downgrade the rule also allows (when asked for).
+    let back = run(&c, &at("3.5.0"), "3.4.27", &RunContext { downgrade_intended: true, ..Default::default() });
+    assert!(back.is_ok(), "{back:?}");
+
+    let r = run(&c, &at("3.3.9"), "3.5.0", &RunContext::default()).unwrap_err();
+    assert_eq!(r.findings[0].rule, Some(Rule::VersionCompat));
+    let text = r.to_string();
+    assert!(
+        text.contains("compat = \"one-minor\" refuses 3.3.9 → 3.5.0")
+            && text.contains("compat = \"same-major\" would allow it if the product supports it"),
+        "{text}"
+    );
+    insta::assert_snapshot!("etcd_one_minor_refuses_3_3", text);
+
+    // The Terracotta rule names the setting that would allow a minor step.
+    let c = load("terracotta");
+    let r = run(&c, &terracotta_at("4.1.0"), "4.2.1", &RunContext::default()).unwrap_err();
+    let text = r.to_string();
+    assert!(
+        text.contains("compat = \"same-minor\" refuses 4.1.0 → 4.2.1")
+            && text.contains("compat = \"one-minor\" would allow it if the product supports it"),
+        "{text}"
+    );
 }

@@ -62,6 +62,7 @@ pub fn obs(version: &str, role: Role, sync: SyncState, state: Option<&str>) -> N
         health: if role == Role::Stopped { Health::Failed } else { Health::Ok },
         state: state.map(str::to_string),
         error: None,
+        ..Default::default()
     }
 }
 

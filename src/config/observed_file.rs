@@ -65,6 +65,7 @@ pub fn parse(source: &str, origin: &str, cluster: &Cluster) -> Result<Observed, 
                     health: r.health.unwrap_or_default(),
                     state: r.state,
                     error: r.error,
+                    ..Default::default()
                 },
             );
         }
@@ -99,4 +100,47 @@ fn json_err(source: &str, origin: &str, e: &serde_json::Error) -> ConfigErrors {
     let line = e.line().max(1);
     let off = source.lines().take(line - 1).map(|l| l.len() + 1).sum::<usize>() + e.column().saturating_sub(1);
     ConfigErrors(vec![error_at(source, origin, off, "(file)", e.to_string())])
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn terracotta() -> Cluster {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/terracotta.toml");
+        crate::config::load(&path).unwrap()
+    }
+
+    #[test]
+    fn status_json_saved_from_the_simulator_is_read_verbatim() {
+        // `rollpilot status --json` on `rollpilot sim up`: roles `-`, `master`, `standby`, sync `-`.
+        let saved = include_str!("../../tests/fixtures/status-json-sim.json");
+        let o = parse(saved, "status.json", &terracotta()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.nodes["tc-east-1"].role, Role::Active);
+        assert_eq!((o.nodes["tc-east-2"].role, o.nodes["tc-east-2"].sync), (Role::Passive, SyncState::InSync));
+        assert_eq!((o.nodes["app-east-1"].role, o.nodes["app-east-1"].sync), (Role::None, SyncState::NotApplicable));
+        assert_eq!(o.nodes["wan-east"].role, Role::Active);
+        assert_eq!(o.nodes["wan-west"].role, Role::Passive);
+        assert_eq!(o.nodes["tc-west-1"].version.as_ref().map(|v| v.to_string()).as_deref(), Some("4.2.0"));
+    }
+
+    #[test]
+    fn toml_state_accepts_the_readme_words() {
+        let src = "[nodes.tc-east-1]\nversion = \"4.2.0\"\nrole = \"active\"\nsync = \"n/a\"\nhealth = \"ok\"\n\n[nodes.tc-east-2]\nrole = \"mirror\"\nsync = \"in-sync\"\n\n[nodes.app-east-1]\nrole = \"-\"\nsync = \"-\"\n";
+        let o = parse(src, "state.toml", &terracotta()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.nodes["tc-east-1"].sync, SyncState::NotApplicable);
+        assert_eq!(o.nodes["tc-east-2"].role, Role::Passive);
+        assert_eq!(o.nodes["app-east-1"].role, Role::None);
+    }
+
+    #[test]
+    fn a_bad_word_is_located_and_lists_what_is_allowed() {
+        let src = "[nodes.tc-east-1]\nrole = \"boss\"\n";
+        let e = parse(src, "state.toml", &terracotta()).unwrap_err().to_string();
+        assert!(e.contains("state.toml:2:"), "{e}");
+        assert!(e.contains("`boss` is not a role; allowed: active (master, primary, leader, online)"), "{e}");
+        let e = parse("[{\"host\": \"tc-east-1\", \"sync\": \"sideways\"}]", "s.json", &terracotta()).unwrap_err();
+        assert!(e.to_string().contains("`sideways` is not a sync state; allowed: in-sync"), "{e}");
+    }
 }

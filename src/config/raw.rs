@@ -126,6 +126,10 @@ pub struct RawKind {
     #[serde(default)]
     pub online: Option<Spanned<String>>,
     #[serde(default)]
+    pub peer: Option<Spanned<String>>,
+    #[serde(default)]
+    pub workdir: Option<Spanned<String>>,
+    #[serde(default)]
     pub parse: RawParsers,
 }
 
@@ -140,6 +144,10 @@ pub struct RawParsers {
     pub sync: Option<Spanned<RawExtract>>,
     #[serde(default)]
     pub health: Option<Spanned<RawExtract>>,
+    #[serde(default)]
+    pub eligible: Option<Spanned<RawExtract>>,
+    #[serde(default)]
+    pub running_version: Option<Spanned<RawExtract>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,9 +160,22 @@ pub struct RawExtract {
     #[serde(default)]
     pub key: Option<Spanned<String>>,
     #[serde(default)]
+    pub json: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max: Option<Spanned<RawNumber>>,
+    #[serde(default)]
     pub map: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub default: Option<Spanned<String>>,
+}
+
+/// A threshold written as a number (`max = 10`) or with a unit (`max = "1MiB"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawNumber {
+    Int(i64),
+    Float(f64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]

@@ -157,10 +157,10 @@ fn template(ctx: &mut Ctx, v: &Option<Spanned<String>>, field: &str) -> Option<(
     }
 }
 
-const ROLE_WORDS: &str =
-    "active (master, primary), passive (standby, mirror, replica, slave), stopped (down), unknown, none";
-const SYNC_WORDS: &str = "in-sync, syncing, out-of-sync, unknown, n/a";
-const HEALTH_WORDS: &str = "ok, failed, unknown";
+const HEALTH_WORDS: &str = "ok (healthy, up, pong, yes), failed (fail, unhealthy, down, no), unknown";
+
+/// Variables a JSONPath may use: what `{host}`-style selectors need, known at probe time.
+const PROBE_VARS: &[&str] = &["cluster", "host", "address", "group", "region", "target"];
 
 fn extract(
     ctx: &mut Ctx,
@@ -168,52 +168,95 @@ fn extract(
     field: &str,
     fact: &str,
     default_from: ProbeKind,
+    user_vars: &BTreeSet<String>,
 ) -> Option<Extract> {
     let r = raw.as_ref()?;
     let span = r.span();
     let r = r.get_ref();
-    let matcher = match (&r.regex, &r.key) {
-        (Some(_), Some(k)) => {
-            ctx.err(k.span(), format!("{field}.key"), "give either `regex` or `key`, not both");
-            return None;
-        }
-        (None, None) => {
-            ctx.err(
-                span,
-                field,
-                "needs `regex = '...'` (first capture group is the value) or `key = \"name\"` (a key:value line)",
-            );
-            return None;
-        }
-        (Some(re), None) => match Regex::new(re.get_ref()) {
+    let given = [r.regex.is_some(), r.key.is_some(), r.json.is_some()].iter().filter(|x| **x).count();
+    if given > 1 {
+        let (at, which) = match (&r.json, &r.key) {
+            (Some(j), _) => (j.span(), "json"),
+            (None, Some(k)) => (k.span(), "key"),
+            _ => (span.clone(), ""),
+        };
+        ctx.err(
+            at,
+            if which.is_empty() { field.to_string() } else { format!("{field}.{which}") },
+            "give one of `regex`, `key` or `json`, not several",
+        );
+        return None;
+    }
+    let matcher = if let Some(re) = &r.regex {
+        match Regex::new(re.get_ref()) {
             Ok(rx) => Matcher::Regex(rx),
             Err(e) => {
                 let msg = e.to_string().lines().last().unwrap_or("invalid regex").trim().to_string();
                 ctx.err(re.span(), format!("{field}.regex"), format!("`{}` is not a valid regex: {msg}", re.get_ref()));
                 return None;
             }
-        },
-        (None, Some(k)) => {
-            if k.get_ref().trim().is_empty() {
-                ctx.err(k.span(), format!("{field}.key"), "is empty; give the key name, e.g. \"role\"");
-                return None;
-            }
-            Matcher::Key(k.get_ref().trim().to_string())
         }
+    } else if let Some(k) = &r.key {
+        if k.get_ref().trim().is_empty() {
+            ctx.err(k.span(), format!("{field}.key"), "is empty; give the key name, e.g. \"role\"");
+            return None;
+        }
+        Matcher::Key(k.get_ref().trim().to_string())
+    } else if let Some(j) = &r.json {
+        let p = j.get_ref().trim().to_string();
+        let mut known: BTreeMap<String, String> = BTreeMap::new();
+        for v in PROBE_VARS.iter().map(|s| s.to_string()).chain(user_vars.iter().cloned()) {
+            known.insert(v, "x".into());
+        }
+        if let Some(bad) = json_path_vars(&p).into_iter().find(|v| !known.contains_key(v)) {
+            let inner = j.get_ref().find(&format!("{{{bad}}}")).unwrap_or(0);
+            let at = position::offset_in_string(ctx.source, &j.span(), j.get_ref(), inner);
+            let e = error_at(
+                ctx.source,
+                ctx.origin,
+                at,
+                format!("{field}.json"),
+                format!(
+                    "uses `{{{bad}}}`, which has no value when probing; allowed: {}, or a variable from [vars]",
+                    PROBE_VARS.join(", ")
+                ),
+            );
+            ctx.errors.push(e);
+            return None;
+        }
+        let filled = fill_json_path(&p, &known).unwrap_or_default();
+        if let Err(e) = serde_json_path::JsonPath::parse(&filled) {
+            ctx.err(
+                j.span(),
+                format!("{field}.json"),
+                format!("`{p}` is not a valid JSONPath (RFC 9535, e.g. \"$.members[?@.name=='{{host}}'].role\"): {e}"),
+            );
+            return None;
+        }
+        Matcher::Json(p)
+    } else {
+        ctx.err(
+            span,
+            field,
+            "needs `regex = '...'` (first capture group is the value), `key = \"name\"` (a key:value line) or `json = \"$.path\"` (a JSONPath into JSON output)",
+        );
+        return None;
     };
     let check = |w: &str| -> bool {
         match fact {
             "role" => Role::from_word(w).is_some(),
             "sync" => SyncState::from_word(w).is_some(),
             "health" => Health::from_word(w).is_some(),
+            "eligible" => eligible_from_word(w).is_some(),
             _ => true,
         }
     };
     let words = match fact {
-        "role" => ROLE_WORDS,
-        "sync" => SYNC_WORDS,
-        "health" => HEALTH_WORDS,
-        _ => "",
+        "role" => word_list(Role::WORDS),
+        "sync" => word_list(SyncState::WORDS),
+        "health" => HEALTH_WORDS.to_string(),
+        "eligible" => ELIGIBLE_WORDS.to_string(),
+        _ => String::new(),
     };
     let mut map = BTreeMap::new();
     for (k, v) in &r.map {
@@ -240,13 +283,52 @@ fn extract(
         Some(d) => Some(d.get_ref().clone()),
         None => None,
     };
-    Some(Extract { from: r.from.unwrap_or(default_from), matcher, map, default })
+    let max = match &r.max {
+        None => None,
+        Some(m) if fact != "sync" => {
+            ctx.err(
+                m.span(),
+                format!("{field}.max"),
+                format!("a threshold applies to the sync parser only (a lag: at most `max` is in-sync); the {fact} parser reads a word"),
+            );
+            None
+        }
+        Some(m) if !r.map.is_empty() => {
+            ctx.err(
+                m.span(),
+                format!("{field}.max"),
+                "give either `max` (the value is a number compared with it) or `map` (the value is a word), not both",
+            );
+            None
+        }
+        Some(m) => {
+            let parsed = match m.get_ref() {
+                RawNumber::Int(i) => Quantity::parse(&i.to_string()),
+                RawNumber::Float(f) => Quantity::parse(&f.to_string()),
+                RawNumber::Text(t) => Quantity::parse(t),
+            };
+            match parsed {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    ctx.err(m.span(), format!("{field}.max"), e.to_string());
+                    None
+                }
+            }
+        }
+    };
+    Some(Extract { from: r.from.unwrap_or(default_from), matcher, map, default, max })
 }
 
 /// The version parser used when a kind gives none: the first thing that looks like a version.
 fn default_version_extract() -> Option<Extract> {
     let rx = Regex::new(r"(\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?)").ok()?;
-    Some(Extract { from: ProbeKind::Version, matcher: Matcher::Regex(rx), map: BTreeMap::new(), default: None })
+    Some(Extract {
+        from: ProbeKind::Version,
+        matcher: Matcher::Regex(rx),
+        map: BTreeMap::new(),
+        default: None,
+        max: None,
+    })
 }
 
 struct KindSpans {
@@ -323,6 +405,15 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
 
     let cluster_vars = vars(&mut ctx, &raw.vars, "vars", 0..0);
 
+    // Every variable a config defines anywhere: JSONPaths may select on them.
+    let mut user_vars: BTreeSet<String> = raw.vars.keys().cloned().collect();
+    for g in &raw.groups {
+        user_vars.extend(g.get_ref().vars.keys().cloned());
+        for h in g.get_ref().hosts.get_ref() {
+            user_vars.extend(h.get_ref().vars.keys().cloned());
+        }
+    }
+
     // [kinds.X]
     let mut kinds = BTreeMap::new();
     let mut kind_spans: BTreeMap<String, KindSpans> = BTreeMap::new();
@@ -360,15 +451,30 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         if k.install.is_none() {
             ctx.err(kspan.clone(), f("install"), "is missing; every kind needs a command that installs `{version}`");
         }
-        let version_parser = extract(&mut ctx, &k.parse.version, &f("parse.version"), "version", ProbeKind::Version)
-            .or_else(default_version_extract);
-        let role = extract(&mut ctx, &k.parse.role, &f("parse.role"), "role", ProbeKind::Status);
-        let sync = extract(&mut ctx, &k.parse.sync, &f("parse.sync"), "sync", ProbeKind::Status);
-        let health = extract(&mut ctx, &k.parse.health, &f("parse.health"), "health", ProbeKind::Health);
+        let uv = &user_vars;
+        let version_parser =
+            extract(&mut ctx, &k.parse.version, &f("parse.version"), "version", ProbeKind::Version, uv)
+                .or_else(default_version_extract);
+        let role = extract(&mut ctx, &k.parse.role, &f("parse.role"), "role", ProbeKind::Status, uv);
+        let sync = extract(&mut ctx, &k.parse.sync, &f("parse.sync"), "sync", ProbeKind::Status, uv);
+        let health = extract(&mut ctx, &k.parse.health, &f("parse.health"), "health", ProbeKind::Health, uv);
+        let eligible = extract(&mut ctx, &k.parse.eligible, &f("parse.eligible"), "eligible", ProbeKind::Status, uv);
+        let running_version = extract(
+            &mut ctx,
+            &k.parse.running_version,
+            &f("parse.running_version"),
+            "running_version",
+            ProbeKind::Status,
+            uv,
+        );
         // A parser must read a probe the kind actually runs.
-        for (fact, ex, rawx) in
-            [("role", &role, &k.parse.role), ("sync", &sync, &k.parse.sync), ("health", &health, &k.parse.health)]
-        {
+        for (fact, ex, rawx) in [
+            ("role", &role, &k.parse.role),
+            ("sync", &sync, &k.parse.sync),
+            ("health", &health, &k.parse.health),
+            ("eligible", &eligible, &k.parse.eligible),
+            ("running_version", &running_version, &k.parse.running_version),
+        ] {
             if let (Some(ex), Some(rx)) = (ex, rawx) {
                 let has = match ex.from {
                     ProbeKind::Version => true,
@@ -388,14 +494,61 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                 }
             }
         }
+        let peer_auto = match &k.peer {
+            None => false,
+            Some(p) if p.get_ref() == "auto" => true,
+            Some(p) => {
+                ctx.err(
+                    p.span(),
+                    f("peer"),
+                    format!(
+                        "`{}` is not a peer choice; allowed: \"auto\" (the cluster manager picks the node that takes over), or leave it out (rollpilot picks a passive that is in sync and eligible)",
+                        p.get_ref()
+                    ),
+                );
+                false
+            }
+        };
+        if peer_auto {
+            for (key, t, span) in &templates {
+                if t.vars().contains(&"peer") {
+                    let inner = t.raw().find("{peer}").unwrap_or(0);
+                    let at = position::offset_in_string(source, span, t.raw(), inner);
+                    ctx.errors.push(error_at(
+                        source,
+                        origin,
+                        at,
+                        f(key),
+                        format!("uses `{{peer}}`, but kinds.{kname} sets peer = \"auto\": the cluster manager picks the node that takes over, so rollpilot has no peer to fill in; remove `{{peer}}` or the `peer` setting"),
+                    ));
+                }
+            }
+        }
+        let workdir = match &k.workdir {
+            None => "/".to_string(),
+            Some(w) if w.get_ref() == "/" || plain_remote_path(w.get_ref()) => w.get_ref().clone(),
+            Some(w) => {
+                ctx.err(
+                    w.span(),
+                    f("workdir"),
+                    format!(
+                        "`{}` is not a usable working directory; allowed: an absolute path of letters, digits, `.`, `_`, `-`, `/` (it may start with `$HOME/`), default `/`",
+                        w.get_ref()
+                    ),
+                );
+                "/".to_string()
+            }
+        };
         if let Some(parse) = version_parser {
             kinds.insert(
                 kname.clone(),
                 Kind {
                     name: kname.clone(),
                     commands,
-                    parse: Parsers { version: parse, role, sync, health },
+                    parse: Parsers { version: parse, role, sync, health, eligible, running_version },
                     sudo: k.sudo,
+                    peer_auto,
+                    workdir,
                 },
             );
         }

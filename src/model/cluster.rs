@@ -1,6 +1,7 @@
 //! The cluster as rollpilot understands it: groups of nodes, what each group is for in the
 //! procedure, and how to talk to each kind of node. Built from the config, never from I/O.
 
+use super::quantity::Quantity;
 use super::template::Template;
 use super::version::CompatRule;
 use regex::Regex;
@@ -294,13 +295,17 @@ pub enum Matcher {
     Regex(Regex),
     /// A `key:value` or `key=value` line (Redis INFO, properties files).
     Key(String),
+    /// An RFC 9535 JSONPath into JSON output (REST APIs, `-o json` listings). `{name}`
+    /// placeholders (e.g. `{host}`) are filled per node with JSON-string-escaped values, so
+    /// one path selects this node's member of a cluster-wide listing.
+    Json(String),
 }
 
 impl PartialEq for Matcher {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Matcher::Regex(a), Matcher::Regex(b)) => a.as_str() == b.as_str(),
-            (Matcher::Key(a), Matcher::Key(b)) => a == b,
+            (Matcher::Key(a), Matcher::Key(b)) | (Matcher::Json(a), Matcher::Json(b)) => a == b,
             _ => false,
         }
     }
@@ -317,6 +322,9 @@ pub struct Extract {
     pub map: BTreeMap<String, String>,
     /// Meaning when nothing matched; `None` makes "nothing matched" an error worth reporting.
     pub default: Option<String>,
+    /// For a numeric fact (replication lag): the value read is a number, at most this much
+    /// means in sync, more means still syncing.
+    pub max: Option<Quantity>,
 }
 
 /// The parsers of one kind of node.
@@ -330,6 +338,12 @@ pub struct Parsers {
     pub sync: Option<Extract>,
     /// Finds health (ok/failed); without it, health is the health command's exit status.
     pub health: Option<Extract>,
+    /// Finds whether a passive may take over (yes/no); without it every passive may. Distinct
+    /// from sync: a Patroni replica tagged `nofailover` can be in sync and still never promote.
+    pub eligible: Option<Extract>,
+    /// Finds the version the service actually runs, when it can differ from the installed one
+    /// (a package upgraded under a running PostgreSQL); R6 then checks both.
+    pub running_version: Option<Extract>,
 }
 
 /// Commands and parsers shared by the groups of one kind.
@@ -343,6 +357,12 @@ pub struct Kind {
     pub parse: Parsers,
     /// Run every command through `sudo -n`.
     pub sudo: bool,
+    /// The cluster manager chooses the node that takes over (`peer = "auto"`): rollpilot does
+    /// not name one, and templates of this kind cannot use `{peer}`.
+    pub peer_auto: bool,
+    /// Remote working directory every command of the kind runs in (default `/`), so relative
+    /// paths do not depend on the login directory of whoever runs rollpilot.
+    pub workdir: String,
 }
 
 /// The whole cluster description, validated.

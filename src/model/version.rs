@@ -13,6 +13,9 @@ use std::fmt;
 pub enum CompatRule {
     /// Same major and minor (4.2.0 ↔ 4.2.1), the Terracotta rule.
     SameMinor,
+    /// Same major and a minor at most one apart (3.4 ↔ 3.5, not 3.3 ↔ 3.5): products that
+    /// promise one-minor-version skew (Kubernetes-style, PostgreSQL tooling, many databases).
+    OneMinor,
     /// Same major (6.1 ↔ 6.5).
     SameMajor,
     /// Any versions interoperate (StreamBase protocol negotiation, Redis replicas).
@@ -26,6 +29,7 @@ impl CompatRule {
     pub fn compatible(self, a: &Version, b: &Version) -> bool {
         match self {
             CompatRule::SameMinor => a.major == b.major && a.minor == b.minor,
+            CompatRule::OneMinor => a.major == b.major && a.minor.abs_diff(b.minor) <= 1,
             CompatRule::SameMajor => a.major == b.major,
             CompatRule::Any => true,
             CompatRule::Exact => a.major == b.major && a.minor == b.minor && a.patch == b.patch && a.pre == b.pre,
@@ -36,6 +40,7 @@ impl CompatRule {
     pub fn describe(self) -> &'static str {
         match self {
             CompatRule::SameMinor => "same major.minor (e.g. 4.2.0 with 4.2.1)",
+            CompatRule::OneMinor => "same major, minors at most one apart (e.g. 3.4 with 3.5)",
             CompatRule::SameMajor => "same major version",
             CompatRule::Any => "any versions",
             CompatRule::Exact => "identical versions only",
@@ -46,10 +51,23 @@ impl CompatRule {
     pub fn as_str(self) -> &'static str {
         match self {
             CompatRule::SameMinor => "same-minor",
+            CompatRule::OneMinor => "one-minor",
             CompatRule::SameMajor => "same-major",
             CompatRule::Any => "any",
             CompatRule::Exact => "exact",
         }
+    }
+}
+
+impl CompatRule {
+    /// Every rule, strictest first; the config's allowed values in this order.
+    pub const ALL: [CompatRule; 5] =
+        [CompatRule::Exact, CompatRule::SameMinor, CompatRule::OneMinor, CompatRule::SameMajor, CompatRule::Any];
+
+    /// The strictest rule that would let `a` and `b` run side by side, for a refusal that says
+    /// which setting would allow the move (`Any` always does).
+    pub fn weakest_needed(a: &Version, b: &Version) -> CompatRule {
+        CompatRule::ALL.into_iter().find(|r| r.compatible(a, b)).unwrap_or(CompatRule::Any)
     }
 }
 
@@ -110,6 +128,17 @@ mod tests {
         assert!(CompatRule::Any.compatible(&v("6.2.14"), &v("7.0.15")));
         assert!(!CompatRule::Exact.compatible(&v("4.2.0"), &v("4.2.1")));
         assert!(CompatRule::Exact.compatible(&v("4.2.1"), &v("4.2.1")));
+    }
+
+    #[test]
+    fn one_minor_allows_the_next_minor_either_way() {
+        assert!(CompatRule::OneMinor.compatible(&v("3.4.1"), &v("3.5.0")));
+        assert!(CompatRule::OneMinor.compatible(&v("3.5.0"), &v("3.4.2")));
+        assert!(!CompatRule::OneMinor.compatible(&v("3.3.0"), &v("3.5.0")));
+        assert!(!CompatRule::OneMinor.compatible(&v("3.9.0"), &v("4.0.0")));
+        assert_eq!(CompatRule::weakest_needed(&v("3.4.1"), &v("3.5.0")), CompatRule::OneMinor);
+        assert_eq!(CompatRule::weakest_needed(&v("3.3.0"), &v("3.5.0")), CompatRule::SameMajor);
+        assert_eq!(CompatRule::weakest_needed(&v("3.9.0"), &v("4.0.0")), CompatRule::Any);
     }
 
     #[test]

@@ -167,10 +167,16 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
             findings.push(Finding {
                 rule: Some(Rule::VersionCompat),
                 message: format!(
-                    "{} runs {v} and the target is {t}; under the {} rule only {} may run side by side, so these versions cannot be mixed during a rolling upgrade (the Terracotta upgrade guide: no rolling upgrade across minor versions, e.g. 4.1.x to 4.2.0)",
+                    "{} runs {v} and the target is {t}: compat = \"{}\" refuses {v} → {t} (only {} may run side by side), so these versions cannot be mixed during a rolling upgrade{}; compat = \"{}\" would allow it if the product supports it",
                     n.name,
                     cluster.compat.as_str(),
-                    cluster.compat.describe()
+                    cluster.compat.describe(),
+                    if cluster.compat == CompatRule::SameMinor {
+                        " (the Terracotta upgrade guide: no rolling upgrade across minor versions, e.g. 4.1.x to 4.2.0)"
+                    } else {
+                        ""
+                    },
+                    CompatRule::weakest_needed(&v, &t).as_str()
                 ),
                 advice: "a full-downtime upgrade is needed: stop the whole cluster, upgrade every node, start it again (rollpilot does not drive that); or choose a target compatible with the running versions".into(),
             });
@@ -835,18 +841,24 @@ impl Builder<'_> {
         // The active: hand over (switchover or failover by stopping), then reinstall it.
         let a_obs = self.req.observed.get(&active.name);
         let a_work = self.work(g, active);
-        let candidates: Vec<&str> = g
-            .nodes
-            .iter()
-            .filter(|n| n.name != active.name && !self.req.context.skipped_nodes.contains(&n.name))
-            .map(|n| n.name.as_str())
-            .collect();
-        let successor = candidates.first().copied().unwrap_or("");
-        let successor_text = if candidates.len() == 1 {
+        let (candidates, successor, why) = self.choose_peer(g, active);
+        let successor = successor.as_str();
+        let successor_text = if kind.peer_auto {
+            format!(
+                "the {mirror} the cluster manager picks (peer = \"auto\"; candidates: {})",
+                if candidates.is_empty() { "none".to_string() } else { candidates.join(", ") }
+            )
+        } else if candidates.len() == 1 && !why.contains("eligible") && !why.contains("R5 waits") {
+            // The only member that could take over: nothing to explain.
             format!("{successor}, which becomes the active server")
+        } else if candidates.len() == 1 {
+            format!("{successor}, which becomes the active server ({why})")
+        } else if candidates.is_empty() {
+            format!("no {mirror} ({why})")
         } else {
-            format!("a {mirror} in sync ({}), which becomes the active server", candidates.join(" or "))
+            format!("{successor}, which becomes the active server ({why}; candidates: {})", candidates.join(", "))
         };
+        let named_peer = if kind.peer_auto { None } else { Some(successor) };
         let mut new_active = active.name.clone();
         if a_work == Work::Full {
             let reason = format!(
@@ -860,7 +872,7 @@ impl Builder<'_> {
                     g,
                     active,
                     Action::Switchover,
-                    Some(successor),
+                    named_peer,
                     &reason,
                     &[Rule::Order, Rule::SafeToStop],
                     format!("Moving the active role from {} ({state}) to {successor_text}; {} becomes passive so it can be {verb}d.", active.name, active.name),
@@ -1032,6 +1044,48 @@ impl Builder<'_> {
         };
         self.phases.push(Phase { title, reason, steps });
         Ok(())
+    }
+
+    /// The node that takes over from `active`: among the passives not skipped and not ruled out
+    /// (`eligible = no`), the first in config order that is in sync, else the first one. Returns
+    /// the candidates, the choice and why it was chosen ("redis-2: in sync, eligible
+    /// (sync_standby)"), so the plan says why that one.
+    fn choose_peer(&self, g: &Group, active: &Node) -> (Vec<String>, String, String) {
+        let others: Vec<(&Node, NodeObs)> = g
+            .nodes
+            .iter()
+            .filter(|n| n.name != active.name && !self.req.context.skipped_nodes.contains(&n.name))
+            .map(|n| (n, self.req.observed.get(&n.name)))
+            .collect();
+        let ruled_out: Vec<&str> =
+            others.iter().filter(|(_, o)| !o.is_eligible()).map(|(n, _)| n.name.as_str()).collect();
+        let eligible: Vec<&(&Node, NodeObs)> = others.iter().filter(|(_, o)| o.is_eligible()).collect();
+        let candidates: Vec<String> = eligible.iter().map(|(n, _)| n.name.clone()).collect();
+        let pick = eligible.iter().find(|(_, o)| o.is_standby_in_sync()).or_else(|| eligible.first());
+        let Some((n, o)) = pick else {
+            let why = if ruled_out.is_empty() {
+                "no other member".to_string()
+            } else {
+                format!("none may take over: {} not eligible; R5 waits until one is", ruled_out.join(", "))
+            };
+            return (candidates, String::new(), why);
+        };
+        let mut why = if o.is_standby_in_sync() {
+            format!("{}: in sync", n.name)
+        } else if o.role == Role::Passive {
+            format!("{}: not in sync yet ({}), R5 waits for it", n.name, o.sync_shown())
+        } else {
+            format!("{}: not in sync yet ({}), R5 waits for it", n.name, o.role)
+        };
+        match (o.eligible, &o.eligible_detail) {
+            (Some(true), Some(d)) => why.push_str(&format!(", eligible ({d})")),
+            (Some(true), None) => why.push_str(", eligible"),
+            _ => {}
+        }
+        if !ruled_out.is_empty() {
+            why.push_str(&format!("; not eligible: {}", ruled_out.join(", ")));
+        }
+        (candidates, n.name.clone(), why)
     }
 
     /// The gates of a step that hands the active role over (switchover, or a stop that fails

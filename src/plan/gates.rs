@@ -2,7 +2,7 @@
 //! answer says which facts allowed the step or what blocks it (shown while the gate waits).
 
 use super::types::Gate;
-use crate::model::{Cluster, GroupType, Health, NodeObs, Observed, Role, SyncState};
+use crate::model::{Cluster, GroupType, Health, NodeObs, Observed, Profile, Role, SyncState};
 
 /// A gate's verdict with the facts behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,10 @@ pub fn brief(name: &str, o: &NodeObs) -> String {
     }
     let mut s = format!("{name}: {}", o.state.clone().unwrap_or_else(|| o.role.as_str().to_string()));
     if o.role == Role::Passive {
-        s.push_str(&format!(", {}", o.sync));
+        s.push_str(&format!(", {}", o.sync_shown()));
+        if o.eligible == Some(false) {
+            s.push_str(", not eligible");
+        }
     }
     if let Some(v) = &o.version {
         s.push_str(&format!(", {v}"));
@@ -45,17 +48,50 @@ pub fn brief(name: &str, o: &NodeObs) -> String {
     s
 }
 
-fn member_up(gtype: GroupType, o: &NodeObs) -> bool {
-    if !o.reachable || o.health == Health::Failed {
-        return false;
+/// Why a node does not count as back in its group yet (R6), or `None` when it does: its role is
+/// known (active or passive in a server group; no role, or a known one, elsewhere), its health
+/// is ok (not failed when the kind has no health probe) and a passive of a server group is in
+/// sync. A node still in an intermediate state (Terracotta START-STATE, a role the parser
+/// cannot read) is not back, whatever its health says.
+/// `role_based`: a server group under a profile with failover roles.
+pub fn not_back(role_based: bool, has_health: bool, o: &NodeObs) -> Option<String> {
+    if !o.reachable {
+        return Some("unreachable".into());
     }
     match o.role {
-        Role::Active => true,
-        Role::Passive => gtype != GroupType::Server || o.sync == SyncState::InSync,
-        Role::None => true,
-        Role::Unknown => o.health == Health::Ok,
-        Role::Stopped => false,
+        Role::Stopped => return Some("stopped".into()),
+        Role::Unknown => {
+            return Some(format!(
+                "its role is not known yet (waiting for {})",
+                if role_based { "active or passive" } else { "a known role" }
+            ));
+        }
+        Role::None if role_based => {
+            return Some("it reports no role (waiting for active or passive)".into());
+        }
+        _ => {}
     }
+    match o.health {
+        Health::Failed => return Some("its health check fails".into()),
+        Health::Unknown if has_health => return Some("its health is not known yet (waiting for ok)".into()),
+        _ => {}
+    }
+    if role_based && o.role == Role::Passive && o.sync != SyncState::InSync {
+        return Some(format!("it is {} (waiting for in-sync)", o.sync_shown()));
+    }
+    None
+}
+
+/// Whether the kind of `group` probes health (a health command or parser).
+fn has_health(cluster: &Cluster, group: &str) -> bool {
+    cluster
+        .group(group)
+        .and_then(|g| cluster.kind_of(g))
+        .is_some_and(|k| k.commands.health.is_some() || k.parse.health.is_some())
+}
+
+fn member_up(role_based: bool, has_health: bool, o: &NodeObs) -> bool {
+    not_back(role_based, has_health, o).is_none()
 }
 
 /// Judges one gate.
@@ -66,26 +102,31 @@ pub fn evaluate(gate: &Gate, cluster: &Cluster, obs: &Observed) -> Verdict {
             .map(|g| g.nodes.iter().map(|n| (n.name.clone(), obs.get(&n.name))).collect())
             .unwrap_or_default()
     };
-    let gtype = |group: &str| cluster.group(group).map(|g| g.gtype).unwrap_or(GroupType::Server);
+    let gtype = |group: &str| {
+        cluster.group(group).map(|g| g.gtype).unwrap_or(GroupType::Server) == GroupType::Server
+            && cluster.profile != Profile::AnyOrder
+    };
     match gate {
         Gate::SafeToStop { group, node } => {
             let others: Vec<(String, NodeObs)> = members(group).into_iter().filter(|(n, _)| n != node).collect();
-            match others.iter().find(|(_, o)| o.is_standby_in_sync()) {
+            match others.iter().find(|(_, o)| o.can_take_over()) {
                 Some((n, o)) => Verdict::Open(format!("{} is in sync and can take over", brief(n, o))),
                 None if others.is_empty() => {
                     Verdict::Blocked(format!("{group} has no passive member to take over from {node}"))
                 }
                 None => Verdict::Blocked(format!(
-                    "no passive of {group} is in sync ({})",
+                    "no passive of {group} is in sync{} ({})",
+                    if others.iter().any(|(_, o)| o.eligible.is_some()) { " and eligible" } else { "" },
                     others.iter().map(|(n, o)| brief(n, o)).collect::<Vec<_>>().join("; ")
                 )),
             }
         }
         Gate::PeersReady { group, node } => {
             let gt = gtype(group);
+            let hh = has_health(cluster, group);
             let not_ready: Vec<String> = members(group)
                 .iter()
-                .filter(|(n, o)| n != node && !member_up(gt, o))
+                .filter(|(n, o)| n != node && !member_up(gt, hh, o))
                 .map(|(n, o)| brief(n, o))
                 .collect();
             if not_ready.is_empty() {
@@ -102,8 +143,12 @@ pub fn evaluate(gate: &Gate, cluster: &Cluster, obs: &Observed) -> Verdict {
         }
         Gate::Quorum { group, node, min } => {
             let gt = gtype(group);
-            let up: Vec<String> =
-                members(group).iter().filter(|(n, o)| n != node && member_up(gt, o)).map(|(n, _)| n.clone()).collect();
+            let hh = has_health(cluster, group);
+            let up: Vec<String> = members(group)
+                .iter()
+                .filter(|(n, o)| n != node && member_up(gt, hh, o))
+                .map(|(n, _)| n.clone())
+                .collect();
             if up.len() >= *min {
                 Verdict::Open(format!("{} of {group} stay up ({}), quorum {min}", up.len(), up.join(", ")))
             } else {
@@ -156,24 +201,29 @@ pub fn evaluate(gate: &Gate, cluster: &Cluster, obs: &Observed) -> Verdict {
             let Some((g, _)) = cluster.node(node) else {
                 return Verdict::Blocked(format!("{node} is not in the cluster"));
             };
-            let ok = match (g.gtype, o.role) {
-                _ if !o.reachable => false,
-                (_, Role::Stopped) => false,
-                (_, _) if o.health == Health::Failed => false,
-                (GroupType::Server, Role::Passive) => o.sync == SyncState::InSync,
-                (GroupType::Server, Role::Active) => true,
-                (_, Role::Unknown) => o.health == Health::Ok,
-                _ => true,
-            };
-            if ok {
-                Verdict::Open(brief(node, &o))
-            } else {
-                Verdict::Blocked(format!("waiting for {node} to rejoin ({})", brief(node, &o)))
+            let role_based = g.gtype == GroupType::Server && cluster.profile != Profile::AnyOrder;
+            match not_back(role_based, has_health(cluster, &g.name), &o) {
+                None => Verdict::Open(brief(node, &o)),
+                Some(why) => Verdict::Blocked(format!("waiting for {node} to rejoin: {why} ({})", brief(node, &o))),
             }
         }
         Gate::VersionIs { node, version } => {
             let o = obs.get(node);
+            let reads_running = cluster
+                .node(node)
+                .and_then(|(g, _)| cluster.kind_of(g))
+                .is_some_and(|k| k.parse.running_version.is_some());
             match &o.version {
+                Some(v) if v == version && reads_running => match &o.running_version {
+                    Some(r) if r == version => Verdict::Open(format!("{node} reports {v}, running {r}")),
+                    Some(r) => Verdict::Blocked(format!(
+                        "{node} has {v} installed but still runs {r} (running_version); waiting for it to run {version}"
+                    )),
+                    None => Verdict::Blocked(format!(
+                        "{node} has {v} installed; its running version cannot be read yet ({})",
+                        o.error.as_deref().unwrap_or("no running version in the probe output")
+                    )),
+                },
                 Some(v) if v == version => Verdict::Open(format!("{node} reports {v}")),
                 Some(v) => Verdict::Blocked(format!("{node} reports {v}, expected {version}")),
                 None => Verdict::Blocked(format!(
@@ -205,5 +255,89 @@ pub fn evaluate(gate: &Gate, cluster: &Cluster, obs: &Observed) -> Verdict {
                 Verdict::Blocked(format!("not all of {group} runs {version}: {}", off.join("; ")))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn terracotta() -> Cluster {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/terracotta.toml");
+        crate::config::load(&path).unwrap()
+    }
+
+    fn node(role: Role, sync: SyncState, state: &str) -> NodeObs {
+        NodeObs {
+            reachable: true,
+            version: semver::Version::parse("4.2.1").ok(),
+            role,
+            sync,
+            health: Health::Ok,
+            state: Some(state.into()),
+            ..Default::default()
+        }
+    }
+
+    fn with(name: &str, o: NodeObs) -> Observed {
+        let mut obs = Observed::default();
+        obs.nodes.insert(name.into(), o);
+        obs
+    }
+
+    #[test]
+    fn a_server_still_starting_is_not_back_whatever_its_health() {
+        let c = terracotta();
+        let gate = Gate::Rejoined { node: "tc-east-2".into() };
+        let v = evaluate(&gate, &c, &with("tc-east-2", node(Role::Unknown, SyncState::Unknown, "START-STATE")));
+        match v {
+            Verdict::Blocked(why) => assert!(
+                why.contains(
+                    "waiting for tc-east-2 to rejoin: its role is not known yet (waiting for active or passive)"
+                ) && why.contains("START-STATE"),
+                "{why}"
+            ),
+            v => panic!("START-STATE must keep R6 blocked: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn a_passive_is_back_only_in_sync_and_says_what_it_waits_for() {
+        let c = terracotta();
+        let gate = Gate::Rejoined { node: "tc-east-2".into() };
+        let mut o = node(Role::Passive, SyncState::Syncing, "PASSIVE-UNINITIALIZED");
+        o.sync_detail = Some("lag 4.2 MiB".into());
+        match evaluate(&gate, &c, &with("tc-east-2", o.clone())) {
+            Verdict::Blocked(why) => {
+                assert!(why.contains("it is syncing (lag 4.2 MiB) (waiting for in-sync)"), "{why}")
+            }
+            v => panic!("{v:?}"),
+        }
+        o.sync = SyncState::InSync;
+        o.state = Some("PASSIVE-STANDBY".into());
+        assert!(evaluate(&gate, &c, &with("tc-east-2", o.clone())).is_open());
+        o.health = Health::Failed;
+        assert!(evaluate(&gate, &c, &with("tc-east-2", o)).text().contains("its health check fails"));
+    }
+
+    #[test]
+    fn peers_in_an_intermediate_state_keep_the_next_node_waiting() {
+        let c = terracotta();
+        let gate = Gate::PeersReady { group: "east".into(), node: "tc-east-1".into() };
+        let obs = with("tc-east-2", node(Role::Unknown, SyncState::Unknown, "START-STATE"));
+        match evaluate(&gate, &c, &obs) {
+            Verdict::Blocked(why) => assert!(why.contains("tc-east-2: START-STATE"), "{why}"),
+            v => panic!("a peer in START-STATE is not up: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn a_client_with_no_role_parser_is_back_when_healthy() {
+        let c = terracotta();
+        let gate = Gate::Rejoined { node: "app-east-1".into() };
+        assert!(
+            evaluate(&gate, &c, &with("app-east-1", node(Role::None, SyncState::NotApplicable, "CONNECTED"))).is_open()
+        );
     }
 }

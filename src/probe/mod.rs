@@ -59,7 +59,7 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
             }
             let missing: Vec<&str> =
                 probes.iter().filter(|(k, _)| !parts.contains_key(k)).map(|(k, _)| k.as_str()).collect();
-            let mut obs = parse::observe(kind, &parts);
+            let mut obs = parse::observe(kind, &cluster.vars_for(group, node), &parts);
             obs.error = obs.error.map(|e| {
                 e.replace("probe timed out", &format!("probe timed out after {}s (timeouts.probe)", per.as_secs()))
             });

@@ -28,7 +28,8 @@ pub fn probe_commands(cluster: &Cluster, group: &Group, node: &Node) -> Vec<(Pro
             && let Ok(cmd) = t.render(&vars)
         {
             let cmd = if kind.sudo { format!("sudo -n sh -c {}", shell_quote(&cmd)) } else { cmd };
-            out.push((k, cmd));
+            // Each probe runs in its own subshell, so `exit` leaves only this probe.
+            out.push((k, format!("cd {} || exit 97\n{cmd}", shell_quote(&kind.workdir))));
         }
     }
     out

@@ -79,6 +79,10 @@ pub fn extract(ex: &crate::model::Extract, output: &str) -> Option<String> {
             let (key, val) = l.split_once([':', '='])?;
             (key.trim() == k).then(|| val.trim().to_string())
         }),
+        // The simulator's kits print text; a JSON parser reads it the way the poller does.
+        crate::model::Matcher::Json(_) => {
+            crate::probe::parse::find_raw(&ex.matcher, output, &Default::default()).ok().flatten()
+        }
     };
     match raw {
         Some(r) if ex.map.is_empty() => Some(r),
@@ -124,6 +128,7 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             default: Some("unknown".into()),
+            max: None,
         };
         assert_eq!(extract(&ex, "h.error: Connection refused\n").as_deref(), Some("stopped"));
         assert_eq!(extract(&ex, "h.state: PASSIVE-STANDBY\n").as_deref(), Some("passive"));
