@@ -1033,10 +1033,10 @@ impl Exec {
                         disconnected = false;
                     }
                     if !p.new_output.is_empty() {
-                        offset += p.new_output.len() as u64;
+                        offset += p.new_bytes;
                         tail.push_str(&p.new_output);
                         if tail.len() > 8192 {
-                            tail = tail[tail.len() - 4096..].to_string();
+                            tail = crate::transport::tail_bytes(&tail, 4096).to_string();
                         }
                         self.emit(Event::Output {
                             step: step.id.clone(),

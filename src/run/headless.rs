@@ -52,14 +52,19 @@ pub async fn drive(
                 let _ = writeln!(out, "{s}");
             }
         } else {
-            print_text(&mut out, &ev, &mut last_wait);
+            let mut text = Vec::new();
+            print_text(&mut text, &ev, &mut last_wait);
+            // Everything printed may hold text from nodes, configs or arguments: one sanitizer
+            // for all of it (step output is already cleaned line by line; cleaning is idempotent).
+            let _ = out.write_all(crate::sanitize::clean_text(&String::from_utf8_lossy(&text)).as_bytes());
         }
         let _ = out.flush();
         match ev {
             Event::Ask(q) => {
                 let (answer, typed, why) = decide(&q, &opts);
                 if !opts.json {
-                    let _ = writeln!(out, "[{}] ? {} -> {}", stamp(), q.title, why);
+                    let line = format!("[{}] ? {} -> {}", stamp(), q.title, why);
+                    let _ = writeln!(out, "{}", crate::sanitize::clean_line(&line));
                 }
                 let _ = commands.send(Command::Answer { question: q.id, answer, typed });
             }
@@ -112,6 +117,7 @@ fn decide(q: &Question, o: &Options) -> (Answer, Option<String>, String) {
     }
 }
 
+/// Writes one event as text; the caller sanitizes what was written before it reaches stdout.
 fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, Instant)>) {
     let t = stamp();
     match ev {
@@ -171,6 +177,10 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
             }
         }
         Event::Output { text, .. } => {
+            if let Some(summary) = crate::sanitize::binary_summary(text) {
+                let _ = writeln!(out, "[{t}]   | ({summary}; not shown)");
+                return;
+            }
             for l in crate::sanitize::lines(text) {
                 let _ = writeln!(out, "[{t}]   | {l}");
             }
