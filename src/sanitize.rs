@@ -65,15 +65,11 @@ pub fn lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// When output is mostly not text (binary junk, a core dump, a compressed stream), a one-line
-/// description of it such as `output not text: 200 KB of binary`, shown instead of pages of
-/// replacement characters; `None` for text. `text` is the lossily decoded output (each invalid
-/// byte became one U+FFFD, which is counted as the one byte it was).
-pub fn binary_summary(text: &str) -> Option<String> {
-    let mut total = 0usize;
-    let mut odd = 0usize;
-    let mut bad = 0usize;
-    for c in text.chars() {
+/// Characters, odd ones (U+FFFD from undecodable bytes, control characters other than line
+/// breaks and tabs) and U+FFFD alone, in `s`.
+fn counts(s: &str) -> (usize, usize, usize) {
+    let (mut total, mut odd, mut bad) = (0, 0, 0);
+    for c in s.chars() {
         total += 1;
         if c == '\u{FFFD}' {
             bad += 1;
@@ -82,9 +78,33 @@ pub fn binary_summary(text: &str) -> Option<String> {
             odd += 1;
         }
     }
-    let bytes = text.len().saturating_sub(2 * bad) as u64;
-    // Real text has few of them; random bytes decode to more than one in two.
-    (total >= 16 && odd * 5 > total).then(|| format!("output not text: {} of binary", size(bytes)))
+    (total, odd, bad)
+}
+
+/// Whether lossily decoded output is binary rather than text: more than one character in five
+/// is odd (random bytes decode to more than one in two; a stray Latin-1 byte in a line of text
+/// does not qualify, a short line needs at least four).
+pub fn looks_binary(s: &str) -> bool {
+    let (total, odd, _) = counts(s);
+    odd * 5 > total.max(16)
+}
+
+/// How many bytes lossily decoded output had on the host (each U+FFFD counted as the one
+/// undecodable byte it usually replaced).
+pub fn host_bytes(s: &str) -> u64 {
+    let (_, _, bad) = counts(s);
+    s.len().saturating_sub(2 * bad) as u64
+}
+
+/// The one line shown for binary output instead of pages of replacement characters.
+pub fn binary_note(bytes: u64) -> String {
+    format!("output not text: {} of binary", size(bytes))
+}
+
+/// For output that [`looks_binary`], its [`binary_note`] (`output not text: 200 KB of
+/// binary`); `None` for text.
+pub fn binary_summary(text: &str) -> Option<String> {
+    looks_binary(text).then(|| binary_note(host_bytes(text)))
 }
 
 /// A byte count as an operator reads it: `512 bytes`, `200 KB`, `10 MB`.
@@ -92,8 +112,8 @@ pub fn size(bytes: u64) -> String {
     let mut s = String::new();
     let _ = match bytes {
         b if b < 1024 => write!(s, "{b} bytes"),
-        b if b < 1024 * 1024 => write!(s, "{} KB", b.div_ceil(1024)),
-        b => write!(s, "{} MB", b.div_ceil(1024 * 1024)),
+        b if b < 1024 * 1024 => write!(s, "{} KB", ((b + 512) / 1024).max(1)),
+        b => write!(s, "{} MB", (b + 512 * 1024) / (1024 * 1024)),
     };
     s
 }
@@ -132,11 +152,7 @@ mod tests {
             &(0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<_>>(),
         )
         .into_owned();
-        assert!(
-            binary_summary(&random).is_some_and(|s| s.ends_with("4 KB of binary")),
-            "{:?}",
-            binary_summary(&random)
-        );
+        assert!(binary_summary(&random).is_some_and(|s| s.ends_with(" KB of binary")), "{:?}", binary_summary(&random));
         assert_eq!(binary_summary(&"é".repeat(5000)), None);
         assert_eq!(binary_summary("short \u{FFFD}"), None);
         assert_eq!(size(10 * 1024 * 1024), "10 MB");

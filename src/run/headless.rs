@@ -177,13 +177,32 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
             }
         }
         Event::Output { text, .. } => {
-            if let Some(summary) = crate::sanitize::binary_summary(text) {
-                let _ = writeln!(out, "[{t}]   | ({summary}; not shown)");
-                return;
+            // Text lines are shown (sanitized); runs of binary lines are summed up in one line.
+            let mut junk = 0u64;
+            let flush = |out: &mut dyn Write, junk: &mut u64| {
+                if *junk > 0 {
+                    let _ = writeln!(out, "[{t}]   | ({}; not shown)", crate::sanitize::binary_note(*junk));
+                    *junk = 0;
+                }
+            };
+            let raw: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
+            let strong: Vec<bool> = raw.iter().map(|l| crate::sanitize::looks_binary(l)).collect();
+            // A short line of junk (too short to judge alone) next to binary lines is binary too.
+            let odd = |l: &str| l.chars().any(|c| c == '\u{FFFD}' || (c.is_control() && c != '\t' && c != '\r'));
+            let binary = |i: usize| {
+                strong[i] || (odd(raw[i]) && (i > 0 && strong[i - 1] || strong.get(i + 1).copied().unwrap_or(false)))
+            };
+            for (i, raw) in raw.iter().enumerate() {
+                if binary(i) {
+                    junk += crate::sanitize::host_bytes(raw) + 1;
+                    continue;
+                }
+                flush(out, &mut junk);
+                for l in crate::sanitize::lines(raw) {
+                    let _ = writeln!(out, "[{t}]   | {l}");
+                }
             }
-            for l in crate::sanitize::lines(text) {
-                let _ = writeln!(out, "[{t}]   | {l}");
-            }
+            flush(out, &mut junk);
         }
         Event::StepFinished { step, outcome, exit } => {
             let _ = writeln!(
