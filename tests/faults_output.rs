@@ -109,3 +109,47 @@ fn a_config_file_over_1_mb_is_refused_at_once_with_exit_2() {
         eprintln!("{cmd} refused a 2 MB config in {took:?}");
     }
 }
+
+#[test]
+fn oversized_probe_output_is_reported_as_cut_not_as_a_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("chatty.toml");
+    // Host `text` answers its status probe with endless text, host `binary` with 10 MB of
+    // random bytes; both print their version first.
+    std::fs::write(
+        &cfg,
+        r#"[cluster]
+name = "chatty"
+target = "1.0.0"
+profile = "any-order"
+transport = "local"
+[timeouts]
+probe = "20s"
+[kinds.node]
+version = "echo 1.0.0"
+status = "if [ {host} = text ]; then yes 'all good'; else head -c 10485760 /dev/urandom; fi"
+install = "true"
+[[groups]]
+name = "g"
+type = "server"
+kind = "node"
+hosts = ["text", "binary"]
+"#,
+    )
+    .unwrap();
+    let state = tmp.path().join("state");
+    let t = Instant::now();
+    let o = run(&state, &["status", "-c", &cfg.to_string_lossy(), "--json"]);
+    let took = t.elapsed();
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let err = |h: &str| rows.iter().find(|r| r["host"] == h).unwrap()["error"].as_str().unwrap_or("").to_string();
+    assert_eq!(err("text"), "status probe printed more than 64 KB; its output was cut");
+    assert_eq!(err("binary"), "status probe output not text: more than 64 KB of binary; its output was cut");
+    for h in ["text", "binary"] {
+        assert!(!err(h).contains("timed out"), "{}", err(h));
+        assert_eq!(rows.iter().find(|r| r["host"] == h).unwrap()["version"], "1.0.0", "the version still counts");
+    }
+    assert!(took < Duration::from_secs(10), "cut at once, not at the 20s probe timeout: {took:?}");
+    eprintln!("10 MB of probe output cut and reported in {took:?}");
+}

@@ -55,9 +55,10 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
                 .flatten()
                 .map(|(k, o)| {
                     let bound = crate::sanitize::size(script::PROBE_OUTPUT_MAX as u64);
-                    let why = match crate::sanitize::binary_summary(&o.stdout) {
-                        Some(b) => format!("{} probe {b}, cut at {bound}", k.as_str()),
-                        None => format!("{} probe printed more than {bound}; its output was cut", k.as_str()),
+                    let why = if crate::sanitize::looks_binary(&o.stdout) {
+                        format!("{} probe output not text: more than {bound} of binary; its output was cut", k.as_str())
+                    } else {
+                        format!("{} probe printed more than {bound}; its output was cut", k.as_str())
                     };
                     o.stdout.push_str(&format!("… (cut at {bound})"));
                     (format!("{} probe timed out", k.as_str()), why)
