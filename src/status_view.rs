@@ -87,7 +87,7 @@ pub fn ago(ts: Option<&str>, now: Timestamp) -> String {
     }
 }
 
-/// The table as plain text.
+/// The table as plain text, every cell sanitized (JSON output needs no cleaning: serde escapes).
 pub fn to_text(rows: &[Row], now: Timestamp) -> String {
     let header = ["HOST", "GROUP", "KIND", "ROLE", "STATE", "VERSION", "TARGET", "SYNC", "HEALTH", "LAST SEEN"];
     let cells: Vec<[String; 10]> = rows
@@ -106,6 +106,8 @@ pub fn to_text(rows: &[Row], now: Timestamp) -> String {
                 if r.reachable { r.health.clone() } else { "UNREACHABLE".into() },
                 ago(r.last_seen.as_deref(), now),
             ]
+            // Probe output (the state word) and config values reach the terminal: made visible.
+            .map(|c| crate::sanitize::clean_line(&c))
         })
         .collect();
     let mut w = header.map(|h| h.len());
@@ -129,7 +131,11 @@ pub fn to_text(rows: &[Row], now: Timestamp) -> String {
         out.push_str(&line(c));
         out.push('\n');
         if let Some(e) = &r.error {
-            out.push_str(&format!("  ! {}: {e}\n", r.host));
+            out.push_str(&format!(
+                "  ! {}: {}\n",
+                crate::sanitize::clean_line(&r.host),
+                crate::sanitize::clean_line(e)
+            ));
         }
     }
     if rows.iter().any(|r| r.stale) {

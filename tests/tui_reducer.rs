@@ -432,14 +432,15 @@ fn output_is_stored_and_shown_clean() {
     let out = &s.state.outputs[&step.id];
     assert_eq!(
         out.lines.iter().cloned().collect::<Vec<_>>(),
-        vec!["red line".to_string(), "bell\u{FFFD}here".to_string()]
+        vec!["\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mred\\x1b[0m line".to_string(), "bell\\x07here".to_string()]
     );
     assert_eq!(out.line(2).unwrap(), "100%");
     // A line split across two events is joined.
     s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: " done\n".into() });
     assert_eq!(s.state.outputs[&step.id].lines.back().unwrap(), "100% done");
     let screen = s.screen();
-    assert!(screen.contains("red line") && !screen.contains('\u{1b}') && !screen.contains("pwned"), "{screen}");
+    // The escapes are shown as text, never obeyed.
+    assert!(screen.contains("\\x1b[31mred") && !screen.contains('\u{1b}') && !screen.contains('\u{7}'), "{screen}");
 }
 
 #[test]

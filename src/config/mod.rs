@@ -84,6 +84,17 @@ pub enum LoadError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The file is larger than any cluster description needs: refused before it is read whole
+    /// (a wrong path to a log or a disk image must not hang or exhaust the machine).
+    #[error("config {path} is {size}, over the {limit} limit for a cluster description; check the path given with -c")]
+    TooLarge {
+        /// The path as given.
+        path: PathBuf,
+        /// Its size, for the operator.
+        size: String,
+        /// The limit, for the operator.
+        limit: String,
+    },
     /// The file was read but is not a valid cluster description.
     #[error("{0}")]
     Invalid(ConfigErrors),
@@ -93,8 +104,11 @@ impl LoadError {
     /// The problems, with source lines and carets, for a terminal.
     pub fn render(&self) -> String {
         match self {
-            LoadError::Read { .. } => self.to_string(),
-            LoadError::Invalid(es) => es.0.iter().map(|e| e.render_with_source()).collect::<Vec<_>>().join("\n\n"),
+            LoadError::Read { .. } | LoadError::TooLarge { .. } => crate::sanitize::clean_line(&self.to_string()),
+            // Source lines and bad values are the file's text: shown, never obeyed.
+            LoadError::Invalid(es) => crate::sanitize::clean_text(
+                &es.0.iter().map(|e| e.render_with_source()).collect::<Vec<_>>().join("\n\n"),
+            ),
         }
     }
 }
@@ -102,10 +116,46 @@ impl LoadError {
 /// Reads and validates a cluster config file. Relative paths in it (identity, ssh config,
 /// known_hosts) are taken relative to the file's directory.
 pub fn load(path: &Path) -> Result<Cluster, LoadError> {
-    let source =
-        std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+    let source = read_bounded(path)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     parse_str(&source, &path.display().to_string(), &base).map_err(LoadError::Invalid)
+}
+
+/// Largest config file accepted: real cluster descriptions are a few KB.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a config file, refusing one over [`MAX_CONFIG_BYTES`] without reading it whole (the
+/// bound also holds for a file that grows or a device that never ends).
+fn read_bounded(path: &Path) -> Result<String, LoadError> {
+    use std::io::Read;
+    let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let too_large = |size: u64| LoadError::TooLarge {
+        path: path.to_path_buf(),
+        size: crate::sanitize::size(size),
+        limit: crate::sanitize::size(MAX_CONFIG_BYTES),
+    };
+    if let Ok(m) = file.metadata()
+        && m.is_file()
+        && m.len() > MAX_CONFIG_BYTES
+    {
+        return Err(too_large(m.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size: format!("more than {}", crate::sanitize::size(MAX_CONFIG_BYTES)),
+            limit: crate::sanitize::size(MAX_CONFIG_BYTES),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        ))
+    })
 }
 
 /// Validates config text; `origin` names it in errors, `base` resolves relative paths.

@@ -24,7 +24,7 @@ pub fn markers(s: &Step) -> Vec<&'static str> {
     m
 }
 
-/// The whole plan, readable in a terminal or a change ticket.
+/// The whole plan, readable in a terminal or a change ticket (sanitized: safe to print).
 pub fn to_text(p: &Plan) -> String {
     let mut o = String::new();
     let from: Vec<String> = p.from_versions.iter().map(|v| v.to_string()).collect();
@@ -88,5 +88,7 @@ pub fn to_text(p: &Plan) -> String {
             let _ = writeln!(o, "       if it fails: {}", s.rollback);
         }
     }
-    o
+    // Names, commands and notes come from the config and from what nodes reported: whatever
+    // escape sequence they hold is shown, never sent to the terminal.
+    crate::sanitize::clean_text(&o)
 }

@@ -46,8 +46,23 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
     match transport.converse(node, &talk).await {
         Err(e) => NodeObs::unreachable(e.to_string()),
         Ok(out) => {
-            let parts: BTreeMap<ProbeKind, script::ProbeOutput> =
+            let mut parts: BTreeMap<ProbeKind, script::ProbeOutput> =
                 script::split_output(&out, &nonce).into_iter().collect();
+            // The probe running when the output bound was hit printed too much: say so (and
+            // whether it was text at all) instead of calling it a timeout.
+            let cut = script::was_cut(&out, &nonce)
+                .then(|| parts.iter_mut().rev().find(|(_, o)| o.timed_out()))
+                .flatten()
+                .map(|(k, o)| {
+                    let bound = crate::sanitize::size(script::PROBE_OUTPUT_MAX as u64);
+                    let why = if crate::sanitize::looks_binary(&o.stdout) {
+                        format!("{} probe output not text: more than {bound} of binary; its output was cut", k.as_str())
+                    } else {
+                        format!("{} probe printed more than {bound}; its output was cut", k.as_str())
+                    };
+                    o.stdout.push_str(&format!("… (cut at {bound})"));
+                    (format!("{} probe timed out", k.as_str()), why)
+                });
             if parts.is_empty() {
                 let mut o = NodeObs { reachable: true, ..Default::default() };
                 let why = tail(&out, 200);
@@ -60,11 +75,19 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
             let missing: Vec<&str> =
                 probes.iter().filter(|(k, _)| !parts.contains_key(k)).map(|(k, _)| k.as_str()).collect();
             let mut obs = parse::observe(kind, &cluster.vars_for(group, node), &parts);
+            if let Some((said, why)) = &cut {
+                obs.error = obs.error.map(|e| e.replace(said, why));
+            }
             obs.error = obs.error.map(|e| {
                 e.replace("probe timed out", &format!("probe timed out after {}s (timeouts.probe)", per.as_secs()))
             });
             if !missing.is_empty() {
-                let m = format!("{} probe did not run: an earlier probe used up timeouts.probe", missing.join(" and "));
+                let why = if cut.is_some() {
+                    "the probes' output was cut before it began"
+                } else {
+                    "an earlier probe used up timeouts.probe"
+                };
+                let m = format!("{} probe did not run: {why}", missing.join(" and "));
                 obs.error = Some(obs.error.map(|e| format!("{e}; {m}")).unwrap_or(m));
             }
             obs

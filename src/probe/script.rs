@@ -36,7 +36,8 @@ pub fn probe_commands(cluster: &Cluster, group: &Group, node: &Node) -> Vec<(Pro
 }
 
 /// Defines `rp_all NONCE`: runs every probe (bounded by `timeout` together) and prints the
-/// framed result followed by `@@NONCE:done`.
+/// framed result followed by `@@NONCE:done`. Output beyond [`PROBE_OUTPUT_MAX`] is cut, and the
+/// cut is announced by `@@NONCE:cut`, so a runaway probe is reported as such, not as a timeout.
 pub fn probe_function(probes: &[(ProbeKind, String)], timeout: Duration) -> String {
     let mut inner = String::new();
     for (k, cmd) in probes {
@@ -44,10 +45,11 @@ pub fn probe_function(probes: &[(ProbeKind, String)], timeout: Duration) -> Stri
         inner.push_str(&format!("printf '@@%s:{name}:begin\\n' \"$0\"; ( {cmd}\n) 2>&1 </dev/null; printf '\\n@@%s:{name}:rc=%s\\n' \"$0\" \"$?\"\n"));
     }
     format!(
-        "rp_all() {{ timeout -k 1 {secs} sh -c {inner} \"$1\" </dev/null 2>&1 | head -c {max}; printf '\\n@@%s:done\\n' \"$1\"; }}\n",
+        "rp_all() {{ timeout -k 1 {secs} sh -c {inner} \"$1\" </dev/null 2>&1 | head -c {over} | {{ head -c {max}; [ $(wc -c) -gt 0 ] && printf '\\n@@%s:cut\\n' \"$1\"; }}; printf '\\n@@%s:done\\n' \"$1\"; }}\n",
         secs = timeout.as_secs().max(1),
         inner = shell_quote(&inner),
-        max = PROBE_OUTPUT_MAX
+        max = PROBE_OUTPUT_MAX,
+        over = PROBE_OUTPUT_MAX + 1
     )
 }
 
@@ -64,6 +66,12 @@ pub fn oneshot_script(function: &str, nonce: &str) -> String {
 /// The line that ends the answer to `nonce`.
 pub fn done_marker(nonce: &str) -> String {
     format!("@@{nonce}:done")
+}
+
+/// Whether the answer to `nonce` was cut at [`PROBE_OUTPUT_MAX`] (the probe that was running
+/// then has no exit status: it did not time out, it printed too much).
+pub fn was_cut(out: &str, nonce: &str) -> bool {
+    out.contains(&format!("@@{nonce}:cut\n"))
 }
 
 /// What one probe printed.
@@ -173,6 +181,14 @@ mod tests {
         assert!(out.len() <= PROBE_OUTPUT_MAX + 100, "{}", out.len());
         let parts = split_output(&out, "n");
         assert!(parts[0].1.timed_out());
+        assert!(was_cut(&out, "n"), "the cut is announced");
+        assert!(parts[0].1.stdout.len() <= PROBE_OUTPUT_MAX && parts[0].1.stdout.len() > PROBE_OUTPUT_MAX - 100);
+        // Within the bound (with its framing) is not a cut; one byte over is.
+        let exact = format!("head -c {} /dev/zero | tr '\\0' x", PROBE_OUTPUT_MAX - 200);
+        let out = run(&[(ProbeKind::Status, exact)], Duration::from_secs(5), "e");
+        assert!(!was_cut(&out, "e") && split_output(&out, "e")[0].1.rc == Some(0), "{}", &out[out.len() - 60..]);
+        let over = format!("head -c {} /dev/zero | tr '\\0' x", PROBE_OUTPUT_MAX + 1);
+        assert!(was_cut(&run(&[(ProbeKind::Status, over)], Duration::from_secs(5), "o"), "o"));
     }
 
     #[test]

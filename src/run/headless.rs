@@ -80,14 +80,19 @@ pub async fn drive(
                 let _ = writeln!(out, "{s}");
             }
         } else {
-            print_text(&mut out, &ev, &mut last_wait);
+            let mut text = Vec::new();
+            print_text(&mut text, &ev, &mut last_wait);
+            // Everything printed may hold text from nodes, configs or arguments: one sanitizer
+            // for all of it (step output is already cleaned line by line; cleaning is idempotent).
+            let _ = out.write_all(crate::sanitize::clean_text(&String::from_utf8_lossy(&text)).as_bytes());
         }
         let _ = out.flush();
         match ev {
             Event::Ask(q) => {
                 let (answer, typed, why) = decide(&q, &opts, &mut retried);
                 if !opts.json {
-                    let _ = writeln!(out, "[{}] ? {} -> {}", stamp(), q.title, why);
+                    let line = format!("[{}] ? {} -> {}", stamp(), q.title, why);
+                    let _ = writeln!(out, "{}", crate::sanitize::clean_line(&line));
                 }
                 let _ = commands.send(Command::Answer { question: q.id, answer, typed });
             }
@@ -156,6 +161,7 @@ fn decide(
     }
 }
 
+/// Writes one event as text; the caller sanitizes what was written before it reaches stdout.
 fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, Instant)>) {
     let t = stamp();
     match ev {
@@ -215,9 +221,32 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
             }
         }
         Event::Output { text, .. } => {
-            for l in crate::sanitize::lines(text) {
-                let _ = writeln!(out, "[{t}]   | {l}");
+            // Text lines are shown (sanitized); runs of binary lines are summed up in one line.
+            let mut junk = 0u64;
+            let flush = |out: &mut dyn Write, junk: &mut u64| {
+                if *junk > 0 {
+                    let _ = writeln!(out, "[{t}]   | ({}; not shown)", crate::sanitize::binary_note(*junk));
+                    *junk = 0;
+                }
+            };
+            let raw: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
+            let strong: Vec<bool> = raw.iter().map(|l| crate::sanitize::looks_binary(l)).collect();
+            // A short line of junk (too short to judge alone) next to binary lines is binary too.
+            let odd = |l: &str| l.chars().any(|c| c == '\u{FFFD}' || (c.is_control() && c != '\t' && c != '\r'));
+            let binary = |i: usize| {
+                strong[i] || (odd(raw[i]) && (i > 0 && strong[i - 1] || strong.get(i + 1).copied().unwrap_or(false)))
+            };
+            for (i, raw) in raw.iter().enumerate() {
+                if binary(i) {
+                    junk += crate::sanitize::host_bytes(raw) + 1;
+                    continue;
+                }
+                flush(out, &mut junk);
+                for l in crate::sanitize::lines(raw) {
+                    let _ = writeln!(out, "[{t}]   | {l}");
+                }
             }
+            flush(out, &mut junk);
         }
         Event::StepFinished { step, outcome, exit } => {
             let _ = writeln!(

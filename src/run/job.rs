@@ -55,8 +55,11 @@ pub struct JobPoll {
     pub state: JobState,
     /// Output bytes written so far in total.
     pub out_size: u64,
-    /// New output since the requested offset (bounded).
+    /// New output since the requested offset (bounded, lossily decoded: not valid UTF-8 on the
+    /// host becomes U+FFFD, so its length in bytes may differ from `new_bytes`).
     pub new_output: String,
+    /// How many bytes of the host's output file `new_output` covers: what the offset advances by.
+    pub new_bytes: u64,
 }
 
 /// The script that starts `command` detached, unless the job already exists.
@@ -84,9 +87,12 @@ pub fn poll_script(dir: &JobDir, from: u64, max: usize) -> String {
          elif [ -s \"$d/pid\" ] && kill -0 \"$(cat \"$d/pid\")\" 2>/dev/null; then echo 'rp-state: running';\n\
          elif [ -d \"$d\" ]; then echo 'rp-state: lost';\n\
          else echo 'rp-state: absent'; fi\n\
-         echo \"rp-size: $(wc -c <\"$d/out\" 2>/dev/null || echo 0)\"\n\
+         s=$(wc -c <\"$d/out\" 2>/dev/null || echo 0); s=$((s + 0))\n\
+         echo \"rp-size: $s\"\n\
+         n=$((s - {from})); [ $n -gt {max} ] && n={max}; [ $n -lt 0 ] && n=0\n\
+         echo \"rp-chunk: $n\"\n\
          echo 'rp-out:'\n\
-         [ -f \"$d/out\" ] && tail -c +{start} \"$d/out\" | head -c {max}\n\
+         [ $n -gt 0 ] && tail -c +{start} \"$d/out\" | head -c $n\n\
          exit 0\n",
         start = from + 1
     )
@@ -97,6 +103,7 @@ pub fn parse_poll(out: &str) -> Option<JobPoll> {
     let (head, body) = out.split_once("rp-out:\n").unwrap_or((out, ""));
     let mut state = None;
     let mut size = 0;
+    let mut chunk = None;
     for l in head.lines() {
         if let Some(s) = l.strip_prefix("rp-state: ") {
             state = Some(match s.trim() {
@@ -107,9 +114,13 @@ pub fn parse_poll(out: &str) -> Option<JobPoll> {
             });
         } else if let Some(s) = l.strip_prefix("rp-size: ") {
             size = s.trim().parse().unwrap_or(0);
+        } else if let Some(s) = l.strip_prefix("rp-chunk: ") {
+            chunk = s.trim().parse().ok();
         }
     }
-    Some(JobPoll { state: state?, out_size: size, new_output: body.to_string() })
+    // The byte count comes from the host: the decoded text may be longer (U+FFFD for bad bytes).
+    let new_bytes = chunk.unwrap_or(body.len() as u64);
+    Some(JobPoll { state: state?, out_size: size, new_output: body.to_string(), new_bytes })
 }
 
 /// Starts the job (or finds it already there).
@@ -216,6 +227,24 @@ mod tests {
         let p = parse_poll(&sh(poll_script(&dir, 6, 1000)).await).unwrap();
         assert_eq!(p.new_output, "oops\n");
         assert_eq!(p.out_size, 11);
+    }
+
+    #[tokio::test]
+    async fn offsets_count_host_bytes_even_when_output_is_not_utf8() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = JobDir::new(tmp.path().to_str().unwrap(), "r", "bin", 1);
+        // 3 invalid bytes, then "é" (2 bytes) cut by the first poll's bound of 4 bytes.
+        assert!(sh(start_script(&dir, r"printf '\377\376\375\303\251end'")).await.contains("started"));
+        let done = wait_done(&dir).await;
+        assert_eq!(done.out_size, 8);
+        let first = parse_poll(&sh(poll_script(&dir, 0, 4)).await).unwrap();
+        assert_eq!(first.new_bytes, 4, "{first:?}");
+        assert!(first.new_output.len() > 4, "decoded text is longer than the bytes it came from");
+        let rest = parse_poll(&sh(poll_script(&dir, first.new_bytes, 1000)).await).unwrap();
+        assert_eq!(rest.new_bytes, 4);
+        assert!(rest.new_output.ends_with("end"), "{rest:?}");
+        let none = parse_poll(&sh(poll_script(&dir, 8, 1000)).await).unwrap();
+        assert_eq!((none.new_bytes, none.new_output.as_str()), (0, ""));
     }
 
     #[tokio::test]

@@ -36,7 +36,13 @@ fn nodes_table(o: &mut String, before: Option<&BTreeMap<String, NodeObs>>, after
     }
 }
 
-/// The report as Markdown.
+/// A value inside a Markdown table cell: on one line, control characters visible, `|` escaped.
+fn cell(s: &str) -> String {
+    crate::sanitize::clean_line(s).replace('|', "\\|")
+}
+
+/// The report as Markdown. Names, arguments (`--operator`) and node output are made visible
+/// (never sent to a terminal or a renderer as escape sequences); the JSON form keeps them exact.
 pub fn markdown(run: &str, entries: &[Entry]) -> String {
     let mut o = String::new();
     let first = entries.first().map(|e| e.ts);
@@ -58,7 +64,12 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
         if let Record::RunStarted { cluster, config, config_hash, target, operator, machine, mode, rollpilot, .. } =
             &e.record
         {
-            let _ = writeln!(o, "# Maintenance report: rolling upgrade of {cluster} to {target}\n");
+            let _ = writeln!(
+                o,
+                "# Maintenance report: rolling upgrade of {} to {}\n",
+                crate::sanitize::clean_line(cluster),
+                crate::sanitize::clean_line(target)
+            );
             let _ = writeln!(o, "| | |\n|---|---|");
             let _ = writeln!(o, "| run | {run} |");
             let _ = writeln!(
@@ -66,7 +77,7 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                 "| outcome | {} |",
                 outcome
                     .as_ref()
-                    .map(|(a, m)| format!("**{a}**: {m}"))
+                    .map(|(a, m)| format!("**{}**: {}", cell(&a.to_string()), cell(m)))
                     .unwrap_or_else(|| "**unfinished** (interrupted; `rollpilot resume` continues it)".into())
             );
             let _ = writeln!(o, "| started | {} |", first.map(|t| t.to_string()).unwrap_or_default());
@@ -75,9 +86,9 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                 let secs = b.as_second() - a.as_second();
                 let _ = writeln!(o, "| duration | {}m{:02}s |", secs / 60, secs % 60);
             }
-            let _ = writeln!(o, "| operator | {operator} on {machine} ({mode}) |");
-            let _ = writeln!(o, "| config | {config} (fingerprint {config_hash}) |");
-            let _ = writeln!(o, "| rollpilot | {rollpilot} |");
+            let _ = writeln!(o, "| operator | {} on {} ({}) |", cell(operator), cell(machine), cell(mode));
+            let _ = writeln!(o, "| config | {} (fingerprint {}) |", cell(config), cell(config_hash));
+            let _ = writeln!(o, "| rollpilot | {} |", cell(rollpilot));
             break;
         }
     }
@@ -101,7 +112,12 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                         "- {t} **interruption**: the run had stopped without an end record (rollpilot was killed, crashed or lost its machine)"
                     );
                 }
-                let _ = writeln!(o, "- {t} **resumed** by {operator} on {machine} ({mode})");
+                let _ = writeln!(
+                    o,
+                    "- {t} **resumed** by {} on {} ({mode})",
+                    crate::sanitize::clean_line(operator),
+                    crate::sanitize::clean_line(machine)
+                );
             }
             Record::Reattached { step, attempt } => {
                 let _ = writeln!(
@@ -173,12 +189,14 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                     "done" => "**run done**",
                     _ => "**run ended**",
                 };
-                let _ = writeln!(o, "- {t} {word} ({outcome}): {message}");
+                let _ = writeln!(o, "- {t} {word} ({outcome}): {}", crate::sanitize::clean_line(message));
             }
             Record::Context { .. } | Record::RunStarted { .. } | Record::Observed { .. } => {}
         }
     }
-    o
+    // Whatever reached the text unescaped above (node names, step ids, commands) is made
+    // visible here too; line breaks of the Markdown itself are kept.
+    crate::sanitize::clean_text(&o)
 }
 
 /// One row per step: its attempts, how long its commands ran, and the time from its first

@@ -67,6 +67,31 @@ pub fn tail(s: &str, n: usize) -> String {
     chars[start..].iter().collect::<String>().trim().to_string()
 }
 
+/// The last `max` bytes of `s` at most, starting on a character boundary (so slicing never
+/// panics inside a multi-byte character). For bounding buffers of remote output by size.
+pub fn tail_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// The first `max` bytes of `s` at most, ending on a character boundary.
+pub fn head_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// One request to a long-lived shell on a host: send `request` (one line) to the shell started
 /// with `agent` and return what it prints up to the line `end` (excluded). Transports without
 /// long-lived shells run `oneshot` instead, which must print the same answer. Output beyond `max`
@@ -262,5 +287,19 @@ mod tests {
     fn tail_is_one_line() {
         assert_eq!(tail("a\nb\n  c  \n", 3), "b c");
         assert_eq!(tail("", 10), "");
+    }
+
+    #[test]
+    fn byte_bounds_never_split_a_character() {
+        let s = "é".repeat(5000);
+        for max in [0, 1, 2, 3, 4095, 4096, 9999, 10_000, 20_000] {
+            let t = tail_bytes(&s, max);
+            assert!(t.len() <= max && t.len() + 1 >= max.min(s.len()), "{max}: {}", t.len());
+            assert!(t.chars().all(|c| c == 'é'));
+            let h = head_bytes(&s, max);
+            assert!(h.len() <= max && h.len() + 1 >= max.min(s.len()));
+        }
+        assert_eq!(tail_bytes("abc", 2), "bc");
+        assert_eq!(head_bytes("abc", 2), "ab");
     }
 }

@@ -25,18 +25,6 @@ pub(super) enum Executed {
 /// The part of a step's output kept for the journal and the failure question.
 const TAIL_KEEP: usize = 4096;
 
-/// Keeps the last `keep` bytes of `s` (or a little less, on a character boundary) once it
-/// grows past twice that: step output may be any text, and cutting inside a character panics.
-fn keep_tail(s: &mut String, keep: usize) {
-    if s.len() > 2 * keep {
-        let mut cut = s.len() - keep;
-        while !s.is_char_boundary(cut) {
-            cut += 1;
-        }
-        s.replace_range(..cut, "");
-    }
-}
-
 impl Exec {
     /// Runs a step's command and its checks until it is done or the operator decides otherwise.
     /// Every Retry is a new attempt with a new job; earlier attempts stay in the journal.
@@ -206,10 +194,13 @@ impl Exec {
                         self.note(Level::Info, format!("reconnected to {}; re-attached to {}", node.name, step.id));
                         disconnected = false;
                     }
-                    if !p.new_output.is_empty() {
-                        offset += p.new_output.len() as u64;
+                    if p.new_bytes > 0 {
+                        // Offsets count the host's bytes (the decoded text can differ in length).
+                        offset += p.new_bytes;
                         tail.push_str(&p.new_output);
-                        keep_tail(&mut tail, TAIL_KEEP);
+                        if tail.len() > 2 * TAIL_KEEP {
+                            tail = crate::transport::tail_bytes(&tail, TAIL_KEEP).to_string();
+                        }
                         self.emit(Event::Output {
                             step: step.id.clone(),
                             node: node.name.clone(),
@@ -426,8 +417,8 @@ impl Exec {
                                 tokio::time::sleep(Duration::from_secs(1)).await;
                                 continue;
                             };
-                            if !p.new_output.is_empty() {
-                                offset += p.new_output.len() as u64;
+                            if p.new_bytes > 0 {
+                                offset += p.new_bytes;
                                 self.emit(Event::Output {
                                     step: format!("{other_run}/{name}"),
                                     node: node.name.clone(),
@@ -457,21 +448,5 @@ impl Exec {
             }
         }
         Ok(Flow::Next)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::keep_tail;
-
-    #[test]
-    fn keep_tail_never_cuts_inside_a_character() {
-        let mut s = "é".repeat(5000);
-        keep_tail(&mut s, 4096);
-        assert!(s.len() <= 4097 && s.len() >= 4095, "{}", s.len());
-        assert!(s.chars().all(|c| c == 'é'));
-        let mut short = "abc".to_string();
-        keep_tail(&mut short, 4096);
-        assert_eq!(short, "abc");
     }
 }
