@@ -594,6 +594,21 @@ impl Lab {
         (task, collector)
     }
 
+    /// Starts the engine with nobody answering: the caller drives it through the returned
+    /// channels (as the TUI does), and sees the poller's snapshots.
+    pub fn spawn_raw(
+        &self,
+        cfg: RunConfig,
+    ) -> (tokio::task::JoinHandle<RunEnd>, mpsc::UnboundedReceiver<Event>, mpsc::UnboundedSender<Command>, Arc<Poller>)
+    {
+        let transport: Arc<dyn Transport> = Arc::new(Fake { world: self.world.clone() });
+        let poller = Poller::new(self.cluster.clone(), transport.clone());
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(executor::run(cfg, transport, poller.clone(), ev_tx, cmd_rx));
+        (task, ev_rx, cmd_tx, poller)
+    }
+
     pub fn cfg(&self, resume: bool) -> RunConfig {
         let resume = resume.then(|| {
             let r = rollpilot::run::runs::resumable(&self.state_dir(), &self.cluster.name).unwrap().unwrap();

@@ -1,0 +1,121 @@
+//! The TUI driven by keys over the real run engine (the scripted cluster of `engine_support`,
+//! tokio's paused clock): what the screen shows comes from what the engine says, and the keys an
+//! operator presses reach the engine as the answers they mean.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod engine_support;
+
+use engine_support::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use rollpilot::run::events::{Answer, Event, RunEnd};
+use rollpilot::tui::state::{Modal, State};
+use rollpilot::tui::{Action, Effect, Theme, update};
+use std::time::Duration;
+
+fn key(c: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn screen(state: &State) -> String {
+    let mut t = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    t.draw(|f| rollpilot::tui::view::render(state, f)).unwrap();
+    let b = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..b.area.height {
+        for x in 0..b.area.width {
+            out.push_str(b[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Drives the engine with the TUI until the run ends; `choose` picks the answer for each failure
+/// dialog (confirmations are answered with `y`). Returns the final state and every screen that
+/// showed a dialog.
+async fn drive(
+    lab: &Lab,
+    choose: impl Fn(&rollpilot::run::events::Question) -> Answer,
+) -> (State, Vec<String>, RunEnd) {
+    let (task, mut events, commands, poller) = lab.spawn_raw(lab.cfg(false));
+    let t0: jiff::Timestamp = "2026-12-02T02:00:00Z".parse().unwrap();
+    let start = tokio::time::Instant::now();
+    let now = || t0.checked_add(jiff::SignedDuration::try_from(start.elapsed()).unwrap()).unwrap();
+    let mut state = State::new(lab.cluster.clone(), lab.dir.path().join("c.toml"), None, Theme::monochrome(), t0);
+    state.tz = jiff::tz::TimeZone::UTC;
+    let send = |fx: Vec<Effect>| {
+        for e in fx {
+            if let Effect::Send(c) = e {
+                commands.send(c).unwrap();
+            }
+        }
+    };
+    update(&mut state, Action::Resize(200, 60));
+    let mut dialogs = Vec::new();
+    while let Some(e) = events.recv().await {
+        send(update(&mut state, Action::Tick(now())));
+        send(update(&mut state, Action::Snapshot(poller.current())));
+        let finished = matches!(e, Event::Finished { .. });
+        send(update(&mut state, Action::Exec(e)));
+        if finished {
+            break;
+        }
+        if let Some(Modal::Question(d)) = &state.modal {
+            let q = d.question.clone();
+            dialogs.push(screen(&state));
+            // An operator reads before pressing a key (the dialog ignores keys in its first moment).
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            send(update(&mut state, Action::Tick(now())));
+            if q.choices.iter().any(|c| c.answer == Answer::Proceed) && !q.choices.iter().any(|c| c.typed) {
+                send(update(&mut state, key(KeyCode::Char('y'))));
+            } else {
+                let want = choose(&q);
+                let target = q.choices.iter().position(|c| c.answer == want).expect("the choice is offered");
+                for _ in 0..q.choices.len() {
+                    match &state.modal {
+                        Some(Modal::Question(d)) if d.focus != target => {
+                            send(update(&mut state, key(KeyCode::Tab)));
+                        }
+                        _ => break,
+                    }
+                }
+                send(update(&mut state, key(KeyCode::Enter)));
+            }
+        }
+    }
+    send(update(&mut state, Action::Snapshot(poller.refresh().await)));
+    let end = task.await.unwrap();
+    (state, dialogs, end)
+}
+
+#[tokio::test(start_paused = true)]
+async fn y_confirms_each_step_and_the_screen_counts_what_the_engine_counts() {
+    let lab = Lab::new(PAIR);
+    let (state, dialogs, end) = drive(&lab, |_| Answer::Abort).await;
+    assert_eq!(end, RunEnd::Done);
+    assert!(!dialogs.is_empty(), "the steps were confirmed in dialogs");
+    let s = screen(&state);
+    assert!(s.contains("FINISHED: DONE"), "{s}");
+    let counts = regex::Regex::new(r"(\d+)/(\d+) steps").unwrap();
+    let c = counts.captures(&s).expect("a step count on screen");
+    assert_eq!(c[1].to_string(), c[2].to_string(), "every step done at the end: {s}");
+    let (_, st) = lab.journal();
+    assert_eq!(c[1].parse::<usize>().unwrap(), st.done_steps.len(), "the screen counts what the journal has");
+    let w = lab.world.lock().unwrap();
+    assert_eq!((w.version("n1"), w.version("n2")), ("1.1.0".into(), "1.1.0".into()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_chosen_in_the_failure_dialog_runs_the_install_again() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().fail_install.insert("p2".into(), 1);
+    let (state, dialogs, end) = drive(&lab, |_| Answer::Retry).await;
+    assert_eq!(end, RunEnd::Done, "{}", screen(&state));
+    let failure = dialogs.iter().find(|d| d.contains("peers/p2/install failed")).expect("a failure dialog");
+    assert!(failure.contains("Retry") && failure.contains("Roll back node"), "{failure}");
+    assert!(failure.contains("reinstall 1.0.0 on p2"), "the rollback names the original version:\n{failure}");
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started.iter().filter(|c| c.as_str() == "install p2 1.1.0").count(), 2, "{:?}", w.started);
+}
