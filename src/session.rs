@@ -155,7 +155,12 @@ async fn tui(cfg: RunConfig, transport: Arc<dyn Transport>, poller: Arc<Poller>)
             if let Event::Finished { end, message } = &e
                 && let Ok(mut l) = keep.lock()
             {
-                *l = Some(format!("{}: {message}", end.as_str()));
+                // Messages often begin with the end's own word ("interrupted; …"): say it once.
+                *l = Some(if message.starts_with(end.as_str()) {
+                    message.clone()
+                } else {
+                    format!("{}: {message}", end.as_str())
+                });
             }
             if tui_tx.send(e).is_err() {
                 // The TUI is gone (the operator quit): keep draining so the executor never blocks.

@@ -356,6 +356,9 @@ pub struct RunState {
     pub done_steps: Vec<Step>,
     /// The latest started form of every step.
     started_steps: BTreeMap<String, Step>,
+    /// Steps the operator confirmed with a question of their own (the rest of a confirmed
+    /// sequence rode on that confirmation).
+    pub confirmed: BTreeSet<String>,
     /// How the run ended, if it did.
     pub finished: Option<String>,
     /// Records applied.
@@ -399,6 +402,9 @@ impl RunState {
                 *self.done_count.entry(step.clone()).or_insert(0) += 1;
             }
             Record::RunFinished { outcome, .. } => self.finished = Some(outcome.clone()),
+            Record::Decided { step, decision: DecisionRecord::Proceed, .. } => {
+                self.confirmed.insert(step.clone());
+            }
             Record::Gate { .. }
             | Record::Decided { .. }
             | Record::Note { .. }

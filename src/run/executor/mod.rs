@@ -347,7 +347,20 @@ impl Exec {
             resumed,
             started_at: self.state.started_at.unwrap_or_else(jiff::Timestamp::now),
             mixed_since: self.state.first_install_at,
-            done: self.state.done_steps.clone(),
+            // Done steps as they were asked: a step that rode on its sequence's confirmation
+            // is not shown as confirmed on its own.
+            done: self
+                .state
+                .done_steps
+                .iter()
+                .map(|s| {
+                    let mut s = s.clone();
+                    if s.confirm == crate::plan::Confirm::Yes && !self.state.confirmed.contains(&s.id) {
+                        s.confirm = crate::plan::Confirm::None;
+                    }
+                    s
+                })
+                .collect(),
             target: self.cfg.target.to_string(),
             from,
             downgrade,
