@@ -281,3 +281,88 @@ async fn resume_reattaches_to_a_job_that_is_still_running() {
     assert!(md.contains("**interruption**"), "{md}");
     assert!(md.contains("**resumed** by tester"), "{md}");
 }
+
+/// Every step kind of the pair (stop, install, start, switchover, failback) fails once: Retry
+/// runs that command again and the run ends done; Abort stops right there.
+#[tokio::test(start_paused = true)]
+async fn each_step_kind_failing_once_retry_finishes_and_abort_stops_there() {
+    let probe = Lab::new(PAIR);
+    let baseline = probe.run(false, proceed, no_hook).await;
+    assert_eq!(baseline.end, RunEnd::Done, "{}", baseline.finished_message());
+    let commands = probe.world.lock().unwrap().started.clone();
+    for verb in ["stop", "install", "start", "switchover"] {
+        assert!(commands.iter().any(|c| c.starts_with(verb)), "{verb} is part of the plan: {commands:?}");
+    }
+    // The failback is the last switchover, back to n1.
+    assert!(commands.iter().filter(|c| c.starts_with("switchover")).count() >= 2, "{commands:?}");
+    for (i, cmd) in commands.iter().enumerate() {
+        let key: String = cmd.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        // Retry.
+        let lab = Lab::new(PAIR);
+        lab.world.lock().unwrap().fail.insert(key.clone(), 1);
+        let out = lab
+            .run(
+                false,
+                |q| match q.kind {
+                    QuestionKind::Failure => (Answer::Retry, None),
+                    _ => proceed(q),
+                },
+                no_hook,
+            )
+            .await;
+        assert_eq!(out.end, RunEnd::Done, "retry after {key}: {}", out.finished_message());
+        let w = lab.world.lock().unwrap();
+        assert_eq!(w.started.iter().filter(|c| *c == cmd).count(), 2, "{key} ran twice: {:?}", w.started);
+        drop(w);
+        // Abort.
+        let lab = Lab::new(PAIR);
+        lab.world.lock().unwrap().fail.insert(key.clone(), 1);
+        let out = lab
+            .run(
+                false,
+                |q| match q.kind {
+                    QuestionKind::Failure => (Answer::Abort, None),
+                    _ => proceed(q),
+                },
+                no_hook,
+            )
+            .await;
+        assert_eq!(out.end, RunEnd::Aborted, "abort after {key}");
+        let w = lab.world.lock().unwrap();
+        assert_eq!(w.started, commands[..=i].to_vec(), "nothing after the failed {key}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_role_moved_by_someone_else_is_drift_and_the_plan_says_why() {
+    let lab = Lab::new(PAIR);
+    // Right when n2 is back, someone moves the active role to it by hand.
+    lab.world.lock().unwrap().on_done.push((
+        "start n2".into(),
+        Box::new(|w: &mut World| {
+            w.nodes.get_mut("n1").unwrap().active = false;
+            w.nodes.get_mut("n2").unwrap().active = true;
+        }),
+    ));
+    let out = lab.run(false, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Planned { reason, .. } if reason.starts_with("R12 drift"))),
+        "the re-plan is called drift: {:?}",
+        out.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Planned { reason, .. } => Some(reason.clone()),
+                Event::Note { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    );
+    let w = lab.world.lock().unwrap();
+    assert!(
+        !w.started.iter().any(|c| c == "switchover n1 n2"),
+        "no switchover to a node already active: {:?}",
+        w.started
+    );
+    assert_eq!((w.version("n1"), w.version("n2")), ("1.1.0".into(), "1.1.0".into()));
+}

@@ -27,7 +27,7 @@ name = "fake"
 target = "1.1.0"
 profile = "active-passive"
 compat = "same-major"
-failback = "never"
+failback = "always"
 transport = "local"
 job_dir = "/jobs"
 
@@ -119,9 +119,14 @@ pub struct Job {
     pub applied: bool,
 }
 
+/// A change made to the world right when a job whose command starts with the key ends (someone
+/// else acting on the cluster at a precise moment).
+pub type OnDone = (String, Box<dyn FnMut(&mut World) + Send>);
+
 /// Everything the fake cluster knows.
-#[derive(Debug)]
 pub struct World {
+    /// Changes made when matching jobs end.
+    pub on_done: Vec<OnDone>,
     pub nodes: BTreeMap<String, NodeState>,
     pub jobs: HashMap<String, Job>,
     /// Every command started, in order ("install n2 1.1.0").
@@ -138,6 +143,8 @@ pub struct World {
     pub lock_unreachable_after: Option<usize>,
     /// Stops of these nodes fail this many more times.
     pub fail_stop: HashMap<String, u32>,
+    /// Any command "VERB HOST" fails this many more times (before it has any effect).
+    pub fail: HashMap<String, u32>,
     pub lock_unreachable: bool,
     /// Job starts whose command contains this never return (rollpilot "crashes" mid-start).
     pub hang_start: Option<String>,
@@ -158,6 +165,12 @@ impl World {
         let w: Vec<&str> = command.split_whitespace().collect();
         let (verb, host) = (w.get(1).copied().unwrap_or(""), w.get(2).copied().unwrap_or("").to_string());
         let now = Instant::now();
+        if let Some(left) = self.fail.get_mut(&format!("{verb} {host}"))
+            && *left > 0
+        {
+            *left -= 1;
+            return (1, format!("{verb} on {host} failed: injected fault\n"));
+        }
         match verb {
             "stop" => {
                 let left = self.fail_stop.entry(host.clone()).or_insert(0);
@@ -234,6 +247,14 @@ impl World {
             j.rc = rc;
             j.output.push_str(&out);
             j.applied = true;
+            let short = cmd.trim_start_matches("fake ").to_string();
+            let mut hooks = std::mem::take(&mut self.on_done);
+            for (prefix, f) in hooks.iter_mut() {
+                if short.starts_with(prefix.as_str()) {
+                    f(self);
+                }
+            }
+            self.on_done = hooks;
         }
     }
 }
@@ -490,6 +511,7 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         }
     }
     Arc::new(Mutex::new(World {
+        on_done: Vec::new(),
         nodes,
         jobs: HashMap::new(),
         started: Vec::new(),
@@ -499,6 +521,7 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         lock_info: String::new(),
         lock_unreachable_after: None,
         fail_stop: HashMap::new(),
+        fail: HashMap::new(),
         lock_unreachable: false,
         hang_start: None,
         epoch: Instant::now(),

@@ -86,7 +86,9 @@ impl Exec {
             if let Flow::End(e, m) = self.lock_check() {
                 return Ok(Flow::End(e, m));
             }
-            let snap = self.poller.refresh().await;
+            // The first plan uses the round the run just made (one probe of each host before
+            // step 1); every later one looks again.
+            let snap = if first { self.poller.current() } else { self.poller.refresh().await };
             let plan = match self.plan_now(&snap) {
                 Ok(p) => {
                     unreachable_since = None;
