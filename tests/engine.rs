@@ -311,9 +311,8 @@ async fn each_step_kind_failing_once_retry_finishes_and_abort_stops_there() {
             )
             .await;
         assert_eq!(out.end, RunEnd::Done, "retry after {key}: {}", out.finished_message());
-        let w = lab.world.lock().unwrap();
-        assert_eq!(w.started.iter().filter(|c| *c == cmd).count(), 2, "{key} ran twice: {:?}", w.started);
-        drop(w);
+        let started = lab.world.lock().unwrap().started.clone();
+        assert_eq!(started.iter().filter(|c| *c == cmd).count(), 2, "{key} ran twice: {started:?}");
         // Abort.
         let lab = Lab::new(PAIR);
         lab.world.lock().unwrap().fail.insert(key.clone(), 1);
