@@ -365,3 +365,55 @@ async fn a_role_moved_by_someone_else_is_drift_and_the_plan_says_why() {
     );
     assert_eq!((w.version("n1"), w.version("n2")), ("1.1.0".into(), "1.1.0".into()));
 }
+
+fn confirms(out: &Outcome) -> Vec<String> {
+    out.questions().iter().filter(|q| q.kind == QuestionKind::Confirm).map(|q| q.step.clone()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_first_asks_for_each_groups_canary_only_and_journals_the_rest_as_the_policys() {
+    let lab = Lab::new(PEERS);
+    lab.pause.set(Some(rollpilot::run::events::PausePolicy::First));
+    let out = lab.run(false, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    assert_eq!(confirms(&out), vec!["peers/p1/stop"], "only the canary is asked");
+    let (entries, _) = lab.journal();
+    let auto = records(&entries, "decided")
+        .into_iter()
+        .filter(|r| r["by"].as_str().is_some_and(|b| b.starts_with("auto (--pause first)")))
+        .count();
+    assert_eq!(auto, 2, "p2 and p3 went on by the policy, journaled as such");
+    assert!(lab.world.lock().unwrap().started.len() == 9);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_under_pause_first_returns_to_asking() {
+    let lab = Lab::new(PEERS);
+    lab.pause.set(Some(rollpilot::run::events::PausePolicy::First));
+    lab.world.lock().unwrap().fail_install.insert("p2".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Retry, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    assert_eq!(confirms(&out), vec!["peers/p1/stop", "peers/p3/stop"], "asked again after the failure");
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        Event::Policy { pause: rollpilot::run::events::PausePolicy::Every, why } if why.contains("p2/install failed")
+    )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_none_asks_nothing_ordinary() {
+    let lab = Lab::new(PEERS);
+    lab.pause.set(Some(rollpilot::run::events::PausePolicy::None));
+    let out = lab.run(false, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    assert!(out.questions().is_empty(), "{:?}", out.questions());
+}

@@ -17,6 +17,9 @@ pub(super) struct DemoArgs {
     /// Headless: confirm every step.
     #[arg(long)]
     yes: bool,
+    /// Which confirmations to give: every, first (a canary per group) or none.
+    #[arg(long, value_name = "POLICY", value_parser = crate::run::events::PausePolicy::parse)]
+    pause: Option<crate::run::events::PausePolicy>,
     /// Keep the simulated cluster and its journal afterwards (stop it with `rollpilot sim down`).
     #[arg(long)]
     keep: bool,
@@ -71,6 +74,7 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
         mode,
         abandon_previous: None,
         resume_flags: resume_flags.clone(),
+        pause: a.pause,
     }) {
         Ok(Some(p)) => {
             let opts = headless_mode.then_some(headless::Options {

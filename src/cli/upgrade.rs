@@ -36,6 +36,11 @@ pub(super) struct UpgradeArgs {
     /// timed out is waited for again).
     #[arg(long, value_name = "POLICY", value_parser = crate::run::headless::OnFailure::parse, default_value = "abort")]
     on_failure: crate::run::headless::OnFailure,
+    /// Which confirmations to give: `every` node sequence (default), the `first` of each group
+    /// (a canary; the rest go on by themselves while every gate holds), or `none` (only typed
+    /// and optional questions). Any failure, drift or gate timeout returns to `every`.
+    #[arg(long, value_name = "POLICY", value_parser = crate::run::events::PausePolicy::parse)]
+    pause: Option<crate::run::events::PausePolicy>,
     /// Start a new run although an unfinished one exists for this cluster: give the cluster
     /// name. The unfinished run is closed as abandoned in its journal (its report keeps it).
     #[arg(long, value_name = "CLUSTER")]
@@ -79,6 +84,8 @@ pub(super) struct RunRequest<'a> {
     pub abandon_previous: Option<&'a str>,
     /// The flags a `resume` of this run needs to behave the same way (headless decisions).
     pub resume_flags: Vec<String>,
+    /// `--pause`.
+    pub pause: Option<crate::run::events::PausePolicy>,
 }
 
 /// The exact command that continues a run of `config`: the state directory when it is not the
@@ -227,6 +234,7 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
             mode: r.mode,
             resume: resume_from,
             resume_command: hint,
+            pause: r.pause,
         },
     }))
 }
@@ -343,6 +351,7 @@ pub(super) fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
         mode,
         abandon_previous: a.abandon_previous.as_deref(),
         resume_flags,
+        pause: a.pause,
     }) {
         Ok(Some(p)) => p,
         Ok(None) => return exit::OK,

@@ -7,6 +7,51 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Which confirmations the operator wants to give (charm-refresh's all/first/none): nobody
+/// should press `y` 300 times for a 100-node cluster, and nobody should lose the canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PausePolicy {
+    /// Every node sequence is confirmed (the default).
+    #[default]
+    Every,
+    /// The first node sequence of each group is confirmed (a canary); the rest go on by
+    /// themselves while every gate holds.
+    First,
+    /// Only typed and optional questions are asked.
+    None,
+}
+
+impl PausePolicy {
+    /// Parses `every`, `first` or `none`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "every" => Ok(PausePolicy::Every),
+            "first" => Ok(PausePolicy::First),
+            "none" => Ok(PausePolicy::None),
+            _ => Err(format!("`{s}` is not one of every, first, none")),
+        }
+    }
+
+    /// The word shown and written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PausePolicy::Every => "every",
+            PausePolicy::First => "first",
+            PausePolicy::None => "none",
+        }
+    }
+
+    /// The next policy, for the key that cycles it.
+    pub fn next(self) -> Self {
+        match self {
+            PausePolicy::Every => PausePolicy::First,
+            PausePolicy::First => PausePolicy::None,
+            PausePolicy::None => PausePolicy::Every,
+        }
+    }
+}
+
 /// How a run ended; decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -156,6 +201,14 @@ pub enum Event {
         /// The target is below the versions the run started from: a rolling downgrade.
         downgrade: bool,
     },
+    /// The pause policy in force, and why it is what it is (set by the operator, or back to
+    /// `every` after a failure, a drift or a gate that timed out).
+    Policy {
+        /// The policy.
+        pause: PausePolicy,
+        /// Why it changed.
+        why: String,
+    },
     /// Where the run stands: steps done, and done plus still planned. One count for every face;
     /// `why` says why the total moved after a re-plan ("+1 step: tc-2 was stopped by someone").
     Progress {
@@ -262,6 +315,8 @@ pub enum Command {
     },
     /// Pause after the current step (`p`, first Ctrl-C in the TUI).
     Pause,
+    /// Change the pause policy for the rest of the run (journaled).
+    SetPolicy(PausePolicy),
     /// Go on after a pause.
     Resume,
     /// Finish the current step, then stop as interrupted (headless Ctrl-C).

@@ -268,6 +268,9 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
         Event::Resumed => {
             let _ = writeln!(out, "[{t}] resumed");
         }
+        Event::Policy { pause, why } => {
+            let _ = writeln!(out, "[{t}] pause policy {}: {}", pause.as_str(), crate::sanitize::clean_line(why));
+        }
         Event::Progress { done, total, why } => {
             if let Some(why) = why {
                 let _ = writeln!(out, "[{t}] progress {done}/{total} ({why})");

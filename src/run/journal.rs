@@ -92,6 +92,13 @@ pub enum Record {
         /// tui or headless.
         mode: String,
     },
+    /// The pause policy changed (set by the operator, or back to `every` after a failure).
+    Policy {
+        /// The new policy.
+        pause: crate::run::events::PausePolicy,
+        /// Why.
+        why: String,
+    },
     /// A job found running or finished after an interruption was followed again, not re-run.
     Reattached {
         /// Step id.
@@ -359,6 +366,8 @@ pub struct RunState {
     /// Steps the operator confirmed with a question of their own (the rest of a confirmed
     /// sequence rode on that confirmation).
     pub confirmed: BTreeSet<String>,
+    /// The pause policy last journaled (a resumed run keeps it unless told otherwise).
+    pub pause: Option<crate::run::events::PausePolicy>,
     /// How the run ended, if it did.
     pub finished: Option<String>,
     /// Records applied.
@@ -402,9 +411,12 @@ impl RunState {
                 *self.done_count.entry(step.clone()).or_insert(0) += 1;
             }
             Record::RunFinished { outcome, .. } => self.finished = Some(outcome.clone()),
-            Record::Decided { step, decision: DecisionRecord::Proceed, .. } => {
-                self.confirmed.insert(step.clone());
+            Record::Decided { step, decision: DecisionRecord::Proceed, by, .. } => {
+                if !by.starts_with("auto") {
+                    self.confirmed.insert(step.clone());
+                }
             }
+            Record::Policy { pause, .. } => self.pause = Some(*pause),
             Record::Gate { .. }
             | Record::Decided { .. }
             | Record::Note { .. }

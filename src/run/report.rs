@@ -119,6 +119,9 @@ pub fn markdown(run: &str, entries: &[Entry]) -> String {
                     crate::sanitize::clean_line(machine)
                 );
             }
+            Record::Policy { pause, why } => {
+                let _ = writeln!(o, "- {t} pause policy **{}**: {}", pause.as_str(), crate::sanitize::clean_line(why));
+            }
             Record::Reattached { step, attempt } => {
                 let _ = writeln!(
                     o,

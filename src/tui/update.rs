@@ -470,6 +470,7 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
         Event::Note { level, text } => state.push_log(level, text),
         Event::Progress { .. } => {}
+        Event::Policy { pause, why } => state.push_log(Level::Info, format!("pause policy {}: {why}", pause.as_str())),
         Event::Paused { reason } => {
             state.push_log(Level::Info, format!("paused: {reason}"));
             state.pause = PauseState::Paused(reason);

@@ -530,6 +530,8 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
 
 /// A test cluster from one of the configs above, its state directory, and the world.
 pub struct Lab {
+    /// `--pause` for the runs started from now on.
+    pub pause: std::cell::Cell<Option<rollpilot::run::events::PausePolicy>>,
     pub cluster: Arc<Cluster>,
     pub world: Arc<Mutex<World>>,
     pub dir: tempfile::TempDir,
@@ -541,7 +543,7 @@ impl Lab {
         std::fs::write(dir.path().join("c.toml"), config).unwrap();
         let cluster = Arc::new(rollpilot::config::parse_str(config, "c.toml", dir.path()).unwrap());
         let world = world(&cluster, "1.0.0");
-        Lab { cluster, world, dir }
+        Lab { pause: Default::default(), cluster, world, dir }
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -561,6 +563,7 @@ impl Lab {
             mode: Mode::Headless,
             resume,
             resume_command: "rollpilot resume -c c.toml".into(),
+            pause: self.pause.get(),
         }
     }
 

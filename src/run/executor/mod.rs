@@ -11,6 +11,7 @@
 //! recovery choices (`recovery`) and the questions with their wording (`questions`).
 
 mod lock_session;
+mod policy;
 mod questions;
 mod recovery;
 mod runner;
@@ -19,6 +20,7 @@ mod waits;
 
 pub use questions::{confirmation_question, failure_question};
 
+pub use super::events::PausePolicy;
 use super::events::*;
 use super::journal::{Journal, JournalError, Record, RunState};
 use super::lock::LockInfo;
@@ -66,6 +68,8 @@ pub struct RunConfig {
     /// The exact command that continues this run if it stops unfinished, as the operator
     /// can paste it (config, state directory and the flags the face needs).
     pub resume_command: String,
+    /// `--pause`; `None` keeps what the run's journal says (or `every`).
+    pub pause: Option<PausePolicy>,
 }
 
 /// A run to continue.
@@ -144,6 +148,10 @@ pub(crate) struct Exec {
     done_since_plan: Vec<String>,
     /// The operator lock and its lease.
     lock: lock_session::LockSession,
+    /// The pause policy in force.
+    policy: PausePolicy,
+    /// Groups whose first node sequence the operator confirmed (the canary of `--pause first`).
+    canaried: std::collections::HashSet<String>,
 }
 
 /// Runs (or resumes) a rollout to its end. Events go to `events`; decisions come from `commands`.
@@ -185,6 +193,8 @@ pub async fn run(
         decided_change: None,
         done_since_plan: Vec::new(),
         lock: lock_session::LockSession::new(info),
+        policy: PausePolicy::Every,
+        canaried: Default::default(),
     };
     let (end, message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),
@@ -367,6 +377,12 @@ impl Exec {
         });
         if resumed {
             self.note(Level::Info, format!("resuming run {}: {} steps already done", self.run, self.state.done.len()));
+        }
+        self.canaried = self.state.confirmed.iter().filter_map(|id| id.split('/').next().map(str::to_string)).collect();
+        match (self.cfg.pause, self.state.pause) {
+            (Some(p), _) => self.set_policy(p, "--pause"),
+            (None, Some(p)) => self.set_policy(p, "as the run had it"),
+            (None, None) => {}
         }
 
         // Jobs another driver left running (its lock was broken): follow them to their end

@@ -248,6 +248,7 @@ impl Exec {
                 }
                 Command::Pause => self.pause = true,
                 Command::Resume => self.pause = false,
+                Command::SetPolicy(p) => self.set_policy(p, "set by the operator"),
                 Command::Interrupt | Command::InterruptNow => {
                     self.interrupt = true;
                     return Ok((Answer::Abort, None));
@@ -266,6 +267,7 @@ impl Exec {
             match cmd {
                 Command::Pause => self.pause = true,
                 Command::Resume => self.pause = false,
+                Command::SetPolicy(p) => self.set_policy(p, "set by the operator"),
                 Command::Interrupt => self.interrupt = true,
                 Command::InterruptNow => {
                     self.interrupt = true;
@@ -290,6 +292,7 @@ impl Exec {
             match self.commands.recv().await {
                 None => return Ok(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted"))),
                 Some(Command::Resume) => self.pause = false,
+                Some(Command::SetPolicy(p)) => self.set_policy(p, "set by the operator"),
                 Some(Command::Interrupt | Command::InterruptNow) => {
                     return Ok(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted while paused")));
                 }

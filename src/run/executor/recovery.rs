@@ -39,6 +39,7 @@ impl Exec {
         stall: Option<&Stall>,
     ) -> Res<Chosen> {
         self.record(Record::Note { text: what.to_string() });
+        self.back_to_asking(&format!("{} failed", step.id));
         let previous = self.original_version(&step.node);
         let id = self.next_question_id();
         let q = match stall {

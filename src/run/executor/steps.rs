@@ -163,17 +163,18 @@ impl Exec {
                 };
                 self.must_record(Record::Planned { reason: reason.into(), plan: plan.clone() })?;
                 self.emit(Event::Planned { plan: Box::new(plan.clone()), reason: reason.into() });
-            } else if let Some(old) = &self.plan
-                && let Some(drift) = Self::drift_reason(old, &plan, &snap, &self.done_since_plan)
+            } else if let Some(old) = self.plan.clone()
+                && let Some(drift) = Self::drift_reason(&old, &plan, &snap, &self.done_since_plan)
             {
                 let reason = match self.decided_change.take() {
                     Some(why) => why,
                     None => {
                         self.note(Level::Warning, drift.clone());
+                        self.back_to_asking("the cluster drifted (R12)");
                         drift
                     }
                 };
-                change = Self::count_change(old, &plan, &self.done_since_plan, &reason);
+                change = Self::count_change(&old, &plan, &self.done_since_plan, &reason);
                 self.must_record(Record::Planned { reason: reason.clone(), plan: plan.clone() })?;
                 self.emit(Event::Planned { plan: Box::new(plan.clone()), reason });
             }
@@ -218,7 +219,10 @@ impl Exec {
         let covered = matches!(step.confirm, Confirm::Yes | Confirm::Typed)
             && !step.irreversible
             && self.approved.contains(&(step.id.clone(), step.command.clone()));
-        if step.confirm != Confirm::None && !covered {
+        if step.confirm != Confirm::None && !covered && self.policy_approves(step) {
+            self.approve_by_policy(step);
+            self.approve_sequence(step);
+        } else if step.confirm != Confirm::None && !covered {
             if let Some(flow) = self.confirm(step).await? {
                 return Ok(flow);
             }
@@ -251,6 +255,23 @@ impl Exec {
         self.run_step(step).await
     }
 
+    /// The steps that follow a confirmed one in the plan shown, up to the next with its own
+    /// prompt, ride on its confirmation.
+    pub(super) fn approve_sequence(&mut self, step: &Step) {
+        self.approved = self
+            .plan
+            .as_ref()
+            .map(|p| {
+                p.steps()
+                    .skip_while(|s| s.id != step.id)
+                    .skip(1)
+                    .take_while(|s| s.confirm == Confirm::None)
+                    .map(|s| (s.id.clone(), s.command.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+
     /// Asks for the step's confirmation. `None` means approved.
     async fn confirm(&mut self, step: &Step) -> Res<Option<Flow>> {
         let id = self.next_question_id();
@@ -259,18 +280,8 @@ impl Exec {
         match answer {
             Answer::Proceed => {
                 self.decided(&step.id, DecisionRecord::Proceed, typed);
-                self.approved = self
-                    .plan
-                    .as_ref()
-                    .map(|p| {
-                        p.steps()
-                            .skip_while(|s| s.id != step.id)
-                            .skip(1)
-                            .take_while(|s| s.confirm == Confirm::None)
-                            .map(|s| (s.id.clone(), s.command.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                self.canaried.insert(step.group.clone());
+                self.approve_sequence(step);
                 Ok(None)
             }
             Answer::Decline => {

@@ -225,6 +225,7 @@ impl Exec {
             stall.last
         );
         self.record(Record::Note { text: what.clone() });
+        self.back_to_asking(&format!("a gate before {} timed out", step.id));
         let q = self.question(
             &step.id,
             QuestionKind::Failure,
