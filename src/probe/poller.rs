@@ -102,9 +102,34 @@ impl Poller {
             return cur;
         }
         let started = tokio::time::Instant::now();
+        let jobs = self.cluster.nodes().map(|(g, n)| (g.clone(), n.clone())).collect::<Vec<_>>();
+        let snap = self.probe_and_merge(jobs).await;
+        let mut snap = snap;
+        snap.started = Some(started);
+        snap.generation += 1;
+        self.tx.send_replace(snap.clone());
+        snap
+    }
+
+    /// Probes only `names` (a step's node or its group) and merges the result into the latest
+    /// snapshot: what a gate needs, without probing every host of a large cluster each time.
+    /// The snapshot's round time (`started`) is left alone: only whole rounds set it.
+    pub async fn refresh_nodes(&self, names: &[String]) -> Snapshot {
+        let _round = self.round.lock().await;
+        let jobs = self
+            .cluster
+            .nodes()
+            .filter(|(_, n)| names.contains(&n.name))
+            .map(|(g, n)| (g.clone(), n.clone()))
+            .collect::<Vec<_>>();
+        let snap = self.probe_and_merge(jobs).await;
+        self.tx.send_replace(snap.clone());
+        snap
+    }
+
+    async fn probe_and_merge(&self, jobs: Vec<(crate::model::Group, crate::model::Node)>) -> Snapshot {
         let cluster = self.cluster.clone();
         let transport = self.transport.clone();
-        let jobs = cluster.nodes().map(|(g, n)| (g.clone(), n.clone())).collect::<Vec<_>>();
         let results: Vec<(String, NodeObs, u64)> = futures_util::stream::iter(jobs)
             .map(|(g, n)| {
                 let cluster = cluster.clone();
@@ -133,9 +158,6 @@ impl Poller {
             view.obs = obs;
         }
         snap.refreshed_at = Some(now);
-        snap.started = Some(started);
-        snap.generation += 1;
-        self.tx.send_replace(snap.clone());
         snap
     }
 

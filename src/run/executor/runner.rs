@@ -183,6 +183,8 @@ impl Exec {
         let mut offset = 0u64;
         let mut tail = String::new();
         let mut disconnected = false;
+        // Most steps end within milliseconds: look again soon, then less and less often.
+        let mut pace = Duration::from_millis(20);
         let (outcome, exit) = loop {
             self.poll_commands();
             if self.interrupt_now {
@@ -230,7 +232,8 @@ impl Exec {
             if Instant::now() >= deadline {
                 break (Outcome::TimedOut, None);
             }
-            tokio::time::sleep(Duration::from_millis(if disconnected { 1000 } else { 300 })).await;
+            tokio::time::sleep(if disconnected { Duration::from_secs(1) } else { pace }).await;
+            pace = (pace * 2).min(Duration::from_millis(300));
         };
         let tail_text = crate::transport::tail(&tail, 2000);
         match self.finished(step, attempt, outcome, exit, tail_text, started.elapsed())? {

@@ -66,6 +66,28 @@ impl Exec {
         Some(format!("R12 drift: the cluster changed since the plan was made ({}); planned again", why.join("; ")))
     }
 
+    /// The nodes of `group` and those `step` assumes something about.
+    fn group_nodes(&self, group: &str, step: &Step) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.cluster.group(group).map(|g| g.nodes.iter().map(|n| n.name.clone()).collect()).unwrap_or_default();
+        for a in &step.assumes {
+            if !v.contains(&a.node) {
+                v.push(a.node.clone());
+            }
+        }
+        v
+    }
+
+    /// What to look at before planning again: the group of the step the last plan expected next.
+    fn next_focus(&self) -> Vec<String> {
+        let Some(next) =
+            self.plan.as_ref().and_then(|p| p.steps().find(|s| !self.done_since_plan.contains(&s.id)).cloned())
+        else {
+            return Vec::new();
+        };
+        self.group_nodes(&next.group, &next)
+    }
+
     /// How the step count moved between two plans, for the progress line ("+1 step: …").
     fn count_change(old: &Plan, new: &Plan, done_since: &[String], reason: &str) -> Option<String> {
         let expected = old.steps().filter(|s| !done_since.contains(&s.id)).count() as i64;
@@ -87,8 +109,21 @@ impl Exec {
                 return Ok(Flow::End(e, m));
             }
             // The first plan uses the round the run just made (one probe of each host before
-            // step 1); every later one looks again.
-            let snap = if first { self.poller.current() } else { self.poller.refresh().await };
+            // step 1). Later ones look again at the group the plan expected to work on next (and
+            // the nodes its next step assumed), and at the whole cluster once a refresh interval.
+            let snap = if first {
+                self.poller.current()
+            } else {
+                let focus = self.next_focus();
+                if !focus.is_empty() {
+                    self.poller.refresh_nodes(&focus).await;
+                }
+                self.poller
+                    .refresh_since(
+                        Instant::now().checked_sub(self.cluster.timeouts.refresh).unwrap_or_else(Instant::now),
+                    )
+                    .await
+            };
             let plan = match self.plan_now(&snap) {
                 Ok(p) => {
                     unreachable_since = None;
@@ -227,7 +262,12 @@ impl Exec {
                 return Ok(flow);
             }
             // Time passed while the operator read: re-check before acting (R12).
-            let snap = self.poller.refresh().await;
+            let focus = self.group_nodes(&step.group, step);
+            self.poller.refresh_nodes(&focus).await;
+            let snap = self
+                .poller
+                .refresh_since(Instant::now().checked_sub(self.cluster.timeouts.refresh).unwrap_or_else(Instant::now))
+                .await;
             match self.plan_now(&snap) {
                 Ok(p) if p.steps().next().map(|s| (&s.id, &s.command)) == Some((&step.id, &step.command)) => {
                     for g in &step.before {
