@@ -96,10 +96,9 @@ fn headless_abort_prints_a_resume_command_that_finishes_the_run() {
 }
 
 /// After an install that failed (the sim's fail-install removes the old software, then cannot
-/// unpack the new), the printed resume command cannot continue even once the kit is good again:
-/// resume re-plans, the node's version cannot be read, and planning refuses (exit 4).
+/// unpack the new), the node's version and status cannot be read; once the kit is good again the
+/// printed resume command re-plans with the node as stopped (this run stopped it) and finishes.
 #[test]
-#[ignore = "known defect: resume after a failed install refuses to plan (the node's version is unreadable)"]
 fn resume_after_a_failed_install_finishes_the_run() {
     let lab = SimLab::up("streambase", &[]);
     let c = lab.c();
@@ -112,8 +111,11 @@ fn resume_after_a_failed_install_finishes_the_run() {
     let hint = hint_after(&t, "continue with `");
     lab.fault("sb-2", "fail-install", true);
     let o = paste(&hint);
-    assert_eq!(o.status.code(), Some(0), "{hint}\n{}", text(&o));
-    assert_eq!(outcome(&state).as_deref(), Some("done"));
+    let t2 = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{hint}\n{t2}");
+    assert!(t2.contains("is stopped and its version cannot be read while it is down"), "{t2}");
+    assert_eq!(outcome(&state).as_deref(), Some("done"), "{t2}");
+    assert!(lab.status().iter().all(|r| r["version"] == "10.6.1"));
     assert_nothing_lost(&lab);
 }
 
