@@ -221,3 +221,77 @@ fn interrupted_demo_prints_continue_and_clean_up_commands_that_work() {
     });
     assert!(gone.is_ok(), "{left:#?}");
 }
+
+/// Starts `upgrade` held at the journal test point `point`, SIGKILLs it there.
+fn kill_at(lab: &SimLab, state: &str, point: &str) {
+    let c = lab.c();
+    let pause = lab.dir.join("paused");
+    let log = lab.dir.join(format!("{point}.log"));
+    let f = std::fs::File::create(&log).unwrap();
+    let mut p = support::KillOnDrop(
+        Command::new(bin())
+            .args(["upgrade", "-c", c.as_str(), "--state-dir", state, "--headless", "--yes"])
+            .env_remove("ROLLPILOT_STATE_DIR")
+            .env("USER", "test-operator")
+            .env("ROLLPILOT_TEST_JOURNAL_PAUSE_AFTER", point)
+            .env("ROLLPILOT_TEST_JOURNAL_PAUSE_FILE", &pause)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap(),
+    );
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    support::wait_until(Duration::from_secs(120), point, || pause.exists() || p.0.try_wait().ok().flatten().is_some())
+        .unwrap_or_else(|e| panic!("{e}\n{}", read()));
+    assert!(pause.exists(), "rollpilot exited before {point}:\n{}", read());
+    p.0.kill().unwrap();
+    p.0.wait().unwrap();
+    std::fs::remove_file(&pause).unwrap();
+}
+
+#[test]
+fn killed_after_taking_the_lock_before_its_journal_upgrade_starts_again() {
+    let lab = SimLab::up("streambase", &[]);
+    let c = lab.c();
+    let state = lab.dir.join("state");
+    let s = state.to_string_lossy().into_owned();
+    kill_at(&lab, &s, "lock-taken");
+    assert!(rollpilot::run::runs::list(&state, None).is_empty(), "no journal yet");
+    // Nothing ran under that lock and there is no run to resume: upgrade takes the lock over.
+    let o = rollpilot(&["upgrade", "-c", c.as_str(), "--state-dir", s.as_str(), "--headless", "--yes"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("which stopped before it started"), "{t}");
+    assert_eq!(outcome(&state).as_deref(), Some("done"), "{t}");
+    assert!(lab.status().iter().all(|r| r["version"] == "10.6.1"));
+    assert_nothing_lost(&lab);
+}
+
+#[test]
+fn killed_before_its_start_record_resume_prints_an_upgrade_command_that_works() {
+    let lab = SimLab::up("streambase", &[]);
+    let c = lab.c();
+    let state = lab.dir.join("state");
+    let s = state.to_string_lossy().into_owned();
+    kill_at(&lab, &s, "journal-created");
+    let o = rollpilot(&["resume", "-c", c.as_str(), "--state-dir", s.as_str(), "--headless", "--yes"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    let hint = hint_after(&t, "start again with `");
+    assert!(hint.starts_with("rollpilot upgrade -c ") && hint.contains("--headless --yes"), "{hint}");
+    let o = paste(&hint);
+    let t2 = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{hint}\n{t2}");
+    assert!(t2.contains("stopped before it started (nothing ran); closed it"), "{t2}");
+    assert_eq!(outcome(&state).as_deref(), Some("done"), "{t2}");
+    let runs = rollpilot::run::runs::list(&state, None);
+    assert_eq!(runs.len(), 2, "the empty run is kept, closed");
+    let (first, _) = rollpilot::run::runs::load(&runs[0]).unwrap();
+    assert!(
+        matches!(&first.last().unwrap().record, Record::RunFinished { outcome, .. } if outcome == "abandoned"),
+        "{first:?}"
+    );
+    assert!(lab.status().iter().all(|r| r["version"] == "10.6.1"));
+    assert_nothing_lost(&lab);
+}
