@@ -330,33 +330,47 @@ fn sigkill_at_random_moments_then_resume_runs_every_command_once() {
     let mut rng = Rng(seed | 1);
     let mut history = format!("seed {seed}\n");
     let mut kills = 0;
-    let mut finished_early = false;
-    for i in 0..24 {
+    for i in 0..20 {
         let args = continue_args(&lab, &c);
         let log = lab.dir.join(format!("run{i}.log"));
         // Records are held for a moment after their fsync, so many kills land right after one.
         let env = [("ROLLPILOT_TEST_JOURNAL_DELAY_MS", "40".to_string())];
         let mut p = spawn(&lab, &args.iter().map(String::as_str).collect::<Vec<_>>(), &env, &log);
-        // A random moment of this invocation's life (not a synchronisation: any moment will do).
-        let at = Duration::from_millis(100 + rng.below(2400));
-        let done = support::wait_child(&mut p, at);
+        // A random moment of this invocation's life (not a synchronisation: any moment will do):
+        // one in five early (starting up, taking the lock), the others a random time after a
+        // random number of new records, so the kills spread over the whole run.
+        let before = entries(&lab).len();
+        let started = Instant::now();
+        let mut done = None;
+        if rng.below(5) == 0 {
+            done = support::wait_child(&mut p, Duration::from_millis(100 + rng.below(2900)));
+        } else {
+            let want = before + 1 + rng.below(8) as usize;
+            let _ = support::wait_until(Duration::from_secs(120), "new records", || {
+                done = p.try_wait().ok().flatten();
+                done.is_some() || entries(&lab).len() >= want
+            });
+            if done.is_none() {
+                done = support::wait_child(&mut p, Duration::from_millis(rng.below(800)));
+            }
+        }
         let records = entries(&lab).len();
-        history.push_str(&format!("#{i} {} killed after {at:?} with {records} records", args[0]));
+        let at = started.elapsed();
+        history.push_str(&format!("#{i} {} killed after {at:?} with {before}→{records} records", args[0]));
         if let Some(s) = done {
+            // It got to the end first: acceptable only if it ended well.
             history.push_str(&format!(" (had exited: {s})\n"));
             let t = std::fs::read_to_string(&log).unwrap();
             assert_eq!(s.code(), Some(0), "{history}\n{t}");
-            finished_early = true;
             break;
         }
         sigkill(&mut p);
         kills += 1;
         history.push('\n');
     }
-    assert!(finished_early || kills >= 20, "{history}");
-    if !finished_early {
-        finish_and_check(&lab, &inv, &history);
-    }
+    eprintln!("{history}");
+    assert!(kills >= 20, "only {kills} kills before the run finished: {history}");
+    finish_and_check(&lab, &inv, &history);
 }
 
 #[test]
