@@ -172,10 +172,11 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
             Some((run, _entries, state)) => {
                 if state.started_at.is_none() {
                     eprintln!(
-                        "run {} of {} cannot be resumed: its journal {} has no start record (its first write failed), so the versions its nodes ran are unknown; move that run directory away and start again with `rollpilot upgrade`",
+                        "run {} of {} cannot be resumed: its journal {} has no start record (rollpilot stopped before writing it), so nothing ran under it and the versions its nodes ran are unknown; start again with `{}` (it closes that run)",
                         run.run,
                         cluster.name,
-                        run.journal.display()
+                        run.journal.display(),
+                        hint.replacen("rollpilot resume", "rollpilot upgrade", 1)
                     );
                     return Err(exit::USAGE);
                 }
@@ -194,7 +195,10 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
             }
         }
     } else if let Some((run, _entries, state)) = unfinished {
-        if !abandon {
+        // Killed between taking the lock and its start record: nothing ran under it, and it
+        // cannot be resumed (the versions its nodes ran are unknown). Close it and start anew.
+        let never_started = state.started_at.is_none();
+        if !abandon && !never_started {
             eprintln!(
                 "run {} of {} is unfinished ({} steps done, target {}): continue it with `{hint}`; to start over instead, pass --abandon-previous={}",
                 run.run,
@@ -210,15 +214,24 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
             exit::USAGE
         })?;
         let by = operator_name(r.operator);
-        let record = journal::Record::RunFinished {
-            outcome: "abandoned".into(),
-            message: format!("abandoned by {by} (--abandon-previous) to start a new run"),
+        let message = if never_started {
+            format!("never started (rollpilot stopped before its start record); closed by {by} to start a new run")
+        } else {
+            format!("abandoned by {by} (--abandon-previous) to start a new run")
         };
+        let record = journal::Record::RunFinished { outcome: "abandoned".into(), message };
         if let Err(e) = j.append(record) {
             eprintln!("{e}");
             return Err(exit::USAGE);
         }
-        eprintln!("rollpilot: run {} closed as abandoned; starting a new run", run.run);
+        if never_started {
+            eprintln!(
+                "rollpilot: run {} stopped before it started (nothing ran); closed it, starting a new run",
+                run.run
+            );
+        } else {
+            eprintln!("rollpilot: run {} closed as abandoned; starting a new run", run.run);
+        }
     }
     let config_text = std::fs::read_to_string(config).unwrap_or_default();
     Ok(Some(Prepared {

@@ -290,7 +290,48 @@ impl Journal {
         let io = |source| JournalError::Io { path: self.path.clone(), source };
         self.file.write_all(line.as_bytes()).map_err(io)?;
         self.file.sync_data().map_err(io)?;
+        test_hooks::after_append(&line);
         Ok(entry)
+    }
+}
+
+/// Test hook: the run reached a point with no record of its own (`lock-taken`: the lock is ours and
+/// the journal not yet opened; `journal-created`: a new run's journal exists, still empty). Does
+/// nothing unless `ROLLPILOT_TEST_JOURNAL_PAUSE_AFTER` names that point (see `test_hooks`).
+pub fn test_point(what: &str) {
+    test_hooks::pause_if(what);
+}
+
+/// Test hooks, read only when their environment variables are set (never in normal use): they let
+/// the integration tests stop rollpilot exactly at a journal-record boundary.
+///
+/// - `ROLLPILOT_TEST_JOURNAL_DELAY_MS=N`: sleep N ms after each record is fsync'd, so a SIGKILL
+///   sent once the journal holds k records lands right after record k.
+/// - `ROLLPILOT_TEST_JOURNAL_PAUSE_AFTER=TEXT` with `ROLLPILOT_TEST_JOURNAL_PAUSE_FILE=PATH`:
+///   after fsyncing a record whose JSON line contains TEXT (or at the [`test_point`] named TEXT),
+///   create PATH and wait until it is removed (by the test), so the test acts (lifts a fault,
+///   kills) at a known point.
+mod test_hooks {
+    use std::time::Duration;
+
+    pub(super) fn after_append(line: &str) {
+        if let Some(ms) = std::env::var("ROLLPILOT_TEST_JOURNAL_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        pause_if(line);
+    }
+
+    pub(super) fn pause_if(line: &str) {
+        if let (Ok(text), Some(file)) =
+            (std::env::var("ROLLPILOT_TEST_JOURNAL_PAUSE_AFTER"), std::env::var_os("ROLLPILOT_TEST_JOURNAL_PAUSE_FILE"))
+            && !text.is_empty()
+            && line.contains(&text)
+            && std::fs::write(&file, line).is_ok()
+        {
+            while std::path::Path::new(&file).exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 

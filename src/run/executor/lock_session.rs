@@ -108,6 +108,31 @@ impl Exec {
                     .ok()
                     .is_some_and(|es| crate::run::journal::RunState::replay(&es).finished.is_some())
             };
+            // Taken by our own run that died before its journal held a start record (it was
+            // killed between taking the lock and writing that record): nothing was done under
+            // it, so there is nothing to resume; were its journal elsewhere, its jobs are adopted.
+            let never_started = holder_dead && !holder_ended && {
+                let j = super::journal_path(&self.cfg.state_dir, &self.cluster.name, &h.run);
+                match crate::run::journal::read(&j) {
+                    Ok(es) => crate::run::journal::RunState::replay(&es).started_at.is_none(),
+                    Err(_) => !j.exists(),
+                }
+            };
+            if never_started && self.cfg.resume.as_ref().is_none_or(|r| r.run != h.run) {
+                if let Ok(Acquire::Acquired) =
+                    lock::break_and_acquire(self.transport.as_ref(), &self.cluster, &h.token, &self.lock.info).await
+                {
+                    self.lock.locked = true;
+                    let text = format!(
+                        "took over the lock left by run {} of this machine, which stopped before it started (its process {} is gone)",
+                        h.run, h.pid
+                    );
+                    self.note(Level::Info, text.clone());
+                    self.lock.took_over = Some(text);
+                    return Ok(Taken::Yes { adopt: (h.run != self.run).then(|| h.run.clone()) });
+                }
+                continue;
+            }
             if holder_ended {
                 if let Ok(Acquire::Acquired) =
                     lock::break_and_acquire(self.transport.as_ref(), &self.cluster, &h.token, &self.lock.info).await

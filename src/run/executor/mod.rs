@@ -290,12 +290,17 @@ impl Exec {
             lock_session::Taken::No(e, m) => return Ok(Flow::End(e, m)),
         };
         self.start_renewer();
+        crate::run::journal::test_point("lock-taken");
         let journal_file = match &self.cfg.resume {
             Some(r) => {
                 self.state = r.state.clone();
                 Journal::reopen(&r.journal, r.state.seq)?
             }
-            None => Journal::create(&journal_path(&self.cfg.state_dir, &self.cluster.name, &self.run))?,
+            None => {
+                let j = Journal::create(&journal_path(&self.cfg.state_dir, &self.cluster.name, &self.run))?;
+                crate::run::journal::test_point("journal-created");
+                j
+            }
         };
         let path = journal_file.path().to_path_buf();
         self.journal = Some(journal_file);

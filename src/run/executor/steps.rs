@@ -15,7 +15,16 @@ use tokio::time::Instant;
 impl Exec {
     /// The plan for the cluster as it is now, from this run's context.
     pub(super) fn plan_now(&self, snap: &Snapshot) -> Result<Plan, plan::Refusal> {
-        let observed = snap.observed();
+        let mut observed = snap.observed();
+        // A node this run stopped and has not started since is stopped, even when its probes
+        // cannot say so: an install that failed after removing the old software (then aborted,
+        // or interrupted) leaves a node whose version and status commands no longer exist.
+        for (name, o) in observed.nodes.iter_mut() {
+            if o.reachable && o.version.is_none() && o.role != crate::model::Role::Stopped && self.stopped_by_run(name)
+            {
+                o.role = crate::model::Role::Stopped;
+            }
+        }
         let req = PlanRequest {
             cluster: &self.cluster,
             observed: &observed,
@@ -30,6 +39,21 @@ impl Exec {
         }
         p.phases.retain(|ph| !ph.steps.is_empty());
         Ok(p)
+    }
+
+    /// Whether the last stop or start this run did on `node` was a stop.
+    fn stopped_by_run(&self, node: &str) -> bool {
+        self.state
+            .done_steps
+            .iter()
+            .rev()
+            .filter(|s| s.node == node)
+            .find_map(|s| match s.action {
+                Action::Stop | Action::FailbackStop => Some(true),
+                Action::Start | Action::FailbackStart | Action::Rollback => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false)
     }
 
     /// Why the new plan is not the old one minus the steps done since (R12), or `None`.
