@@ -129,9 +129,15 @@ pub async fn probe_once(cluster: &Cluster) -> Result<crate::probe::Snapshot, u8>
     Ok(snap)
 }
 
-/// The machine's name, for the lock and the journal.
+/// The machine's name, for the lock and the journal: `ROLLPILOT_MACHINE` when set (containers
+/// and CI runners that share one host name, and tests that play two machines), else the host
+/// name. The lock uses it to tell this machine's own interrupted run (whose process it can see
+/// is gone) from another machine's.
 pub fn machine_name() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    std::env::var("ROLLPILOT_MACHINE")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| rustix::system::uname().nodename().to_string_lossy().into_owned())
 }
 
 /// Who drives: `--operator`, else $USER/$LOGNAME, else the account of this process.
