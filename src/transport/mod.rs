@@ -153,7 +153,7 @@ pub enum TransportError {
     },
     /// The host key is not in known_hosts and the policy is strict.
     #[error(
-        "{host}: host key unknown and ssh.host_key_policy is strict; verify the fingerprint and add it (`ssh {host}` once, or ssh-keyscan into your known_hosts)"
+        "{host}: host key unknown and ssh.host_key_policy is strict; verify the fingerprint and add it (ssh to its address once, or ssh-keyscan into your known_hosts)"
     )]
     HostKeyUnknown {
         /// The node.
