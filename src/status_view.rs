@@ -12,7 +12,7 @@ pub struct Row {
     pub host: String,
     /// Group name.
     pub group: String,
-    /// server, client, orchestrator, peer or component.
+    /// The node's kind, as the config names it (`terracotta-server`, `redis`, ...).
     pub kind: String,
     /// active, passive, stopped, unknown or "-".
     pub role: String,
@@ -24,6 +24,9 @@ pub struct Row {
     pub target: String,
     /// in-sync, syncing, out-of-sync, unknown or "-".
     pub sync: String,
+    /// What the node said about its sync beyond the word ("lag 4.2 MiB"); the text table shows
+    /// it next to the word, as `NodeObs::sync_shown` does.
+    pub sync_detail: Option<String>,
     /// ok, failed or unknown.
     pub health: String,
     /// The latest probe reached the host.
@@ -59,20 +62,27 @@ pub fn rows(cluster: &Cluster, snap: &Snapshot) -> Vec<Row> {
             Row {
                 host: n.name.clone(),
                 group: g.name.clone(),
-                kind: g.gtype.as_str().to_string(),
+                kind: g.kind.clone(),
                 role: role_word(g.gtype, shown.role).to_string(),
                 state: shown.state.clone(),
                 version: shown.version.as_ref().map(|v| v.to_string()),
                 target: cluster.target_of(g).to_string(),
                 sync: shown.sync.as_str().to_string(),
+                sync_detail: shown.sync_detail.clone(),
                 health: shown.health.as_str().to_string(),
                 reachable: view.obs.reachable,
                 stale: view.stale,
                 last_seen: view.last_seen.map(|t| t.to_string()),
-                error: view.obs.error.clone(),
+                error: view.obs.error.as_deref().map(|e| without_host(&n.name, e)),
             }
         })
         .collect()
+}
+
+/// An error as shown under its node's row: the row already names the host, so a leading
+/// "HOST: " (as transport errors say it) is not repeated.
+fn without_host(host: &str, error: &str) -> String {
+    error.strip_prefix(host).and_then(|r| r.strip_prefix(": ")).unwrap_or(error).to_string()
 }
 
 /// "3s ago" from an RFC 3339 time.
@@ -102,7 +112,10 @@ pub fn to_text(rows: &[Row], now: Timestamp) -> String {
                 r.state.clone().unwrap_or_else(|| "-".into()),
                 format!("{}{stale}", r.version.clone().unwrap_or_else(|| "?".into())),
                 r.target.clone(),
-                r.sync.clone(),
+                match &r.sync_detail {
+                    Some(d) => format!("{} ({d})", r.sync),
+                    None => r.sync.clone(),
+                },
                 if r.reachable { r.health.clone() } else { "UNREACHABLE".into() },
                 ago(r.last_seen.as_deref(), now),
             ]
@@ -142,4 +155,38 @@ pub fn to_text(rows: &[Row], now: Timestamp) -> String {
         out.push_str("  * last known value: the host did not answer the latest probe\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row {
+            host: "pg3".into(),
+            group: "db".into(),
+            kind: "postgres".into(),
+            role: "passive".into(),
+            state: None,
+            version: Some("16.2.0".into()),
+            target: "16.3.0".into(),
+            sync: "syncing".into(),
+            sync_detail: Some("lag 4.2 MiB".into()),
+            health: "ok".into(),
+            reachable: false,
+            stale: false,
+            last_seen: None,
+            error: Some(without_host("pg3", "pg3: connection refused; is sshd running on it?")),
+        }
+    }
+
+    #[test]
+    fn text_shows_kind_sync_detail_and_the_host_once() {
+        let t = to_text(&[row()], Timestamp::UNIX_EPOCH);
+        assert!(t.contains("postgres"), "{t}");
+        assert!(t.contains("syncing (lag 4.2 MiB)"), "{t}");
+        assert!(t.contains("  ! pg3: connection refused"), "{t}");
+        assert!(!t.contains("pg3: pg3:"), "{t}");
+        assert_eq!(without_host("pg3", "pg30: x"), "pg30: x");
+    }
 }

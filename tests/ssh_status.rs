@@ -157,7 +157,8 @@ fn one_host_down_is_unreachable_others_are_read_exit_4() {
     assert!(err.contains("1 of 5 hosts unreachable: w1"), "{err}");
     let (_, text, _) = status(&cfg, false);
     assert!(text.lines().any(|l| l.starts_with("w1 ") && l.contains("UNREACHABLE")), "{text}");
-    assert!(text.contains("! w1: w1: connection refused; is sshd running on it"), "{text}");
+    assert!(text.contains("! w1: connection refused; is sshd running on it"), "{text}");
+    assert!(!text.contains("w1: w1:"), "the host is named once: {text}");
 }
 
 #[test]

@@ -1,6 +1,17 @@
 //! Helpers shared by several commands: loading the config, typed flags, refusals, the runtime,
 //! one probe round, and who and where the operator is.
 
+/// `eprintln!` for every message a command prints: the text may carry values from the command
+/// line (`--to`, `--confirm`), paths, config values or what a host answered (an ssh error, a
+/// refusal naming a probed state), so it goes through [`crate::sanitize::clean_text`] first and
+/// an escape sequence in any of them is shown, never obeyed by the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::sanitize::clean_text(&format!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
 use super::exit;
 use crate::config;
 use crate::model::Cluster;
@@ -20,7 +31,7 @@ pub(super) struct ConfigArg {
 /// Loads a config or prints every problem; `Err` carries the exit code.
 pub fn load_config(path: &std::path::Path) -> Result<Cluster, u8> {
     config::load(path).map_err(|e| {
-        eprintln!("{}", e.render());
+        say!("{}", e.render());
         exit::USAGE
     })
 }
@@ -32,7 +43,7 @@ pub fn parse_target(to: Option<&str>, cluster: &Cluster) -> Result<(Version, boo
         Some(s) => match Version::parse(s.trim()) {
             Ok(v) => Ok((v, true)),
             Err(e) => {
-                eprintln!("--to {s}: not a version ({e}); write major.minor.patch like 4.2.1");
+                say!("--to {s}: not a version ({e}); write major.minor.patch like 4.2.1");
                 Err(exit::USAGE)
             }
         },
@@ -45,7 +56,7 @@ pub fn typed_name_matches(given: Option<&str>, cluster: &Cluster, flag: &str) ->
         None => Ok(false),
         Some(n) if n == cluster.name => Ok(true),
         Some(n) => {
-            eprintln!(
+            say!(
                 "{flag}={n} does not match the cluster name `{}`; type the cluster's name exactly to confirm",
                 cluster.name
             );
@@ -56,7 +67,7 @@ pub fn typed_name_matches(given: Option<&str>, cluster: &Cluster, flag: &str) ->
 
 /// Prints a refusal and returns its exit code (3 for a rule, 4 for unreachable hosts).
 pub fn report_refusal(r: &Refusal) -> u8 {
-    eprint!("{}", render_refusal(r));
+    eprint!("{}", crate::sanitize::clean_text(&render_refusal(r)));
     if r.is_unreachable() { exit::UNREACHABLE } else { exit::REFUSED }
 }
 
@@ -101,7 +112,7 @@ pub fn render_refusal(r: &Refusal) -> String {
 /// A tokio runtime for commands that talk to hosts.
 pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| {
-        eprintln!("cannot start the async runtime: {e}");
+        say!("cannot start the async runtime: {e}");
         exit::FAILED
     })
 }
@@ -109,7 +120,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 /// Probes every node once, then closes the connections.
 pub async fn probe_once(cluster: &Cluster) -> Result<crate::probe::Snapshot, u8> {
     let transport = crate::transport::for_cluster(cluster).map_err(|e| {
-        eprintln!("{e}");
+        say!("{e}");
         exit::FAILED
     })?;
     let poller = crate::probe::Poller::new(std::sync::Arc::new(cluster.clone()), transport.clone());
@@ -118,9 +129,15 @@ pub async fn probe_once(cluster: &Cluster) -> Result<crate::probe::Snapshot, u8>
     Ok(snap)
 }
 
-/// The machine's name, for the lock and the journal.
+/// The machine's name, for the lock and the journal: `ROLLPILOT_MACHINE` when set (containers
+/// and CI runners that share one host name, and tests that play two machines), else the host
+/// name. The lock uses it to tell this machine's own interrupted run (whose process it can see
+/// is gone) from another machine's.
 pub fn machine_name() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    std::env::var("ROLLPILOT_MACHINE")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| rustix::system::uname().nodename().to_string_lossy().into_owned())
 }
 
 /// Who drives: `--operator`, else $USER/$LOGNAME, else the account of this process.
@@ -156,7 +173,7 @@ pub(super) fn print_out(text: &str) -> Result<(), u8> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(exit::OK),
         Err(e) => {
-            eprintln!("rollpilot: cannot write to standard output: {e}");
+            say!("rollpilot: cannot write to standard output: {e}");
             Err(exit::FAILED)
         }
     }
@@ -166,10 +183,7 @@ pub(super) fn print_out(text: &str) -> Result<(), u8> {
 /// directory this user can write. `Err` carries exit 2 after a sentence saying what is wrong.
 pub(super) fn usable_state_dir(dir: &std::path::Path) -> Result<(), u8> {
     let fail = |why: String| {
-        eprintln!(
-            "--state-dir {}: {why}; give a directory you can write (or leave it out for the default)",
-            dir.display()
-        );
+        say!("--state-dir {}: {why}; give a directory you can write (or leave it out for the default)", dir.display());
         Err(exit::USAGE)
     };
     if dir.exists() && !dir.is_dir() {

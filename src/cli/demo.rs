@@ -1,5 +1,6 @@
 //! `rollpilot demo`: start a simulated cluster on this machine, upgrade it, check the data, clean up.
 
+use super::common::say;
 use super::common::wants_headless;
 use super::exit;
 use super::upgrade::{RunRequest, prepare, resume_command, run_prepared};
@@ -34,19 +35,19 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
         "streambase" => Topology::Streambase,
         "exchange" => Topology::Exchange,
         other => {
-            eprintln!("unknown topology {other}; choose terracotta, streambase or exchange");
+            say!("unknown topology {other}; choose terracotta, streambase or exchange");
             return exit::USAGE;
         }
     };
     let headless_mode = wants_headless(a.headless, false);
     if headless_mode && !a.yes {
-        eprintln!(
+        say!(
             "`rollpilot demo --headless` confirms every step by flag: add --yes (or run it in a terminal to drive it yourself)"
         );
         return exit::USAGE;
     }
     let dir = std::env::temp_dir().join(format!("rollpilot-demo-{}", crate::probe::nonce()));
-    eprintln!(
+    say!(
         "rollpilot demo: starting a simulated {} cluster in {} (real processes on 127.0.0.1)...",
         a.topology,
         dir.display()
@@ -54,7 +55,7 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
     let info = match sim::up(&UpOptions::new(&dir, topology)) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("rollpilot demo: the simulated cluster did not start: {e}");
+            say!("rollpilot demo: the simulated cluster did not start: {e}");
             let _ = sim::down(&dir);
             let _ = std::fs::remove_dir_all(&dir);
             return exit::FAILED;
@@ -96,7 +97,7 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
         .is_some_and(|(_, st)| !matches!(st.finished.as_deref(), Some("done" | "refused" | "locked")));
     if unfinished {
         std::mem::forget(guard);
-        eprintln!(
+        say!(
             "rollpilot demo: the run stopped unfinished; the simulated cluster keeps running in {}.\n  continue:  {}\n  clean up:  rollpilot sim down --dir {} && rm -rf {}",
             dir.display(),
             resume_command(&info.config, Some(&state_dir), &resume_flags),
@@ -107,17 +108,17 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
     }
     let verdict = match sim::verify(&dir) {
         Ok(v) => {
-            eprintln!("rollpilot demo: data check: {}", v.summary());
+            say!("rollpilot demo: data check: {}", v.summary());
             if v.lost > 0 { exit::FAILED } else { exit::OK }
         }
         Err(e) => {
-            eprintln!("rollpilot demo: could not check the data: {e}");
+            say!("rollpilot demo: could not check the data: {e}");
             exit::FAILED
         }
     };
     drop(guard);
     if a.keep {
-        eprintln!(
+        say!(
             "rollpilot demo: kept {} (journal and report in {}/state; `rollpilot sim down --dir {}` when done)",
             dir.display(),
             dir.display(),
@@ -126,7 +127,7 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
     } else {
         let _ = sim::down(&dir);
         let _ = std::fs::remove_dir_all(&dir);
-        eprintln!("rollpilot demo: cleaned up (every simulated process stopped, {} removed)", dir.display());
+        say!("rollpilot demo: cleaned up (every simulated process stopped, {} removed)", dir.display());
     }
     if code != exit::OK { code } else { verdict }
 }

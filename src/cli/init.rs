@@ -3,6 +3,7 @@
 //! passes `rollpilot check`; the operator then fills in the product's commands.
 
 use super::common::print_out;
+use super::common::say;
 use super::exit;
 use clap::{ArgGroup, Args, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -78,7 +79,7 @@ pub(super) fn run(a: &InitArgs) -> u8 {
     let groups = match hosts_of(a) {
         Ok(g) => g,
         Err(msg) => {
-            eprintln!("rollpilot init: {msg}");
+            say!("rollpilot init: {msg}");
             return exit::USAGE;
         }
     };
@@ -86,7 +87,7 @@ pub(super) fn run(a: &InitArgs) -> u8 {
         Some(p) => match std::path::absolute(p) {
             Ok(p) => Some(p),
             Err(e) => {
-                eprintln!("rollpilot init: --ssh-config {}: {e}", p.display());
+                say!("rollpilot init: --ssh-config {}: {e}", p.display());
                 return exit::USAGE;
             }
         },
@@ -97,7 +98,7 @@ pub(super) fn run(a: &InitArgs) -> u8 {
     // reported here with the config loader's own words.
     let base = a.output.as_deref().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
     if let Err(e) = crate::config::parse_str(&text, "(init)", &base) {
-        eprintln!("rollpilot init: the generated config would not pass `rollpilot check`:\n{e}");
+        say!("rollpilot init: the generated config would not pass `rollpilot check`:\n{e}");
         return exit::USAGE;
     }
     let Some(out) = &a.output else {
@@ -114,7 +115,7 @@ pub(super) fn run(a: &InitArgs) -> u8 {
     match written {
         Ok(()) => {
             let hosts: usize = groups.iter().map(|(_, h)| h.len()).sum();
-            eprintln!(
+            say!(
                 "wrote {} ({} profile, {} groups, {hosts} hosts); fill in [kinds.service], then `rollpilot check -c {}`",
                 out.display(),
                 a.profile.as_str(),
@@ -124,11 +125,11 @@ pub(super) fn run(a: &InitArgs) -> u8 {
             exit::OK
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            eprintln!("rollpilot init: {} exists; pass --force to overwrite it", out.display());
+            say!("rollpilot init: {} exists; pass --force to overwrite it", out.display());
             exit::USAGE
         }
         Err(e) => {
-            eprintln!("rollpilot init: cannot write {}: {e}", out.display());
+            say!("rollpilot init: cannot write {}: {e}", out.display());
             exit::USAGE
         }
     }

@@ -92,7 +92,7 @@ fn completions(shell: clap_complete::Shell) -> u8 {
 fn man() -> u8 {
     let mut buf = Vec::new();
     if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut buf) {
-        eprintln!("rollpilot: cannot render the manual page: {e}");
+        common::say!("rollpilot: cannot render the manual page: {e}");
         return exit::FAILED;
     }
     common::print_out(&String::from_utf8_lossy(&buf)).err().unwrap_or(exit::OK)

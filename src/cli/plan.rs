@@ -1,5 +1,6 @@
 //! `rollpilot plan`: the plan for a rollout, probed live or for an assumed state (`--assume`).
 
+use super::common::say;
 use super::common::{
     ConfigArg, load_config, parse_target, print_out, probe_once, report_refusal, runtime, typed_name_matches,
 };
@@ -52,7 +53,7 @@ pub(super) fn run(a: &PlanArgs) -> u8 {
             Ok(Ok(snap)) => {
                 let down = snap.unreachable();
                 if !down.is_empty() {
-                    eprintln!("probed {} hosts; unreachable: {}", snap.nodes.len(), down.join(", "));
+                    say!("probed {} hosts; unreachable: {}", snap.nodes.len(), down.join(", "));
                 }
                 snap.observed()
             }
@@ -67,7 +68,7 @@ pub(super) fn run(a: &PlanArgs) -> u8 {
                 match serde_json::to_string_pretty(&p) {
                     Ok(s) => print_out(&format!("{s}\n")).err().unwrap_or(exit::OK),
                     Err(e) => {
-                        eprintln!("cannot encode the plan as JSON: {e}");
+                        say!("cannot encode the plan as JSON: {e}");
                         exit::FAILED
                     }
                 }
@@ -94,7 +95,7 @@ pub(super) fn run(a: &PlanArgs) -> u8 {
 fn load_assumed(path: &std::path::Path, cluster: &crate::model::Cluster) -> Result<Observed, u8> {
     match config::observed_file::load(path, cluster) {
         Ok(o) if o.nodes.is_empty() => {
-            eprintln!(
+            say!(
                 "--assume: {} describes no nodes; give `[nodes.NAME]` tables or a saved `rollpilot status --json`",
                 path.display()
             );
@@ -102,14 +103,14 @@ fn load_assumed(path: &std::path::Path, cluster: &crate::model::Cluster) -> Resu
         }
         Ok(o) => Ok(o),
         Err(config::LoadError::Read { source, .. }) => {
-            eprintln!(
+            say!(
                 "--assume: cannot read the state file {} ({source}); check the path given with --assume",
                 path.display()
             );
             Err(exit::USAGE)
         }
         Err(e) => {
-            eprintln!("{}", e.render());
+            say!("{}", e.render());
             Err(exit::USAGE)
         }
     }

@@ -1,5 +1,6 @@
 //! `rollpilot report`: the maintenance report of a run, read from its journal.
 
+use super::common::say;
 use super::common::{load_config, print_out};
 use super::exit;
 use clap::Args;
@@ -29,7 +30,7 @@ pub(super) fn run(a: &ReportArgs) -> u8 {
         && d.exists()
         && !d.is_dir()
     {
-        eprintln!("--state-dir {}: is a file, not a directory; give the directory that holds the runs", d.display());
+        say!("--state-dir {}: is a file, not a directory; give the directory that holds the runs", d.display());
         return exit::USAGE;
     }
     let cluster = match &a.config {
@@ -45,7 +46,7 @@ pub(super) fn run(a: &ReportArgs) -> u8 {
         None => all.into_iter().last(),
     };
     let Some(r) = chosen else {
-        eprintln!(
+        say!(
             "no run {}found in {}",
             a.run.as_ref().map(|r| format!("{r} ")).unwrap_or_default(),
             state_dir.join("runs").display()
@@ -55,7 +56,7 @@ pub(super) fn run(a: &ReportArgs) -> u8 {
     let (entries, _) = match runs::load(&r) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("{e}");
+            say!("{e}");
             return exit::FAILED;
         }
     };
@@ -63,7 +64,7 @@ pub(super) fn run(a: &ReportArgs) -> u8 {
         match serde_json::to_string_pretty(&report::json(&r.run, &entries)) {
             Ok(s) => print_out(&format!("{s}\n")).err().unwrap_or(exit::OK),
             Err(e) => {
-                eprintln!("cannot encode JSON: {e}");
+                say!("cannot encode JSON: {e}");
                 exit::FAILED
             }
         }

@@ -1,5 +1,6 @@
 //! `rollpilot status`: every node's role, version, sync state and health, probed live.
 
+use super::common::say;
 use super::common::{ConfigArg, load_config, print_out, probe_once, runtime};
 use super::exit;
 use clap::Args;
@@ -33,7 +34,7 @@ pub(super) fn run(a: &StatusArgs) -> u8 {
             let transport = match crate::transport::for_cluster(&cluster) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("{e}");
+                    say!("{e}");
                     return exit::FAILED;
                 }
             };
@@ -69,7 +70,7 @@ pub(super) fn run(a: &StatusArgs) -> u8 {
                     }
                 }
                 Err(e) => {
-                    eprintln!("cannot encode JSON: {e}");
+                    say!("cannot encode JSON: {e}");
                     return exit::FAILED;
                 }
             }
@@ -80,7 +81,7 @@ pub(super) fn run(a: &StatusArgs) -> u8 {
         if down.is_empty() {
             exit::OK
         } else {
-            eprintln!("{} of {} hosts unreachable: {}", down.len(), rows.len(), down.join(", "));
+            say!("{} of {} hosts unreachable: {}", down.len(), rows.len(), down.join(", "));
             exit::UNREACHABLE
         }
     })

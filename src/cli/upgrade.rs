@@ -1,6 +1,7 @@
 //! `rollpilot upgrade` and `rollpilot resume`: settle the run, refuse early what cannot run,
 //! then hand over to the session (TUI or headless).
 
+use super::common::say;
 use super::common::{
     ConfigArg, load_config, machine_name, operator_name, parse_target, report_refusal, runtime, typed_name_matches,
     usable_state_dir, wants_headless,
@@ -114,7 +115,7 @@ fn check_state_dir(state_dir: &std::path::Path) -> Result<(), u8> {
     let runs = state_dir.join("runs");
     for p in [state_dir, runs.as_path()] {
         if p.exists() && !p.is_dir() {
-            eprintln!(
+            say!(
                 "the state directory {} is not usable: {} is a file, not a directory; pass --state-dir with a directory",
                 state_dir.display(),
                 p.display()
@@ -125,7 +126,7 @@ fn check_state_dir(state_dir: &std::path::Path) -> Result<(), u8> {
     if runs.is_dir()
         && let Err(e) = std::fs::read_dir(&runs)
     {
-        eprintln!(
+        say!(
             "the state directory {} cannot be read ({e}); fix its permissions or pass another --state-dir",
             runs.display()
         );
@@ -149,11 +150,11 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
     let hint = resume_command(config, Some(&state_dir), &r.resume_flags);
     let unfinished = match runs::resumable(&state_dir, &cluster.name) {
         Err(e @ journal::JournalError::Newer { .. }) => {
-            eprintln!("{e}");
+            say!("{e}");
             return Err(exit::REFUSED);
         }
         Err(e) => {
-            eprintln!("{e}; fix or move that journal, then try again");
+            say!("{e}; fix or move that journal, then try again");
             return Err(exit::USAGE);
         }
         Ok(u) => u,
@@ -162,7 +163,7 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
     if r.resume {
         match unfinished {
             None => {
-                eprintln!(
+                say!(
                     "nothing to resume for {}: no interrupted run in {}",
                     cluster.name,
                     state_dir.join("runs").join(&cluster.name).display()
@@ -171,7 +172,7 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
             }
             Some((run, _entries, state)) => {
                 if state.started_at.is_none() {
-                    eprintln!(
+                    say!(
                         "run {} of {} cannot be resumed: its journal {} has no start record (rollpilot stopped before writing it), so nothing ran under it and the versions its nodes ran are unknown; start again with `{}` (it closes that run)",
                         run.run,
                         cluster.name,
@@ -182,9 +183,11 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
                 }
                 if let Ok(t) = Version::parse(&state.target) {
                     if r.to.is_some() && t != target {
-                        eprintln!(
+                        say!(
                             "run {} targets {}; --to {} does not apply to a resumed run",
-                            run.run, state.target, target
+                            run.run,
+                            state.target,
+                            target
                         );
                         return Err(exit::USAGE);
                     }
@@ -199,7 +202,7 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
         // cannot be resumed (the versions its nodes ran are unknown). Close it and start anew.
         let never_started = state.started_at.is_none();
         if !abandon && !never_started {
-            eprintln!(
+            say!(
                 "run {} of {} is unfinished ({} steps done, target {}): continue it with `{hint}`; to start over instead, pass --abandon-previous={}",
                 run.run,
                 cluster.name,
@@ -210,7 +213,7 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
             return Err(exit::REFUSED);
         }
         let mut j = journal::Journal::reopen(&run.journal, state.seq).map_err(|e| {
-            eprintln!("{e}");
+            say!("{e}");
             exit::USAGE
         })?;
         let by = operator_name(r.operator);
@@ -221,16 +224,16 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
         };
         let record = journal::Record::RunFinished { outcome: "abandoned".into(), message };
         if let Err(e) = j.append(record) {
-            eprintln!("{e}");
+            say!("{e}");
             return Err(exit::USAGE);
         }
         if never_started {
-            eprintln!(
+            say!(
                 "rollpilot: run {} stopped before it started (nothing ran); closed it, starting a new run",
                 run.run
             );
         } else {
-            eprintln!("rollpilot: run {} closed as abandoned; starting a new run", run.run);
+            say!("rollpilot: run {} closed as abandoned; starting a new run", run.run);
         }
     }
     let config_text = std::fs::read_to_string(config).unwrap_or_default();
@@ -276,14 +279,14 @@ async fn preflight(
     if let Some((opts, config)) = headless {
         let name = cfg.cluster.name.as_str();
         if !plan.typed_confirmations.is_empty() && opts.confirm.as_deref() != Some(name) {
-            eprintln!(
+            say!(
                 "this plan needs typed confirmation ({}); pass --confirm={name} to run it headless",
                 plan.typed_confirmations.iter().map(|t| t.reason.clone()).collect::<Vec<_>>().join("; ")
             );
             return Err(exit::REFUSED);
         }
         if !plan.is_empty() && !opts.yes {
-            eprintln!(
+            say!(
                 "a headless run confirms every step by flag: pass --yes (and --confirm={name} for typed confirmations); `rollpilot plan -c {}` shows what would run",
                 config.display()
             );
@@ -304,7 +307,7 @@ pub(super) fn run_prepared(p: Prepared, headless: Option<crate::run::headless::O
         let transport = match crate::transport::for_cluster(&p.cfg.cluster) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("{e}");
+                say!("{e}");
                 return exit::FAILED;
             }
         };
@@ -319,7 +322,7 @@ pub(super) fn run_prepared(p: Prepared, headless: Option<crate::run::headless::O
         let out = crate::session::run(p.cfg, transport.clone(), face).await;
         transport.close().await;
         if let Some(m) = &out.message {
-            eprintln!("rollpilot: {m}");
+            say!("rollpilot: {m}");
         }
         out.code
     })

@@ -23,6 +23,20 @@ pub fn run_dir(job_dir: &str, run: &str) -> String {
     format!("{}/{}", job_dir.trim_end_matches('/'), safe(run))
 }
 
+/// The node a job of `run_dir` belongs to, from its directory name (`<group>_<node>_<action>-N`,
+/// as [`JobDir::new`] names a step `group/node/action`): the longest matching node of `cluster`.
+/// Hosts that share one job directory (a home on NFS, or the simulator's one filesystem) all
+/// list every job, so a job must be followed on its own node, where its pid means something.
+pub fn node_of<'a>(name: &str, cluster: &'a crate::model::Cluster) -> Option<&'a str> {
+    cluster
+        .groups
+        .iter()
+        .flat_map(|g| g.nodes.iter().map(move |n| (g, n)))
+        .filter(|(g, n)| name.starts_with(&format!("{}_{}_", safe(&g.name), safe(&n.name))))
+        .max_by_key(|(g, n)| g.name.len() + n.name.len())
+        .map(|(_, n)| n.name.as_str())
+}
+
 impl JobDir {
     /// `<job_dir>/<run>/<step>-<attempt>`; `job_dir` is validated (plain path, maybe `$HOME/`),
     /// run and step ids are reduced to safe characters, so the path can sit inside double quotes.
@@ -206,6 +220,20 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    #[test]
+    fn a_job_belongs_to_the_node_its_step_names() {
+        let c =
+            crate::config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/terracotta.toml")))
+                .unwrap();
+        let g = &c.groups[0];
+        let (a, b) = (&g.nodes[0].name, &g.nodes[1].name);
+        let dir = JobDir::new("/j", "r", &format!("{}/{b}/stop", g.name), 1);
+        let name = dir.0.rsplit('/').next().unwrap();
+        assert_eq!(node_of(name, &c), Some(b.as_str()));
+        assert_ne!(node_of(name, &c), Some(a.as_str()));
+        assert_eq!(node_of("unrelated-1", &c), None);
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ enum SimCommand {
     Up(UpArgs),
     /// Stop every process of a simulated cluster (data stays on disk).
     Down(DirArg),
-    /// Inject a fault on one node: stall-sync, fail-install, crash, hang-stop, slow-start.
+    /// Inject a fault on one node: stall-sync, fail-install, crash, hang-stop, slow-start, stuck-start.
     Fault(FaultArgs),
     /// Check that every write a client saw acknowledged is still in the cluster (exit 0 if so).
     Verify(DirArg),
@@ -80,7 +80,7 @@ struct FaultArgs {
     dir: PathBuf,
     /// The node (a host name of cluster.toml).
     node: String,
-    /// stall-sync, fail-install, crash, hang-stop or slow-start.
+    /// stall-sync, fail-install, crash, hang-stop, slow-start or stuck-start.
     kind: String,
     /// Remove the fault instead of setting it.
     #[arg(long)]

@@ -20,12 +20,21 @@ pub enum FaultKind {
     HangStop,
     /// The node's start is delayed by several seconds.
     SlowStart,
+    /// A starting Terracotta server stays in START-STATE (it never joins or becomes active)
+    /// until the fault is cleared.
+    StuckStart,
 }
 
 impl FaultKind {
     /// Every fault, for messages.
-    pub const ALL: [FaultKind; 5] =
-        [FaultKind::StallSync, FaultKind::FailInstall, FaultKind::Crash, FaultKind::HangStop, FaultKind::SlowStart];
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::StallSync,
+        FaultKind::FailInstall,
+        FaultKind::Crash,
+        FaultKind::HangStop,
+        FaultKind::SlowStart,
+        FaultKind::StuckStart,
+    ];
 
     /// The name on the command line (and of the flag file).
     pub fn as_str(self) -> &'static str {
@@ -35,6 +44,7 @@ impl FaultKind {
             FaultKind::Crash => "crash",
             FaultKind::HangStop => "hang-stop",
             FaultKind::SlowStart => "slow-start",
+            FaultKind::StuckStart => "stuck-start",
         }
     }
 
@@ -56,13 +66,14 @@ pub fn fault(dir: &std::path::Path, node: &str, kind: FaultKind, clear: bool) ->
     let st = SimState::load(&layout)?;
     let h = st.host(node)?.clone();
     let applies = match kind {
-        FaultKind::StallSync => h.role == HostRole::Server,
+        FaultKind::StallSync | FaultKind::StuckStart => h.role == HostRole::Server,
         FaultKind::FailInstall => true,
         FaultKind::Crash | FaultKind::HangStop | FaultKind::SlowStart => h.role.has_process(),
     };
     if !applies {
         let why = match kind {
             FaultKind::StallSync => "only Terracotta servers synchronise as passives",
+            FaultKind::StuckStart => "only Terracotta servers have a START-STATE",
             _ => "it has no process of its own (it is a component installed on its node)",
         };
         return Err(SimError::Usage(format!(

@@ -7,7 +7,7 @@
 //! D/kits/             <product>-<version>.tar.gz, built at `sim up`
 //! D/nodes/<machine>/  one simulated machine: the install dir of its products, plus
 //!                     conf/ data/ logs/ run/ and kits/ (its own copy of D/kits, so faults stay per node)
-//! D/faults/<host>/    fault flag files (stall-sync, hang-stop, slow-start, fail-install)
+//! D/faults/<host>/    fault flag files (stall-sync, hang-stop, slow-start, stuck-start, fail-install)
 //! D/shared/           shared cluster storage and quorum (exchange topology)
 //! D/loaders/<name>/   the simulator's own writers for topologies without client hosts
 //! D/lock, D/jobs      rollpilot's operator lock and detached-job directory for this cluster

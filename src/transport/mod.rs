@@ -115,8 +115,10 @@ pub struct Conversation<'a> {
 /// Why a command could not be run on a host, classified for an operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
-    /// No route, DNS failure, connection closed during the handshake.
-    #[error("{host}: unreachable ({detail}); check that the host is up and reachable from here (try `ssh {host}`)")]
+    /// No route, DNS failure, connection closed during the handshake. `host` is the node's name,
+    /// not what ssh connected to, so the message suggests no `ssh` command of its own: the plan's
+    /// refusal gives the exact one (address, port, user and ssh config actually used).
+    #[error("{host}: unreachable ({detail}); check that the host is up and reachable from here")]
     Unreachable {
         /// The node.
         host: String,
@@ -151,7 +153,7 @@ pub enum TransportError {
     },
     /// The host key is not in known_hosts and the policy is strict.
     #[error(
-        "{host}: host key unknown and ssh.host_key_policy is strict; verify the fingerprint and add it (`ssh {host}` once, or ssh-keyscan into your known_hosts)"
+        "{host}: host key unknown and ssh.host_key_policy is strict; verify the fingerprint and add it (ssh to its address once, or ssh-keyscan into your known_hosts)"
     )]
     HostKeyUnknown {
         /// The node.
@@ -278,6 +280,8 @@ mod tests {
             classify_ssh_failure("a", "ssh: Could not resolve hostname nope: Name or service not known"),
             TransportError::Unreachable { .. }
         ));
+        let e = classify_ssh_failure("tc-1", "ssh: Could not resolve hostname nope: Name or service not known");
+        assert!(!e.to_string().contains("ssh tc-1"), "no ssh command with the node's name: {e}");
         let e = classify_ssh_failure("tc-1", "REMOTE HOST IDENTIFICATION HAS CHANGED");
         assert!(e.to_string().contains("HOST KEY CHANGED"));
         assert!(!e.is_transient());

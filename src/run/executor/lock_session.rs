@@ -253,13 +253,24 @@ impl Exec {
     /// The lock was taken over: the run ends here, touching nothing.
     pub(super) fn lock_check(&mut self) -> Flow {
         if self.lock.lost() {
-            self.lock.locked = false;
-            return Flow::End(
-                RunEnd::Aborted,
-                "the operator lock was taken over by someone else; stopping here, the cluster is left as it is".into(),
-            );
+            let (e, m) = self.lost_lock_end();
+            return Flow::End(e, m);
         }
         Flow::Next
+    }
+
+    /// How a run whose lock was broken ends, wherever it noticed (a wait, a fence, a renewal):
+    /// aborted (exit 1), not interrupted, and without a `resume` hint, since the lock is someone
+    /// else's now.
+    pub(super) fn lost_lock_end(&mut self) -> (RunEnd, String) {
+        self.lock.locked = false;
+        (
+            RunEnd::Aborted,
+            format!(
+                "the operator lock on {} is no longer ours (someone broke it while this run could not renew it); nothing more was started, the cluster is left as it is: see `rollpilot status` and who holds the lock",
+                self.cluster.lock.node
+            ),
+        )
     }
 
     /// Fencing before a remote action: confirms on the lock host that the lock still carries our

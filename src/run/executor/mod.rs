@@ -202,6 +202,8 @@ pub async fn run(
         Err(ExecError::Interrupted) => (RunEnd::Interrupted, ex.resume_hint("interrupted")),
         Err(e) => (RunEnd::Failed, ex.resume_hint(&e.to_string())),
     };
+    // A lost lock stops every wait like a second Ctrl-C; it is not an interruption to resume.
+    let (end, message) = if ex.lock.lost() && end == RunEnd::Interrupted { ex.lost_lock_end() } else { (end, message) };
     if ex.journal.is_some() {
         let snap = ex.poller.refresh().await;
         ex.record(Record::Observed { when: "end".into(), nodes: snap.observed().nodes });

@@ -399,6 +399,10 @@ impl Exec {
                 }
             };
             for (name, state) in listing {
+                // Hosts sharing a job directory all list every job: follow each on its own node.
+                if job::node_of(&name, &self.cluster).is_some_and(|n| n != node.name) {
+                    continue;
+                }
                 let dir = JobDir(job::run_dir(&self.cluster.job_dir, other_run) + "/" + &name);
                 match state {
                     JobState::Running => {

@@ -202,6 +202,15 @@ impl Server {
         let started_at = Instant::now();
         let mut last_note = String::new();
         loop {
+            if self.lock().phase == Phase::Starting && self.ctx.fault("stuck-start") {
+                let note = "stuck-start fault: staying in START-STATE until the fault is cleared".to_string();
+                if note != last_note {
+                    self.ctx.log(&note);
+                    last_note = note;
+                }
+                std::thread::sleep(Duration::from_millis(150));
+                continue;
+            }
             if self.lock().phase == Phase::Active {
                 // The active's work happens on its connections; it never demotes itself.
                 std::thread::sleep(Duration::from_millis(500));
