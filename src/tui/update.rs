@@ -148,11 +148,7 @@ fn estimate_plan(state: &mut State) {
                 .map(|ph| PhaseView {
                     title: ph.title.clone(),
                     reason: ph.reason.clone(),
-                    steps: ph
-                        .steps
-                        .iter()
-                        .map(|s| StepView { step: s.clone(), state: StepState::Pending, attempts: 0, exit: None })
-                        .collect(),
+                    steps: ph.steps.iter().map(|s| StepView::pending(s.clone())).collect(),
                 })
                 .collect();
             state.plan = Some(p);
@@ -276,10 +272,9 @@ fn merge_plan(state: &mut State, plan: &Plan) {
             .map(|s| {
                 let prev = old.get(&s.id);
                 StepView {
-                    step: s.clone(),
-                    state: StepState::Pending,
                     attempts: prev.map(|p| p.attempts).unwrap_or(0),
                     exit: prev.and_then(|p| p.exit),
+                    ..StepView::pending(s.clone())
                 }
             })
             .collect();
@@ -298,7 +293,7 @@ fn ensure_step(state: &mut State, step: &crate::plan::Step) {
     if state.step_index.contains_key(&step.id) {
         return;
     }
-    let view = StepView { step: step.clone(), state: StepState::Pending, attempts: 0, exit: None };
+    let view = StepView::pending(step.clone());
     match state.current.as_ref().and_then(|c| state.step_index.get(c)).copied() {
         Some((p, s)) => state.phases[p].steps.insert(s + 1, view),
         None => match state.phases.iter_mut().find(|p| p.title == "Other steps") {
@@ -338,7 +333,12 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             if !done.is_empty() {
                 let steps = done
                     .into_iter()
-                    .map(|step| StepView { step, state: StepState::Done, attempts: 1, exit: Some(0) })
+                    .map(|step| StepView {
+                        state: StepState::Done,
+                        attempts: 1,
+                        exit: Some(0),
+                        ..StepView::pending(step)
+                    })
                     .collect();
                 state.phases.insert(
                     0,
@@ -396,6 +396,11 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
         Event::Ask(q) => {
             state.push_log(Level::Info, format!("question: {}", q.title));
+            if !state.quiet && state.question().is_none_or(|d| d.question.id != q.id) {
+                // An operator away from the screen must learn that the run waits for them.
+                state.attention =
+                    Some(attention_escapes(&format!("{}: decision needed: {}", state.cluster.name, q.title)));
+            }
             let open = state.question().map(|d| d.question.id);
             match open {
                 // Never replace the dialog under the operator's keystroke: queue the new one.
@@ -410,10 +415,13 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
         Event::StepStarted { step, attempt } => {
             ensure_step(state, &step);
+            let now = state.now;
             if let Some(s) = state.step_mut(&step.id) {
                 s.state = StepState::Running;
                 s.attempts = attempt;
                 s.exit = None;
+                s.started_at = Some(now);
+                s.took_secs = None;
             }
             state.push_log(
                 Level::Info,
@@ -464,12 +472,27 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         Event::StepDone { step } => {
             state.push_log(Level::Info, format!("{step} done"));
             set_step_state(state, &step, StepState::Done);
+            let now = state.now;
+            if let Some(s) = state.step_mut(&step)
+                && let Some(t) = s.started_at
+            {
+                let took = (now.as_second() - t.as_second()).max(0);
+                s.took_secs = Some(took);
+                let key = (s.step.action.as_str().to_string(), s.step.clone());
+                let kind = state.kind_of(&key.1);
+                state.measured.entry((key.0, kind)).or_default().push(took);
+            }
             if state.waiting.as_ref().is_some_and(|w| w.step == step) {
                 state.waiting = None;
             }
         }
         Event::Note { level, text } => state.push_log(level, text),
-        Event::Progress { .. } => {}
+        Event::Progress { done, total, why } => {
+            if let Some(why) = why {
+                state.push_log(Level::Info, format!("progress {done}/{total} steps: {why}"));
+            }
+            state.progress = Some((done, total));
+        }
         Event::Paused { reason } => {
             state.push_log(Level::Info, format!("paused: {reason}"));
             state.pause = PauseState::Paused(reason);
@@ -500,6 +523,15 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
     }
     redraw
+}
+
+/// The bell, then a desktop notification in the two escape dialects terminals understand
+/// (OSC 9: iTerm2, Windows Terminal, kitty; OSC 777: VTE, foot, rxvt). `text` is sanitized and
+/// stripped of the characters that would end the sequence early.
+pub fn attention_escapes(text: &str) -> String {
+    let clean: String =
+        crate::sanitize::lines(text).join(" ").chars().filter(|c| !c.is_control() && *c != ';').take(200).collect();
+    format!("\x07\x1b]9;{clean}\x07\x1b]777;notify;rollpilot;{clean}\x07")
 }
 
 fn output_entry<'a>(state: &'a mut State, step: &str, node: &str) -> &'a mut StepOutput {

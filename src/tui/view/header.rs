@@ -65,7 +65,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     }
     let (done, total) = state.progress();
     let cells = 12usize;
-    let filled = (done * cells).checked_div(total).unwrap_or(0);
+    let filled = (done * cells).checked_div(total).unwrap_or(0).min(cells);
     let mut l2 = if state.is_observer() {
         vec![Span::styled(format!(" {total} steps remain (estimated from the live cluster)"), t.base)]
     } else {
@@ -81,6 +81,12 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     }
     if let Some(e) = elapsed_text(state) {
         l2.push(Span::styled(format!(" · elapsed {e}"), t.base));
+    }
+    if let Some(e) = state.eta_text() {
+        l2.push(Span::styled(format!(" · {e}"), t.base));
+    }
+    if let Some(w) = state.window_text() {
+        l2.push(Span::styled(format!(" · {w}"), t.warn));
     }
     if let Some(m) = mixed_text(state) {
         l2.push(Span::styled(format!(" · mixed versions for {m} (R7)"), t.warn));
