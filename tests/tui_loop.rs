@@ -53,6 +53,7 @@ fn ctx(
         commands,
         observer_of,
         shell: Arc::new(|_n: &Node| std::process::Command::new("true")),
+        options: Default::default(),
     };
     (c, snap_tx)
 }

@@ -719,3 +719,39 @@ fn a_waiting_decision_rings_the_bell_and_notifies_unless_quiet() {
     assert!(q.state.question().is_some());
     assert_eq!(q.state.attention, None);
 }
+
+#[test]
+fn the_header_counts_down_the_window_and_a_window_stop_says_why_and_how_to_resume() {
+    let mut s = running();
+    s.state.window_end = Some(s.now.checked_add(jiff::SignedDuration::from_secs(12 * 60 + 30)).unwrap());
+    s.tick(1);
+    assert!(s.screen().lines().nth(1).unwrap().contains("window ends in 12m"), "{}", s.screen());
+    let msg = "the maintenance window ends in 12m; the next node (tc-east-2) takes about 20m by the estimate (the longest node so far): stopped here, safely; the cluster is left as it is and the journal is kept: continue with `rollpilot resume -c /etc/rollpilot/bigmemory-prod.toml`";
+    s.ev(Event::Finished { end: RunEnd::Window, message: msg.into() });
+    let screen = s.screen();
+    assert!(screen.contains("Run finished: WINDOW — the maintenance window ends in 12m"), "{screen}");
+    assert!(s.state.log.iter().any(|l| l.text.contains("continue with `rollpilot resume -c")));
+    assert_eq!(RunEnd::Window.exit_code(), 5);
+}
+
+#[test]
+fn read_only_watching_refuses_action_keys_with_a_visible_note() {
+    let mut s = Sim::with_observer(160, 48, Theme::default_colors(), Some("read-only".into()));
+    s.state.readonly = Some("--readonly: you watch this cluster, nothing is run from here".into());
+    s.publish();
+    let screen = s.screen();
+    assert!(screen.contains("READ-ONLY: --readonly"), "{screen}");
+    assert!(screen.lines().next().unwrap().contains("WATCHING (read-only)"), "{screen}");
+    for k in [ch('p'), ch('s')] {
+        let fx = s.key(k);
+        assert!(sends(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::OpenShell(_))), "{k:?}");
+        let bar = s.screen().lines().last().unwrap().to_string();
+        assert!(bar.contains("refused: "), "{bar}");
+    }
+    // The next key clears the note.
+    s.key(key(KeyCode::Down));
+    assert!(s.state.refused.is_none());
+    // `top` allows the shell: it drives nothing of rollpilot's.
+    s.state.shell_allowed = true;
+    assert!(s.key(ch('s')).iter().any(|e| matches!(e, Effect::OpenShell(_))));
+}

@@ -132,8 +132,12 @@ pub async fn drive<S: Screen>(
     theme: Theme,
     mut input: impl FnMut() -> Input,
 ) -> io::Result<Option<RunEnd>> {
-    let TuiContext { cluster, config_path, mut snapshots, mut events, commands, observer_of, shell } = ctx;
+    let TuiContext { cluster, config_path, mut snapshots, mut events, commands, observer_of, shell, options } = ctx;
     let mut state = State::new(cluster.clone(), config_path, observer_of, theme, Timestamp::now());
+    state.quiet = options.quiet;
+    state.readonly = options.readonly;
+    state.shell_allowed = options.shell_allowed;
+    state.window_end = options.window_end;
     let first = snapshots.borrow_and_update().clone();
     update(&mut state, Action::Snapshot(first));
     let (w, h) = screen.size()?;

@@ -457,6 +457,9 @@ pub struct State {
     pub attention: Option<String>,
     /// Watching only (`--readonly`, `top`): the reason shown for every refused action key.
     pub readonly: Option<String>,
+    /// `s` opens a shell even though this screen only watches (`top`: a shell drives nothing
+    /// of rollpilot's).
+    pub shell_allowed: bool,
     /// The last key refused because this screen only watches: shown in the status bar so no
     /// key is refused silently.
     pub refused: Option<String>,
@@ -540,6 +543,7 @@ impl State {
             attention: None,
             readonly: None,
             refused: None,
+            shell_allowed: false,
             focus: Pane::Nodes,
             node_sel: 0,
             node_scroll: 0,
@@ -814,6 +818,9 @@ impl State {
 
     /// The run state word for the header.
     pub fn run_state_word(&self) -> String {
+        if self.readonly.is_some() {
+            return "WATCHING (read-only)".into();
+        }
         if let Some(who) = &self.observer_of {
             let who = who.split(',').next().unwrap_or(who);
             return format!("OBSERVER · {who} drives");

@@ -69,7 +69,14 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             fx
         }
-        Action::Key(k) => key(state, k),
+        Action::Key(k) => {
+            let had = state.refused.take().is_some();
+            let mut fx = key(state, k);
+            if had && !fx.contains(&Effect::Redraw) {
+                fx.push(Effect::Redraw);
+            }
+            fx
+        }
         Action::Notice { level, text } => {
             state.push_log(level, text);
             vec![Effect::Redraw]
@@ -677,7 +684,7 @@ fn key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
 /// Whether a key action is available now (the status bar and help use the same rule).
 pub fn available(state: &State, action: KeyAction) -> bool {
     let driver = keymap::binding(action).is_none_or(|b| b.scope == keymap::Scope::Always);
-    if !driver && state.is_observer() {
+    if !driver && state.is_observer() && !(action == KeyAction::Shell && state.shell_allowed) {
         return false;
     }
     match action {
@@ -690,6 +697,14 @@ pub fn available(state: &State, action: KeyAction) -> bool {
 
 fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
     if !available(state, action) {
+        let driver = keymap::binding(action).is_some_and(|b| b.scope == keymap::Scope::Driver);
+        if driver && state.is_observer() {
+            // Never refuse silently: the operator may believe the key acted.
+            let what = keymap::binding(action).map(|b| b.short).unwrap_or("that");
+            let why = state.readonly.clone().unwrap_or_else(|| "another operator drives this run".into());
+            state.refused = Some(format!("refused: {what} ({why}; this screen only watches)"));
+            return vec![Effect::Redraw];
+        }
         return vec![];
     }
     let redraw = vec![Effect::Redraw];

@@ -538,6 +538,7 @@ impl Lab {
             mode: Mode::Headless,
             resume,
             resume_command: "rollpilot resume -c c.toml".into(),
+            deadline: None,
         }
     }
 

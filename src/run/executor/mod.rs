@@ -66,6 +66,18 @@ pub struct RunConfig {
     /// The exact command that continues this run if it stops unfinished, as the operator
     /// can paste it (config, state directory and the flags the face needs).
     pub resume_command: String,
+    /// When the maintenance window or the time budget ends (`--window-end`, `--budget`): no
+    /// node's sequence starts that the estimate says would not finish before it.
+    pub deadline: Option<Deadline>,
+}
+
+/// The end of the time a run may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deadline {
+    /// When it ends (wall clock).
+    pub at: jiff::Timestamp,
+    /// What ends, for messages: "the maintenance window", "the time budget".
+    pub what: String,
 }
 
 /// A run to continue.
@@ -144,6 +156,10 @@ pub(crate) struct Exec {
     done_since_plan: Vec<String>,
     /// The operator lock and its lease.
     lock: lock_session::LockSession,
+    /// The node whose sequence runs now and when it began (for the window estimate).
+    sequence: Option<(String, tokio::time::Instant)>,
+    /// How long earlier node sequences of this run took.
+    sequences: Vec<std::time::Duration>,
 }
 
 /// Runs (or resumes) a rollout to its end. Events go to `events`; decisions come from `commands`.
@@ -185,6 +201,8 @@ pub async fn run(
         decided_change: None,
         done_since_plan: Vec::new(),
         lock: lock_session::LockSession::new(info),
+        sequence: None,
+        sequences: Vec::new(),
     };
     let (end, message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),

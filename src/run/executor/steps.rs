@@ -10,7 +10,15 @@ use crate::plan::{self, Action, Confirm, Direction, Level, Plan, PlanRequest, St
 use crate::probe::Snapshot;
 use crate::run::events::*;
 use crate::run::journal::{DecisionRecord, Record};
+use std::time::Duration;
 use tokio::time::Instant;
+
+/// A duration for an estimate: whole minutes (rounded up) from a minute on, "45s" below.
+fn about(d: Duration) -> String {
+    let s = d.as_secs();
+    let s = if s >= 60 { s.div_ceil(60) * 60 } else { s };
+    crate::config::duration::format_duration(Duration::from_secs(s))
+}
 
 impl Exec {
     /// The plan for the cluster as it is now, from this run's context.
@@ -187,11 +195,59 @@ impl Exec {
                 };
                 return Ok(Flow::End(RunEnd::Done, msg));
             };
+            if let Some(end) = self.window_check(&step, &plan) {
+                return Ok(end);
+            }
             match self.one_step(&step).await? {
                 Flow::Next => continue,
                 end => return Ok(end),
             }
         }
+    }
+
+    /// Before a node's sequence begins (its `stop`, after another node's steps): stop here,
+    /// safely, when the estimate says the node would not finish before the deadline. The
+    /// estimate is the longest measured sequence of this run; before one was measured, the
+    /// node's step and gate timeouts (the longest it may take without asking anyone).
+    fn window_check(&mut self, step: &Step, plan: &Plan) -> Option<Flow> {
+        if step.action != Action::Stop || self.sequence.as_ref().is_some_and(|(n, _)| *n == step.node) {
+            return None;
+        }
+        if let Some((_, began)) = self.sequence.take() {
+            self.sequences.push(began.elapsed());
+        }
+        if let Some(d) = &self.cfg.deadline {
+            let (estimate, basis) = match self.sequences.iter().max() {
+                Some(m) => (*m, "the longest node so far"),
+                None => {
+                    let t = &self.cluster.timeouts;
+                    let n: u32 = plan
+                        .steps()
+                        .skip_while(|s| s.id != step.id)
+                        .take_while(|s| s.node == step.node)
+                        .map(|s| 1 + s.before.len() as u32 + s.after.len() as u32)
+                        .sum();
+                    (t.step.max(t.gate) * n.max(1), "no node measured yet: its steps' and gates' timeouts")
+                }
+            };
+            let left = d.at.as_second() - jiff::Timestamp::now().as_second();
+            if left < estimate.as_secs() as i64 {
+                let when = if left > 0 {
+                    format!("{} ends in {}", d.what, about(Duration::from_secs(left as u64)))
+                } else {
+                    format!("{} has ended", d.what)
+                };
+                let what = format!(
+                    "{when}; the next node ({}) takes about {} by the estimate ({basis}): stopped here, safely",
+                    step.node,
+                    about(estimate)
+                );
+                self.note(Level::Warning, what.clone());
+                return Some(Flow::End(RunEnd::Window, self.resume_hint(&what)));
+            }
+        }
+        self.sequence = Some((step.node.clone(), Instant::now()));
+        None
     }
 
     async fn one_step(&mut self, step: &Step) -> Res<Flow> {

@@ -101,6 +101,13 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
 pub fn banner(state: &State) -> Option<(String, String, Style)> {
     let t = &state.theme;
     let resume = format!("rollpilot resume -c {}", state.config_path.display());
+    if let Some(why) = &state.readonly {
+        return Some((
+            format!("READ-ONLY: {why}."),
+            "Nothing is run from here; keys that would act are refused. The plan shown is estimated from the live cluster.".into(),
+            t.warn,
+        ));
+    }
     if let Some(who) = &state.observer_of {
         return Some((
             format!("READ-ONLY: {who} drives this cluster."),
