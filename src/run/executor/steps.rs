@@ -13,6 +13,16 @@ use crate::run::journal::{DecisionRecord, Record};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How long the next node's sequence should take: the longest measured one of this run (nodes
+/// of one run do the same steps), else `assumed` (its steps' and gates' timeouts), with the
+/// basis in words for the message.
+fn sequence_estimate(measured: &[Duration], assumed: impl FnOnce() -> Duration) -> (Duration, &'static str) {
+    match measured.iter().max() {
+        Some(m) => (*m, "the longest node so far"),
+        None => (assumed(), "no node measured yet: its steps' and gates' timeouts"),
+    }
+}
+
 /// A duration for an estimate: whole minutes (rounded up) from a minute on, "45s" below.
 fn about(d: Duration) -> String {
     let s = d.as_secs();
@@ -217,19 +227,15 @@ impl Exec {
             self.sequences.push(began.elapsed());
         }
         if let Some(d) = &self.cfg.deadline {
-            let (estimate, basis) = match self.sequences.iter().max() {
-                Some(m) => (*m, "the longest node so far"),
-                None => {
-                    let t = &self.cluster.timeouts;
-                    let n: u32 = plan
-                        .steps()
-                        .skip_while(|s| s.id != step.id)
-                        .take_while(|s| s.node == step.node)
-                        .map(|s| 1 + s.before.len() as u32 + s.after.len() as u32)
-                        .sum();
-                    (t.step.max(t.gate) * n.max(1), "no node measured yet: its steps' and gates' timeouts")
-                }
+            let assumed = || {
+                let t = &self.cluster.timeouts;
+                plan.steps()
+                    .skip_while(|s| s.id != step.id)
+                    .take_while(|s| s.node == step.node)
+                    .map(|s| t.step + t.gate * (s.before.len() + s.after.len()) as u32)
+                    .sum::<Duration>()
             };
+            let (estimate, basis) = sequence_estimate(&self.sequences, assumed);
             let left = d.at.as_second() - jiff::Timestamp::now().as_second();
             if left < estimate.as_secs() as i64 {
                 let when = if left > 0 {
@@ -349,5 +355,25 @@ impl Exec {
                 Ok(Some(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted before {}", step.id)))))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_is_the_longest_measured_node_else_the_stated_assumption() {
+        let m = [Duration::from_secs(300), Duration::from_secs(1200), Duration::from_secs(600)];
+        assert_eq!(
+            sequence_estimate(&m, || Duration::from_secs(1)),
+            (Duration::from_secs(1200), "the longest node so far")
+        );
+        let (d, basis) = sequence_estimate(&[], || Duration::from_secs(2100));
+        assert_eq!(d, Duration::from_secs(2100));
+        assert!(basis.starts_with("no node measured yet"));
+        assert_eq!(about(Duration::from_secs(1201)), "21m");
+        assert_eq!(about(Duration::from_secs(45)), "45s");
+        assert_eq!(about(Duration::from_secs(3600)), "1h");
     }
 }
