@@ -164,3 +164,37 @@ fn the_notify_command_receives_one_json_object_per_event() {
     // The hook's output went to the log directory, not the terminal.
     assert!(state.join("logs").join("notify.log").exists());
 }
+
+#[test]
+fn top_shows_the_live_table_filters_and_quits_without_a_run() {
+    let sim = Sim::up();
+    let tmux = Tmux::new();
+    let exit_file = sim.dir.join("exit");
+    let shell = format!(
+        "TERM=xterm-256color ROLLPILOT_STATE_DIR={d}/state {bin} top -c {d}/cluster.toml; echo \"EXIT=$?\" > {f}; sleep 600",
+        d = sim.dir.display(),
+        bin = bin(),
+        f = exit_file.display()
+    );
+    assert!(tmux.run(&["new-session", "-d", "-s", "w", "-x", "160", "-y", "48", shell.as_str()]).status.success());
+    // A node table row starts with its host (after the selection mark).
+    let row = |s: &str, host: &str| {
+        s.lines().any(|l| l.trim_start_matches(['›', '▌', ' ']).split_whitespace().next() == Some(host))
+    };
+    support::wait_until(Duration::from_secs(60), "the live table", || {
+        let s = tmux.screen();
+        row(&s, "tc-east-1") && row(&s, "tc-west-1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", tmux.screen()));
+    // `/west` keeps only the west rows.
+    tmux.run(&["send-keys", "-t", "w", "/", "w", "e", "s", "t", "Enter"]);
+    support::wait_until(Duration::from_secs(30), "the filter", || {
+        let s = tmux.screen();
+        row(&s, "tc-west-1") && !row(&s, "tc-east-1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", tmux.screen()));
+    tmux.run(&["send-keys", "-t", "w", "q"]);
+    support::wait_until(Duration::from_secs(30), "rollpilot to exit", || exit_file.exists()).unwrap();
+    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "EXIT=0");
+    assert!(!sim.dir.join("state").join("runs").exists(), "top started a run");
+}
