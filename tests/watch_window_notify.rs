@@ -51,7 +51,10 @@ impl Tmux {
     fn new() -> Tmux {
         let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
         assert!(ok, "tmux is required for the end-to-end test (.ci/run installs it)");
-        Tmux(format!("rp-watch-{}", std::process::id()))
+        // One tmux server per test: tests of this file run in parallel.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Tmux(format!("rp-watch-{}-{n}", std::process::id()))
     }
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux").arg("-L").arg(&self.0).args(args).output().unwrap()
