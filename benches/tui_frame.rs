@@ -202,6 +202,7 @@ fn idle_loop(cluster: Arc<Cluster>, driving: bool, secs: u64) -> (u64, f64) {
             commands: driving.then_some(cmd_tx),
             observer_of: (!driving).then(|| "bench".to_string()),
             shell: Arc::new(|_n: &Node| std::process::Command::new("true")),
+            options: Default::default(),
         };
         let input = move || -> app::Input {
             match key_rx.take() {

@@ -3,6 +3,7 @@
 //! `demo` all run through here, so the interactive and headless paths cannot drift apart.
 
 use crate::model::{Cluster, Node, TransportKind, shell_quote};
+use crate::notify::Notifier;
 use crate::probe::Poller;
 use crate::run::events::{Command, Event, RunEnd};
 use crate::run::executor::{self, RunConfig};
@@ -14,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 /// Which face drives the executor.
 pub enum Face {
     /// The full-screen TUI.
-    Tui,
+    Tui(crate::tui::TuiOptions),
     /// Plain text or JSON, deciding from flags.
     Headless(headless::Options),
 }
@@ -80,13 +81,33 @@ pub fn shell_command(cluster: &Cluster) -> Arc<dyn Fn(&Node) -> std::process::Co
     })
 }
 
+/// The `[notify]` hook of the cluster, if it has one; its output goes to the log directory.
+fn notifier(cfg: &RunConfig) -> Notifier {
+    match &cfg.cluster.notify {
+        Some(spec) => Notifier::start(spec.clone(), &cfg.cluster.name, cfg.state_dir.join("logs").join("notify.log")),
+        None => Notifier::none(),
+    }
+}
+
 /// Runs a rollout to its end with `face`, or watches another operator's (observer mode).
 pub async fn run(cfg: RunConfig, transport: Arc<dyn Transport>, face: Face) -> Outcome {
     let cluster = cfg.cluster.clone();
     let poller = Poller::new(cluster.clone(), transport.clone());
     match face {
         Face::Headless(opts) => {
+            let notify = notifier(&cfg);
+            let (exec_tx, mut exec_rx) = mpsc::unbounded_channel::<Event>();
             let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+            // The hook hears every event the printer does, in the same order.
+            let tee = tokio::spawn(async move {
+                while let Some(e) = exec_rx.recv().await {
+                    notify.event(&e);
+                    if ev_tx.send(e).is_err() {
+                        continue;
+                    }
+                }
+                notify
+            });
             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
             let sig_tx = cmd_tx.clone();
             let signals = tokio::spawn(async move {
@@ -102,16 +123,54 @@ pub async fn run(cfg: RunConfig, transport: Arc<dyn Transport>, face: Face) -> O
                 }
             });
             let printer = tokio::spawn(headless::drive(ev_rx, cmd_tx, opts));
-            let end = executor::run(cfg, transport.clone(), poller, ev_tx, cmd_rx).await;
+            let end = executor::run(cfg, transport.clone(), poller, exec_tx, cmd_rx).await;
+            if let Ok(notify) = tee.await {
+                notify.finish().await;
+            }
             let _ = printer.await;
             signals.abort();
             Outcome { code: end.exit_code(), end: Some(end), message: None }
         }
-        Face::Tui => tui(cfg, transport, poller).await,
+        Face::Tui(options) => tui(cfg, transport, poller, options).await,
     }
 }
 
-async fn tui(cfg: RunConfig, transport: Arc<dyn Transport>, poller: Arc<Poller>) -> Outcome {
+/// Watches a cluster without driving it (`--readonly`, `top`): the live node table and the
+/// plan estimated from it, no executor, no lock; every key that would act is refused.
+pub async fn watch(
+    cluster: Arc<Cluster>,
+    config_path: std::path::PathBuf,
+    transport: Arc<dyn Transport>,
+    options: crate::tui::TuiOptions,
+) -> Outcome {
+    let poller = Poller::new(cluster.clone(), transport);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let live = tokio::spawn(poller.clone().run(stop_rx));
+    let ctx = crate::tui::TuiContext {
+        cluster: cluster.clone(),
+        config_path,
+        snapshots: poller.subscribe(),
+        events: None,
+        commands: None,
+        observer_of: Some(options.readonly.clone().unwrap_or_else(|| "read-only".into())),
+        shell: shell_command(&cluster),
+        options,
+    };
+    let r = crate::tui::run_tui(ctx).await;
+    let _ = stop_tx.send(true);
+    let _ = live.await;
+    match r {
+        Ok(_) => Outcome { code: 0, end: None, message: None },
+        Err(e) => Outcome { code: 1, end: None, message: Some(format!("the terminal failed: {e}")) },
+    }
+}
+
+async fn tui(
+    cfg: RunConfig,
+    transport: Arc<dyn Transport>,
+    poller: Arc<Poller>,
+    options: crate::tui::TuiOptions,
+) -> Outcome {
     let cluster = cfg.cluster.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let live = tokio::spawn(poller.clone().run(stop_rx));
@@ -133,6 +192,7 @@ async fn tui(cfg: RunConfig, transport: Arc<dyn Transport>, poller: Arc<Poller>)
             commands: None,
             observer_of: Some(who.clone()),
             shell,
+            options,
         };
         let r = crate::tui::run_tui(ctx).await;
         let _ = stop_tx.send(true);
@@ -150,8 +210,10 @@ async fn tui(cfg: RunConfig, transport: Arc<dyn Transport>, poller: Arc<Poller>)
     let (tui_tx, tui_rx) = mpsc::unbounded_channel();
     let last: Arc<Mutex<Option<String>>> = Arc::default();
     let keep = last.clone();
+    let notify = notifier(&cfg);
     let forward = tokio::spawn(async move {
         while let Some(e) = ev_rx.recv().await {
+            notify.event(&e);
             if let Event::Finished { end, message } = &e
                 && let Ok(mut l) = keep.lock()
             {
@@ -167,6 +229,7 @@ async fn tui(cfg: RunConfig, transport: Arc<dyn Transport>, poller: Arc<Poller>)
                 continue;
             }
         }
+        notify
     });
     let exec = tokio::spawn(executor::run(cfg.clone(), transport.clone(), poller.clone(), ev_tx, cmd_rx));
     let ctx = crate::tui::TuiContext {
@@ -177,6 +240,7 @@ async fn tui(cfg: RunConfig, transport: Arc<dyn Transport>, poller: Arc<Poller>)
         commands: Some(cmd_tx.clone()),
         observer_of: None,
         shell,
+        options,
     };
     let tui_result = crate::tui::run_tui(ctx).await;
     if tui_result.is_err() {
@@ -187,7 +251,9 @@ async fn tui(cfg: RunConfig, transport: Arc<dyn Transport>, poller: Arc<Poller>)
         Ok(e) => e,
         Err(_) => RunEnd::Failed,
     };
-    let _ = forward.await;
+    if let Ok(notify) = forward.await {
+        notify.finish().await;
+    }
     let _ = stop_tx.send(true);
     let _ = live.await;
     let mut message = last.lock().ok().and_then(|l| l.clone());

@@ -512,3 +512,28 @@ fn peer_placeholder_under_auto_points_at_its_column() {
     let line = src.lines().nth(e.line - 1).unwrap();
     assert_eq!(&line[e.col - 1..e.col - 1 + "{peer}".len()], "{peer}", "{e}");
 }
+
+#[test]
+fn the_notify_hook_is_read_and_checked() {
+    let ok = BASE.replacen("[vars]", "[notify]\ncommand = \"cat >> /tmp/n\"\ntimeout = \"3s\"\n\n[vars]", 1);
+    let c = parse_str(&ok, "cluster.toml", Path::new("/etc/rollpilot")).unwrap();
+    let n = c.notify.unwrap();
+    assert_eq!((n.command.as_str(), n.timeout), ("cat >> /tmp/n", std::time::Duration::from_secs(3)));
+    assert!(parse_str(BASE, "cluster.toml", Path::new("/etc/rollpilot")).unwrap().notify.is_none());
+    check(&Case {
+        name: "empty notify command",
+        from: "[vars]",
+        to: "[notify]\ncommand = \"  \"\n\n[vars]",
+        at: Some("command = "),
+        field: "notify.command",
+        says: "shell command",
+    });
+    check(&Case {
+        name: "bad notify timeout",
+        from: "[vars]",
+        to: "[notify]\ncommand = \"true\"\ntimeout = \"soon\"\n\n[vars]",
+        at: Some("timeout = \"soon\""),
+        field: "notify.timeout",
+        says: "",
+    });
+}

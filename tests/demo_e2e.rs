@@ -19,7 +19,10 @@ impl Tmux {
     fn new() -> Tmux {
         let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
         assert!(ok, "tmux is required for the end-to-end test (.ci/run installs it)");
-        Tmux { socket: format!("rp-e2e-{}", std::process::id()) }
+        // One tmux server per test: the tests run in parallel and each names its session `demo`.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Tmux { socket: format!("rp-e2e-{}-{n}", std::process::id()) }
     }
 
     fn run(&self, args: &[&str]) -> Output {

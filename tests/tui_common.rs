@@ -237,7 +237,9 @@ impl Sim {
         self.tick(2);
         self.publish();
         let plan = self.plan.clone();
+        let total = plan.steps().count();
         self.ev(Event::Planned { plan: Box::new(plan), reason: "initial plan".into() });
+        self.ev(Event::Progress { done: 0, total, why: None });
         self.tick(1);
     }
 
@@ -370,7 +372,15 @@ impl Sim {
         self.gates_open(&step, true);
         self.ev(Event::StepDone { step: step.id.clone() });
         self.done.insert(step.id.clone());
+        self.progress(None);
         self.tick(1);
+    }
+
+    /// The executor's count: steps done, and done plus what the current plan still has.
+    pub fn progress(&mut self, why: Option<String>) {
+        let left = self.plan.steps().filter(|s| !self.done.contains(&s.id)).count();
+        let done = self.done.len();
+        self.ev(Event::Progress { done, total: done + left, why });
     }
 
     pub fn ids(&self) -> Vec<String> {

@@ -53,6 +53,7 @@ fn ctx(
         commands,
         observer_of,
         shell: Arc::new(|_n: &Node| std::process::Command::new("true")),
+        options: Default::default(),
     };
     (c, snap_tx)
 }
@@ -107,4 +108,46 @@ async fn quitting_mid_run_interrupts_and_waits_for_the_executor() {
     let (r, frames) = tokio::time::timeout(Duration::from_secs(10), driver).await.unwrap().unwrap();
     assert_eq!(r.unwrap(), Some(RunEnd::Interrupted));
     assert!(frames >= 2);
+}
+
+/// Drives the loop through a question and the end of the run; returns the escapes written.
+async fn alerts_for_a_question(quiet: bool) -> Vec<String> {
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, _cmd_rx) = mpsc::unbounded_channel();
+    let (mut c, _snap) = ctx(Some(ev_rx), Some(cmd_tx), None);
+    c.options.quiet = quiet;
+    let (tx, input) = keys();
+    let mut screen = BackendScreen::new(TestBackend::new(80, 24)).unwrap();
+    let driver = tokio::spawn(async move {
+        let r = app::drive(&mut screen, c, Theme::default_colors(), input).await;
+        (r, screen.alerts)
+    });
+    let sim = Sim::new(80, 24, Theme::default_colors());
+    let step = sim.step("east/tc-east-2/stop");
+    ev_tx.send(Event::Planned { plan: Box::new(sim.plan.clone()), reason: "initial plan".into() }).unwrap();
+    ev_tx.send(Event::Ask(confirm_question(1, &step, &sim.cluster.name))).unwrap();
+    ev_tx.send(Event::Finished { end: RunEnd::Aborted, message: "aborted".into() }).unwrap();
+    // `q` quits once the loop has seen the end (before that it only opens the quit dialog).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !driver.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the loop did not quit");
+        press(&tx, KeyCode::Char('q'));
+        tokio::task::yield_now().await;
+        let _ = tokio::time::timeout(Duration::from_millis(50), std::future::pending::<()>()).await;
+    }
+    let (r, alerts) = driver.await.unwrap();
+    r.unwrap();
+    alerts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_rings_the_bell_through_the_screen_unless_quiet() {
+    let alerts = alerts_for_a_question(false).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].starts_with('\x07')
+            && alerts[0].contains("\x1b]9;")
+            && alerts[0].contains("\x1b]777;notify;rollpilot;")
+    );
+    assert!(alerts_for_a_question(true).await.is_empty());
 }

@@ -661,3 +661,97 @@ fn the_full_log_wraps_long_entries() {
     let screen = s.screen();
     assert!(screen.contains("THE END"), "{screen}");
 }
+
+#[test]
+fn counts_come_from_the_executor_and_a_moved_total_says_why() {
+    let mut s = running();
+    // The reducer never counts by itself: a done step without Progress leaves the count.
+    s.ev(Event::Progress { done: 7, total: 30, why: None });
+    assert_eq!(s.state.progress(), (7, 30));
+    assert!(s.screen().contains("7/30 steps"), "{}", s.screen());
+    s.ev(Event::Progress { done: 7, total: 31, why: Some("+1 step: tc-east-2 was stopped by someone".into()) });
+    assert_eq!(s.state.progress(), (7, 31));
+    assert!(
+        s.state.log.iter().any(|l| l.text.contains("progress 7/31 steps: +1 step: tc-east-2 was stopped by someone"))
+    );
+}
+
+#[test]
+fn attempts_and_step_times_are_shown_and_the_eta_learns_from_measured_steps() {
+    let mut s = running();
+    assert!(s.screen().contains("ETA: after the first node"), "{}", s.screen());
+    s.run_until("east/tc-east-1/stop");
+    // Each step of stripe east took 5s (StepStarted → StepDone on the reducer's clock).
+    assert_eq!(s.state.step("east/tc-east-2/install").unwrap().took_secs, Some(5));
+    let eta = s.state.eta_text().unwrap();
+    assert!(eta.starts_with("ETA ") && !eta.contains("first node"), "{eta}");
+    let screen = s.screen();
+    assert!(screen.contains("took 0:05"), "{screen}");
+    assert!(screen.contains(&eta), "{screen}");
+    // A second attempt is said on the step, and its time runs from the attempt's start.
+    let stop = s.step("east/tc-east-1/stop");
+    s.ev(Event::StepStarted { step: Box::new(stop.clone()), attempt: 2 });
+    s.tick(75);
+    let screen = s.screen();
+    assert!(screen.contains("stop tc-east-1 [confirm] attempt 2 (running) 1:15"), "{screen}");
+}
+
+#[test]
+fn a_waiting_decision_rings_the_bell_and_notifies_unless_quiet() {
+    let (s, _) = asked();
+    let a = s.state.attention.clone().expect("attention requested");
+    assert!(a.starts_with('\x07'), "{a:?}");
+    assert!(a.contains("\x1b]9;bigmemory-prod: decision needed: "), "{a:?}");
+    assert!(a.contains("\x1b]777;notify;rollpilot;bigmemory-prod: decision needed: "), "{a:?}");
+    assert!(a.ends_with('\x07'));
+    // Text from the question cannot end the sequence early or inject another one.
+    let e = rollpilot::tui::update::attention_escapes("x\x07\x1b]52;c;evil\x07;y");
+    assert_eq!(e.matches('\x07').count(), 3, "{e:?}");
+    assert_eq!(e.matches('\x1b').count(), 2, "{e:?}");
+
+    let mut q = running();
+    q.state.quiet = true;
+    q.run_until("east/tc-east-1/stop");
+    let step = q.step("east/tc-east-1/stop");
+    let id = q.next_id();
+    let name = q.cluster.name.clone();
+    q.ask(confirm_question(id, &step, &name));
+    assert!(q.state.question().is_some());
+    assert_eq!(q.state.attention, None);
+}
+
+#[test]
+fn the_header_counts_down_the_window_and_a_window_stop_says_why_and_how_to_resume() {
+    let mut s = running();
+    s.state.window_end = Some(s.now.checked_add(jiff::SignedDuration::from_secs(12 * 60 + 30)).unwrap());
+    s.tick(1);
+    assert!(s.screen().lines().nth(1).unwrap().contains("window ends in 12m"), "{}", s.screen());
+    let msg = "the maintenance window ends in 12m; the next node (tc-east-2) takes about 20m by the estimate (the longest node so far): stopped here, safely; the cluster is left as it is and the journal is kept: continue with `rollpilot resume -c /etc/rollpilot/bigmemory-prod.toml`";
+    s.ev(Event::Finished { end: RunEnd::Window, message: msg.into() });
+    let screen = s.screen();
+    assert!(screen.contains("Run finished: WINDOW — the maintenance window ends in 12m"), "{screen}");
+    assert!(s.state.log.iter().any(|l| l.text.contains("continue with `rollpilot resume -c")));
+    assert_eq!(RunEnd::Window.exit_code(), 5);
+}
+
+#[test]
+fn read_only_watching_refuses_action_keys_with_a_visible_note() {
+    let mut s = Sim::with_observer(160, 48, Theme::default_colors(), Some("read-only".into()));
+    s.state.readonly = Some("--readonly: you watch this cluster, nothing is run from here".into());
+    s.publish();
+    let screen = s.screen();
+    assert!(screen.contains("READ-ONLY: --readonly"), "{screen}");
+    assert!(screen.lines().next().unwrap().contains("WATCHING (read-only)"), "{screen}");
+    for k in [ch('p'), ch('s')] {
+        let fx = s.key(k);
+        assert!(sends(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::OpenShell(_))), "{k:?}");
+        let bar = s.screen().lines().last().unwrap().to_string();
+        assert!(bar.contains("refused: "), "{bar}");
+    }
+    // The next key clears the note.
+    s.key(key(KeyCode::Down));
+    assert!(s.state.refused.is_none());
+    // `top` allows the shell: it drives nothing of rollpilot's.
+    s.state.shell_allowed = true;
+    assert!(s.key(ch('s')).iter().any(|e| matches!(e, Effect::OpenShell(_))));
+}

@@ -73,6 +73,7 @@ fn failure(w: u16, h: u16, theme: Theme) -> Sim {
     s.gates_open(&stop, true);
     s.ev(Event::StepDone { step: stop.id.clone() });
     s.done.insert(stop.id.clone());
+    s.progress(None);
     // The install fails: the kit is missing.
     let install = s.step("east/tc-east-1/install");
     s.tick(1);
@@ -144,6 +145,7 @@ fn finished(w: u16, h: u16, theme: Theme) -> Sim {
     s.ev(Event::Note { level: rollpilot::plan::Level::Warning, text: reason.clone() });
     s.ev(Event::Planned { plan: Box::new(p.clone()), reason });
     s.plan = p;
+    s.progress(Some("-2 steps: the operator declined the failback of west; planned without it".into()));
     s.run_until("(end)");
     s.tick(3);
     s.publish();

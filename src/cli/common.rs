@@ -201,3 +201,111 @@ pub(super) fn usable_state_dir(dir: &std::path::Path) -> Result<(), u8> {
         Err(e) => fail(format!("is not writable ({e})")),
     }
 }
+
+/// Flags of `upgrade`, `resume` and `demo` about time and attention: the maintenance window,
+/// the bell, and watching without driving.
+#[derive(Debug, Args, Clone, Default)]
+pub(super) struct WindowArgs {
+    /// Stop at a safe point (before a node's sequence) when the next node would not finish
+    /// within this time from now, e.g. `2h`, `90m` (exit 5; `resume` continues).
+    #[arg(long, value_name = "DURATION")]
+    pub(super) budget: Option<String>,
+    /// The maintenance window ends at this local time (`HH:MM`, the next such time): stop at a
+    /// safe point when the next node would not finish before it (exit 5; `resume` continues).
+    #[arg(long, value_name = "HH:MM")]
+    pub(super) window_end: Option<String>,
+    /// No bell and no desktop notification when a decision waits.
+    #[arg(long)]
+    pub(super) quiet: bool,
+    /// Only watch: the live node table and the estimated plan; nothing runs, no lock is taken,
+    /// and keys that would act are refused.
+    #[arg(long)]
+    pub(super) readonly: bool,
+}
+
+impl WindowArgs {
+    /// The earlier of `--budget` and `--window-end`, or a usage error said in words.
+    pub(super) fn deadline(&self) -> Result<Option<crate::run::executor::Deadline>, u8> {
+        let now = jiff::Zoned::now();
+        deadline_at(&now, self.budget.as_deref(), self.window_end.as_deref()).map_err(|e| {
+            eprintln!("{e}");
+            exit::USAGE
+        })
+    }
+
+    /// The TUI's options from these flags.
+    pub(super) fn tui_options(&self, deadline: Option<&crate::run::executor::Deadline>) -> crate::tui::TuiOptions {
+        crate::tui::TuiOptions {
+            quiet: self.quiet,
+            readonly: None,
+            shell_allowed: false,
+            window_end: deadline.map(|d| d.at),
+        }
+    }
+}
+
+/// The deadline from `--budget` (from `now`) and `--window-end` (the next `HH:MM` in `now`'s
+/// time zone: later today, or tomorrow when that time has passed); the earlier wins.
+pub fn deadline_at(
+    now: &jiff::Zoned,
+    budget: Option<&str>,
+    window_end: Option<&str>,
+) -> Result<Option<crate::run::executor::Deadline>, String> {
+    use crate::run::executor::Deadline;
+    let mut out: Option<Deadline> = None;
+    if let Some(b) = budget {
+        let d = crate::config::duration::parse_duration(b)
+            .map_err(|e| format!("--budget {b}: {e}; write a duration such as 2h, 90m or 1h30m"))?;
+        let span = jiff::SignedDuration::try_from(d).map_err(|e| format!("--budget {b}: {e}"))?;
+        let at = now.timestamp().checked_add(span).map_err(|e| format!("--budget {b}: {e}"))?;
+        out = Some(Deadline { at, what: "the time budget".into() });
+    }
+    if let Some(w) = window_end {
+        let bad = || format!("--window-end {w}: write the local time the window ends as HH:MM, e.g. 06:00");
+        let (h, m) = w.trim().split_once(':').ok_or_else(bad)?;
+        let (h, m): (i8, i8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if !(0..24).contains(&h) || !(0..60).contains(&m) {
+            return Err(bad());
+        }
+        let mut end =
+            now.date().at(h, m, 0, 0).to_zoned(now.time_zone().clone()).map_err(|e| format!("{}: {e}", bad()))?;
+        if end.timestamp() <= now.timestamp() {
+            end = end.tomorrow().map_err(|e| format!("{}: {e}", bad()))?;
+        }
+        let at = end.timestamp();
+        if out.as_ref().is_none_or(|d| at < d.at) {
+            out = Some(Deadline { at, what: "the maintenance window".into() });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::deadline_at;
+
+    fn at(s: &str) -> jiff::Zoned {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn window_end_is_the_next_such_local_time_and_the_earlier_limit_wins() {
+        let now = at("2026-12-02T01:30:00+01:00[Europe/Paris]");
+        let d = deadline_at(&now, None, Some("06:00")).unwrap().unwrap();
+        assert_eq!(d.at, at("2026-12-02T06:00:00+01:00[Europe/Paris]").timestamp());
+        assert_eq!(d.what, "the maintenance window");
+        // A time already past today means tomorrow.
+        let d = deadline_at(&now, None, Some("01:00")).unwrap().unwrap();
+        assert_eq!(d.at, at("2026-12-03T01:00:00+01:00[Europe/Paris]").timestamp());
+        // The budget ends first.
+        let d = deadline_at(&now, Some("2h"), Some("06:00")).unwrap().unwrap();
+        assert_eq!(d.what, "the time budget");
+        assert_eq!(d.at, at("2026-12-02T03:30:00+01:00[Europe/Paris]").timestamp());
+        assert!(deadline_at(&now, None, None).unwrap().is_none());
+        for bad in ["6", "25:00", "06:60", "x:y"] {
+            assert!(deadline_at(&now, None, Some(bad)).unwrap_err().contains("HH:MM"), "{bad}");
+        }
+        assert!(deadline_at(&now, Some("soon"), None).unwrap_err().contains("--budget soon"));
+    }
+}

@@ -24,6 +24,8 @@ pub(super) struct DemoArgs {
     /// Keep the simulated cluster and its journal afterwards (stop it with `rollpilot sim down`).
     #[arg(long)]
     keep: bool,
+    #[command(flatten)]
+    window: super::common::WindowArgs,
 }
 
 /// Runs the demo end to end; exit 1 if the run failed or an acknowledged write was lost.
@@ -40,7 +42,15 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
         }
     };
     let headless_mode = wants_headless(a.headless, false);
-    if headless_mode && !a.yes {
+    if a.window.readonly && a.headless {
+        say!("--readonly opens the full-screen observer; it has no headless form");
+        return exit::USAGE;
+    }
+    let deadline = match a.window.deadline() {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    if headless_mode && !a.yes && !a.window.readonly {
         say!(
             "`rollpilot demo --headless` confirms every step by flag: add --yes (or run it in a terminal to drive it yourself)"
         );
@@ -62,6 +72,19 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
         }
     };
     let guard = sim::SimGuard::new(&dir);
+    if a.window.readonly {
+        let options = crate::tui::TuiOptions {
+            quiet: true,
+            readonly: Some("--readonly: you watch the simulated cluster, nothing is run from here".into()),
+            shell_allowed: false,
+            window_end: None,
+        };
+        let code = super::upgrade::watch_only(&info.config, options);
+        drop(guard);
+        let _ = sim::down(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        return code;
+    }
     let mode = if headless_mode { executor::Mode::Headless } else { executor::Mode::Tui };
     let state_dir = dir.join("state");
     let resume_flags: Vec<String> = if headless_mode { vec!["--headless".into(), "--yes".into()] } else { Vec::new() };
@@ -76,6 +99,7 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
         abandon_previous: None,
         resume_flags: resume_flags.clone(),
         pause: a.pause,
+        deadline: deadline.clone(),
     }) {
         Ok(Some(p)) => {
             let opts = headless_mode.then_some(headless::Options {
@@ -85,7 +109,7 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
                 on_failure: headless::OnFailure::Abort,
                 break_lock: false,
             });
-            run_prepared(p, opts)
+            run_prepared(p, opts, a.window.tui_options(deadline.as_ref()))
         }
         Ok(None) => exit::OK,
         Err(code) => code,

@@ -11,6 +11,9 @@ pub const USAGE: u8 = 2;
 pub const REFUSED: u8 = 3;
 /// Hosts unreachable: at least one node could not be probed.
 pub const UNREACHABLE: u8 = 4;
+/// Stopped at a safe point before the maintenance window ends: the next node would not have
+/// finished inside `--window-end`/`--budget`; nothing is half done and `resume` continues.
+pub const WINDOW: u8 = 5;
 /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: u8 = 130;
 
@@ -19,6 +22,6 @@ pub fn help_text() -> String {
     format!(
         "Exit codes: {OK} done; {FAILED} the run failed or was aborted; {USAGE} usage or config error; \
 {REFUSED} a safety rule refused (or another operator holds the lock); {UNREACHABLE} hosts unreachable; \
-{INTERRUPTED} interrupted."
+{WINDOW} stopped at a safe point before the maintenance window ends; {INTERRUPTED} interrupted."
     )
 }

@@ -10,6 +10,7 @@ mod plan;
 mod report;
 mod sim;
 mod status;
+mod top;
 mod upgrade;
 
 pub use common::{
@@ -38,6 +39,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Show every node: role, version, sync state, health (probed live over ssh).
     Status(status::StatusArgs),
+    /// Watch a cluster live, full screen, without starting a run (filter `/`, details Enter, shell `s`).
+    Top(top::TopArgs),
     /// Show the plan for a rollout: phases, steps, gates, reasons and rollbacks.
     Plan(plan::PlanArgs),
     /// Run the rolling upgrade: the full-screen TUI, or plain progress with --headless.
@@ -68,6 +71,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(a) => check::run(&a),
         Command::Status(a) => status::run(&a),
+        Command::Top(a) => top::run(&a),
         Command::Plan(a) => plan::run(&a),
         Command::Upgrade(a) => upgrade::upgrade(&a, false),
         Command::Resume(a) => upgrade::upgrade(&a, true),

@@ -3,8 +3,8 @@
 
 use super::common::say;
 use super::common::{
-    ConfigArg, load_config, machine_name, operator_name, parse_target, report_refusal, runtime, typed_name_matches,
-    usable_state_dir, wants_headless,
+    ConfigArg, WindowArgs, load_config, machine_name, operator_name, parse_target, report_refusal, runtime,
+    typed_name_matches, usable_state_dir, wants_headless,
 };
 use super::exit;
 use crate::plan::{self, PlanRequest, RunContext};
@@ -58,6 +58,8 @@ pub(super) struct UpgradeArgs {
     /// Operator name recorded in the lock, the journal and the report (default: $USER).
     #[arg(long, value_name = "NAME")]
     operator: Option<String>,
+    #[command(flatten)]
+    window: WindowArgs,
 }
 
 /// What `upgrade`, `resume` and `demo` settle before anything runs.
@@ -87,6 +89,8 @@ pub(super) struct RunRequest<'a> {
     pub resume_flags: Vec<String>,
     /// `--pause`.
     pub pause: Option<crate::run::events::PausePolicy>,
+    /// `--budget` / `--window-end` (a resume gets its own: the hint does not repeat them).
+    pub deadline: Option<crate::run::executor::Deadline>,
 }
 
 /// The exact command that continues a run of `config`: the state directory when it is not the
@@ -251,6 +255,7 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
             resume: resume_from,
             resume_command: hint,
             pause: r.pause,
+            deadline: r.deadline.clone(),
         },
     }))
 }
@@ -296,8 +301,46 @@ async fn preflight(
     Ok(())
 }
 
+/// Watches the cluster of `config` without driving it (`--readonly`, `top`); exit 0 on quit.
+pub(super) fn watch_only(config: &std::path::Path, options: crate::tui::TuiOptions) -> u8 {
+    let cluster = match load_config(config) {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(code) => return code,
+    };
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        say!(
+            "watching needs a terminal (it is full-screen); `rollpilot status -c {}` prints the table once",
+            config.display()
+        );
+        return exit::USAGE;
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    rt.block_on(async move {
+        let transport = match crate::transport::for_cluster(&cluster) {
+            Ok(t) => t,
+            Err(e) => {
+                say!("{e}");
+                return exit::FAILED;
+            }
+        };
+        let out = crate::session::watch(cluster, config.to_path_buf(), transport.clone(), options).await;
+        transport.close().await;
+        if let Some(m) = &out.message {
+            say!("rollpilot: {m}");
+        }
+        out.code
+    })
+}
+
 /// Runs a prepared session with the right face and returns the exit code.
-pub(super) fn run_prepared(p: Prepared, headless: Option<crate::run::headless::Options>) -> u8 {
+pub(super) fn run_prepared(
+    p: Prepared,
+    headless: Option<crate::run::headless::Options>,
+    tui: crate::tui::TuiOptions,
+) -> u8 {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
@@ -317,7 +360,7 @@ pub(super) fn run_prepared(p: Prepared, headless: Option<crate::run::headless::O
         }
         let face = match headless {
             Some(o) => crate::session::Face::Headless(o),
-            None => crate::session::Face::Tui,
+            None => crate::session::Face::Tui(tui),
         };
         let out = crate::session::run(p.cfg, transport.clone(), face).await;
         transport.close().await;
@@ -332,6 +375,25 @@ pub(super) fn run_prepared(p: Prepared, headless: Option<crate::run::headless::O
 pub(super) fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
     use crate::run::{executor, headless};
     let headless_mode = wants_headless(a.headless, a.json);
+    if a.window.readonly {
+        if a.headless || a.json {
+            say!(
+                "--readonly opens the full-screen observer; it has no headless form (`rollpilot status` prints the table)"
+            );
+            return exit::USAGE;
+        }
+        let options = crate::tui::TuiOptions {
+            quiet: true,
+            readonly: Some("--readonly: you watch this cluster, nothing is run from here".into()),
+            shell_allowed: false,
+            window_end: None,
+        };
+        return watch_only(&a.cfg.config, options);
+    }
+    let deadline = match a.window.deadline() {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
     let mode = if headless_mode { executor::Mode::Headless } else { executor::Mode::Tui };
     if let Some(d) = &a.state_dir
         && let Err(code) = usable_state_dir(d)
@@ -368,6 +430,7 @@ pub(super) fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
         abandon_previous: a.abandon_previous.as_deref(),
         resume_flags,
         pause: a.pause,
+        deadline: deadline.clone(),
     }) {
         Ok(Some(p)) => p,
         Ok(None) => return exit::OK,
@@ -380,5 +443,5 @@ pub(super) fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
         on_failure: a.on_failure,
         break_lock: a.break_lock,
     });
-    run_prepared(p, opts)
+    run_prepared(p, opts, a.window.tui_options(deadline.as_ref()))
 }

@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub lock: Option<RawLock>,
     #[serde(default)]
+    pub notify: Option<RawNotify>,
+    #[serde(default)]
     pub vars: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub kinds: BTreeMap<String, Spanned<RawKind>>,
@@ -83,6 +85,15 @@ pub struct RawTimeouts {
     pub gate: Option<Spanned<String>>,
     #[serde(default)]
     pub refresh: Option<Spanned<String>>,
+}
+
+/// `[notify]`: a local command told about decisions, failures and the end of a run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub command: Spanned<String>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -848,6 +848,20 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         }
     };
 
+    // [notify]
+    let notify = raw.notify.as_ref().map(|n| {
+        let command = n.command.get_ref().trim().to_string();
+        if command.is_empty() || command.contains('\0') {
+            ctx.err(
+                n.command.span(),
+                "notify.command",
+                "must be a shell command, such as `curl -s -d @- https://chat.example/hook`",
+            );
+        }
+        let timeout = duration(&mut ctx, &n.timeout, "notify.timeout", Duration::from_secs(10));
+        crate::model::NotifySpec { command, timeout }
+    });
+
     if !ctx.errors.is_empty() {
         ctx.errors.sort_by_key(|e| (e.line, e.col));
         return Err(ConfigErrors(ctx.errors));
@@ -873,6 +887,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         timeouts,
         job_dir,
         lock,
+        notify,
         vars: cluster_vars,
         kinds,
         groups,

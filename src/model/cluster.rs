@@ -106,6 +106,16 @@ pub struct Timeouts {
     pub refresh: Duration,
 }
 
+/// `[notify]`: run locally with `sh -c`, one JSON event on stdin, so a chat or pager hears
+/// when an unattended window needs a human.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifySpec {
+    /// The shell command.
+    pub command: String,
+    /// It is killed after this long, so a hung hook never holds anything up.
+    pub timeout: Duration,
+}
+
 /// Where the cluster-wide operator lock lives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LockSpec {
@@ -390,6 +400,8 @@ pub struct Cluster {
     pub job_dir: String,
     /// The operator lock.
     pub lock: LockSpec,
+    /// A local command told about decisions, failures and the end of a run (`[notify]`).
+    pub notify: Option<NotifySpec>,
     /// Cluster-wide template variables.
     pub vars: BTreeMap<String, String>,
     /// Commands and parsers per kind.

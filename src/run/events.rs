@@ -70,6 +70,9 @@ pub enum RunEnd {
     Interrupted,
     /// Another operator holds the lock.
     Locked,
+    /// Stopped at a safe point (before a node's sequence) because the next node would not
+    /// finish before the maintenance window (or the time budget) ends; resumable.
+    Window,
 }
 
 impl RunEnd {
@@ -81,6 +84,7 @@ impl RunEnd {
             RunEnd::Refused | RunEnd::Locked => 3,
             RunEnd::Unreachable => 4,
             RunEnd::Interrupted => 130,
+            RunEnd::Window => 5,
         }
     }
 
@@ -94,6 +98,7 @@ impl RunEnd {
             RunEnd::Unreachable => "unreachable",
             RunEnd::Interrupted => "interrupted",
             RunEnd::Locked => "locked",
+            RunEnd::Window => "window",
         }
     }
 }

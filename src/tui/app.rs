@@ -35,6 +35,9 @@ pub trait Screen {
     fn draw(&mut self, state: &State) -> io::Result<()>;
     /// The current size (columns, rows).
     fn size(&mut self) -> io::Result<(u16, u16)>;
+    /// Writes attention escapes (bell, desktop notification) after a frame: through the
+    /// terminal backend, never with a print that would race the frame.
+    fn alert(&mut self, escapes: &str) -> io::Result<()>;
     /// Gives the terminal to an interactive command and takes it back.
     fn suspend_for(&mut self, cmd: &mut std::process::Command, banner: &str) -> io::Result<ExitStatus>;
 }
@@ -46,13 +49,15 @@ pub struct BackendScreen<B: Backend> {
     pub terminal: Terminal<B>,
     /// Frames drawn.
     pub frames: u64,
+    /// Attention escapes written, in order (tests read them).
+    pub alerts: Vec<String>,
 }
 
 impl<B: Backend> BackendScreen<B> {
     /// Wraps a backend.
     pub fn new(backend: B) -> io::Result<Self> {
         let terminal = Terminal::new(backend).map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(BackendScreen { terminal, frames: 0 })
+        Ok(BackendScreen { terminal, frames: 0, alerts: Vec::new() })
     }
 }
 
@@ -65,6 +70,11 @@ impl<B: Backend> Screen for BackendScreen<B> {
     fn size(&mut self) -> io::Result<(u16, u16)> {
         let s = self.terminal.size().map_err(|e| io::Error::other(e.to_string()))?;
         Ok((s.width, s.height))
+    }
+
+    fn alert(&mut self, escapes: &str) -> io::Result<()> {
+        self.alerts.push(escapes.to_string());
+        Ok(())
     }
 
     fn suspend_for(&mut self, _cmd: &mut std::process::Command, _banner: &str) -> io::Result<ExitStatus> {
@@ -94,6 +104,13 @@ impl Screen for TtyScreen {
         Ok((s.width, s.height))
     }
 
+    fn alert(&mut self, escapes: &str) -> io::Result<()> {
+        use std::io::Write;
+        let out = self.tty.backend_mut();
+        out.write_all(escapes.as_bytes())?;
+        Write::flush(out)
+    }
+
     fn suspend_for(&mut self, cmd: &mut std::process::Command, banner: &str) -> io::Result<ExitStatus> {
         super::terminal::suspend_for(&mut self.tty, cmd, banner)
     }
@@ -115,8 +132,12 @@ pub async fn drive<S: Screen>(
     theme: Theme,
     mut input: impl FnMut() -> Input,
 ) -> io::Result<Option<RunEnd>> {
-    let TuiContext { cluster, config_path, mut snapshots, mut events, commands, observer_of, shell } = ctx;
+    let TuiContext { cluster, config_path, mut snapshots, mut events, commands, observer_of, shell, options } = ctx;
     let mut state = State::new(cluster.clone(), config_path, observer_of, theme, Timestamp::now());
+    state.quiet = options.quiet;
+    state.readonly = options.readonly;
+    state.shell_allowed = options.shell_allowed;
+    state.window_end = options.window_end;
     let first = snapshots.borrow_and_update().clone();
     update(&mut state, Action::Snapshot(first));
     let (w, h) = screen.size()?;
@@ -130,6 +151,10 @@ pub async fn drive<S: Screen>(
     loop {
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
             screen.draw(&state)?;
+            if let Some(a) = state.attention.take() {
+                // A bell the terminal refuses is not worth stopping the run for.
+                let _ = screen.alert(&a);
+            }
             dirty = false;
             last_draw = Some(Instant::now());
         }

@@ -47,6 +47,21 @@ pub struct TuiContext {
     /// Builds the interactive shell command for `s` on a node (ssh for ssh clusters, a local shell
     /// for the simulator).
     pub shell: Arc<dyn Fn(&crate::model::Node) -> std::process::Command + Send + Sync>,
+    /// How this screen behaves beyond what it shows (quiet, read-only, the window).
+    pub options: TuiOptions,
+}
+
+/// Choices of the command line that shape the screen.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    /// No bell or desktop notification when a decision waits (`--quiet`).
+    pub quiet: bool,
+    /// Watch only (`--readonly`, `top`): the reason, shown in the banner and on refused keys.
+    pub readonly: Option<String>,
+    /// `s` still opens a shell on a node while watching (`top`).
+    pub shell_allowed: bool,
+    /// When the maintenance window or the time budget ends (the header counts down to it).
+    pub window_end: Option<jiff::Timestamp>,
 }
 
 /// Runs the TUI until the operator quits (after the run finished, or with confirmation mid-run).

@@ -110,6 +110,17 @@ pub struct StepView {
     pub attempts: u32,
     /// The exit status of the last attempt.
     pub exit: Option<i32>,
+    /// When this TUI saw the latest attempt start (events carry no time: the reducer's clock).
+    pub started_at: Option<Timestamp>,
+    /// Seconds from its start to done, as this TUI saw them (the ETA learns from these).
+    pub took_secs: Option<i64>,
+}
+
+impl StepView {
+    /// A step as planned, not started yet.
+    pub fn pending(step: Step) -> StepView {
+        StepView { step, state: StepState::Pending, attempts: 0, exit: None, started_at: None, took_secs: None }
+    }
 }
 
 /// A phase as shown: the steps done in earlier plans stay visible, followed by the remaining
@@ -432,6 +443,26 @@ pub struct State {
     pub versions: Vec<(Version, usize)>,
     /// Node → the text of its step column.
     pub node_steps: HashMap<String, (StepState, String)>,
+    /// The executor's count (`Event::Progress`): steps done, and done plus still planned. The
+    /// screen never counts by itself, so it cannot disagree with the headless face.
+    pub progress: Option<(usize, usize)>,
+    /// Measured step durations in seconds, by (action, group kind), for the ETA.
+    pub measured: HashMap<(String, String), Vec<i64>>,
+    /// When the maintenance window (or budget) ends, for the header's "window ends in".
+    pub window_end: Option<Timestamp>,
+    /// No bell and no desktop notification when a decision waits (`--quiet`).
+    pub quiet: bool,
+    /// The attention escapes to write at the next draw (bell, OSC 9, OSC 777), set when a
+    /// decision starts waiting; the loop writes them through the terminal backend and clears it.
+    pub attention: Option<String>,
+    /// Watching only (`--readonly`, `top`): the reason shown for every refused action key.
+    pub readonly: Option<String>,
+    /// `s` opens a shell even though this screen only watches (`top`: a shell drives nothing
+    /// of rollpilot's).
+    pub shell_allowed: bool,
+    /// The last key refused because this screen only watches: shown in the status bar so no
+    /// key is refused silently.
+    pub refused: Option<String>,
 
     // The operator's view.
     /// Focused pane.
@@ -505,6 +536,14 @@ impl State {
             mixed_since: None,
             versions: Vec::new(),
             node_steps: HashMap::new(),
+            progress: None,
+            measured: HashMap::new(),
+            window_end: None,
+            quiet: false,
+            attention: None,
+            readonly: None,
+            refused: None,
+            shell_allowed: false,
             focus: Pane::Nodes,
             node_sel: 0,
             node_scroll: 0,
@@ -570,10 +609,65 @@ impl State {
         self.phases.iter().flat_map(|p| p.steps.iter())
     }
 
-    /// (done, total) steps for the progress bar; declined and skipped steps do not count.
+    /// (done, total) steps for the progress bar: the executor's count (`Event::Progress`). An
+    /// observer has no executor: it counts the steps its estimated plan still has.
     pub fn progress(&self) -> (usize, usize) {
-        let counted = || self.steps().filter(|s| !matches!(s.state, StepState::Declined | StepState::Skipped));
-        (counted().filter(|s| s.state == StepState::Done).count(), counted().count())
+        if self.is_observer() {
+            let n = self.steps().filter(|s| !s.state.is_final()).count();
+            return (0, n);
+        }
+        self.progress.unwrap_or((0, 0))
+    }
+
+    /// The kind of a step's group (`tc-server`, `orchestrator`...): steps of one action on one
+    /// kind take about as long as each other, which is what the ETA assumes.
+    pub fn kind_of(&self, s: &Step) -> String {
+        self.cluster.groups.iter().find(|g| g.name == s.group).map(|g| g.kind.clone()).unwrap_or_default()
+    }
+
+    /// Seconds the remaining steps should take, from measured durations of earlier steps of
+    /// the same action and group kind (a step with no such measurement counts as the mean of
+    /// every measured step). `None` until a step was measured.
+    pub fn eta_secs(&self) -> Option<i64> {
+        let all: Vec<i64> = self.measured.values().flatten().copied().collect();
+        if all.is_empty() {
+            return None;
+        }
+        let mean = |v: &[i64]| v.iter().sum::<i64>() / v.len().max(1) as i64;
+        let overall = mean(&all);
+        let mut total = 0;
+        for s in self.steps().filter(|s| !s.state.is_final()) {
+            let m = self.measured.get(&(s.step.action.as_str().to_string(), self.kind_of(&s.step)));
+            let per = m.map(|v| mean(v)).unwrap_or(overall);
+            total += match s.started_at {
+                // A running step has already spent part of its time.
+                Some(t) if s.took_secs.is_none() => (per - (self.now.as_second() - t.as_second())).max(0),
+                _ => per,
+            };
+        }
+        Some(total)
+    }
+
+    /// The header's ETA: "ETA 12m" from measurements, or the assumption it waits for.
+    pub fn eta_text(&self) -> Option<String> {
+        if self.is_observer() || self.run_end.is_some() || self.plan.is_none() {
+            return None;
+        }
+        Some(match self.eta_secs() {
+            Some(s) => format!("ETA {}", super::text::coarse(s)),
+            None => "ETA: after the first node".into(),
+        })
+    }
+
+    /// "window ends in 1h 12m" for the header, while a window or budget is set.
+    pub fn window_text(&self) -> Option<String> {
+        let end = self.window_end?;
+        let left = end.as_second() - self.now.as_second();
+        Some(if left <= 0 {
+            "maintenance window over".into()
+        } else {
+            format!("window ends in {}", super::text::coarse(left))
+        })
     }
 
     /// The phase (index, title) of the current step, else of the first unfinished step.
@@ -724,6 +818,9 @@ impl State {
 
     /// The run state word for the header.
     pub fn run_state_word(&self) -> String {
+        if self.readonly.is_some() {
+            return "WATCHING (read-only)".into();
+        }
         if let Some(who) = &self.observer_of {
             let who = who.split(',').next().unwrap_or(who);
             return format!("OBSERVER · {who} drives");

@@ -69,7 +69,14 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             fx
         }
-        Action::Key(k) => key(state, k),
+        Action::Key(k) => {
+            let had = state.refused.take().is_some();
+            let mut fx = key(state, k);
+            if had && !fx.contains(&Effect::Redraw) {
+                fx.push(Effect::Redraw);
+            }
+            fx
+        }
         Action::Notice { level, text } => {
             state.push_log(level, text);
             vec![Effect::Redraw]
@@ -148,11 +155,7 @@ fn estimate_plan(state: &mut State) {
                 .map(|ph| PhaseView {
                     title: ph.title.clone(),
                     reason: ph.reason.clone(),
-                    steps: ph
-                        .steps
-                        .iter()
-                        .map(|s| StepView { step: s.clone(), state: StepState::Pending, attempts: 0, exit: None })
-                        .collect(),
+                    steps: ph.steps.iter().map(|s| StepView::pending(s.clone())).collect(),
                 })
                 .collect();
             state.plan = Some(p);
@@ -276,10 +279,9 @@ fn merge_plan(state: &mut State, plan: &Plan) {
             .map(|s| {
                 let prev = old.get(&s.id);
                 StepView {
-                    step: s.clone(),
-                    state: StepState::Pending,
                     attempts: prev.map(|p| p.attempts).unwrap_or(0),
                     exit: prev.and_then(|p| p.exit),
+                    ..StepView::pending(s.clone())
                 }
             })
             .collect();
@@ -298,7 +300,7 @@ fn ensure_step(state: &mut State, step: &crate::plan::Step) {
     if state.step_index.contains_key(&step.id) {
         return;
     }
-    let view = StepView { step: step.clone(), state: StepState::Pending, attempts: 0, exit: None };
+    let view = StepView::pending(step.clone());
     match state.current.as_ref().and_then(|c| state.step_index.get(c)).copied() {
         Some((p, s)) => state.phases[p].steps.insert(s + 1, view),
         None => match state.phases.iter_mut().find(|p| p.title == "Other steps") {
@@ -338,7 +340,12 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             if !done.is_empty() {
                 let steps = done
                     .into_iter()
-                    .map(|step| StepView { step, state: StepState::Done, attempts: 1, exit: Some(0) })
+                    .map(|step| StepView {
+                        state: StepState::Done,
+                        attempts: 1,
+                        exit: Some(0),
+                        ..StepView::pending(step)
+                    })
                     .collect();
                 state.phases.insert(
                     0,
@@ -396,6 +403,11 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
         Event::Ask(q) => {
             state.push_log(Level::Info, format!("question: {}", q.title));
+            if !state.quiet && state.question().is_none_or(|d| d.question.id != q.id) {
+                // An operator away from the screen must learn that the run waits for them.
+                state.attention =
+                    Some(attention_escapes(&format!("{}: decision needed: {}", state.cluster.name, q.title)));
+            }
             let open = state.question().map(|d| d.question.id);
             match open {
                 // Never replace the dialog under the operator's keystroke: queue the new one.
@@ -410,10 +422,13 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
         Event::StepStarted { step, attempt } => {
             ensure_step(state, &step);
+            let now = state.now;
             if let Some(s) = state.step_mut(&step.id) {
                 s.state = StepState::Running;
                 s.attempts = attempt;
                 s.exit = None;
+                s.started_at = Some(now);
+                s.took_secs = None;
             }
             state.push_log(
                 Level::Info,
@@ -464,12 +479,27 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         Event::StepDone { step } => {
             state.push_log(Level::Info, format!("{step} done"));
             set_step_state(state, &step, StepState::Done);
+            let now = state.now;
+            if let Some(s) = state.step_mut(&step)
+                && let Some(t) = s.started_at
+            {
+                let took = (now.as_second() - t.as_second()).max(0);
+                s.took_secs = Some(took);
+                let key = (s.step.action.as_str().to_string(), s.step.clone());
+                let kind = state.kind_of(&key.1);
+                state.measured.entry((key.0, kind)).or_default().push(took);
+            }
             if state.waiting.as_ref().is_some_and(|w| w.step == step) {
                 state.waiting = None;
             }
         }
         Event::Note { level, text } => state.push_log(level, text),
-        Event::Progress { .. } => {}
+        Event::Progress { done, total, why } => {
+            if let Some(why) = why {
+                state.push_log(Level::Info, format!("progress {done}/{total} steps: {why}"));
+            }
+            state.progress = Some((done, total));
+        }
         Event::Policy { pause, why } => state.push_log(Level::Info, format!("pause policy {}: {why}", pause.as_str())),
         Event::Paused { reason } => {
             state.push_log(Level::Info, format!("paused: {reason}"));
@@ -501,6 +531,15 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
     }
     redraw
+}
+
+/// The bell, then a desktop notification in the two escape dialects terminals understand
+/// (OSC 9: iTerm2, Windows Terminal, kitty; OSC 777: VTE, foot, rxvt). `text` is sanitized and
+/// stripped of the characters that would end the sequence early.
+pub fn attention_escapes(text: &str) -> String {
+    let clean: String =
+        crate::sanitize::lines(text).join(" ").chars().filter(|c| !c.is_control() && *c != ';').take(200).collect();
+    format!("\x07\x1b]9;{clean}\x07\x1b]777;notify;rollpilot;{clean}\x07")
 }
 
 fn output_entry<'a>(state: &'a mut State, step: &str, node: &str) -> &'a mut StepOutput {
@@ -646,7 +685,7 @@ fn key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
 /// Whether a key action is available now (the status bar and help use the same rule).
 pub fn available(state: &State, action: KeyAction) -> bool {
     let driver = keymap::binding(action).is_none_or(|b| b.scope == keymap::Scope::Always);
-    if !driver && state.is_observer() {
+    if !driver && state.is_observer() && !(action == KeyAction::Shell && state.shell_allowed) {
         return false;
     }
     match action {
@@ -659,6 +698,14 @@ pub fn available(state: &State, action: KeyAction) -> bool {
 
 fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
     if !available(state, action) {
+        let driver = keymap::binding(action).is_some_and(|b| b.scope == keymap::Scope::Driver);
+        if driver && state.is_observer() {
+            // Never refuse silently: the operator may believe the key acted.
+            let what = keymap::binding(action).map(|b| b.short).unwrap_or("that");
+            let why = state.readonly.clone().unwrap_or_else(|| "another operator drives this run".into());
+            state.refused = Some(format!("refused: {what} ({why}; this screen only watches)"));
+            return vec![Effect::Redraw];
+        }
         return vec![];
     }
     let redraw = vec![Effect::Redraw];

@@ -564,6 +564,7 @@ impl Lab {
             resume,
             resume_command: "rollpilot resume -c c.toml".into(),
             pause: self.pause.get(),
+            deadline: None,
         }
     }
 

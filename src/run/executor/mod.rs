@@ -70,6 +70,18 @@ pub struct RunConfig {
     pub resume_command: String,
     /// `--pause`; `None` keeps what the run's journal says (or `every`).
     pub pause: Option<PausePolicy>,
+    /// When the maintenance window or the time budget ends (`--window-end`, `--budget`): no
+    /// node's sequence starts that the estimate says would not finish before it.
+    pub deadline: Option<Deadline>,
+}
+
+/// The end of the time a run may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deadline {
+    /// When it ends (wall clock).
+    pub at: jiff::Timestamp,
+    /// What ends, for messages: "the maintenance window", "the time budget".
+    pub what: String,
 }
 
 /// A run to continue.
@@ -152,6 +164,10 @@ pub(crate) struct Exec {
     policy: PausePolicy,
     /// Groups whose first node sequence the operator confirmed (the canary of `--pause first`).
     canaried: std::collections::HashSet<String>,
+    /// The node whose sequence runs now and when it began (for the window estimate).
+    sequence: Option<(String, tokio::time::Instant)>,
+    /// How long earlier node sequences of this run took.
+    sequences: Vec<std::time::Duration>,
 }
 
 /// Runs (or resumes) a rollout to its end. Events go to `events`; decisions come from `commands`.
@@ -195,6 +211,8 @@ pub async fn run(
         lock: lock_session::LockSession::new(info),
         policy: PausePolicy::Every,
         canaried: Default::default(),
+        sequence: None,
+        sequences: Vec::new(),
     };
     let (end, message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),

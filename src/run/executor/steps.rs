@@ -10,7 +10,25 @@ use crate::plan::{self, Action, Confirm, Direction, Level, Plan, PlanRequest, St
 use crate::probe::Snapshot;
 use crate::run::events::*;
 use crate::run::journal::{DecisionRecord, Record};
+use std::time::Duration;
 use tokio::time::Instant;
+
+/// How long the next node's sequence should take: the longest measured one of this run (nodes
+/// of one run do the same steps), else `assumed` (its steps' and gates' timeouts), with the
+/// basis in words for the message.
+fn sequence_estimate(measured: &[Duration], assumed: impl FnOnce() -> Duration) -> (Duration, &'static str) {
+    match measured.iter().max() {
+        Some(m) => (*m, "the longest node so far"),
+        None => (assumed(), "no node measured yet: its steps' and gates' timeouts"),
+    }
+}
+
+/// A duration for an estimate: whole minutes (rounded up) from a minute on, "45s" below.
+fn about(d: Duration) -> String {
+    let s = d.as_secs();
+    let s = if s >= 60 { s.div_ceil(60) * 60 } else { s };
+    crate::config::duration::format_duration(Duration::from_secs(s))
+}
 
 impl Exec {
     /// The plan for the cluster as it is now, from this run's context.
@@ -249,11 +267,55 @@ impl Exec {
                 };
                 return Ok(Flow::End(RunEnd::Done, msg));
             };
+            if let Some(end) = self.window_check(&step, &plan) {
+                return Ok(end);
+            }
             match self.one_step(&step).await? {
                 Flow::Next => continue,
                 end => return Ok(end),
             }
         }
+    }
+
+    /// Before a node's sequence begins (its `stop`, after another node's steps): stop here,
+    /// safely, when the estimate says the node would not finish before the deadline. The
+    /// estimate is the longest measured sequence of this run; before one was measured, the
+    /// node's step and gate timeouts (the longest it may take without asking anyone).
+    fn window_check(&mut self, step: &Step, plan: &Plan) -> Option<Flow> {
+        if step.action != Action::Stop || self.sequence.as_ref().is_some_and(|(n, _)| *n == step.node) {
+            return None;
+        }
+        if let Some((_, began)) = self.sequence.take() {
+            self.sequences.push(began.elapsed());
+        }
+        if let Some(d) = &self.cfg.deadline {
+            let assumed = || {
+                let t = &self.cluster.timeouts;
+                plan.steps()
+                    .skip_while(|s| s.id != step.id)
+                    .take_while(|s| s.node == step.node)
+                    .map(|s| t.step + t.gate * (s.before.len() + s.after.len()) as u32)
+                    .sum::<Duration>()
+            };
+            let (estimate, basis) = sequence_estimate(&self.sequences, assumed);
+            let left = d.at.as_second() - jiff::Timestamp::now().as_second();
+            if left < estimate.as_secs() as i64 {
+                let when = if left > 0 {
+                    format!("{} ends in {}", d.what, about(Duration::from_secs(left as u64)))
+                } else {
+                    format!("{} has ended", d.what)
+                };
+                let what = format!(
+                    "{when}; the next node ({}) takes about {} by the estimate ({basis}): stopped here, safely",
+                    step.node,
+                    about(estimate)
+                );
+                self.note(Level::Warning, what.clone());
+                return Some(Flow::End(RunEnd::Window, self.resume_hint(&what)));
+            }
+        }
+        self.sequence = Some((step.node.clone(), Instant::now()));
+        None
     }
 
     async fn one_step(&mut self, step: &Step) -> Res<Flow> {
@@ -370,5 +432,25 @@ impl Exec {
                 Ok(Some(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted before {}", step.id)))))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_is_the_longest_measured_node_else_the_stated_assumption() {
+        let m = [Duration::from_secs(300), Duration::from_secs(1200), Duration::from_secs(600)];
+        assert_eq!(
+            sequence_estimate(&m, || Duration::from_secs(1)),
+            (Duration::from_secs(1200), "the longest node so far")
+        );
+        let (d, basis) = sequence_estimate(&[], || Duration::from_secs(2100));
+        assert_eq!(d, Duration::from_secs(2100));
+        assert!(basis.starts_with("no node measured yet"));
+        assert_eq!(about(Duration::from_secs(1201)), "21m");
+        assert_eq!(about(Duration::from_secs(45)), "45s");
+        assert_eq!(about(Duration::from_secs(3600)), "1h");
     }
 }

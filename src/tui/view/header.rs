@@ -65,7 +65,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     }
     let (done, total) = state.progress();
     let cells = 12usize;
-    let filled = (done * cells).checked_div(total).unwrap_or(0);
+    let filled = (done * cells).checked_div(total).unwrap_or(0).min(cells);
     let mut l2 = if state.is_observer() {
         vec![Span::styled(format!(" {total} steps remain (estimated from the live cluster)"), t.base)]
     } else {
@@ -82,6 +82,12 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     if let Some(e) = elapsed_text(state) {
         l2.push(Span::styled(format!(" · elapsed {e}"), t.base));
     }
+    if let Some(e) = state.eta_text() {
+        l2.push(Span::styled(format!(" · {e}"), t.base));
+    }
+    if let Some(w) = state.window_text() {
+        l2.push(Span::styled(format!(" · {w}"), t.warn));
+    }
     if let Some(m) = mixed_text(state) {
         l2.push(Span::styled(format!(" · mixed versions for {m} (R7)"), t.warn));
     }
@@ -95,6 +101,13 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
 pub fn banner(state: &State) -> Option<(String, String, Style)> {
     let t = &state.theme;
     let resume = format!("rollpilot resume -c {}", state.config_path.display());
+    if let Some(why) = &state.readonly {
+        return Some((
+            format!("READ-ONLY: {why}."),
+            "Nothing is run from here; keys that would act are refused. The plan shown is estimated from the live cluster.".into(),
+            t.warn,
+        ));
+    }
     if let Some(who) = &state.observer_of {
         return Some((
             format!("READ-ONLY: {who} drives this cluster."),

@@ -152,7 +152,14 @@ fn too_small(state: &State, area: Rect, buf: &mut Buffer) {
 /// this changes, so an idle screen is not redrawn.
 pub fn clock_signature(state: &State) -> String {
     let mut s = String::new();
-    let _ = write!(s, "{:?}|{:?}", header::elapsed_text(state), header::mixed_text(state));
+    let _ = write!(
+        s,
+        "{:?}|{:?}|{:?}|{:?}",
+        header::elapsed_text(state),
+        header::mixed_text(state),
+        state.eta_text(),
+        state.window_text()
+    );
     if let Some(w) = &state.waiting {
         let _ = write!(s, "|w{}", w.left_secs(state.now));
     }

@@ -4,7 +4,7 @@
 use super::{put, title_line};
 use crate::plan::render::markers;
 use crate::tui::state::{Pane, PlanRow, State, StepState, StepView};
-use crate::tui::text::{truncate, wrap};
+use crate::tui::text::{mmss, truncate, wrap};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -43,6 +43,20 @@ fn state_style(state: &State, s: StepState) -> Style {
         StepState::Declined | StepState::Skipped => t.dim,
         StepState::Pending => t.base,
     }
+}
+
+/// How long a step has run ("1:20") or took when it was done ("took 2:03"), from the
+/// reducer's clock: events carry no time.
+pub fn step_time(state: &State, sv: &StepView) -> Option<String> {
+    if let Some(took) = sv.took_secs {
+        return Some(format!("took {}", mmss(took)));
+    }
+    let start = sv.started_at?;
+    if sv.state.is_final() || state.run_end.is_some() && !matches!(sv.state, StepState::Running) {
+        return None;
+    }
+    let end = state.finished_at.unwrap_or(state.now);
+    Some(mmss(end.as_second() - start.as_second()))
 }
 
 /// Draws the plan pane.
@@ -110,7 +124,8 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
                 let base = if is_current { t.current } else { t.base };
                 let m = markers(&sv.step);
                 let m = if m.is_empty() { String::new() } else { format!(" [{}]", m.join("] [")) };
-                let attempts = if sv.attempts > 1 { format!(" ×{}", sv.attempts) } else { String::new() };
+                let attempts = if sv.attempts > 1 { format!(" attempt {}", sv.attempts) } else { String::new() };
+                let time = step_time(state, sv).map(|t| format!(" {t}")).unwrap_or_default();
                 let line = Line::from(vec![
                     Span::styled(if is_current { " » " } else { "   " }, t.current),
                     Span::styled(sv.state.symbol(), state_style(state, sv.state)),
@@ -124,6 +139,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
                         if sv.state == StepState::Pending { String::new() } else { format!(" ({})", sv.state.word()) },
                         state_style(state, sv.state),
                     ),
+                    Span::styled(time, t.dim),
                     Span::styled(format!("  {}", sv.step.reason), t.dim),
                 ]);
                 buf.set_line(body.x, y, &line, body.width);

@@ -133,6 +133,12 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let t = &state.theme;
     let mut spans = vec![Span::styled(" ", t.base)];
     let mut used = 1;
+    if let Some(r) = &state.refused {
+        // A refused key is said where the eye goes for keys, before the keys that do work.
+        let r = format!("{r}  ");
+        used += crate::tui::text::width(&r);
+        spans.push(Span::styled(r, t.warn));
+    }
     for (k, what) in hints(state) {
         let item = format!(" {what}  ");
         let w = crate::tui::text::width(&k) + crate::tui::text::width(&item) - 2;
