@@ -337,6 +337,7 @@ mod tests {
             sudo: false,
             peer_auto: false,
             workdir: "/".into(),
+            point_of_no_return: None,
         }
     }
 
