@@ -1907,7 +1907,16 @@ impl<'a> Builder<'a> {
                 },
             }
         };
-        let past_from = if already_past { Some(0) } else { crossing };
+        // Finalize is itself the irreversible step; with "all-upgraded" the last install still
+        // leaves a node that can be rolled back if it fails, everything after it cannot.
+        let past_from = if already_past {
+            Some(0)
+        } else {
+            match declared {
+                NoReturn::Finalize => crossing,
+                NoReturn::AllUpgraded => crossing.map(|i| i + 1),
+            }
+        };
         if let Some(from) = past_from {
             let mut i = 0;
             for p in &mut self.phases {
