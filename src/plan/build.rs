@@ -1885,8 +1885,8 @@ impl<'a> Builder<'a> {
                 rollback_possible_until: until.clone(),
                 crossed_by: Some(steps[i].id.clone()),
                 text: format!(
-                    "rollback possible until here{}: {} crosses the point of no return ({}) of kind {kname}",
-                    until.map(|u| format!(" (after {u})")).unwrap_or_default(),
+                    "rollback possible until {}: {} crosses the point of no return ({}) of kind {kname}; after it no rollback is offered and no downgrade is planned",
+                    until.map(|u| format!("{u} (marked in the plan)")).unwrap_or_else(|| "here".into()),
                     steps[i].id,
                     declared.as_str()
                 ),
