@@ -698,6 +698,9 @@ fn a_downgrade_past_the_point_of_no_return_is_refused_r14() {
     let p = run(&c, &crdb_at(["24.1.6"; 3]), "24.1.5", &ctx).unwrap();
     assert_eq!(p.direction, Direction::Downgrade);
     assert!(!ids(&p).iter().any(|i| i.ends_with("/finalize")), "nothing to finalize on the way down");
+    // The typed downgrade confirmation sits on the first change, after the read-only preflight.
+    assert_eq!(p.typed_confirmations[0].step, "crdb/crdb-1/before");
+    assert_eq!(p.step("crdb/crdb-1/before").unwrap().confirm, Confirm::Typed);
 
     // "all-upgraded": once every node runs the new version there is no way back, from the facts.
     let mut c2 = c.clone();

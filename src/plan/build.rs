@@ -336,9 +336,11 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         })
         .collect();
 
-    // A rolling downgrade is deliberate and typed (R10: newer nodes are never touched silently).
+    // A rolling downgrade is deliberate and typed (R10: newer nodes are never touched silently);
+    // the read-only preflight checks run before that question, the first change after it.
     if direction == Direction::Downgrade
-        && let Some(first) = b.phases.iter_mut().flat_map(|p| p.steps.iter_mut()).next()
+        && let Some(first) =
+            b.phases.iter_mut().flat_map(|p| p.steps.iter_mut()).find(|s| s.action != Action::Preflight)
     {
         first.confirm = Confirm::Typed;
         b.typed.insert(
