@@ -623,7 +623,7 @@ fn crdb_at(versions: [&str; 3]) -> Observed {
 #[test]
 fn cockroachdb_run_level_steps_surround_the_nodes_and_finalize_is_the_point_of_no_return() {
     let c = load("cockroachdb");
-    let p = run(&c, &crdb_at(["24.1.5"; 3]), "24.1.6", &RunContext::default()).unwrap();
+    let p = run(&c, &crdb_at(["23.2.9"; 3]), "24.1.6", &RunContext::default()).unwrap();
     let ids = ids(&p);
     // Preflight on every host first, then the frozen setting, then each node drained around
     // its stop/start, then health, restore and finalize.
@@ -644,7 +644,7 @@ fn cockroachdb_run_level_steps_surround_the_nodes_and_finalize_is_the_point_of_n
     assert_eq!((fin.confirm, fin.irreversible), (Confirm::Optional, true));
     assert_eq!(fin.rollback, PAST_NO_RETURN);
     // Before the point, rollback is offered; the marker says where it ends, in text and JSON.
-    assert!(p.step("crdb/crdb-3/start").unwrap().rollback.contains("reinstall 24.1.5"));
+    assert!(p.step("crdb/crdb-3/start").unwrap().rollback.contains("reinstall 23.2.9"));
     let m = p.point_of_no_return.as_ref().unwrap();
     assert_eq!(m.rollback_possible_until.as_deref(), Some("crdb/crdb-1/restore"));
     assert_eq!(m.crossed_by.as_deref(), Some("crdb/crdb-1/finalize"));
@@ -689,13 +689,13 @@ fn a_downgrade_past_the_point_of_no_return_is_refused_r14() {
     // Finalized in the run (journal context): `--to` the old version is refused with the reason.
     let mut ctx = RunContext { downgrade_intended: true, ..Default::default() };
     ctx.finalized.insert("crdb".into(), Version::parse("24.1.6").unwrap());
-    let r = run(&c, &crdb_at(["24.1.6"; 3]), "24.1.5", &ctx).unwrap_err();
+    let r = run(&c, &crdb_at(["24.1.6"; 3]), "23.2.9", &ctx).unwrap_err();
     assert!(!r.is_unreachable(), "a rule refused (exit 3)");
     assert_eq!(r.findings[0].rule, Some(Rule::NoReturn));
     insta::assert_snapshot!("downgrade_past_finalize_refused", r.to_string());
     // Not finalized: the rolling downgrade is planned, and every step can be rolled back.
     let ctx = RunContext { downgrade_intended: true, ..Default::default() };
-    let p = run(&c, &crdb_at(["24.1.6"; 3]), "24.1.5", &ctx).unwrap();
+    let p = run(&c, &crdb_at(["24.1.6"; 3]), "23.2.9", &ctx).unwrap();
     assert_eq!(p.direction, Direction::Downgrade);
     assert!(!ids(&p).iter().any(|i| i.ends_with("/finalize")), "nothing to finalize on the way down");
     // The typed downgrade confirmation sits on the first change, after the read-only preflight.
@@ -705,16 +705,16 @@ fn a_downgrade_past_the_point_of_no_return_is_refused_r14() {
     // "all-upgraded": once every node runs the new version there is no way back, from the facts.
     let mut c2 = c.clone();
     c2.kinds.get_mut("crdb").unwrap().point_of_no_return = Some(NoReturn::AllUpgraded);
-    let r = run(&c2, &crdb_at(["24.1.6"; 3]), "24.1.5", &ctx).unwrap_err();
+    let r = run(&c2, &crdb_at(["24.1.6"; 3]), "23.2.9", &ctx).unwrap_err();
     assert_eq!(r.findings[0].rule, Some(Rule::NoReturn));
     assert!(r.findings[0].message.contains("every node of kind crdb runs 24.1.6"), "{r}");
     // Partly upgraded: still before the point, the downgrade is planned.
-    assert!(run(&c2, &crdb_at(["24.1.6", "24.1.5", "24.1.5"]), "24.1.5", &ctx).is_ok());
+    assert!(run(&c2, &crdb_at(["24.1.6", "23.2.9", "23.2.9"]), "23.2.9", &ctx).is_ok());
     // And the upgrade plan marks the last install as the point; what follows has no rollback.
-    let p = run(&c2, &crdb_at(["24.1.5"; 3]), "24.1.6", &RunContext::default()).unwrap();
+    let p = run(&c2, &crdb_at(["23.2.9"; 3]), "24.1.6", &RunContext::default()).unwrap();
     let m = p.point_of_no_return.as_ref().unwrap();
     assert_eq!(m.crossed_by.as_deref(), Some("crdb/crdb-3/install"));
-    assert!(p.step("crdb/crdb-3/install").unwrap().rollback.contains("reinstall 24.1.5"));
+    assert!(p.step("crdb/crdb-3/install").unwrap().rollback.contains("reinstall 23.2.9"));
     assert_eq!(p.step("crdb/crdb-3/start").unwrap().rollback, PAST_NO_RETURN);
 }
 
@@ -728,8 +728,8 @@ fn resuming_mid_node_keeps_the_drain_and_the_pending_restore_from_the_context() 
     ctx.installed.insert("crdb-1".into(), Version::parse("24.1.6").unwrap());
     let o = observed(&[
         ("crdb-1", "24.1.6", "none", "n/a"),
-        ("crdb-2", "24.1.5", "stopped", "n/a"),
-        ("crdb-3", "24.1.5", "none", "n/a"),
+        ("crdb-2", "23.2.9", "stopped", "n/a"),
+        ("crdb-3", "23.2.9", "none", "n/a"),
     ]);
     let p = run(&c, &o, "24.1.6", &ctx).unwrap();
     let ids = ids(&p);
@@ -738,4 +738,33 @@ fn resuming_mid_node_keeps_the_drain_and_the_pending_restore_from_the_context() 
     assert!(ids.contains(&"crdb/crdb-3/drain".to_string()));
     assert!(ids.contains(&"crdb/crdb-1/restore".to_string()), "the pending restore is planned: {ids:?}");
     assert!(!ids.iter().any(|i| i.ends_with("/before") || i.ends_with("/preflight")));
+}
+
+fn crdb_finalized(versions: [&str; 3], series: &str) -> Observed {
+    let mut o = crdb_at(versions);
+    for n in o.nodes.values_mut() {
+        n.finalized = Some(Version::parse(series).unwrap());
+    }
+    o
+}
+
+#[test]
+fn the_reported_cluster_version_decides_finalize_and_refuses_a_fresh_downgrade_r14() {
+    let c = load("cockroachdb");
+    // Not finalized yet (cluster version 23.2): finalize is planned after the upgrade.
+    let p = run(&c, &crdb_finalized(["23.2.9"; 3], "23.2.0"), "24.1.6", &RunContext::default()).unwrap();
+    assert!(ids(&p).contains(&"crdb/crdb-1/finalize".to_string()));
+    // A fresh `plan --to 23.2.9` with no journal: the cluster says it is finalized at 24.1.
+    let down = RunContext { downgrade_intended: true, ..Default::default() };
+    let r = run(&c, &crdb_finalized(["24.1.6"; 3], "24.1.0"), "23.2.9", &down).unwrap_err();
+    assert_eq!(r.findings[0].rule, Some(Rule::NoReturn));
+    assert!(r.findings[0].message.contains("reports the cluster finalized at 24.1 (parse.finalized)"), "{r}");
+    // Still 23.2: the downgrade is possible and planned.
+    assert!(run(&c, &crdb_finalized(["24.1.6"; 3], "23.2.0"), "23.2.9", &down).is_ok());
+    // A patch downgrade within the finalized series stays possible.
+    assert!(run(&c, &crdb_finalized(["24.1.6"; 3], "24.1.0"), "24.1.5", &down).is_ok());
+    // `rollpilot finalize` on a cluster that already reports 24.1: nothing to finalize.
+    let fin = RunContext { finalize_requested: true, ..Default::default() };
+    let p = run(&c, &crdb_finalized(["24.1.6"; 3], "24.1.0"), "24.1.6", &fin).unwrap();
+    assert!(p.is_empty(), "{:?}", ids(&p));
 }

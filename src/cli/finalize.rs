@@ -171,6 +171,13 @@ pub(super) fn run(a: &FinalizeArgs) -> u8 {
             Ok(p) => p,
             Err(r) => return report_refusal(&r),
         };
+        if p.is_empty() {
+            println!(
+                "nothing to finalize: {} reports it is already committed to the series of {} (parse.finalized)",
+                cluster.name, cluster.target
+            );
+            return exit::OK;
+        }
         let other: Vec<String> = p.steps().filter(|s| s.action != Action::Finalize).map(|s| s.id.clone()).collect();
         if !other.is_empty() {
             eprintln!(

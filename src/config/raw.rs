@@ -164,6 +164,8 @@ pub struct RawParsers {
     pub eligible: Option<Spanned<RawExtract>>,
     #[serde(default)]
     pub running_version: Option<Spanned<RawExtract>>,
+    #[serde(default)]
+    pub finalized: Option<Spanned<RawExtract>>,
 }
 
 #[derive(Debug, Deserialize)]

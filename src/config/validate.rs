@@ -520,6 +520,8 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             ProbeKind::Status,
             uv,
         );
+        let finalized =
+            extract(&mut ctx, &k.parse.finalized, &f("parse.finalized"), "finalized", ProbeKind::Status, uv);
         // A parser must read a probe the kind actually runs.
         for (fact, ex, rawx) in [
             ("role", &role, &k.parse.role),
@@ -527,6 +529,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             ("health", &health, &k.parse.health),
             ("eligible", &eligible, &k.parse.eligible),
             ("running_version", &running_version, &k.parse.running_version),
+            ("finalized", &finalized, &k.parse.finalized),
         ] {
             if let (Some(ex), Some(rx)) = (ex, rawx) {
                 let has = match ex.from {
@@ -598,7 +601,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                 Kind {
                     name: kname.clone(),
                     commands,
-                    parse: Parsers { version: parse, role, sync, health, eligible, running_version },
+                    parse: Parsers { version: parse, role, sync, health, eligible, running_version, finalized },
                     sudo: k.sudo,
                     peer_auto,
                     workdir,

@@ -367,6 +367,8 @@ pub struct Parsers {
     /// Finds the version the service actually runs, when it can differ from the installed one
     /// (a package upgraded under a running PostgreSQL); R6 then checks both.
     pub running_version: Option<Extract>,
+    /// Finds the version the cluster is committed to (its finalized series), for R14.
+    pub finalized: Option<Extract>,
 }
 
 /// Commands and parsers shared by the groups of one kind.

@@ -369,6 +369,23 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
     })
 }
 
+/// The highest series a node of kind `kname` reports the cluster finalized at (`parse.finalized`).
+fn reported_finalized(req: &PlanRequest, kname: &str) -> Option<Version> {
+    req.cluster
+        .groups
+        .iter()
+        .filter(|g| g.kind == kname)
+        .flat_map(|g| g.nodes.iter())
+        .filter_map(|n| req.observed.get(&n.name).finalized)
+        .max()
+}
+
+/// Whether `finalized` commits the cluster to a series above `version`'s (major.minor): patch
+/// releases of one series stay interchangeable.
+fn series_above(finalized: &Version, version: &Version) -> bool {
+    (finalized.major, finalized.minor) > (version.major, version.minor)
+}
+
 /// R14 findings for a rolling downgrade: a kind finalized in this run (or reported finalized),
 /// or a kind whose point of no return is "all-upgraded" and whose nodes all run one version
 /// above the target.
@@ -382,7 +399,18 @@ fn no_return_refusals(req: &PlanRequest) -> Vec<Finding> {
         }
         match k.point_of_no_return {
             Some(NoReturn::Finalize) => {
-                if let Some(v) = req.context.finalized.get(kname) {
+                if let Some(f) = reported_finalized(req, kname)
+                    && series_above(&f, &req.target)
+                {
+                    out.push(Finding {
+                        rule: Some(Rule::NoReturn),
+                        message: format!(
+                            "kind {kname} reports the cluster finalized at {}.{} (parse.finalized): its point of no return (point_of_no_return = \"finalize\") is behind it, so a rolling downgrade to {} is no longer possible",
+                            f.major, f.minor, req.target
+                        ),
+                        advice: "restore from a backup taken before the upgrade, or stay on the finalized series; rollpilot does not roll back past a point of no return".into(),
+                    });
+                } else if let Some(v) = req.context.finalized.get(kname) {
                     out.push(Finding {
                         rule: Some(Rule::NoReturn),
                         message: format!(
@@ -1698,7 +1726,10 @@ impl<'a> Builder<'a> {
             {
                 after.push(s);
             }
+            // A cluster that reports the target's series as finalized has nothing to finalize.
+            let reported = reported_finalized(self.req, kname).is_some_and(|f| !series_above(&self.target(g), &f));
             let wants_finalize = !ctx.finalized.contains_key(kname)
+                && !reported
                 && !ctx.downgrade_intended
                 && self.direction != Direction::Downgrade
                 && (ctx.finalize_requested || (touched && !ctx.finalize_deferred.contains(kname)));
@@ -1859,7 +1890,20 @@ impl<'a> Builder<'a> {
             }
         };
         let already_past = match declared {
-            NoReturn::Finalize => ctx.finalized.contains_key(&kname),
+            NoReturn::Finalize => {
+                ctx.finalized.contains_key(&kname)
+                    || reported_finalized(self.req, &kname).is_some_and(|f| {
+                        self.cluster
+                            .groups
+                            .iter()
+                            .filter(|g| g.kind == kname)
+                            .flat_map(|g| g.nodes.iter())
+                            .filter_map(|n| {
+                                ctx.original_versions.get(&n.name).cloned().or(self.req.observed.get(&n.name).version)
+                            })
+                            .any(|v| series_above(&f, &v))
+                    })
+            }
             NoReturn::AllUpgraded => {
                 crossing.is_none()
                     && self.direction != Direction::Downgrade
