@@ -585,6 +585,14 @@ fn run_level_steps_and_the_point_of_no_return_are_located_and_explained() {
             says: "quote",
         },
         Case {
+            name: "finalized parser reading a probe the kind lacks",
+            from: "sync = { regex = 'state: (\\S+)', map = { \"PASSIVE-STANDBY\" = \"in-sync\" } }",
+            to: "sync = { regex = 'state: (\\S+)', map = { \"PASSIVE-STANDBY\" = \"in-sync\" } }\nfinalized = { from = \"health\", regex = '^(\\d+\\.\\d+)' }",
+            at: Some("finalized = "),
+            field: "kinds.server.parse.finalized.from",
+            says: "reads the `health` probe, but kinds.server has no `health` command",
+        },
+        Case {
             name: "typo'd run-level key",
             from: STOP_LINE,
             to: leak(format!("{STOP_LINE}\ncluster_heath = \"true\"")),

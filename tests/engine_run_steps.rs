@@ -216,3 +216,28 @@ async fn no_rollback_is_offered_past_the_point_of_no_return() {
         failures[1].lines
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_finalize_skipped_by_the_operator_is_deferred_not_recorded_as_done() {
+    let lab = Lab::new(RUN_STEPS);
+    lab.world.lock().unwrap().fail_verb.insert("finalize p1".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Skip, Some(q.expected.clone())),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let q = out.questions().into_iter().find(|q| q.kind == QuestionKind::Failure).unwrap();
+    assert_eq!(q.step, "peers/p1/finalize");
+    assert_eq!(labels(q), vec!["Abort", "Retry", "Skip step"], "no rollback past the point, no node skipped");
+    assert_eq!(lab.world.lock().unwrap().finalized, None);
+    let (_, st) = lab.journal();
+    assert!(st.context.finalized.is_empty());
+    assert!(st.context.finalize_deferred.contains("node"));
+    assert!(st.context.skipped_nodes.is_empty());
+}
