@@ -56,6 +56,11 @@ fn run(c: &Cluster, o: &Observed, target: &str, ctx: &RunContext) -> Result<Plan
     plan(&PlanRequest { cluster: c, observed: o, target: Version::parse(target).unwrap(), context: ctx })
 }
 
+/// The step ids, for tests that name a local `ids`.
+fn step_ids(p: &Plan) -> Vec<String> {
+    ids(p)
+}
+
 fn ids(p: &Plan) -> Vec<String> {
     p.steps().map(|s| s.id.clone()).collect()
 }
@@ -738,6 +743,13 @@ fn resuming_mid_node_keeps_the_drain_and_the_pending_restore_from_the_context() 
     assert!(ids.contains(&"crdb/crdb-3/drain".to_string()));
     assert!(ids.contains(&"crdb/crdb-1/restore".to_string()), "the pending restore is planned: {ids:?}");
     assert!(!ids.iter().any(|i| i.ends_with("/before") || i.ends_with("/preflight")));
+
+    // The operator skipped crdb-2 while it was drained: it goes back into service first.
+    ctx.skipped_nodes.insert("crdb-2".into());
+    let p = run(&c, &o, "24.1.6", &ctx).unwrap();
+    let after_skip = step_ids(&p);
+    assert_eq!(after_skip[0], "crdb/crdb-2/undrain");
+    assert_eq!(after_skip.iter().filter(|i| i.contains("crdb-2")).count(), 1);
 }
 
 fn crdb_finalized(versions: [&str; 3], series: &str) -> Observed {

@@ -1797,7 +1797,23 @@ impl<'a> Builder<'a> {
         let ctx = self.req.context;
         let mut leftovers: Vec<Step> = Vec::new();
         for (g, n) in self.cluster.nodes() {
-            if self.kind(g).is_none_or(|k| k.commands.drain.is_none()) || ctx.skipped_nodes.contains(&n.name) {
+            if self.kind(g).is_none_or(|k| k.commands.drain.is_none()) {
+                continue;
+            }
+            // A node skipped while drained is left on its version, but not out of service.
+            if ctx.skipped_nodes.contains(&n.name) {
+                if ctx.drained.contains(&n.name) {
+                    leftovers.extend(self.step(
+                        g,
+                        n,
+                        Action::Undrain,
+                        None,
+                        "skipped by the operator while drained: it is put back into service as it is",
+                        &[Rule::DoNoHarm],
+                        format!("Putting {} back into service (skipped, not upgraded)", n.name),
+                        Confirm::None,
+                    ));
+                }
                 continue;
             }
             let of_node = |s: &Step| {
