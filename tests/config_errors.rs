@@ -537,3 +537,96 @@ fn the_notify_hook_is_read_and_checked() {
         says: "",
     });
 }
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+#[test]
+fn run_level_steps_and_the_point_of_no_return_are_located_and_explained() {
+    let cases = [
+        Case {
+            name: "before without restore",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\nbefore = \"{{home}}/bin/freeze.sh\"")),
+            at: Some("before = "),
+            field: "kinds.server.before",
+            says: "is set but kinds.server.restore is missing",
+        },
+        Case {
+            name: "restore without before",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\nrestore = \"{{home}}/bin/thaw.sh\"")),
+            at: Some("restore = "),
+            field: "kinds.server.restore",
+            says: "a restore undoes a `before` step",
+        },
+        Case {
+            name: "drain without undrain",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\ndrain = \"{{home}}/bin/drain.sh\"")),
+            at: Some("drain = "),
+            field: "kinds.server.drain",
+            says: "is set but kinds.server.undrain is missing",
+        },
+        Case {
+            name: "undrain without drain",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\nundrain = \"{{home}}/bin/undrain.sh\"")),
+            at: Some("undrain = "),
+            field: "kinds.server.undrain",
+            says: "an undrain puts back a node drained",
+        },
+        Case {
+            name: "unknown point of no return",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\npoint_of_no_return = \"last-node\"")),
+            at: Some("point_of_no_return = "),
+            field: "kinds.server.point_of_no_return",
+            says: "`last-node` is not a point of no return; allowed: \"finalize\"",
+        },
+        Case {
+            name: "finalize as the point without a finalize command",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\npoint_of_no_return = \"finalize\"")),
+            at: Some("point_of_no_return = "),
+            field: "kinds.server.point_of_no_return",
+            says: "kinds.server.finalize is missing",
+        },
+        Case {
+            name: "undefined variable in preflight",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\npreflight = \"test -f {{kits}}/x-{{version}}.tgz\"")),
+            at: Some("preflight = "),
+            field: "kinds.server.preflight",
+            says: "kits",
+        },
+        Case {
+            name: "quoted placeholder in finalize",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\nfinalize = \"fcv '{{version}}'\"")),
+            at: Some("finalize = "),
+            field: "kinds.server.finalize",
+            says: "quote",
+        },
+        Case {
+            name: "finalized parser reading a probe the kind lacks",
+            from: "sync = { regex = 'state: (\\S+)', map = { \"PASSIVE-STANDBY\" = \"in-sync\" } }",
+            to: "sync = { regex = 'state: (\\S+)', map = { \"PASSIVE-STANDBY\" = \"in-sync\" } }\nfinalized = { from = \"health\", regex = '^(\\d+\\.\\d+)' }",
+            at: Some("finalized = "),
+            field: "kinds.server.parse.finalized.from",
+            says: "reads the `health` probe, but kinds.server has no `health` command",
+        },
+        Case {
+            name: "typo'd run-level key",
+            from: STOP_LINE,
+            to: leak(format!("{STOP_LINE}\ncluster_heath = \"true\"")),
+            at: Some("cluster_heath"),
+            field: "kinds",
+            says: "did you mean `cluster_health`?",
+        },
+    ];
+    for c in &cases {
+        check(c);
+    }
+}

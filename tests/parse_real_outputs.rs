@@ -212,3 +212,17 @@ role = { json = "$.members[?@.name=='{member}'].role", map = { "leader" = "activ
     let o = observe(c.kind_of(g).unwrap(), &vars, &outs);
     assert_eq!(o.role, Role::Unknown, "the injected selector must not match the leader");
 }
+
+#[test]
+fn cockroach_cluster_version_is_read_as_the_finalized_series() {
+    let c = config::load(Path::new(&format!("{}/config/cockroachdb.toml", env!("CARGO_MANIFEST_DIR")))).unwrap();
+    let (g, n) = c.node("crdb-1").unwrap();
+    let mut outs = BTreeMap::new();
+    let ok = |s: &str| ProbeOutput { rc: Some(0), stdout: s.into(), stderr: String::new() };
+    outs.insert(ProbeKind::Version, ok("v24.1.6\n"));
+    outs.insert(ProbeKind::Status, ok("version\n23.2\n"));
+    outs.insert(ProbeKind::Health, ok("{}\n"));
+    let o = observe(c.kind_of(g).unwrap(), &c.vars_for(g, n), &outs);
+    assert_eq!(o.version.unwrap().to_string(), "24.1.6");
+    assert_eq!(o.finalized.unwrap().to_string(), "23.2.0", "{:?}", o.error);
+}

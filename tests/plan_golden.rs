@@ -56,6 +56,11 @@ fn run(c: &Cluster, o: &Observed, target: &str, ctx: &RunContext) -> Result<Plan
     plan(&PlanRequest { cluster: c, observed: o, target: Version::parse(target).unwrap(), context: ctx })
 }
 
+/// The step ids, for tests that name a local `ids`.
+fn step_ids(p: &Plan) -> Vec<String> {
+    ids(p)
+}
+
 fn ids(p: &Plan) -> Vec<String> {
     p.steps().map(|s| s.id.clone()).collect()
 }
@@ -610,4 +615,168 @@ fn one_minor_allows_3_4_to_3_5_and_refuses_3_3_to_3_5() {
             && text.contains("compat = \"one-minor\" would allow it if the product supports it"),
         "{text}"
     );
+}
+
+fn crdb_at(versions: [&str; 3]) -> Observed {
+    observed(&[
+        ("crdb-1", versions[0], "none", "n/a"),
+        ("crdb-2", versions[1], "none", "n/a"),
+        ("crdb-3", versions[2], "none", "n/a"),
+    ])
+}
+
+#[test]
+fn cockroachdb_run_level_steps_surround_the_nodes_and_finalize_is_the_point_of_no_return() {
+    let c = load("cockroachdb");
+    let p = run(&c, &crdb_at(["23.2.9"; 3]), "24.1.6", &RunContext::default()).unwrap();
+    let ids = ids(&p);
+    // Preflight on every host first, then the frozen setting, then each node drained around
+    // its stop/start, then health, restore and finalize.
+    assert_eq!(
+        &ids[..4],
+        &["crdb/crdb-1/preflight", "crdb/crdb-2/preflight", "crdb/crdb-3/preflight", "crdb/crdb-1/before"]
+    );
+    for n in ["crdb-1", "crdb-2", "crdb-3"] {
+        let d = pos(&p, &format!("crdb/{n}/drain"));
+        assert_eq!(pos(&p, &format!("crdb/{n}/stop")), d + 1);
+        assert_eq!(pos(&p, &format!("crdb/{n}/undrain")), pos(&p, &format!("crdb/{n}/start")) + 1);
+        // The node's sequence is confirmed once, at its drain.
+        assert_eq!(p.step(&format!("crdb/{n}/drain")).unwrap().confirm, Confirm::Yes);
+        assert_eq!(p.step(&format!("crdb/{n}/stop")).unwrap().confirm, Confirm::None);
+    }
+    assert_eq!(&ids[ids.len() - 3..], &["crdb/crdb-1/cluster-health", "crdb/crdb-1/restore", "crdb/crdb-1/finalize"]);
+    let fin = p.step("crdb/crdb-1/finalize").unwrap();
+    assert_eq!((fin.confirm, fin.irreversible), (Confirm::Optional, true));
+    assert_eq!(fin.rollback, PAST_NO_RETURN);
+    // Before the point, rollback is offered; the marker says where it ends, in text and JSON.
+    assert!(p.step("crdb/crdb-3/start").unwrap().rollback.contains("reinstall 23.2.9"));
+    let m = p.point_of_no_return.as_ref().unwrap();
+    assert_eq!(m.rollback_possible_until.as_deref(), Some("crdb/crdb-1/restore"));
+    assert_eq!(m.crossed_by.as_deref(), Some("crdb/crdb-1/finalize"));
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["point_of_no_return"]["crossed_by"], "crdb/crdb-1/finalize");
+    assert_eq!(json["phases"][0]["steps"][0]["workdir"], "/var/lib/cockroach");
+    let text = render::to_text(&p);
+    assert!(text.contains("── rollback possible until here ──"), "{text}");
+    insta::assert_snapshot!("cockroachdb_run_level", text);
+}
+
+#[test]
+fn finalize_deferred_leaves_the_cluster_downgradable_and_says_how_to_finalize() {
+    let c = load("cockroachdb");
+    let mut ctx = RunContext { preflight_done: true, ..Default::default() };
+    ctx.before_done.insert("crdb".into());
+    ctx.restore_done.insert("crdb".into());
+    ctx.health_done.insert("crdb".into());
+    ctx.finalize_deferred.insert("crdb".into());
+    ctx.installed.insert("crdb-3".into(), Version::parse("24.1.6").unwrap());
+    let p = run(&c, &crdb_at(["24.1.6"; 3]), "24.1.6", &ctx).unwrap();
+    assert!(p.is_empty(), "{:?}", ids(&p));
+    let m = p.point_of_no_return.unwrap();
+    assert!(m.text.contains("deferred: finalize kind crdb later with `rollpilot finalize`"), "{}", m.text);
+    assert_eq!(m.crossed_by, None);
+
+    // `rollpilot finalize`: a run of its own, with only finalize in it, typed.
+    let ctx = RunContext { finalize_requested: true, ..Default::default() };
+    let p = run(&c, &crdb_at(["24.1.6"; 3]), "24.1.6", &ctx).unwrap();
+    assert_eq!(ids(&p), vec!["crdb/crdb-1/finalize"]);
+    assert_eq!(p.steps().next().unwrap().confirm, Confirm::Typed);
+    assert_eq!(p.typed_confirmations[0].rule, Some(Rule::NoReturn));
+    assert!(
+        p.steps().next().unwrap().before.iter().any(|g| g.describe() == "every member of crdb runs 24.1.6"),
+        "finalize waits until every node runs the target"
+    );
+}
+
+#[test]
+fn a_downgrade_past_the_point_of_no_return_is_refused_r14() {
+    let c = load("cockroachdb");
+    // Finalized in the run (journal context): `--to` the old version is refused with the reason.
+    let mut ctx = RunContext { downgrade_intended: true, ..Default::default() };
+    ctx.finalized.insert("crdb".into(), Version::parse("24.1.6").unwrap());
+    let r = run(&c, &crdb_at(["24.1.6"; 3]), "23.2.9", &ctx).unwrap_err();
+    assert!(!r.is_unreachable(), "a rule refused (exit 3)");
+    assert_eq!(r.findings[0].rule, Some(Rule::NoReturn));
+    insta::assert_snapshot!("downgrade_past_finalize_refused", r.to_string());
+    // Not finalized: the rolling downgrade is planned, and every step can be rolled back.
+    let ctx = RunContext { downgrade_intended: true, ..Default::default() };
+    let p = run(&c, &crdb_at(["24.1.6"; 3]), "23.2.9", &ctx).unwrap();
+    assert_eq!(p.direction, Direction::Downgrade);
+    assert!(!ids(&p).iter().any(|i| i.ends_with("/finalize")), "nothing to finalize on the way down");
+    // The typed downgrade confirmation sits on the first change, after the read-only preflight.
+    assert_eq!(p.typed_confirmations[0].step, "crdb/crdb-1/before");
+    assert_eq!(p.step("crdb/crdb-1/before").unwrap().confirm, Confirm::Typed);
+
+    // "all-upgraded": once every node runs the new version there is no way back, from the facts.
+    let mut c2 = c.clone();
+    c2.kinds.get_mut("crdb").unwrap().point_of_no_return = Some(NoReturn::AllUpgraded);
+    let r = run(&c2, &crdb_at(["24.1.6"; 3]), "23.2.9", &ctx).unwrap_err();
+    assert_eq!(r.findings[0].rule, Some(Rule::NoReturn));
+    assert!(r.findings[0].message.contains("every node of kind crdb runs 24.1.6"), "{r}");
+    // Partly upgraded: still before the point, the downgrade is planned.
+    assert!(run(&c2, &crdb_at(["24.1.6", "23.2.9", "23.2.9"]), "23.2.9", &ctx).is_ok());
+    // And the upgrade plan marks the last install as the point; what follows has no rollback.
+    let p = run(&c2, &crdb_at(["23.2.9"; 3]), "24.1.6", &RunContext::default()).unwrap();
+    let m = p.point_of_no_return.as_ref().unwrap();
+    assert_eq!(m.crossed_by.as_deref(), Some("crdb/crdb-3/install"));
+    assert!(p.step("crdb/crdb-3/install").unwrap().rollback.contains("reinstall 23.2.9"));
+    assert_eq!(p.step("crdb/crdb-3/start").unwrap().rollback, PAST_NO_RETURN);
+}
+
+#[test]
+fn resuming_mid_node_keeps_the_drain_and_the_pending_restore_from_the_context() {
+    let c = load("cockroachdb");
+    // crdb-1 is done; crdb-2 was drained and stopped when rollpilot died.
+    let mut ctx = RunContext { preflight_done: true, ..Default::default() };
+    ctx.before_done.insert("crdb".into());
+    ctx.drained.insert("crdb-2".into());
+    ctx.installed.insert("crdb-1".into(), Version::parse("24.1.6").unwrap());
+    let o = observed(&[
+        ("crdb-1", "24.1.6", "none", "n/a"),
+        ("crdb-2", "23.2.9", "stopped", "n/a"),
+        ("crdb-3", "23.2.9", "none", "n/a"),
+    ]);
+    let p = run(&c, &o, "24.1.6", &ctx).unwrap();
+    let ids = ids(&p);
+    assert_eq!(ids[0], "crdb/crdb-2/install", "no second preflight, before or drain: {ids:?}");
+    assert!(ids.contains(&"crdb/crdb-2/undrain".to_string()));
+    assert!(ids.contains(&"crdb/crdb-3/drain".to_string()));
+    assert!(ids.contains(&"crdb/crdb-1/restore".to_string()), "the pending restore is planned: {ids:?}");
+    assert!(!ids.iter().any(|i| i.ends_with("/before") || i.ends_with("/preflight")));
+
+    // The operator skipped crdb-2 while it was drained: it goes back into service first.
+    ctx.skipped_nodes.insert("crdb-2".into());
+    let p = run(&c, &o, "24.1.6", &ctx).unwrap();
+    let after_skip = step_ids(&p);
+    assert_eq!(after_skip[0], "crdb/crdb-2/undrain");
+    assert_eq!(after_skip.iter().filter(|i| i.contains("crdb-2")).count(), 1);
+}
+
+fn crdb_finalized(versions: [&str; 3], series: &str) -> Observed {
+    let mut o = crdb_at(versions);
+    for n in o.nodes.values_mut() {
+        n.finalized = Some(Version::parse(series).unwrap());
+    }
+    o
+}
+
+#[test]
+fn the_reported_cluster_version_decides_finalize_and_refuses_a_fresh_downgrade_r14() {
+    let c = load("cockroachdb");
+    // Not finalized yet (cluster version 23.2): finalize is planned after the upgrade.
+    let p = run(&c, &crdb_finalized(["23.2.9"; 3], "23.2.0"), "24.1.6", &RunContext::default()).unwrap();
+    assert!(ids(&p).contains(&"crdb/crdb-1/finalize".to_string()));
+    // A fresh `plan --to 23.2.9` with no journal: the cluster says it is finalized at 24.1.
+    let down = RunContext { downgrade_intended: true, ..Default::default() };
+    let r = run(&c, &crdb_finalized(["24.1.6"; 3], "24.1.0"), "23.2.9", &down).unwrap_err();
+    assert_eq!(r.findings[0].rule, Some(Rule::NoReturn));
+    assert!(r.findings[0].message.contains("reports the cluster finalized at 24.1 (parse.finalized)"), "{r}");
+    // Still 23.2: the downgrade is possible and planned.
+    assert!(run(&c, &crdb_finalized(["24.1.6"; 3], "23.2.0"), "23.2.9", &down).is_ok());
+    // A patch downgrade within the finalized series stays possible.
+    assert!(run(&c, &crdb_finalized(["24.1.6"; 3], "24.1.0"), "24.1.5", &down).is_ok());
+    // `rollpilot finalize` on a cluster that already reports 24.1: nothing to finalize.
+    let fin = RunContext { finalize_requested: true, ..Default::default() };
+    let p = run(&c, &crdb_finalized(["24.1.6"; 3], "24.1.0"), "24.1.6", &fin).unwrap();
+    assert!(p.is_empty(), "{:?}", ids(&p));
 }

@@ -568,6 +568,7 @@ fn odd_input_never_panics() {
         phases: vec![],
         notes: vec![],
         typed_confirmations: vec![],
+        point_of_no_return: None,
     };
     let actions = vec![
         Action::Exec(Event::Planned { plan: Box::new(empty), reason: "initial plan".into() }),

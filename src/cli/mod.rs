@@ -5,6 +5,7 @@ mod check;
 mod common;
 mod demo;
 pub mod exit;
+mod finalize;
 mod init;
 mod plan;
 mod report;
@@ -47,6 +48,8 @@ enum Command {
     Upgrade(upgrade::UpgradeArgs),
     /// Continue an interrupted or aborted run from its journal.
     Resume(upgrade::UpgradeArgs),
+    /// Finalize a finished upgrade later (the point of no return), after showing how long it has run.
+    Finalize(finalize::FinalizeArgs),
     /// The maintenance report of a run (Markdown or JSON), from its journal.
     Report(report::ReportArgs),
     /// Upgrade a simulated cluster on this machine in the TUI: no hosts needed. Start here.
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Plan(a) => plan::run(&a),
         Command::Upgrade(a) => upgrade::upgrade(&a, false),
         Command::Resume(a) => upgrade::upgrade(&a, true),
+        Command::Finalize(a) => finalize::run(&a),
         Command::Report(a) => report::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Init(a) => init::run(&a),

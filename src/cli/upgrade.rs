@@ -232,10 +232,7 @@ pub(super) fn prepare(r: &RunRequest<'_>) -> Result<Option<Prepared>, u8> {
             return Err(exit::USAGE);
         }
         if never_started {
-            say!(
-                "rollpilot: run {} stopped before it started (nothing ran); closed it, starting a new run",
-                run.run
-            );
+            say!("rollpilot: run {} stopped before it started (nothing ran); closed it, starting a new run", run.run);
         } else {
             say!("rollpilot: run {} closed as abandoned; starting a new run", run.run);
         }

@@ -137,6 +137,22 @@ pub struct RawKind {
     #[serde(default)]
     pub online: Option<Spanned<String>>,
     #[serde(default)]
+    pub preflight: Option<Spanned<String>>,
+    #[serde(default)]
+    pub before: Option<Spanned<String>>,
+    #[serde(default)]
+    pub restore: Option<Spanned<String>>,
+    #[serde(default)]
+    pub drain: Option<Spanned<String>>,
+    #[serde(default)]
+    pub undrain: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cluster_health: Option<Spanned<String>>,
+    #[serde(default)]
+    pub finalize: Option<Spanned<String>>,
+    #[serde(default)]
+    pub point_of_no_return: Option<Spanned<String>>,
+    #[serde(default)]
     pub peer: Option<Spanned<String>>,
     #[serde(default)]
     pub workdir: Option<Spanned<String>>,
@@ -159,6 +175,8 @@ pub struct RawParsers {
     pub eligible: Option<Spanned<RawExtract>>,
     #[serde(default)]
     pub running_version: Option<Spanned<RawExtract>>,
+    #[serde(default)]
+    pub finalized: Option<Spanned<RawExtract>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -440,6 +440,59 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             cleanup: take(&mut ctx, "cleanup", &k.cleanup),
             offline: take(&mut ctx, "offline", &k.offline),
             online: take(&mut ctx, "online", &k.online),
+            preflight: take(&mut ctx, "preflight", &k.preflight),
+            before: take(&mut ctx, "before", &k.before),
+            restore: take(&mut ctx, "restore", &k.restore),
+            drain: take(&mut ctx, "drain", &k.drain),
+            undrain: take(&mut ctx, "undrain", &k.undrain),
+            cluster_health: take(&mut ctx, "cluster_health", &k.cluster_health),
+            finalize: take(&mut ctx, "finalize", &k.finalize),
+        };
+        // Paired commands: a frozen setting needs its thaw, a drained node its way back.
+        for (have, have_key, need, need_key, why) in [
+            (
+                &k.before,
+                "before",
+                &k.restore,
+                "restore",
+                "rollpilot guarantees the restore after a `before` (at the end, after an abort, on resume), so it needs one; use `restore = \"true\"` when nothing needs undoing",
+            ),
+            (
+                &k.restore,
+                "restore",
+                &k.before,
+                "before",
+                "a restore undoes a `before` step; without one there is nothing to restore",
+            ),
+            (&k.drain, "drain", &k.undrain, "undrain", "a drained node must be put back into service after its start"),
+            (&k.undrain, "undrain", &k.drain, "drain", "an undrain puts back a node drained before its stop"),
+        ] {
+            if let (Some(h), None) = (have, need) {
+                ctx.err(h.span(), f(have_key), format!("is set but kinds.{kname}.{need_key} is missing: {why}"));
+            }
+        }
+        let point_of_no_return = match &k.point_of_no_return {
+            None => None,
+            Some(p) => match p.get_ref().as_str() {
+                "finalize" if k.finalize.is_some() => Some(NoReturn::Finalize),
+                "finalize" => {
+                    ctx.err(
+                        p.span(),
+                        f("point_of_no_return"),
+                        format!("is \"finalize\" but kinds.{kname}.finalize is missing: add the command that finalizes the upgrade, or use \"all-upgraded\""),
+                    );
+                    None
+                }
+                "all-upgraded" => Some(NoReturn::AllUpgraded),
+                other => {
+                    ctx.err(
+                        p.span(),
+                        f("point_of_no_return"),
+                        format!("`{other}` is not a point of no return; allowed: \"finalize\" (the finalize step; needs a `finalize` command) or \"all-upgraded\" (once every node runs the target)"),
+                    );
+                    None
+                }
+            },
         };
         if k.version.is_none() {
             ctx.err(
@@ -467,6 +520,8 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             ProbeKind::Status,
             uv,
         );
+        let finalized =
+            extract(&mut ctx, &k.parse.finalized, &f("parse.finalized"), "finalized", ProbeKind::Status, uv);
         // A parser must read a probe the kind actually runs.
         for (fact, ex, rawx) in [
             ("role", &role, &k.parse.role),
@@ -474,6 +529,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             ("health", &health, &k.parse.health),
             ("eligible", &eligible, &k.parse.eligible),
             ("running_version", &running_version, &k.parse.running_version),
+            ("finalized", &finalized, &k.parse.finalized),
         ] {
             if let (Some(ex), Some(rx)) = (ex, rawx) {
                 let has = match ex.from {
@@ -545,10 +601,11 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                 Kind {
                     name: kname.clone(),
                     commands,
-                    parse: Parsers { version: parse, role, sync, health, eligible, running_version },
+                    parse: Parsers { version: parse, role, sync, health, eligible, running_version, finalized },
                     sudo: k.sudo,
                     peer_auto,
                     workdir,
+                    point_of_no_return,
                 },
             );
         }

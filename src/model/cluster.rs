@@ -245,13 +245,29 @@ pub struct Commands {
     pub offline: Option<Template>,
     /// Brings the service back online.
     pub online: Option<Template>,
+    /// A read-only check run on every node of the kind before anything is touched (the kit is
+    /// there, the disk has room); a failure on any host refuses the run.
+    pub preflight: Option<Template>,
+    /// Runs once before the first node of the kind is touched (a backup, a frozen setting).
+    pub before: Option<Template>,
+    /// Undoes `before`; always runs when `before` ran: at the end, after an abort, on resume.
+    pub restore: Option<Template>,
+    /// Takes a node out of service before its stop.
+    pub drain: Option<Template>,
+    /// Puts a node back into service after its start was verified.
+    pub undrain: Option<Template>,
+    /// A cluster-wide check after the last node; it must exit 0.
+    pub cluster_health: Option<Template>,
+    /// Commits the cluster to the new version (e.g. `RESET CLUSTER SETTING
+    /// cluster.preserve_downgrade_option`); may be deferred to `rollpilot finalize`.
+    pub finalize: Option<Template>,
 }
 
 impl Commands {
     /// Every template with its config key, for validation and display.
     pub fn all(&self) -> Vec<(&'static str, &Template)> {
         let mut v = Vec::new();
-        let pairs: [(&'static str, &Option<Template>); 12] = [
+        let pairs: [(&'static str, &Option<Template>); 19] = [
             ("version", &self.version),
             ("status", &self.status),
             ("health", &self.health),
@@ -264,6 +280,13 @@ impl Commands {
             ("cleanup", &self.cleanup),
             ("offline", &self.offline),
             ("online", &self.online),
+            ("preflight", &self.preflight),
+            ("before", &self.before),
+            ("restore", &self.restore),
+            ("drain", &self.drain),
+            ("undrain", &self.undrain),
+            ("cluster_health", &self.cluster_health),
+            ("finalize", &self.finalize),
         ];
         for (k, t) in pairs {
             if let Some(t) = t {
@@ -354,6 +377,8 @@ pub struct Parsers {
     /// Finds the version the service actually runs, when it can differ from the installed one
     /// (a package upgraded under a running PostgreSQL); R6 then checks both.
     pub running_version: Option<Extract>,
+    /// Finds the version the cluster is committed to (its finalized series), for R14.
+    pub finalized: Option<Extract>,
 }
 
 /// Commands and parsers shared by the groups of one kind.
@@ -373,6 +398,29 @@ pub struct Kind {
     /// Remote working directory every command of the kind runs in (default `/`), so relative
     /// paths do not depend on the login directory of whoever runs rollpilot.
     pub workdir: String,
+    /// The step after which the kind's upgrade cannot be rolled back, if any.
+    pub point_of_no_return: Option<NoReturn>,
+}
+
+/// Which step of a kind's upgrade cannot be undone (CockroachDB finalization, MongoDB
+/// `setFeatureCompatibilityVersion`): before it a rollback is offered, after it never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoReturn {
+    /// The `finalize` step: the cluster stays downgradable until the operator finalizes.
+    Finalize,
+    /// The last node's upgrade: once every node runs the target, there is no way back.
+    AllUpgraded,
+}
+
+impl NoReturn {
+    /// The spelling used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoReturn::Finalize => "finalize",
+            NoReturn::AllUpgraded => "all-upgraded",
+        }
+    }
 }
 
 /// The whole cluster description, validated.

@@ -273,6 +273,11 @@ pub struct NodeObs {
     /// The version the service runs, when the kind reads it apart from the installed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_version: Option<Version>,
+    /// The version the cluster is committed to (CockroachDB's cluster version, MongoDB's
+    /// featureCompatibilityVersion), when the kind reads it: below its major.minor no
+    /// downgrade is possible any more (R14), and at the target's there is nothing to finalize.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalized: Option<Version>,
 }
 
 fn yes() -> bool {

@@ -155,6 +155,11 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         Direction::Nothing
     };
 
+    // R14: a downgrade past a kind's point of no return is refused, whatever the versions say.
+    if direction == Direction::Downgrade {
+        findings.extend(no_return_refusals(req));
+    }
+
     // R1: every node that will run alongside the target must be compatible with it. An offline
     // component never runs mixed (all of it is upgraded inside one offline window, R9).
     for (g, n) in cluster.nodes() {
@@ -280,6 +285,9 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         }
     }
 
+    b.run_level_steps();
+    let point_of_no_return = b.mark_no_return();
+
     let changing = b.phases.iter().flat_map(|p| p.steps.iter()).filter(|s| matches!(s.action, Action::Install)).count();
     if changing > 1 || (changing == 1 && from_versions.len() > 1) {
         let vs: Vec<String> = from_versions
@@ -328,9 +336,11 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         })
         .collect();
 
-    // A rolling downgrade is deliberate and typed (R10: newer nodes are never touched silently).
+    // A rolling downgrade is deliberate and typed (R10: newer nodes are never touched silently);
+    // the read-only preflight checks run before that question, the first change after it.
     if direction == Direction::Downgrade
-        && let Some(first) = b.phases.iter_mut().flat_map(|p| p.steps.iter_mut()).next()
+        && let Some(first) =
+            b.phases.iter_mut().flat_map(|p| p.steps.iter_mut()).find(|s| s.action != Action::Preflight)
     {
         first.confirm = Confirm::Typed;
         b.typed.insert(
@@ -355,7 +365,87 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         phases: b.phases.into_iter().filter(|p| !p.steps.is_empty()).collect(),
         notes: b.notes,
         typed_confirmations: b.typed,
+        point_of_no_return,
     })
+}
+
+/// The highest series a node of kind `kname` reports the cluster finalized at (`parse.finalized`).
+fn reported_finalized(req: &PlanRequest, kname: &str) -> Option<Version> {
+    req.cluster
+        .groups
+        .iter()
+        .filter(|g| g.kind == kname)
+        .flat_map(|g| g.nodes.iter())
+        .filter_map(|n| req.observed.get(&n.name).finalized)
+        .max()
+}
+
+/// Whether `finalized` commits the cluster to a series above `version`'s (major.minor): patch
+/// releases of one series stay interchangeable.
+fn series_above(finalized: &Version, version: &Version) -> bool {
+    (finalized.major, finalized.minor) > (version.major, version.minor)
+}
+
+/// R14 findings for a rolling downgrade: a kind finalized in this run (or reported finalized),
+/// or a kind whose point of no return is "all-upgraded" and whose nodes all run one version
+/// above the target.
+fn no_return_refusals(req: &PlanRequest) -> Vec<Finding> {
+    let cluster = req.cluster;
+    let mut out = Vec::new();
+    for (kname, k) in &cluster.kinds {
+        let groups: Vec<&Group> = cluster.groups.iter().filter(|g| &g.kind == kname).collect();
+        if groups.is_empty() {
+            continue;
+        }
+        match k.point_of_no_return {
+            Some(NoReturn::Finalize) => {
+                if let Some(f) = reported_finalized(req, kname)
+                    && series_above(&f, &req.target)
+                {
+                    out.push(Finding {
+                        rule: Some(Rule::NoReturn),
+                        message: format!(
+                            "kind {kname} reports the cluster finalized at {}.{} (parse.finalized): its point of no return (point_of_no_return = \"finalize\") is behind it, so a rolling downgrade to {} is no longer possible",
+                            f.major, f.minor, req.target
+                        ),
+                        advice: "restore from a backup taken before the upgrade, or stay on the finalized series; rollpilot does not roll back past a point of no return".into(),
+                    });
+                } else if let Some(v) = req.context.finalized.get(kname) {
+                    out.push(Finding {
+                        rule: Some(Rule::NoReturn),
+                        message: format!(
+                            "kind {kname} was finalized at {v}: its point of no return (point_of_no_return = \"finalize\") is behind it, so a rolling downgrade to {} is no longer possible",
+                            req.target
+                        ),
+                        advice: "restore from a backup taken before the upgrade, or stay on the finalized version; rollpilot does not roll back past a point of no return".into(),
+                    });
+                }
+            }
+            Some(NoReturn::AllUpgraded) => {
+                let versions: BTreeSet<Version> = groups
+                    .iter()
+                    .flat_map(|g| g.nodes.iter())
+                    .filter(|n| !req.context.skipped_nodes.contains(&n.name))
+                    .filter_map(|n| req.observed.get(&n.name).version)
+                    .collect();
+                if versions.len() == 1
+                    && let Some(v) = versions.first()
+                    && v.cmp_precedence(&req.target) == Ordering::Greater
+                {
+                    out.push(Finding {
+                        rule: Some(Rule::NoReturn),
+                        message: format!(
+                            "every node of kind {kname} runs {v}: its point of no return (point_of_no_return = \"all-upgraded\") was crossed when the last node was upgraded, so a rolling downgrade to {} is not possible",
+                            req.target
+                        ),
+                        advice: "restore from a backup taken before the upgrade, or stay on the running version; rollpilot does not roll back past a point of no return".into(),
+                    });
+                }
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 fn work_of(req: &PlanRequest, g: &Group, n: &Node, direction: Direction) -> Work {
@@ -420,6 +510,13 @@ impl Builder<'_> {
             "offline" => k.commands.offline.as_ref(),
             "online" => k.commands.online.as_ref(),
             "rollback" => k.commands.rollback.as_ref().or(k.commands.install.as_ref()),
+            "preflight" => k.commands.preflight.as_ref(),
+            "before" => k.commands.before.as_ref(),
+            "restore" => k.commands.restore.as_ref(),
+            "drain" => k.commands.drain.as_ref(),
+            "undrain" => k.commands.undrain.as_ref(),
+            "cluster_health" => k.commands.cluster_health.as_ref(),
+            "finalize" => k.commands.finalize.as_ref(),
             _ => None,
         }?;
         let mut vars = self.cluster.vars_for(g, n);
@@ -477,6 +574,13 @@ impl Builder<'_> {
             Action::Offline => "bring the service back online without the new component".to_string(),
             Action::Online => "none needed: this step ends the offline window".to_string(),
             Action::Rollback => "none".to_string(),
+            Action::Preflight => "none needed: a preflight check changes nothing".to_string(),
+            Action::Before => format!("run the kind's restore on {} (it undoes this step)", n.name),
+            Action::Restore => format!("run the restore command on {} again by hand", n.name),
+            Action::Drain => format!("undrain {} (put it back into service); nothing else has changed", n.name),
+            Action::Undrain => format!("undrain {} again by hand; it runs the new version", n.name),
+            Action::Health => "investigate the cluster; every node already runs the target".to_string(),
+            Action::Finalize => PAST_NO_RETURN.to_string(),
         };
         Some(Step {
             id: format!("{}/{}/{}", g.name, n.name, action.as_str()),
@@ -497,6 +601,7 @@ impl Builder<'_> {
             confirm: if matches!(action, Action::Cleanup) { Confirm::Yes } else { confirm },
             rollback,
             assumes: Vec::new(),
+            workdir: self.kind(g).map(|k| k.workdir.clone()).unwrap_or_else(|| "/".into()),
         })
     }
 
@@ -1511,6 +1616,385 @@ impl Builder<'_> {
     }
 }
 
+impl<'a> Builder<'a> {
+    /// Kinds in use by groups that still have a node to look after, in config order.
+    fn kinds_in_use(&self) -> Vec<(String, &'a Group, &'a Node)> {
+        let cluster: &'a Cluster = self.cluster;
+        let mut out: Vec<(String, &'a Group, &'a Node)> = Vec::new();
+        for g in &cluster.groups {
+            if out.iter().any(|(k, _, _)| k == &g.kind) {
+                continue;
+            }
+            if let Some(n) = g.nodes.iter().find(|n| !self.req.context.skipped_nodes.contains(&n.name)) {
+                out.push((g.kind.clone(), g, n));
+            }
+        }
+        out
+    }
+
+    /// The run-level steps around the node phases: preflight on every host first, each kind's
+    /// `before` next; drain/undrain around each node's stop and start; the cluster health
+    /// check, the pending restores and finalize after the last node. Run-level steps run on
+    /// the first host of the first group of their kind. Progress that leaves no trace on the
+    /// hosts (a drain, a frozen setting) comes from the run's context.
+    fn run_level_steps(&mut self) {
+        let ctx = self.req.context;
+        let node_work = self.phases.iter().any(|p| !p.steps.is_empty());
+        self.drain_around_nodes();
+        // Something this run did is not finished until health, restore and finalize ran.
+        let touched = node_work || !ctx.installed.is_empty() || !ctx.before_done.is_empty();
+        let kinds = self.kinds_in_use();
+        let mut first: Vec<Step> = Vec::new();
+        if node_work && !ctx.preflight_done {
+            for (g, n) in self.cluster.nodes() {
+                if ctx.skipped_nodes.contains(&n.name) {
+                    continue;
+                }
+                if let Some(s) = self.step(
+                    g,
+                    n,
+                    Action::Preflight,
+                    None,
+                    "R13 preflight: every host is checked before anything is touched; one failure refuses the run",
+                    &[Rule::Preflight],
+                    format!("Checking {} before anything is touched (kind {})", n.name, g.kind),
+                    Confirm::None,
+                ) {
+                    first.push(s);
+                }
+            }
+        }
+        if !first.is_empty() {
+            self.phases.insert(
+                0,
+                Phase {
+                    title: "Preflight: every host, before anything is touched".into(),
+                    reason: "R13 preflight: a failure on any host refuses the run with nothing changed".into(),
+                    steps: std::mem::take(&mut first),
+                },
+            );
+        }
+        let pending = ctx.restore_pending();
+        let mut befores = Vec::new();
+        let mut after = Vec::new();
+        for (kname, g, n) in &kinds {
+            if node_work
+                && !pending.contains(kname)
+                && let Some(s) = self.step(
+                    g,
+                    n,
+                    Action::Before,
+                    None,
+                    "runs once before the first node is touched; its restore is guaranteed to follow",
+                    &[Rule::Order],
+                    format!(
+                        "Before the first node of kind {kname}: the kind's `before` command on {} (restored after the last node, after an abort, or on resume)",
+                        n.name
+                    ),
+                    Confirm::Yes,
+                )
+            {
+                befores.push(s);
+            }
+            if (node_work || (touched && !ctx.health_done.contains(kname)))
+                && let Some(mut s) = self.step(
+                    g,
+                    n,
+                    Action::Health,
+                    None,
+                    "the whole cluster must be healthy after the last node, before the run may end",
+                    &[Rule::Verify],
+                    format!("Checking the health of the whole cluster (kind {kname}) on {}", n.name),
+                    Confirm::None,
+                )
+            {
+                s.id = format!("{}/{}/cluster-health", g.name, n.name);
+                after.push(s);
+            }
+            let before_planned = befores.iter().any(|b: &Step| b.group == g.name && b.action == Action::Before);
+            if (before_planned || pending.contains(kname))
+                && let Some(s) = self.step(
+                    g,
+                    n,
+                    Action::Restore,
+                    None,
+                    "undoes the kind's `before` step; it runs whenever `before` ran, even after an abort",
+                    &[Rule::Order],
+                    format!("Restoring what `before` changed for kind {kname}, on {}", n.name),
+                    Confirm::None,
+                )
+            {
+                after.push(s);
+            }
+            // A cluster that reports the target's series as finalized has nothing to finalize.
+            let reported = reported_finalized(self.req, kname).is_some_and(|f| !series_above(&self.target(g), &f));
+            let wants_finalize = !ctx.finalized.contains_key(kname)
+                && !reported
+                && !ctx.downgrade_intended
+                && self.direction != Direction::Downgrade
+                && (ctx.finalize_requested || (touched && !ctx.finalize_deferred.contains(kname)));
+            if wants_finalize
+                && let Some(mut s) = self.step(
+                    g,
+                    n,
+                    Action::Finalize,
+                    None,
+                    "commits the cluster to the new version; once done, no rollback or downgrade is possible",
+                    &[Rule::NoReturn],
+                    format!(
+                        "Finalizing kind {kname} at {} on {}: after this the cluster cannot be downgraded",
+                        self.target(g),
+                        n.name
+                    ),
+                    if ctx.finalize_requested { Confirm::Typed } else { Confirm::Optional },
+                )
+            {
+                s.irreversible = true;
+                s.version = Some(self.target(g));
+                s.before = self
+                    .cluster
+                    .groups
+                    .iter()
+                    .filter(|x| &x.kind == kname)
+                    .map(|x| Gate::SameVersion { group: x.name.clone(), version: self.target(x) })
+                    .collect();
+                if s.confirm == Confirm::Typed {
+                    self.typed.push(TypedConfirmation {
+                        rule: Some(Rule::NoReturn),
+                        reason: format!("finalize kind {kname}: the point of no return, no downgrade afterwards"),
+                        step: s.id.clone(),
+                    });
+                }
+                after.push(s);
+            }
+        }
+        if !befores.is_empty() {
+            let at =
+                usize::from(self.phases.first().is_some_and(|p| p.steps.iter().any(|s| s.action == Action::Preflight)));
+            self.phases.insert(
+                at,
+                Phase {
+                    title: "Before the first node".into(),
+                    reason: "a backup or a frozen setting first; its restore is guaranteed (end, abort, resume)".into(),
+                    steps: befores,
+                },
+            );
+        }
+        if !after.is_empty() {
+            self.phases.push(Phase {
+                title: "After the last node".into(),
+                reason: "the whole cluster is checked, what `before` changed is restored, then finalize (optional now)"
+                    .into(),
+                steps: after,
+            });
+        }
+    }
+
+    /// Drains each node before the first step that takes it out of service and undrains it
+    /// after the step that verifies it is back; a node drained earlier in the run (nothing the
+    /// probes can see) is undrained first when nothing else is left for it.
+    fn drain_around_nodes(&mut self) {
+        let ctx = self.req.context;
+        let mut leftovers: Vec<Step> = Vec::new();
+        for (g, n) in self.cluster.nodes() {
+            if self.kind(g).is_none_or(|k| k.commands.drain.is_none()) {
+                continue;
+            }
+            // A node skipped while drained is left on its version, but not out of service.
+            if ctx.skipped_nodes.contains(&n.name) {
+                if ctx.drained.contains(&n.name) {
+                    leftovers.extend(self.step(
+                        g,
+                        n,
+                        Action::Undrain,
+                        None,
+                        "skipped by the operator while drained: it is put back into service as it is",
+                        &[Rule::DoNoHarm],
+                        format!("Putting {} back into service (skipped, not upgraded)", n.name),
+                        Confirm::None,
+                    ));
+                }
+                continue;
+            }
+            let of_node = |s: &Step| {
+                s.node == n.name && matches!(s.action, Action::Stop | Action::Cleanup | Action::Install | Action::Start)
+            };
+            let positions: Vec<(usize, usize)> = self
+                .phases
+                .iter()
+                .enumerate()
+                .flat_map(|(pi, p)| p.steps.iter().enumerate().filter(|(_, s)| of_node(s)).map(move |(si, _)| (pi, si)))
+                .collect();
+            let undrain = self.step(
+                g,
+                n,
+                Action::Undrain,
+                None,
+                "the node is back and verified: it takes load again",
+                &[Rule::Order],
+                format!("Putting {} back into service", n.name),
+                Confirm::None,
+            );
+            let (Some(&(fp, fs)), Some(&(lp, ls))) = (positions.first(), positions.last()) else {
+                if ctx.drained.contains(&n.name) {
+                    leftovers.extend(undrain);
+                }
+                continue;
+            };
+            if let Some(u) = undrain {
+                self.phases[lp].steps.insert(ls + 1, u);
+            }
+            if ctx.drained.contains(&n.name) {
+                continue;
+            }
+            let first = &mut self.phases[fp].steps[fs];
+            let (confirm, before, assumes, first_id) =
+                (first.confirm, first.before.clone(), first.assumes.clone(), first.id.clone());
+            if let Some(mut d) = self.step(
+                g,
+                n,
+                Action::Drain,
+                None,
+                "the node stops taking load before it is stopped",
+                &[Rule::Order],
+                format!("Draining {} (moving its load away) before it is stopped", n.name),
+                confirm,
+            ) {
+                d.before = before;
+                d.assumes = assumes;
+                // The node's sequence is confirmed once, at its first step: now the drain.
+                self.phases[fp].steps[fs].confirm = Confirm::None;
+                for t in &mut self.typed {
+                    if t.step == first_id {
+                        t.step = d.id.clone();
+                    }
+                }
+                self.phases[fp].steps.insert(fs, d);
+            }
+        }
+        if !leftovers.is_empty() {
+            self.phases.insert(
+                0,
+                Phase {
+                    title: "Put drained nodes back into service".into(),
+                    reason: "drained earlier in this run; their upgrade is done".into(),
+                    steps: leftovers,
+                },
+            );
+        }
+    }
+
+    /// Marks where rollback stops being possible and gives every step past it no rollback.
+    fn mark_no_return(&mut self) -> Option<NoReturnMarker> {
+        let ctx = self.req.context;
+        let (kname, k) = self.kinds_in_use().into_iter().find_map(|(kn, _, _)| {
+            self.cluster.kinds.get(&kn).filter(|k| k.point_of_no_return.is_some()).map(|k| (kn, k))
+        })?;
+        let declared = k.point_of_no_return?;
+        let steps: Vec<&Step> = self.phases.iter().flat_map(|p| p.steps.iter()).collect();
+        let kind_nodes: Vec<String> = self
+            .cluster
+            .groups
+            .iter()
+            .filter(|g| g.kind == kname)
+            .flat_map(|g| g.nodes.iter().map(|n| n.name.clone()))
+            .collect();
+        let crossing = match declared {
+            NoReturn::Finalize => steps.iter().position(|s| s.action == Action::Finalize),
+            NoReturn::AllUpgraded => {
+                steps.iter().rposition(|s| s.action == Action::Install && kind_nodes.contains(&s.node))
+            }
+        };
+        let already_past = match declared {
+            NoReturn::Finalize => {
+                ctx.finalized.contains_key(&kname)
+                    || reported_finalized(self.req, &kname).is_some_and(|f| {
+                        self.cluster
+                            .groups
+                            .iter()
+                            .filter(|g| g.kind == kname)
+                            .flat_map(|g| g.nodes.iter())
+                            .filter_map(|n| {
+                                ctx.original_versions.get(&n.name).cloned().or(self.req.observed.get(&n.name).version)
+                            })
+                            .any(|v| series_above(&f, &v))
+                    })
+            }
+            NoReturn::AllUpgraded => {
+                crossing.is_none()
+                    && self.direction != Direction::Downgrade
+                    && kind_nodes.iter().filter(|n| !ctx.skipped_nodes.contains(*n)).all(|n| {
+                        let t = self.cluster.node(n).map(|(g, _)| self.target(g));
+                        let v = self.req.observed.get(n).version.or_else(|| ctx.installed.get(n).cloned());
+                        v.is_some() && v == t
+                    })
+            }
+        };
+        let marker = if already_past {
+            NoReturnMarker {
+                declared: declared.as_str().into(),
+                rollback_possible_until: None,
+                crossed_by: None,
+                text: format!(
+                    "point of no return ({}) already crossed for kind {kname}: no step of this plan can be rolled back",
+                    declared.as_str()
+                ),
+            }
+        } else if let Some(i) = crossing {
+            let until = i.checked_sub(1).map(|j| steps[j].id.clone());
+            NoReturnMarker {
+                declared: declared.as_str().into(),
+                rollback_possible_until: until.clone(),
+                crossed_by: Some(steps[i].id.clone()),
+                text: format!(
+                    "rollback possible until {}: {} crosses the point of no return ({}) of kind {kname}; after it no rollback is offered and no downgrade is planned",
+                    until.map(|u| format!("{u} (marked in the plan)")).unwrap_or_else(|| "here".into()),
+                    steps[i].id,
+                    declared.as_str()
+                ),
+            }
+        } else {
+            NoReturnMarker {
+                declared: declared.as_str().into(),
+                rollback_possible_until: None,
+                crossed_by: None,
+                text: match declared {
+                    NoReturn::Finalize if ctx.finalize_deferred.contains(&kname) => format!(
+                        "rollback possible until finalize, which was deferred: finalize kind {kname} later with `rollpilot finalize`"
+                    ),
+                    _ => format!(
+                        "rollback possible: this plan does not reach the point of no return ({})",
+                        declared.as_str()
+                    ),
+                },
+            }
+        };
+        // Finalize is itself the irreversible step; with "all-upgraded" the last install still
+        // leaves a node that can be rolled back if it fails, everything after it cannot.
+        let past_from = if already_past {
+            Some(0)
+        } else {
+            match declared {
+                NoReturn::Finalize => crossing,
+                NoReturn::AllUpgraded => crossing.map(|i| i + 1),
+            }
+        };
+        if let Some(from) = past_from {
+            let mut i = 0;
+            for p in &mut self.phases {
+                for s in &mut p.steps {
+                    if i >= from && !matches!(s.action, Action::Preflight) {
+                        s.rollback = PAST_NO_RETURN.to_string();
+                    }
+                    i += 1;
+                }
+            }
+        }
+        self.notes.push(Note { rule: Some(Rule::NoReturn), level: Level::Warning, text: marker.text.clone() });
+        Some(marker)
+    }
+}
+
 fn cap(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -1556,6 +2040,7 @@ pub fn rollback_steps(cluster: &Cluster, observed: &Observed, node: &str, previo
         confirm: Confirm::None,
         rollback: "none: this is the rollback; if it fails, the node needs hands-on repair".into(),
         assumes: Vec::new(),
+        workdir: kind.workdir.clone(),
     };
     let mut steps = Vec::new();
     // Stop it only when it is seen running: after a failed install its kit (and its stop
@@ -1584,6 +2069,39 @@ pub fn rollback_steps(cluster: &Cluster, observed: &Observed, node: &str, previo
         last.after = verify;
     }
     steps
+}
+
+/// The restore steps a run owes (its `before` ran, its `restore` did not), built without probing:
+/// what the end of an aborted or failed run executes so a frozen setting is never left behind.
+pub fn restore_steps(cluster: &Cluster, context: &RunContext, target: &Version) -> Vec<Step> {
+    let observed = Observed::default();
+    let req = PlanRequest { cluster, observed: &observed, target: target.clone(), context };
+    let b = Builder {
+        req: &req,
+        cluster,
+        direction: Direction::Nothing,
+        phases: Vec::new(),
+        notes: Vec::new(),
+        typed: Vec::new(),
+        exp: BTreeMap::new(),
+    };
+    let pending = context.restore_pending();
+    b.kinds_in_use()
+        .into_iter()
+        .filter(|(k, _, _)| pending.contains(k))
+        .filter_map(|(k, g, n)| {
+            b.step(
+                g,
+                n,
+                Action::Restore,
+                None,
+                "the run ended before its restore: what `before` changed is restored now",
+                &[Rule::Order],
+                format!("Restoring what `before` changed for kind {k}, on {}", n.name),
+                Confirm::None,
+            )
+        })
+        .collect()
 }
 
 /// The ssh command an operator can type to test the connection rollpilot tried: the same

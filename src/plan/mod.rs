@@ -6,6 +6,6 @@ pub mod render;
 pub mod rules;
 pub mod types;
 
-pub use build::{PLAN_FORMAT, PlanRequest, plan, rollback_steps};
+pub use build::{PLAN_FORMAT, PlanRequest, plan, restore_steps, rollback_steps};
 pub use rules::Rule;
 pub use types::*;

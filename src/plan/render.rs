@@ -71,6 +71,15 @@ pub fn to_text(p: &Plan) -> String {
         let _ = writeln!(o, "Phase {}. {}", pi + 1, ph.title);
         let _ = writeln!(o, "   {}", ph.reason);
         for (si, s) in ph.steps.iter().enumerate() {
+            if let Some(ponr) = &p.point_of_no_return
+                && ponr.crossed_by.as_deref() == Some(s.id.as_str())
+            {
+                let _ = writeln!(
+                    o,
+                    "   ── rollback possible until here ── past this line nothing can be rolled back (R14 point-of-no-return: {})",
+                    ponr.declared
+                );
+            }
             let m = markers(s);
             let m = if m.is_empty() { String::new() } else { format!(" [{}]", m.join("] [")) };
             let _ = writeln!(o, "   {}.{} {} {}{m}", pi + 1, si + 1, s.action, s.node);

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A safety rule from the design (R1–R12).
+/// A safety rule from the design (R1–R14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Rule {
     /// Old and new versions must be compatible under the cluster's rule.
@@ -43,6 +43,12 @@ pub enum Rule {
     /// Facts the plan assumed are re-checked before each step.
     #[serde(rename = "R12")]
     Drift,
+    /// Every host passes the kind's preflight check before anything is touched.
+    #[serde(rename = "R13")]
+    Preflight,
+    /// Past the declared point of no return nothing is rolled back or downgraded.
+    #[serde(rename = "R14")]
+    NoReturn,
 }
 
 impl Rule {
@@ -61,6 +67,8 @@ impl Rule {
             Rule::NewerNode => "R10",
             Rule::DoNoHarm => "R11",
             Rule::Drift => "R12",
+            Rule::Preflight => "R13",
+            Rule::NoReturn => "R14",
         }
     }
 
@@ -79,6 +87,8 @@ impl Rule {
             Rule::NewerNode => "newer-node",
             Rule::DoNoHarm => "do-no-harm",
             Rule::Drift => "drift",
+            Rule::Preflight => "preflight",
+            Rule::NoReturn => "point-of-no-return",
         }
     }
 }

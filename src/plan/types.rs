@@ -33,6 +33,21 @@ pub enum Action {
     Online,
     /// Reinstall the previous version after a failure (added by the operator's choice).
     Rollback,
+    /// A read-only check on every node before anything is touched; one failure refuses the run.
+    Preflight,
+    /// Once per run before the first node: a backup, a snapshot, a frozen setting.
+    Before,
+    /// Undoes `before` (thaws the setting); guaranteed to run when `before` ran, even after an
+    /// abort or a crash, because a frozen setting left behind is an outage waiting to happen.
+    Restore,
+    /// Takes a node out of service (leaders moved away, load balancer told) before its stop.
+    Drain,
+    /// Puts a node back into service once its start was verified.
+    Undrain,
+    /// A cluster-wide health check after the last node; it must exit 0.
+    Health,
+    /// Commits the cluster to the new version (no downgrade afterwards); may be deferred.
+    Finalize,
 }
 
 impl Action {
@@ -50,7 +65,20 @@ impl Action {
             Action::Offline => "offline",
             Action::Online => "online",
             Action::Rollback => "rollback",
+            Action::Preflight => "preflight",
+            Action::Before => "before",
+            Action::Restore => "restore",
+            Action::Drain => "drain",
+            Action::Undrain => "undrain",
+            Action::Health => "health",
+            Action::Finalize => "finalize",
         }
+    }
+
+    /// Whether the step acts on the whole run rather than on one node's software (it runs on one
+    /// host, but no node is rolled back because of it).
+    pub fn is_run_level(self) -> bool {
+        matches!(self, Action::Preflight | Action::Before | Action::Restore | Action::Health | Action::Finalize)
     }
 
     /// The config key of the command template this action runs.
@@ -65,6 +93,13 @@ impl Action {
             Action::Offline => "offline",
             Action::Online => "online",
             Action::Rollback => "rollback",
+            Action::Preflight => "preflight",
+            Action::Before => "before",
+            Action::Restore => "restore",
+            Action::Drain => "drain",
+            Action::Undrain => "undrain",
+            Action::Health => "cluster_health",
+            Action::Finalize => "finalize",
         }
     }
 }
@@ -74,6 +109,10 @@ impl fmt::Display for Action {
         f.write_str(self.as_str())
     }
 }
+
+/// The rollback text of every step past the point of no return; the failure question offers no
+/// "Roll back node" for such a step.
+pub const PAST_NO_RETURN: &str = "none: past the point of no return";
 
 /// How much the operator must do before a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +280,18 @@ pub struct Step {
     pub rollback: String,
     /// Roles the plan expected when it placed this step (R12).
     pub assumes: Vec<Assumption>,
+    /// The remote directory the step's job runs in (the kind's `workdir`), so relative paths in
+    /// step commands mean what they mean in the probes.
+    #[serde(default = "root_dir", skip_serializing_if = "is_root")]
+    pub workdir: String,
+}
+
+fn root_dir() -> String {
+    "/".to_string()
+}
+
+fn is_root(s: &str) -> bool {
+    s == "/"
 }
 
 /// Steps that belong together, in order.
@@ -338,6 +389,24 @@ pub struct Plan {
     pub notes: Vec<Note>,
     /// Typed confirmations this plan needs.
     pub typed_confirmations: Vec<TypedConfirmation>,
+    /// Where rollback stops being possible, when a kind declares a point of no return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_of_no_return: Option<NoReturnMarker>,
+}
+
+/// "Rollback possible until here": the step after which nothing can be rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoReturnMarker {
+    /// The config's declaration (`finalize` or `all-upgraded`).
+    pub declared: String,
+    /// The last step that can still be rolled back; `None` when the plan is already past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_possible_until: Option<String>,
+    /// The step that crosses it (finalize, or the last node's start); `None` when already past.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossed_by: Option<String>,
+    /// In an operator's words.
+    pub text: String,
 }
 
 impl Plan {
@@ -427,4 +496,36 @@ pub struct RunContext {
     /// be read (a Redis that is stopped cannot report one).
     #[serde(default)]
     pub installed: BTreeMap<String, Version>,
+    /// The preflight checks passed: they are not run again when the run plans again.
+    #[serde(default)]
+    pub preflight_done: bool,
+    /// Kinds whose `before` step ran (a frozen setting, a snapshot).
+    #[serde(default)]
+    pub before_done: BTreeSet<String>,
+    /// Kinds whose `restore` step ran after their `before`; a kind in `before_done` and not here
+    /// has a restore pending, which the plan and the end of every run take care of.
+    #[serde(default)]
+    pub restore_done: BTreeSet<String>,
+    /// Nodes drained and not yet undrained: a drain leaves nothing the probes can see.
+    #[serde(default)]
+    pub drained: BTreeSet<String>,
+    /// Kinds whose cluster health check after the last node passed.
+    #[serde(default)]
+    pub health_done: BTreeSet<String>,
+    /// Kinds whose finalize the operator deferred ("later, with `rollpilot finalize`").
+    #[serde(default)]
+    pub finalize_deferred: BTreeSet<String>,
+    /// Kind → the version it was finalized at: past the point of no return.
+    #[serde(default)]
+    pub finalized: BTreeMap<String, Version>,
+    /// This run exists to finalize (`rollpilot finalize`): finalize is asked typed, not optional.
+    #[serde(default)]
+    pub finalize_requested: bool,
+}
+
+impl RunContext {
+    /// Kinds whose `before` ran and whose `restore` has not: what must be restored.
+    pub fn restore_pending(&self) -> Vec<String> {
+        self.before_done.iter().filter(|k| !self.restore_done.contains(*k)).cloned().collect()
+    }
 }

@@ -224,6 +224,19 @@ pub fn observe(kind: &Kind, vars: &BTreeMap<String, String>, outputs: &BTreeMap<
         }
     }
 
+    // The finalized series (R14): only a running node can say it.
+    if let Some(ex) = &kind.parse.finalized
+        && obs.role.is_running()
+    {
+        match extract_with(ex, text_of(ex.from), "finalized version", vars) {
+            Ok(v) => match parse_loose(&v) {
+                Some(ver) => obs.finalized = Some(ver),
+                None => errors.push(format!("finalized version: `{v}` is not a version (expected major.minor)")),
+            },
+            Err(Unreadable(m)) => errors.push(m),
+        }
+    }
+
     obs.health = if let Some(ex) = &kind.parse.health {
         match extract_with(ex, text_of(ex.from), "health", vars) {
             Ok(w) => Health::from_word(&w).unwrap_or(Health::Unknown),
@@ -333,10 +346,12 @@ mod tests {
                 health: None,
                 eligible: None,
                 running_version: None,
+                finalized: None,
             },
             sudo: false,
             peer_auto: false,
             workdir: "/".into(),
+            point_of_no_return: None,
         }
     }
 

@@ -130,6 +130,11 @@ fn decide(
         QuestionKind::Typed if typed_ok => {
             (Answer::Proceed, o.confirm.clone(), format!("proceed (--confirm={})", q.expected))
         }
+        QuestionKind::Typed if has(Answer::Decline) => (
+            Answer::Decline,
+            None,
+            format!("later: an optional irreversible step needs --confirm={} to run now", q.expected),
+        ),
         QuestionKind::Typed => {
             (Answer::Abort, None, format!("abort: this step needs a typed confirmation; pass --confirm={}", q.expected))
         }

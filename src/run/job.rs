@@ -76,8 +76,11 @@ pub struct JobPoll {
     pub new_bytes: u64,
 }
 
-/// The script that starts `command` detached, unless the job already exists.
-pub fn start_script(dir: &JobDir, command: &str) -> String {
+/// The script that starts `command` detached in `workdir` (the kind's, validated; quoted here),
+/// unless the job already exists. The job runs where the probes run, so a relative path in a
+/// step command means the same as in the kind's probes; a missing workdir fails the step (exit
+/// 97, like the probes) rather than running it somewhere else.
+pub fn start_script(dir: &JobDir, workdir: &str, command: &str) -> String {
     let d = dir.q();
     format!(
         "d={d}\n\
@@ -85,10 +88,11 @@ pub fn start_script(dir: &JobDir, command: &str) -> String {
          if ! mkdir \"$d\" 2>/dev/null; then echo 'rp-job: exists'; exit 0; fi\n\
          printf '%s\\n' {cmd} >\"$d/cmd\" || exit 91\n\
          S=; command -v setsid >/dev/null 2>&1 && S=setsid\n\
-         $S nohup sh -c 'd=\"$1\"; echo $$ >\"$d/pid\"; sh \"$d/cmd\" >\"$d/out\" 2>&1 </dev/null; echo $? >\"$d/status.tmp\"; mv \"$d/status.tmp\" \"$d/status\"' rp-job \"$d\" >/dev/null 2>&1 </dev/null &\n\
+         $S nohup sh -c 'd=\"$1\"; echo $$ >\"$d/pid\"; if cd \"$2\" 2>\"$d/out\"; then sh \"$d/cmd\" >\"$d/out\" 2>&1 </dev/null; else echo \"rp-job: cannot cd to $2\" >>\"$d/out\"; (exit 97); fi; echo $? >\"$d/status.tmp\"; mv \"$d/status.tmp\" \"$d/status\"' rp-job \"$d\" {wd} >/dev/null 2>&1 </dev/null &\n\
          i=0; while [ ! -s \"$d/pid\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done\n\
          echo 'rp-job: started'\n",
-        cmd = shell_quote(command)
+        cmd = shell_quote(command),
+        wd = shell_quote(workdir)
     )
 }
 
@@ -137,9 +141,15 @@ pub fn parse_poll(out: &str) -> Option<JobPoll> {
     Some(JobPoll { state: state?, out_size: size, new_output: body.to_string(), new_bytes })
 }
 
-/// Starts the job (or finds it already there).
-pub async fn start(t: &dyn Transport, node: &Node, dir: &JobDir, command: &str) -> Result<bool, TransportError> {
-    let cmd = RemoteCommand::new(start_script(dir, command), Duration::from_secs(30));
+/// Starts the job in `workdir` (or finds it already there).
+pub async fn start(
+    t: &dyn Transport,
+    node: &Node,
+    dir: &JobDir,
+    workdir: &str,
+    command: &str,
+) -> Result<bool, TransportError> {
+    let cmd = RemoteCommand::new(start_script(dir, workdir, command), Duration::from_secs(30));
     let out = t.run(node, &cmd).await?;
     if out.stdout.contains("rp-job: started") {
         Ok(true)
@@ -244,12 +254,12 @@ mod tests {
         assert!(dir.0.ends_with("/run_1/east_tc-1_install-1"));
         let counter = tmp.path().join("count");
         let cmd = format!("echo run >> {}; echo hello; echo oops >&2; exit 3", counter.display());
-        assert!(sh(start_script(&dir, &cmd)).await.contains("rp-job: started"));
+        assert!(sh(start_script(&dir, "/", &cmd)).await.contains("rp-job: started"));
         let p = wait_done(&dir).await;
         assert_eq!(p.state, JobState::Done(3));
         assert_eq!(p.new_output, "hello\noops\n");
         // Starting again never re-runs it.
-        assert!(sh(start_script(&dir, &cmd)).await.contains("rp-job: exists"));
+        assert!(sh(start_script(&dir, "/", &cmd)).await.contains("rp-job: exists"));
         assert_eq!(std::fs::read_to_string(&counter).unwrap(), "run\n");
         // Output from an offset.
         let p = parse_poll(&sh(poll_script(&dir, 6, 1000)).await).unwrap();
@@ -262,7 +272,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = JobDir::new(tmp.path().to_str().unwrap(), "r", "bin", 1);
         // 3 invalid bytes, then "é" (2 bytes) cut by the first poll's bound of 4 bytes.
-        assert!(sh(start_script(&dir, r"printf '\377\376\375\303\251end'")).await.contains("started"));
+        assert!(sh(start_script(&dir, "/", r"printf '\377\376\375\303\251end'")).await.contains("started"));
         let done = wait_done(&dir).await;
         assert_eq!(done.out_size, 8);
         let first = parse_poll(&sh(poll_script(&dir, 0, 4)).await).unwrap();
@@ -276,13 +286,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn jobs_run_in_the_kinds_workdir_and_a_missing_one_fails_the_step() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("jobs");
+        let work = tmp.path().join("kit dir");
+        std::fs::create_dir(&work).unwrap();
+        std::fs::write(work.join("marker"), "here\n").unwrap();
+        let dir = JobDir::new(base.to_str().unwrap(), "r", "east/tc-1/install", 1);
+        // A relative path in the step command resolves in the workdir, as it does in the probes.
+        assert!(sh(start_script(&dir, work.to_str().unwrap(), "cat marker; pwd")).await.contains("started"));
+        let p = wait_done(&dir).await;
+        assert_eq!(p.state, JobState::Done(0), "{p:?}");
+        assert_eq!(p.new_output, format!("here\n{}\n", work.display()));
+        // A workdir that does not exist fails the step instead of running it elsewhere.
+        let dir2 = JobDir::new(base.to_str().unwrap(), "r", "east/tc-1/start", 1);
+        let gone = tmp.path().join("gone");
+        assert!(sh(start_script(&dir2, gone.to_str().unwrap(), "touch ran")).await.contains("started"));
+        let p = wait_done(&dir2).await;
+        assert_eq!(p.state, JobState::Done(97), "{p:?}");
+        assert!(p.new_output.contains("cannot cd to"), "{p:?}");
+        assert!(!gone.join("ran").exists() && !std::path::Path::new("/ran").exists());
+    }
+
+    #[tokio::test]
     async fn absent_and_lost_jobs() {
         let tmp = tempfile::tempdir().unwrap();
         let base = tmp.path().to_str().unwrap().to_string();
         let dir = JobDir::new(&base, "r", "s", 1);
         assert_eq!(parse_poll(&sh(poll_script(&dir, 0, 10)).await).unwrap().state, JobState::Absent);
         // A job whose process was killed leaves no status: lost.
-        assert!(sh(start_script(&dir, "sleep 60")).await.contains("started"));
+        assert!(sh(start_script(&dir, "/", "sleep 60")).await.contains("started"));
         let pid: i32 = std::fs::read_to_string(format!("{}/pid", dir.0)).unwrap().trim().parse().unwrap();
         assert_eq!(parse_poll(&sh(poll_script(&dir, 0, 10)).await).unwrap().state, JobState::Running);
         rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), rustix::process::Signal::KILL)

@@ -98,6 +98,54 @@ kind = "node"
 hosts = ["p1", "p2", "p3"]
 "#;
 
+/// Three peers whose kind has every run-level step: preflight, before (`freeze`) and restore
+/// (`thaw`), drain/undrain, a cluster health check and finalize as the point of no return.
+pub const RUN_STEPS: &str = r#"
+[cluster]
+name = "fake"
+target = "1.1.0"
+profile = "any-order"
+compat = "any"
+failback = "never"
+transport = "local"
+job_dir = "/jobs"
+
+[timeouts]
+gate = "60s"
+step = "120s"
+refresh = "1s"
+probe = "5s"
+
+[lock]
+lease = "30s"
+
+[kinds.node]
+workdir = "/srv/node"
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+preflight = "fake preflight {host} {version}"
+before = "fake freeze {host}"
+restore = "fake thaw {host}"
+drain = "fake drain {host}"
+undrain = "fake undrain {host}"
+cluster_health = "fake health {host}"
+finalize = "fake finalize {host} {version}"
+point_of_no_return = "finalize"
+
+[kinds.node.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)', map = { "active" = "none", "passive" = "none", "stopped" = "stopped" } }
+
+[[groups]]
+name = "peers"
+type = "peer"
+kind = "node"
+hosts = ["p1", "p2", "p3"]
+"#;
+
 /// One node of the world.
 #[derive(Debug, Clone)]
 pub struct NodeState {
@@ -149,6 +197,16 @@ pub struct World {
     /// Job starts whose command contains this never return (rollpilot "crashes" mid-start).
     pub hang_start: Option<String>,
     pub epoch: Instant,
+    /// Commands ("preflight p2", "start p3") that fail this many more times, with exit 1.
+    pub fail_verb: HashMap<String, u32>,
+    /// A setting frozen by `freeze` and not yet thawed.
+    pub frozen: bool,
+    /// Nodes drained and not undrained.
+    pub drained: std::collections::BTreeSet<String>,
+    /// The version the cluster was finalized at.
+    pub finalized: Option<String>,
+    /// The working directory of every job started, by command ("install p1 1.1.0" → dir).
+    pub job_workdirs: Vec<(String, String)>,
 }
 
 impl World {
@@ -171,7 +229,36 @@ impl World {
             *left -= 1;
             return (1, format!("{verb} on {host} failed: injected fault\n"));
         }
+        let key = format!("{verb} {host}");
+        if let Some(left) = self.fail_verb.get_mut(&key)
+            && *left > 0
+        {
+            *left -= 1;
+            return (1, format!("{key} failed: kit /opt/kits/x-{}.tar.gz missing\n", w.get(3).unwrap_or(&"")));
+        }
         match verb {
+            "preflight" => (0, format!("{host}: kit present, 12 GiB free\n")),
+            "freeze" => {
+                self.frozen = true;
+                (0, "time_until_store_dead = 30m\n".into())
+            }
+            "thaw" => {
+                self.frozen = false;
+                (0, "time_until_store_dead reset\n".into())
+            }
+            "drain" => {
+                self.drained.insert(host.clone());
+                (0, format!("{host} drained\n"))
+            }
+            "undrain" => {
+                self.drained.remove(&host);
+                (0, format!("{host} ready\n"))
+            }
+            "health" => (0, "all nodes live\n".into()),
+            "finalize" => {
+                self.finalized = Some(w.get(3).copied().unwrap_or("").to_string());
+                (0, "finalized\n".into())
+            }
             "stop" => {
                 let left = self.fail_stop.entry(host.clone()).or_insert(0);
                 if *left > 0 {
@@ -387,6 +474,12 @@ impl Fake {
                 _ => Duration::from_secs(1),
             };
             let short = command.trim_start_matches("fake ").to_string();
+            let workdir = script
+                .lines()
+                .find(|l| l.contains("rp-job \"$d\" "))
+                .and_then(|l| words(l.split("rp-job \"$d\" ").nth(1)?).first().cloned())
+                .unwrap_or_default();
+            w.job_workdirs.push((short.clone(), workdir));
             w.started.push(short);
             w.jobs.insert(
                 dir,
@@ -525,6 +618,11 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         lock_unreachable: false,
         hang_start: None,
         epoch: Instant::now(),
+        fail_verb: HashMap::new(),
+        frozen: false,
+        drained: Default::default(),
+        finalized: None,
+        job_workdirs: Vec::new(),
     }))
 }
 

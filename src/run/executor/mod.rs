@@ -22,7 +22,7 @@ pub use questions::{confirmation_question, failure_question};
 
 pub use super::events::PausePolicy;
 use super::events::*;
-use super::journal::{Journal, JournalError, Record, RunState};
+use super::journal::{self, Journal, JournalError, Record, RunState};
 use super::lock::LockInfo;
 use crate::model::{Cluster, Role};
 use crate::plan::{Level, Plan, RunContext};
@@ -214,12 +214,17 @@ pub async fn run(
         sequence: None,
         sequences: Vec::new(),
     };
-    let (end, message) = match ex.drive().await {
+    let (end, mut message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),
         Ok(Flow::Next) => (RunEnd::Done, "done".into()),
         Err(ExecError::Interrupted) => (RunEnd::Interrupted, ex.resume_hint("interrupted")),
         Err(e) => (RunEnd::Failed, ex.resume_hint(&e.to_string())),
     };
+    if ex.journal.is_some()
+        && let Some(said) = ex.restore_on_end().await
+    {
+        message = format!("{message}; {said}");
+    }
     // A lost lock stops every wait like a second Ctrl-C; it is not an interruption to resume.
     let (end, message) = if ex.lock.lost() && end == RunEnd::Interrupted { ex.lost_lock_end() } else { (end, message) };
     if ex.journal.is_some() {
@@ -233,6 +238,47 @@ pub async fn run(
 }
 
 impl Exec {
+    /// The guarantee behind `before`/`restore`: however the run ends (done, aborted, failed,
+    /// refused), a `before` that ran without its restore is restored now, journaled like any
+    /// step. Only a second Ctrl-C or a lost lock leave it to `resume`, whose plan has it.
+    /// Returns what the operator must know, if anything.
+    async fn restore_on_end(&mut self) -> Option<String> {
+        let pending = crate::plan::restore_steps(&self.cluster, &self.state.context, &self.cfg.target);
+        if pending.is_empty() {
+            return None;
+        }
+        let ids = pending.iter().map(|s| s.id.clone()).collect::<Vec<_>>().join(", ");
+        if self.interrupt_now || self.lock.lost() {
+            let text = format!("restore pending ({ids}): the plan of `resume` includes it");
+            self.note(Level::Warning, text.clone());
+            return Some(text);
+        }
+        // A single Ctrl-C asked to stop the rollout, not to leave a frozen setting behind.
+        self.interrupt = false;
+        let mut said = Vec::new();
+        for step in pending {
+            self.note(Level::Warning, format!("the run ended with a restore pending: running {} now", step.id));
+            let ok = match self.execute(&step).await {
+                Ok(runner::Executed::Ran(journal::Outcome::Ok, _, _)) => self.step_done(&step).is_ok(),
+                _ => false,
+            };
+            if ok {
+                said.push(format!("{} ran", step.id));
+            } else {
+                let text = format!(
+                    "{} FAILED: run it by hand on {}: {} (or `resume`, whose plan includes it)",
+                    step.id,
+                    step.node,
+                    step.command.as_deref().unwrap_or("(no command)")
+                );
+                self.note(Level::Warning, text.clone());
+                self.record(Record::Note { text: text.clone() });
+                said.push(text);
+            }
+        }
+        Some(said.join("; "))
+    }
+
     fn emit(&self, e: Event) {
         let _ = self.events.send(e);
     }

@@ -3,7 +3,7 @@
 //! honoured meanwhile.
 
 use super::{Exec, Flow, Res};
-use crate::plan::{Action, Confirm, Level, Step};
+use crate::plan::{Action, Confirm, Level, PAST_NO_RETURN, Step};
 use crate::run::events::*;
 use crate::run::journal::{DecisionRecord, Record};
 use semver::Version;
@@ -17,10 +17,17 @@ fn touches_software(step: &Step) -> bool {
     matches!(step.action, Action::Stop | Action::Cleanup | Action::Install | Action::Start | Action::Rollback)
 }
 
+/// Whether "Skip" after a failure of `step` skips only the step (a run-level step, a drain) rather
+/// than the whole node its host belongs to.
+pub(crate) fn skips_step_only(step: &Step) -> bool {
+    step.action.is_run_level() || matches!(step.action, Action::Drain | Action::Undrain)
+}
+
 /// The rollback a failure of `step` would lead to, naming the version a rollback installs: the
 /// one the node ran when the run first saw it (never the one read after an install).
 pub fn planned_rollback(step: &Step, previous: Option<&Version>) -> String {
     match (step.action, previous) {
+        _ if step.rollback == PAST_NO_RETURN => step.rollback.clone(),
         (Action::Install | Action::Start, Some(prev)) => {
             format!("reinstall {prev} on {} (rollback) and start it", step.node)
         }
@@ -57,6 +64,21 @@ pub fn confirmation_question(step: &Step, id: u64, cluster_name: &str) -> Questi
             vec![
                 choice(Answer::Cancel, "Cancel", "pause here; nothing is done", false),
                 choice(Answer::Proceed, "Proceed", "run this step (type the cluster name)", true),
+            ],
+        ),
+        // Finalize: optional now, and irreversible, so doing it now is typed (R14).
+        Confirm::Optional if step.irreversible => (
+            QuestionKind::Typed,
+            format!("Finalize now or later: {} {}", step.action, step.node),
+            vec![
+                choice(
+                    Answer::Decline,
+                    "Later",
+                    "leave it for `rollpilot finalize`; the cluster stays downgradable meanwhile",
+                    false,
+                ),
+                choice(Answer::Proceed, "Finalize now", "cross the point of no return (type the cluster name)", true),
+                choice(Answer::Cancel, "Pause", "pause here; decide later", false),
             ],
         ),
         Confirm::Optional => (
@@ -137,8 +159,10 @@ fn recovery_question(
         &format!("run {} on {} again as a new attempt, then its checks", step.action, step.node),
         false,
     ));
+    // Past the point of no return (R14) the old version cannot come back: never offered.
     if let Some(prev) = previous
         && touches_software(step)
+        && step.rollback != PAST_NO_RETURN
     {
         choices.push(choice(
             Answer::Rollback,
@@ -147,12 +171,21 @@ fn recovery_question(
             false,
         ));
     }
-    choices.push(choice(
-        Answer::Skip,
-        "Skip node",
-        &format!("leave {} as it is and go on with the other nodes (type the cluster name)", step.node),
-        true,
-    ));
+    if skips_step_only(step) {
+        choices.push(choice(
+            Answer::Skip,
+            "Skip step",
+            &format!("record {} as done without success and go on (type the cluster name)", step.id),
+            true,
+        ));
+    } else {
+        choices.push(choice(
+            Answer::Skip,
+            "Skip node",
+            &format!("leave {} as it is and go on with the other nodes (type the cluster name)", step.node),
+            true,
+        ));
+    }
     let mut lines = vec![
         what.to_string(),
         "The rollout stopped here: no other node is touched until you decide (R11 do-no-harm).".into(),

@@ -56,6 +56,34 @@ impl Exec {
                 self.decided(&step.id, DecisionRecord::KeepWaiting, None);
                 Ok(Chosen::KeepWaiting)
             }
+            Answer::Skip if super::questions::skips_step_only(step) => {
+                // A run-level step (health, restore...) or a drain: skipping it skips the step,
+                // not the host it runs on.
+                self.decided(&step.id, DecisionRecord::Skip { node: step.node.clone() }, typed);
+                if step.action == crate::plan::Action::Finalize {
+                    // A finalize that failed did not cross the point of no return: deferred.
+                    let mut ctx = self.state.context.clone();
+                    if let Some(g) = self.cluster.group(&step.group) {
+                        ctx.finalize_deferred.insert(g.kind.clone());
+                    }
+                    self.must_record(Record::Context { context: ctx })?;
+                    self.note(
+                        Level::Warning,
+                        format!(
+                            "{} skipped by the operator: not finalized; finalize later with `rollpilot finalize`",
+                            step.id
+                        ),
+                    );
+                } else {
+                    self.note(
+                        Level::Warning,
+                        format!("{} skipped by the operator: recorded as done without success", step.id),
+                    );
+                    self.step_done(step)?;
+                }
+                self.decided_change = Some(format!("{} was skipped by the operator; planned without it", step.id));
+                Ok(Chosen::Then(Flow::Next))
+            }
             Answer::Skip => {
                 self.decided(&step.id, DecisionRecord::Skip { node: step.node.clone() }, typed);
                 self.skip_node(&step.node)?;

@@ -109,7 +109,7 @@ impl Exec {
         // Start (idempotent), retrying while the host cannot be reached.
         let mut failing = false;
         loop {
-            match job::start(self.transport.as_ref(), &node, &dir, &command).await {
+            match job::start(self.transport.as_ref(), &node, &dir, &step.workdir, &command).await {
                 Ok(fresh) => {
                     if failing {
                         self.note(

@@ -3,13 +3,14 @@
 //! then run it.
 
 use super::questions::{choice, confirmation_question};
+use super::runner::Executed;
 use super::waits::GateWait;
 use super::{Exec, Flow, Res};
 use crate::plan::gates::{Verdict, evaluate};
 use crate::plan::{self, Action, Confirm, Direction, Level, Plan, PlanRequest, Step};
 use crate::probe::Snapshot;
 use crate::run::events::*;
-use crate::run::journal::{DecisionRecord, Record};
+use crate::run::journal::{DecisionRecord, Outcome, Record};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -270,7 +271,12 @@ impl Exec {
             if let Some(end) = self.window_check(&step, &plan) {
                 return Ok(end);
             }
-            match self.one_step(&step).await? {
+            let flow = if step.action == Action::Preflight {
+                self.preflight(&plan).await?
+            } else {
+                self.one_step(&step).await?
+            };
+            match flow {
                 Flow::Next => continue,
                 end => return Ok(end),
             }
@@ -316,6 +322,51 @@ impl Exec {
         }
         self.sequence = Some((step.node.clone(), Instant::now()));
         None
+    }
+
+    /// R13: runs every preflight check of the plan (read-only, one per host) before anything is
+    /// touched, and refuses the run (exit 3) naming each host that failed with its output tail.
+    /// All hosts are checked even after a failure, so the operator fixes everything at once.
+    async fn preflight(&mut self, plan: &Plan) -> Res<Flow> {
+        let checks: Vec<Step> = plan.steps().filter(|s| s.action == Action::Preflight).cloned().collect();
+        let mut failed: Vec<String> = Vec::new();
+        for s in &checks {
+            match self.execute(s).await? {
+                Executed::Stopped(flow) => return Ok(flow),
+                Executed::Ran(Outcome::Ok, _, _) => self.step_done(s)?,
+                Executed::Ran(outcome, exit, tail) => {
+                    let how = match (outcome, exit) {
+                        (Outcome::Failed, Some(c)) => format!("exit {c}"),
+                        (Outcome::TimedOut, _) => "timed out".to_string(),
+                        _ => "did not finish".to_string(),
+                    };
+                    let tail = crate::transport::tail(tail.trim(), 300);
+                    failed.push(format!(
+                        "{} ({how}): {}",
+                        s.node,
+                        if tail.is_empty() { "no output".to_string() } else { tail }
+                    ));
+                }
+            }
+            if self.interrupt {
+                return Ok(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted during preflight")));
+            }
+        }
+        if !failed.is_empty() {
+            let text = format!(
+                "R13 preflight refused the run: {} of {} hosts failed their check; nothing was touched\n{}",
+                failed.len(),
+                checks.len(),
+                failed.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
+            );
+            self.record(Record::Note { text: text.clone() });
+            return Ok(Flow::End(RunEnd::Refused, text));
+        }
+        let mut ctx = self.state.context.clone();
+        ctx.preflight_done = true;
+        self.must_record(Record::Context { context: ctx })?;
+        self.note(Level::Info, format!("R13 preflight: all {} hosts passed their checks", checks.len()));
+        Ok(Flow::Next)
     }
 
     async fn one_step(&mut self, step: &Step) -> Res<Flow> {
@@ -409,6 +460,23 @@ impl Exec {
                 self.canaried.insert(step.group.clone());
                 self.approve_sequence(step);
                 Ok(None)
+            }
+            Answer::Decline if step.action == Action::Finalize => {
+                self.decided(&step.id, DecisionRecord::Decline, None);
+                let mut ctx = self.state.context.clone();
+                if let Some(g) = self.cluster.group(&step.group) {
+                    ctx.finalize_deferred.insert(g.kind.clone());
+                }
+                self.must_record(Record::Context { context: ctx })?;
+                self.note(
+                    Level::Info,
+                    format!(
+                        "finalize deferred: the cluster stays downgradable; finalize later with `rollpilot finalize -c {}`",
+                        self.cfg.config_path.display()
+                    ),
+                );
+                self.decided_change = Some("the operator deferred finalize; planned without it".into());
+                Ok(Some(Flow::Next))
             }
             Answer::Decline => {
                 self.decided(&step.id, DecisionRecord::Decline, None);

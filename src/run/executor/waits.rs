@@ -215,6 +215,34 @@ impl Exec {
                     ctx.installed.insert(step.node.clone(), v.clone());
                 }
             }
+            Action::Before => {
+                if let Some(k) = self.cluster.group(&step.group).map(|g| g.kind.clone()) {
+                    ctx.restore_done.remove(&k);
+                    ctx.before_done.insert(k);
+                }
+            }
+            Action::Restore => {
+                if let Some(k) = self.cluster.group(&step.group).map(|g| g.kind.clone()) {
+                    ctx.restore_done.insert(k);
+                }
+            }
+            Action::Health => {
+                if let Some(k) = self.cluster.group(&step.group).map(|g| g.kind.clone()) {
+                    ctx.health_done.insert(k);
+                }
+            }
+            Action::Finalize => {
+                if let (Some(k), Some(v)) = (self.cluster.group(&step.group).map(|g| g.kind.clone()), &step.version) {
+                    ctx.finalize_deferred.remove(&k);
+                    ctx.finalized.insert(k, v.clone());
+                }
+            }
+            Action::Drain => {
+                ctx.drained.insert(step.node.clone());
+            }
+            Action::Undrain => {
+                ctx.drained.remove(&step.node);
+            }
             Action::Offline | Action::Online => {
                 let service = self.cluster.group(&step.group).and_then(|g| g.service.clone()).or_else(|| {
                     self.cluster.groups.iter().find(|x| x.gtype == GroupType::Server).map(|x| x.name.clone())
