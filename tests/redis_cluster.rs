@@ -616,3 +616,100 @@ fn redis_cluster_rolling_upgrade_62_to_70_over_ssh() {
     let _ = &lab.base;
     drop(lab);
 }
+
+/// The step ids started in the newest run, in order.
+fn started(entries: &[rollpilot::run::journal::Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::StepStarted { step, .. } => Some(step.id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn redis_cluster_preflight_refuses_a_host_without_the_target() {
+    // redis-5's redis_home has only 6.2.14.
+    let lab = Lab::up(Some(4));
+    let c = lab.c();
+    let masters = lab.masters();
+    let o = lab.rp(&["upgrade", "-c", c.as_str(), "--headless", "--yes"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    // It names the host and what is missing there, and no other host.
+    assert!(out.contains("R13 preflight refused the run: 1 of 6 hosts failed"), "{out}");
+    assert!(
+        out.contains("- redis-5 (exit 1): missing: ") && out.contains("home-old-only/redis-7.0.15/bin/redis-server"),
+        "{out}"
+    );
+    for n in ["redis-1", "redis-2", "redis-3", "redis-4", "redis-6"] {
+        assert!(!out.contains(&format!("- {n} (exit")), "{out}");
+    }
+    // Nothing was touched: no step but the preflight started, the setting the `before` would
+    // freeze is untouched, the masters and versions are as they were.
+    let steps = started(&lab.journal());
+    assert!(steps.iter().all(|s| s.contains("preflight")), "{steps:#?}");
+    for p in &lab.ports {
+        assert_eq!(config_get(*p, "cluster-replica-no-failover").as_deref(), Some("no"), "port {p}");
+        assert_eq!(info(*p, "server").and_then(|i| field(&i, "redis_version")).as_deref(), Some(OLD));
+    }
+    assert_eq!(lab.masters(), masters);
+    assert!(lab.status().iter().all(|r| r["version"] == OLD));
+}
+
+#[test]
+fn redis_cluster_before_is_restored_after_a_sigkill_and_resume() {
+    let lab = Lab::up(None);
+    let c = lab.c();
+    let log = std::fs::File::create(lab.base.join("upgrade.log")).unwrap();
+    let mut child = lab
+        .rp_cmd(&["upgrade", "-c", c.as_str(), "--headless", "--yes"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // Kill it once the `before` ran and the first node was installed, mid-run.
+    let journal = || {
+        let runs = rollpilot::run::runs::list(&lab.state, None);
+        runs.first().and_then(|r| rollpilot::run::runs::load(r).ok()).map(|(e, _)| e).unwrap_or_default()
+    };
+    let done = |entries: &[rollpilot::run::journal::Entry], suffix: &str| {
+        entries.iter().any(|e| matches!(&e.record, Record::StepDone { step } if step.ends_with(suffix)))
+    };
+    wait("the before and a first install", 90, || {
+        let e = journal();
+        done(&e, "before") && done(&e, "/install")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let frozen: Vec<u16> = lab
+        .ports
+        .iter()
+        .copied()
+        .filter(|p| config_get(*p, "cluster-replica-no-failover").as_deref() == Some("yes"))
+        .collect();
+    assert!(!frozen.is_empty(), "the before set cluster-replica-no-failover somewhere");
+    let still_old = lab
+        .ports
+        .iter()
+        .filter(|p| info(**p, "server").and_then(|i| field(&i, "redis_version")).as_deref() == Some(OLD));
+    assert!(still_old.count() >= 4, "killed mid-run, before most nodes were upgraded");
+
+    let o = lab.rp(&["resume", "-c", c.as_str(), "--headless", "--yes"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let entries = journal();
+    assert!(entries.iter().any(|e| matches!(e.record, Record::Resumed { .. })));
+    assert!(done(&entries, "restore"), "{out}");
+    assert!(matches!(entries.last().unwrap().record, Record::RunFinished { ref outcome, .. } if outcome == "done"));
+    // Restored on every node, live and in its redis.conf (CONFIG REWRITE).
+    for (p, n) in lab.ports.iter().zip(1..) {
+        assert_eq!(config_get(*p, "cluster-replica-no-failover").as_deref(), Some("no"), "port {p}");
+        let conf =
+            std::fs::read_to_string(lab.base.join("nodes").join(format!("redis-{n}")).join("redis.conf")).unwrap();
+        assert!(conf.contains("cluster-replica-no-failover no"), "redis-{n}: {conf}");
+        assert_eq!(info(*p, "server").and_then(|i| field(&i, "redis_version")).as_deref(), Some(NEW));
+    }
+}
