@@ -756,3 +756,43 @@ fn read_only_watching_refuses_action_keys_with_a_visible_note() {
     s.state.shell_allowed = true;
     assert!(s.key(ch('s')).iter().any(|e| matches!(e, Effect::OpenShell(_))));
 }
+
+#[test]
+fn output_pane_shows_the_last_finished_step_until_the_next_one_prints() {
+    let mut s = running();
+    assert!(s.screen().contains("no step has run yet"), "{}", s.screen());
+    s.run_step("east/tc-east-2/stop");
+    // Between steps: the finished step's output, marked as the last one with its exit code.
+    let screen = s.screen();
+    assert!(screen.contains("last: east/tc-east-2/stop (exit 0)"), "{screen}");
+    assert!(screen.contains("tc-east-2 stopped."), "{screen}");
+    // The next step has started but printed nothing: the last output stays.
+    let install = s.step("east/tc-east-2/install");
+    s.ev(Event::StepStarted { step: Box::new(install.clone()), attempt: 1 });
+    let screen = s.screen();
+    assert!(screen.contains("last: east/tc-east-2/stop (exit 0)"), "{screen}");
+    assert!(!screen.contains("(no output yet)"), "{screen}");
+    // Once it prints, the running step's output replaces it.
+    s.ev(Event::Output { step: install.id.clone(), node: install.node.clone(), text: "removed /opt/x\n".into() });
+    let screen = s.screen();
+    assert!(screen.contains("Output · east/tc-east-2/install on tc-east-2"), "{screen}");
+    assert!(screen.contains("removed /opt/x") && !screen.contains("last: "), "{screen}");
+}
+
+#[test]
+fn output_pane_after_a_resume_says_this_session_has_no_output_yet() {
+    let mut s = Sim::new(80, 24, Theme::default_colors());
+    s.ev(Event::Started {
+        run: "20261122T015800Z-4f2a".into(),
+        journal: std::path::PathBuf::from("/tmp/journal.jsonl"),
+        resumed: true,
+        started_at: s.now,
+        mixed_since: None,
+        done: Vec::new(),
+        target: "4.2.1".into(),
+        from: vec!["4.2.0".into()],
+        downgrade: false,
+    });
+    let screen = s.screen();
+    assert!(screen.contains("no output in this session yet") && !screen.contains("no step has run yet"), "{screen}");
+}

@@ -188,6 +188,26 @@ fn confirm_dialog_for_stopping_an_active() {
     }
 }
 
+/// At 120×40 the dialog is centred over the whole screen and as wide as its command needs
+/// (up to ~90% of the screen), so its command wraps once, not over five lines.
+#[test]
+fn confirm_dialog_uses_the_width_it_needs() {
+    let s = confirm(120, 40, Theme::default_colors());
+    let text = s.screen();
+    let top = text.lines().find(|l| l.contains("╔ Confirm:")).unwrap();
+    let left = top.chars().position(|c| c == '╔').unwrap();
+    let w = top.chars().skip(left).position(|c| c == '╗').unwrap() + 1;
+    assert!((96..=108).contains(&w), "dialog {w} columns wide:\n{text}");
+    let right = 120 - left - w;
+    assert!(left.abs_diff(right) <= 1, "centred: {left} left, {right} right:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Command on tc-east-1: /opt/terracotta/terracotta/server/bin/stop-tc-server.sh -f")),
+        "the command on at most two lines:\n{text}"
+    );
+    check("confirm_120x40", &s);
+}
+
 #[test]
 fn gate_waiting_with_countdown_and_blocker() {
     for (w, h) in SIZES {

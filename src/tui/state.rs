@@ -683,7 +683,10 @@ impl State {
         self.visible.get(self.node_sel).and_then(|&i| self.rows.get(i))
     }
 
-    /// The step whose output the output pane shows.
+    /// The step whose output the output pane shows: the step selected in the plan (when the
+    /// plan has the keyboard and that step printed something), else the running (or latest)
+    /// step when it printed something, else the latest finished step that printed something,
+    /// so the pane does not go blank between steps.
     pub fn shown_output(&self) -> Option<(&str, &StepOutput)> {
         if self.focus == Pane::Plan
             && let Some(id) = self.selected_step_id()
@@ -691,8 +694,25 @@ impl State {
         {
             return Some((id, o));
         }
-        let id = self.output_step.as_deref()?;
-        self.outputs.get(id).map(|o| (id, o))
+        let current = self.output_step.as_deref().and_then(|id| self.outputs.get_key_value(id));
+        if let Some((id, o)) = current
+            && !o.is_empty()
+        {
+            return Some((id.as_str(), o));
+        }
+        let earlier = self.output_order.iter().rev().find_map(|id| {
+            let o = self.outputs.get(id)?;
+            (Some(id.as_str()) != self.output_step.as_deref() && !o.is_empty() && self.step_finished(id))
+                .then_some((id.as_str(), o))
+        });
+        earlier.or(current.map(|(id, o)| (id.as_str(), o)))
+    }
+
+    /// Whether a step's command has ended (its output is complete).
+    pub fn step_finished(&self, id: &str) -> bool {
+        self.step(id).is_none_or(|s| {
+            !matches!(s.state, StepState::Running | StepState::Pending | StepState::Waiting | StepState::Approved)
+        })
     }
 
     /// The step under the plan selection (or the current step when the operator did not move).

@@ -70,22 +70,58 @@ fn hint_line(state: &State) -> DLine {
     l
 }
 
-/// Where dialogs go: on wide screens over the plan column, so the node table and the step's
-/// output stay visible while the operator decides; else over the whole screen.
-fn dialog_area(state: &State, area: Rect) -> Rect {
-    if area.width >= super::WIDE {
-        let a = super::layout(state);
-        let top = a.nodes.y;
-        let x = a.separator.x + 1;
-        return Rect::new(x, top, area.right().saturating_sub(x), a.status.y.saturating_sub(top)).intersection(area);
-    }
+/// Dialogs are centred over the whole screen: a command or a sentence should not wrap over
+/// five lines because a pane is narrow.
+fn dialog_area(_state: &State, area: Rect) -> Rect {
     area
 }
 
-/// Draws a framed dialog: `body` may be cut to fit, `tail` (the choices) never is.
-fn frame(state: &State, area: Rect, buf: &mut Buffer, title: &str, border: Style, body: Vec<DLine>, tail: Vec<DLine>) {
+/// The widest a dialog may be: about 90% of a wide screen, all but a margin on a small one.
+fn max_width(area: Rect) -> u16 {
+    let w = if area.width >= super::WIDE { area.width * 9 / 10 } else { area.width.saturating_sub(4) };
+    w.max(area.width.min(20))
+}
+
+/// The dialog's outer width for content whose widest unwrapped line is `natural` cells: what
+/// the content needs (never narrower than 60 cells when the screen has them), at most
+/// [`max_width`].
+fn dialog_width(area: Rect, natural: usize) -> u16 {
+    let max = max_width(area);
+    let need = (natural + 4).min(u16::MAX as usize) as u16;
+    need.max(60.min(max)).min(max)
+}
+
+/// The width text is wrapped at inside a dialog of outer width `w`.
+fn text_width(w: u16) -> usize {
+    (w as usize).saturating_sub(4)
+}
+
+/// The widest line of a dialog's choices, unwrapped.
+fn choices_natural(choices: &[Choice<'_>]) -> usize {
+    let lw = choices.iter().map(|c| width(&c.label)).max().unwrap_or(4) + 4;
+    choices.iter().map(|c| lw + 4 + width(c.consequence)).max().unwrap_or(0)
+}
+
+/// The hint line's width.
+fn hint_natural(state: &State) -> usize {
+    hint_line(state).iter().map(|(s, _)| width(s)).sum()
+}
+
+/// Draws a framed dialog of outer width `w`: `body` may be cut to fit, `tail` (the choices)
+/// never is.
+#[allow(clippy::too_many_arguments)]
+fn frame(
+    state: &State,
+    area: Rect,
+    buf: &mut Buffer,
+    w: u16,
+    title: &str,
+    border: Style,
+    body: Vec<DLine>,
+    tail: Vec<DLine>,
+) {
     let area = dialog_area(state, area);
-    let w = area.width.saturating_sub(4).min(100).max(area.width.min(20));
+    let w = w.min(area.width);
     let inner_h_max = area.height.saturating_sub(2) as usize;
     let mut lines = body;
     let room = inner_h_max.saturating_sub(tail.len());
@@ -102,10 +138,11 @@ fn frame(state: &State, area: Rect, buf: &mut Buffer, title: &str, border: Style
     let x = area.x + area.width.saturating_sub(w) / 2;
     let y = area.y + area.height.saturating_sub(h) / 2;
     let rect = Rect::new(x, y, w, h);
-    // Clear the dialog's rows across the whole area, so no text of the pane underneath peeks
-    // out at its sides.
-    Clear.render(Rect::new(area.x, y, area.width, h).intersection(area), buf);
-    Clear.render(rect, buf);
+    // Clear the dialog's rows across the whole screen: the few columns left at its sides would
+    // only show cut-off fragments of the panes underneath.
+    let rows = Rect::new(area.x, y, area.width, h).intersection(area);
+    Clear.render(rows, buf);
+    buf.set_style(rows, state.theme.base);
     let block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(border)
@@ -123,15 +160,27 @@ fn frame(state: &State, area: Rect, buf: &mut Buffer, title: &str, border: Style
     }
 }
 
-fn inner_width(area: Rect) -> usize {
-    (area.width.saturating_sub(4).min(100).max(area.width.min(20)) as usize).saturating_sub(4)
-}
-
 /// Draws an executor question.
 pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut Buffer) {
     let t = &state.theme;
     let q = &d.question;
-    let inner = inner_width(dialog_area(state, area));
+    let choices: Vec<Choice> = q
+        .choices
+        .iter()
+        .map(|c| Choice {
+            label: if c.typed { format!("{} (type name)", c.label) } else { c.label.clone() },
+            consequence: &c.consequence,
+        })
+        .collect();
+    let natural = q
+        .lines
+        .iter()
+        .map(|l| width(&crate::sanitize::clean_line(l)))
+        .chain([choices_natural(&choices), hint_natural(state), width(&q.title) + 14])
+        .max()
+        .unwrap_or(0);
+    let w = dialog_width(dialog_area(state, area), natural);
+    let inner = text_width(w);
     let mut body: Vec<DLine> = Vec::new();
     if let Some((target, true)) = state.target_direction()
         && matches!(q.kind, QuestionKind::Confirm | QuestionKind::Typed | QuestionKind::Optional)
@@ -160,14 +209,6 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
         }
         tail.push(vec![]);
     }
-    let choices: Vec<Choice> = q
-        .choices
-        .iter()
-        .map(|c| Choice {
-            label: if c.typed { format!("{} (type name)", c.label) } else { c.label.clone() },
-            consequence: &c.consequence,
-        })
-        .collect();
     tail.extend(choices_lines(state, &choices, d.focus, inner));
     if let Some(field) = &d.typing {
         let label = q.choices.get(d.focus).map(|c| c.label.as_str()).unwrap_or("");
@@ -195,13 +236,16 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
     } else {
         format!("{kind}: {}", q.title)
     };
-    frame(state, area, buf, &title, if danger { t.danger } else { t.dialog }, body, tail);
+    frame(state, area, buf, w, &title, if danger { t.danger } else { t.dialog }, body, tail);
 }
 
 /// Draws the quit dialog.
 pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
     let t = &state.theme;
-    let inner = inner_width(dialog_area(state, area));
+    let choices: Vec<Choice> =
+        QuitChoice::ALL.iter().map(|c| Choice { label: c.label().to_string(), consequence: c.consequence() }).collect();
+    let w = dialog_width(dialog_area(state, area), choices_natural(&choices).max(hint_natural(state)));
+    let inner = text_width(w);
     let mut body: Vec<DLine> = Vec::new();
     let mut say = |s: String, st: Style| {
         for w in wrap(&s, inner) {
@@ -228,13 +272,11 @@ pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
         ),
         t.base,
     );
-    let choices: Vec<Choice> =
-        QuitChoice::ALL.iter().map(|c| Choice { label: c.label().to_string(), consequence: c.consequence() }).collect();
     let mut tail: Vec<DLine> = vec![vec![]];
     tail.extend(choices_lines(state, &choices, focus, inner));
     tail.push(vec![]);
     tail.push(hint_line(state));
-    frame(state, area, buf, "Quit rollpilot?", t.dialog, body, tail);
+    frame(state, area, buf, w, "Quit rollpilot?", t.dialog, body, tail);
 }
 
 /// Why a choice needs the cluster name typed, from what the step does: the operator should

@@ -21,6 +21,8 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         if area.height > 1 {
             let msg = if state.is_observer() {
                 "observer mode: the driver's step output is not visible here"
+            } else if state.resumed {
+                "no output in this session yet"
             } else {
                 "no step has run yet"
             };
@@ -31,16 +33,26 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let len = out.len();
     let max_top = len.saturating_sub(h);
     let top = state.output_scroll.unwrap_or(max_top).min(max_top);
-    let pos = if state.output_scroll.is_none() {
-        "following".to_string()
-    } else {
-        format!("lines {}-{} of {len} · G: follow", top + 1, (top + h).min(len))
+    // A step whose command has ended is "last: ID (exit N)"; a running one is just its id.
+    let finished = state.step_finished(id);
+    // The output of a step that has ended no longer grows: nothing to follow.
+    let pos = match state.output_scroll {
+        None if finished => String::new(),
+        None => " · following".to_string(),
+        Some(_) => format!(" · lines {}-{} of {len} · G: follow", top + 1, (top + h).min(len)),
     };
     let dropped = if out.dropped > 0 { format!(" · {} older lines dropped", out.dropped) } else { String::new() };
-    title_line(state, area, buf, vec![Span::raw(format!(" Output · {id} on {} · {pos}{dropped} ", out.node))], focused);
+    let what = if finished {
+        let exit = state.step(id).and_then(|s| s.exit).map(|c| format!(" (exit {c})")).unwrap_or_default();
+        format!("last: {id}{exit}")
+    } else {
+        id.to_string()
+    };
+    title_line(state, area, buf, vec![Span::raw(format!(" Output · {what} on {}{pos}{dropped} ", out.node))], focused);
     if len == 0 {
         if area.height > 1 {
-            put(buf, area.x + 1, area.y + 1, area.width.saturating_sub(1), "(no output yet)", t.dim);
+            let msg = if finished { "(it printed nothing)" } else { "(no output yet)" };
+            put(buf, area.x + 1, area.y + 1, area.width.saturating_sub(1), msg, t.dim);
         }
         return;
     }

@@ -21,7 +21,9 @@ fn framed(state: &State, area: Rect, buf: &mut Buffer, title: &str) -> Rect {
         area.width.saturating_sub(2),
         area.height.saturating_sub(2),
     );
-    Clear.render(rect, buf);
+    // Clear the whole area, margin included: nothing of the panes underneath stays at the edges.
+    Clear.render(area, buf);
+    buf.set_style(area, state.theme.base);
     let block = Block::bordered()
         .border_style(state.theme.dialog)
         .title(Line::from(Span::styled(format!(" {title} "), state.theme.title)))
