@@ -417,3 +417,24 @@ async fn pause_none_asks_nothing_ordinary() {
     assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
     assert!(out.questions().is_empty(), "{:?}", out.questions());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_host_that_stays_away_is_a_question_not_an_endless_wait() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().lock_unreachable_after = Some(1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted, "{}", out.finished_message());
+    let q = out.questions().into_iter().find(|q| q.kind == QuestionKind::Failure).expect("a question");
+    assert!(q.title.contains("does not answer"), "{}", q.title);
+    assert!(choice_labels(q).contains(&"Keep waiting".to_string()));
+    assert_eq!(lab.world.lock().unwrap().started, vec!["stop p1"], "nothing started without the lock");
+}

@@ -278,6 +278,7 @@ impl Exec {
     /// that cannot be reached makes the run wait, visibly, starting nothing. `None`: go ahead.
     pub(super) async fn fence(&mut self, before: &str) -> Res<Option<Flow>> {
         let mut said = false;
+        let mut deadline = tokio::time::Instant::now() + self.cluster.timeouts.gate;
         loop {
             if let Flow::End(e, m) = self.lock_check() {
                 return Ok(Some(Flow::End(e, m)));
@@ -312,11 +313,52 @@ impl Exec {
                         );
                         said = true;
                     }
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        // Waiting forever helps nobody at 2 a.m.: ask, as for any gate.
+                        let q = self.question(
+                            before,
+                            QuestionKind::Failure,
+                            format!("The lock host {} does not answer", self.cluster.lock.node),
+                            vec![
+                                format!("{before} waits until the lock host confirms this run still holds the lock: {e}"),
+                                "Nothing is started without that confirmation, so a driver that lost its lock cannot act (fencing).".into(),
+                            ],
+                            vec![
+                                choice(Answer::Abort, "Abort", "stop here; the cluster is left as it is, resume later", false),
+                                choice(
+                                    Answer::KeepWaiting,
+                                    "Keep waiting",
+                                    "wait another gate timeout for the lock host",
+                                    false,
+                                ),
+                            ],
+                        );
+                        match self.ask(q).await?.0 {
+                            Answer::KeepWaiting => {
+                                self.decided(before, DecisionRecord::KeepWaiting, None);
+                                deadline = tokio::time::Instant::now() + self.cluster.timeouts.gate;
+                            }
+                            _ => {
+                                if !self.interrupt {
+                                    self.decided(before, DecisionRecord::Abort, None);
+                                }
+                                return Ok(Some(Flow::End(
+                                    RunEnd::Aborted,
+                                    self.resume_hint(&format!(
+                                        "stopped before {before}: the lock host {} did not answer",
+                                        self.cluster.lock.node
+                                    )),
+                                )));
+                            }
+                        }
+                        continue;
+                    }
                     self.emit(Event::Waiting {
                         step: before.to_string(),
                         what: "the lock host confirms this run still holds the lock".into(),
                         blocker: e.to_string(),
-                        remaining: Duration::ZERO,
+                        remaining: deadline - now,
                     });
                     if let Some(node) = self.cluster.node(&self.cluster.lock.node).map(|(_, n)| n.clone()) {
                         self.transport.forget(&node).await;
