@@ -39,6 +39,15 @@ async fn drive(
     lab: &Lab,
     choose: impl Fn(&rollpilot::run::events::Question) -> Answer,
 ) -> (State, Vec<String>, RunEnd) {
+    drive_with(lab, choose, 0).await
+}
+
+/// As [`drive`], pressing `P` (cycle the pause policy) `policy_presses` times at the first dialog.
+async fn drive_with(
+    lab: &Lab,
+    choose: impl Fn(&rollpilot::run::events::Question) -> Answer,
+    mut policy_presses: usize,
+) -> (State, Vec<String>, RunEnd) {
     let (task, mut events, commands, poller) = lab.spawn_raw(lab.cfg(false));
     let t0: jiff::Timestamp = "2026-12-02T02:00:00Z".parse().unwrap();
     let start = tokio::time::Instant::now();
@@ -68,6 +77,10 @@ async fn drive(
             // An operator reads before pressing a key (the dialog ignores keys in its first moment).
             tokio::time::sleep(Duration::from_secs(2)).await;
             send(update(&mut state, Action::Tick(now())));
+            while policy_presses > 0 {
+                send(update(&mut state, Action::Key(KeyEvent::new(KeyCode::Char('P'), KeyModifiers::SHIFT))));
+                policy_presses -= 1;
+            }
             if q.choices.iter().any(|c| c.answer == Answer::Proceed) && !q.choices.iter().any(|c| c.typed) {
                 send(update(&mut state, key(KeyCode::Char('y'))));
             } else {
@@ -118,4 +131,15 @@ async fn retry_chosen_in_the_failure_dialog_runs_the_install_again() {
     assert!(failure.contains("reinstall 1.0.0 on p2"), "the rollback names the original version:\n{failure}");
     let w = lab.world.lock().unwrap();
     assert_eq!(w.started.iter().filter(|c| c.as_str() == "install p2 1.1.0").count(), 2, "{:?}", w.started);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shift_p_at_the_first_question_makes_it_the_groups_canary() {
+    let lab = Lab::new(PEERS);
+    let (state, dialogs, end) = drive_with(&lab, |_| Answer::Abort, 1).await;
+    assert_eq!(end, RunEnd::Done, "{}", screen(&state));
+    assert_eq!(dialogs.len(), 1, "only the canary is asked once the policy is `first`");
+    assert!(screen(&state).contains("pause: first"), "{}", screen(&state));
+    let (entries, _) = lab.journal();
+    assert!(records(&entries, "policy").iter().any(|r| r["pause"] == "first"));
 }

@@ -31,6 +31,8 @@ pub enum KeyAction {
     Filter,
     /// Pause after the current step, or resume.
     Pause,
+    /// Cycle the pause policy (every → first → none).
+    PausePolicy,
     /// Open an interactive shell on the selected node.
     Shell,
     /// The full log.
@@ -215,6 +217,13 @@ pub const MAIN: &[Binding] = &[
         scope: Scope::Driver,
     },
     Binding {
+        keys: &[k('P')],
+        action: KeyAction::PausePolicy,
+        short: "policy",
+        help: "cycle the pause policy: every node confirmed → the first of each group (canary) → none (only typed and optional questions); a failure returns to every",
+        scope: Scope::Driver,
+    },
+    Binding {
         keys: &[k('s')],
         action: KeyAction::Shell,
         short: "shell",
@@ -266,6 +275,8 @@ pub enum DialogAction {
     Safe,
     /// Ask to quit, on top of the dialog (closing that question comes back to it).
     Quit,
+    /// Cycle the pause policy; the dialog stays open.
+    Policy,
 }
 
 /// One row of the dialog keymap.
@@ -312,6 +323,12 @@ pub const DIALOG: &[DialogBinding] = &[
         action: DialogAction::Safe,
         short: "safe choice",
         help: "the safe choice (Cancel); in a failure dialog it only moves the focus to it",
+    },
+    DialogBinding {
+        keys: &[k('P')],
+        action: DialogAction::Policy,
+        short: "policy",
+        help: "cycle the pause policy (every → first → none); this dialog stays open",
     },
     DialogBinding {
         keys: &[k('q')],

@@ -446,6 +446,8 @@ pub struct State {
     /// The executor's count (`Event::Progress`): steps done, and done plus still planned. The
     /// screen never counts by itself, so it cannot disagree with the headless face.
     pub progress: Option<(usize, usize)>,
+    /// The engine's pause policy (`Event::Policy`); `P` asks for the next one.
+    pub pause_policy: crate::run::events::PausePolicy,
     /// Measured step durations in seconds, by (action, group kind), for the ETA.
     pub measured: HashMap<(String, String), Vec<i64>>,
     /// When the maintenance window (or budget) ends, for the header's "window ends in".
@@ -537,6 +539,7 @@ impl State {
             versions: Vec::new(),
             node_steps: HashMap::new(),
             progress: None,
+            pause_policy: Default::default(),
             measured: HashMap::new(),
             window_end: None,
             quiet: false,

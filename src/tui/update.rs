@@ -500,7 +500,10 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             }
             state.progress = Some((done, total));
         }
-        Event::Policy { pause, why } => state.push_log(Level::Info, format!("pause policy {}: {why}", pause.as_str())),
+        Event::Policy { pause, why } => {
+            state.pause_policy = pause;
+            state.push_log(Level::Info, format!("pause policy {}: {why}", pause.as_str()));
+        }
         Event::Paused { reason } => {
             state.push_log(Level::Info, format!("paused: {reason}"));
             state.pause = PauseState::Paused(reason);
@@ -689,7 +692,7 @@ pub fn available(state: &State, action: KeyAction) -> bool {
         return false;
     }
     match action {
-        KeyAction::Pause => state.run_in_progress() && state.stopping == Stopping::No,
+        KeyAction::Pause | KeyAction::PausePolicy => state.run_in_progress() && state.stopping == Stopping::No,
         KeyAction::Shell => state.selected_node().is_some(),
         KeyAction::Back => !state.filter.text.is_empty() || state.plan_sel.is_some(),
         _ => true,
@@ -776,6 +779,11 @@ fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
                     vec![Effect::Send(Command::Resume), Effect::Redraw]
                 }
             };
+        }
+        KeyAction::PausePolicy => {
+            let next = state.pause_policy.next();
+            state.push_log(Level::Info, format!("pause policy {} requested", next.as_str()));
+            return vec![Effect::Send(Command::SetPolicy(next)), Effect::Redraw];
         }
         KeyAction::Shell => {
             if let Some(r) = state.selected_node() {
@@ -871,7 +879,7 @@ fn quit_dialog_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
                 }
             };
         }
-        Some(DialogAction::Proceed) | Some(DialogAction::Quit) | None => return vec![],
+        Some(DialogAction::Proceed) | Some(DialogAction::Quit) | Some(DialogAction::Policy) | None => return vec![],
     }
     vec![Effect::Redraw]
 }
@@ -955,6 +963,11 @@ fn question_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
                 return answer(state, 0, None);
             }
             d.focus = 0;
+        }
+        Some(DialogAction::Policy) => {
+            let next = state.pause_policy.next();
+            state.push_log(Level::Info, format!("pause policy {} requested", next.as_str()));
+            return vec![Effect::Send(Command::SetPolicy(next)), Effect::Redraw];
         }
         Some(DialogAction::Quit) => {
             if !in_progress {

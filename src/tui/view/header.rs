@@ -88,6 +88,9 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     if let Some(w) = state.window_text() {
         l2.push(Span::styled(format!(" · {w}"), t.warn));
     }
+    if state.pause_policy != crate::run::events::PausePolicy::Every {
+        l2.push(Span::styled(format!(" · pause: {}", state.pause_policy.as_str()), t.warn));
+    }
     if let Some(m) = mixed_text(state) {
         l2.push(Span::styled(format!(" · mixed versions for {m} (R7)"), t.warn));
     }
