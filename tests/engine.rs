@@ -438,3 +438,93 @@ async fn a_lock_host_that_stays_away_is_a_question_not_an_endless_wait() {
     assert!(choice_labels(q).contains(&"Keep waiting".to_string()));
     assert_eq!(lab.world.lock().unwrap().started, vec!["stop p1"], "nothing started without the lock");
 }
+
+#[tokio::test(start_paused = true)]
+async fn abort_from_a_face_that_cannot_confirm_stops_the_run_instead_of_asking_forever() {
+    let lab = Lab::new(PEERS);
+    // A headless face without --yes answers Abort to a confirmation that offers Cancel/Proceed.
+    let out = lab.run(false, |_| (Answer::Abort, None), no_hook).await;
+    assert_eq!(out.end, RunEnd::Aborted, "{}", out.finished_message());
+    assert_eq!(out.questions().len(), 1, "asked once, not again and again");
+    assert!(lab.world.lock().unwrap().started.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_that_outlives_its_timeout_is_followed_longer_never_started_twice() {
+    let lab = Lab::new(PEERS);
+    // The install of p1 takes 200 s; timeouts.step is 120 s.
+    lab.world.lock().unwrap().takes.insert("install p1".into(), std::time::Duration::from_secs(200));
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::KeepWaiting, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let q = out.questions().into_iter().find(|q| q.kind == QuestionKind::Failure).expect("asked");
+    assert!(q.title.contains("longer than timeouts.step"), "{}", q.title);
+    assert!(!choice_labels(q).contains(&"Retry".to_string()), "no second copy offered: {:?}", choice_labels(q));
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started.iter().filter(|c| c.as_str() == "install p1 1.1.0").count(), 1, "{:?}", w.started);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopping_at_an_overrun_leaves_the_job_in_flight_and_resume_reattaches() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().takes.insert("install p1".into(), std::time::Duration::from_secs(200));
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Interrupted, "{}", out.finished_message());
+    assert!(out.finished_message().contains("re-attaches"), "{}", out.finished_message());
+    let (_, st) = lab.journal();
+    assert!(st.in_flight.is_some(), "still in flight for resume");
+    let out = lab.run(true, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started.iter().filter(|c| c.as_str() == "install p1 1.1.0").count(), 1, "{:?}", w.started);
+}
+
+#[tokio::test(start_paused = true)]
+async fn resume_after_an_aborted_failure_asks_again_before_anything_runs() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().fail_install.insert("p1".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted);
+    let before = lab.world.lock().unwrap().started.len();
+    let out = lab
+        .run(
+            true,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Retry, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let first = out.questions().first().map(|q| (q.kind, q.step.clone()));
+    assert_eq!(first, Some((QuestionKind::Failure, "peers/p1/install".to_string())), "asked first");
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started[before], "install p1 1.1.0", "the retry was the operator's: {:?}", w.started);
+}

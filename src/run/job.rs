@@ -103,6 +103,7 @@ pub fn poll_script(dir: &JobDir, from: u64, max: usize) -> String {
         "d={d}\n\
          if [ -f \"$d/status\" ]; then echo \"rp-state: done $(cat \"$d/status\")\";\n\
          elif [ -s \"$d/pid\" ] && kill -0 \"$(cat \"$d/pid\")\" 2>/dev/null; then echo 'rp-state: running';\n\
+         elif [ -f \"$d/status\" ]; then echo \"rp-state: done $(cat \"$d/status\")\";\n\
          elif [ -d \"$d\" ]; then echo 'rp-state: lost';\n\
          else echo 'rp-state: absent'; fi\n\
          s=$(wc -c <\"$d/out\" 2>/dev/null || echo 0); s=$((s + 0))\n\

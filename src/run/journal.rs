@@ -457,6 +457,14 @@ impl RunState {
                     self.confirmed.insert(step.clone());
                 }
             }
+            Record::Decided { step, decision: DecisionRecord::Rollback, .. } => {
+                // A rolled-back step's run is over (an aborted one is asked about on resume).
+                self.unverified.remove(step);
+            }
+            Record::Decided { decision: DecisionRecord::Skip { node }, .. } => {
+                // A skipped node's steps are not checked again.
+                self.unverified.retain(|id, _| id.split('/').nth(1) != Some(node.as_str()));
+            }
             Record::Policy { pause, .. } => self.pause = Some(*pause),
             Record::Gate { .. }
             | Record::Decided { .. }

@@ -36,7 +36,11 @@ pub fn list(state_dir: &Path, cluster: Option<&str>) -> Vec<RunOnDisk> {
             }
         }
     }
-    out.sort_by(|a, b| a.run.cmp(&b.run));
+    // Run ids begin with the second they started; two runs of one second (an abandoned run and
+    // the new one) are told apart by which journal was written last.
+    let second = |r: &RunOnDisk| r.run.split('-').next().unwrap_or("").to_string();
+    let written = |r: &RunOnDisk| std::fs::metadata(&r.journal).and_then(|m| m.modified()).ok();
+    out.sort_by(|a, b| second(a).cmp(&second(b)).then_with(|| written(a).cmp(&written(b))).then(a.run.cmp(&b.run)));
     out
 }
 

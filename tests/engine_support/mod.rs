@@ -193,6 +193,8 @@ pub struct World {
     pub fail_stop: HashMap<String, u32>,
     /// Any command "VERB HOST" fails this many more times (before it has any effect).
     pub fail: HashMap<String, u32>,
+    /// How long a command "VERB HOST" takes on its host (default: a few seconds).
+    pub takes: HashMap<String, Duration>,
     pub lock_unreachable: bool,
     /// Job starts whose command contains this never return (rollpilot "crashes" mid-start).
     pub hang_start: Option<String>,
@@ -469,11 +471,13 @@ impl Fake {
             let line = script.lines().find(|l| l.starts_with("printf '%s\\n' "))?;
             let command = words(line.split(" >\"$d/cmd\"").next()?)[2].clone();
             let verb = command.split_whitespace().nth(1).unwrap_or("").to_string();
-            let took = match verb.as_str() {
-                "install" => Duration::from_secs(3),
+            let short = command.trim_start_matches("fake ").to_string();
+            let key: String = short.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            let took = match (w.takes.get(&key), verb.as_str()) {
+                (Some(d), _) => *d,
+                (None, "install") => Duration::from_secs(3),
                 _ => Duration::from_secs(1),
             };
-            let short = command.trim_start_matches("fake ").to_string();
             let workdir = script
                 .lines()
                 .find(|l| l.contains("rp-job \"$d\" "))
@@ -615,6 +619,7 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         lock_unreachable_after: None,
         fail_stop: HashMap::new(),
         fail: HashMap::new(),
+        takes: HashMap::new(),
         lock_unreachable: false,
         hang_start: None,
         epoch: Instant::now(),
@@ -668,7 +673,12 @@ impl Lab {
 
     /// The newest run's journal, replayed.
     pub fn journal(&self) -> (Vec<journal::Entry>, RunState) {
-        let r = rollpilot::run::runs::list(&self.state_dir(), None).pop().expect("a run");
+        // Run ids order by the second they began: two runs of one test can share it, so the
+        // newest is the one written last.
+        let r = rollpilot::run::runs::list(&self.state_dir(), None)
+            .into_iter()
+            .max_by_key(|r| std::fs::metadata(&r.journal).and_then(|m| m.modified()).ok())
+            .expect("a run");
         rollpilot::run::runs::load(&r).unwrap()
     }
 

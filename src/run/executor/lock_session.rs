@@ -26,6 +26,8 @@ pub(crate) struct LockSession {
     lost: watch::Receiver<bool>,
     /// What we took over from someone else, for the journal and the report.
     pub took_over: Option<String>,
+    /// A fencing check found the lock no longer ours.
+    pub found_lost: bool,
 }
 
 /// The outcome of taking the lock.
@@ -38,12 +40,19 @@ pub(crate) enum Taken {
 
 impl LockSession {
     pub fn new(info: LockInfo) -> Self {
-        LockSession { info, locked: false, renewer: None, lost: watch::channel(false).1, took_over: None }
+        LockSession {
+            info,
+            locked: false,
+            renewer: None,
+            lost: watch::channel(false).1,
+            took_over: None,
+            found_lost: false,
+        }
     }
 
     /// The lock was taken over by someone else: nothing more may be done.
     pub fn lost(&self) -> bool {
-        *self.lost.borrow()
+        *self.lost.borrow() || self.found_lost
     }
 }
 
@@ -292,6 +301,7 @@ impl Exec {
                 }
                 Ok(false) => {
                     self.lock.locked = false;
+                    self.lock.found_lost = true;
                     let text = format!(
                         "the operator lock on {} is no longer ours (someone broke it while this run could not renew it); {before} was NOT started",
                         self.cluster.lock.node

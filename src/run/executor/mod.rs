@@ -217,7 +217,10 @@ pub async fn run(
     let (end, mut message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),
         Ok(Flow::Next) => (RunEnd::Done, "done".into()),
-        Err(ExecError::Interrupted) => (RunEnd::Interrupted, ex.resume_hint("interrupted")),
+        Err(ExecError::Interrupted) => (
+            RunEnd::Interrupted,
+            ex.resume_hint("interrupted; a step that was running goes on on its host and `resume` re-attaches to it"),
+        ),
         Err(e) => (RunEnd::Failed, ex.resume_hint(&e.to_string())),
     };
     if ex.journal.is_some()
@@ -246,6 +249,13 @@ impl Exec {
         let pending = crate::plan::restore_steps(&self.cluster, &self.state.context, &self.cfg.target);
         if pending.is_empty() {
             return None;
+        }
+        if let Some((s, _, _)) = &self.state.in_flight {
+            // A step is in doubt or still running: `resume` sorts it out first, then restores.
+            let text =
+                format!("restore pending: {} is still in flight; the plan of `resume` includes the restore", s.id);
+            self.note(Level::Warning, text.clone());
+            return Some(text);
         }
         let ids = pending.iter().map(|s| s.id.clone()).collect::<Vec<_>>().join(", ");
         if self.interrupt_now || self.lock.lost() {
@@ -471,11 +481,20 @@ impl Exec {
         }
         // Steps that ran but whose checks were not confirmed: confirm them before going on.
         for (id, outcome) in self.state.unverified.clone() {
-            if outcome == super::journal::Outcome::Ok
-                && let Some(step) = self.state.started_step(&id).cloned()
-            {
+            let Some(step) = self.state.started_step(&id).cloned() else { continue };
+            if self.state.context.skipped_nodes.contains(&step.node) {
+                continue;
+            }
+            if outcome == super::journal::Outcome::Ok {
                 self.note(Level::Info, format!("{id} finished before the interruption; checking its result"));
                 if let Flow::End(e, m) = self.verify_step(&step).await? {
+                    return Ok(Flow::End(e, m));
+                }
+            } else if outcome != super::journal::Outcome::NotStarted {
+                // It failed before the run stopped: the operator decides again, nothing re-runs
+                // by itself.
+                let what = format!("{id} had failed ({outcome:?}) when the run stopped");
+                if let Flow::End(e, m) = self.recover(&step, &what, "").await? {
                     return Ok(Flow::End(e, m));
                 }
             }

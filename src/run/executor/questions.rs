@@ -261,6 +261,11 @@ impl Exec {
                         );
                         continue;
                     }
+                    // Abort is always possible: a face that cannot decide (headless without
+                    // the flag a question needs) stops the run instead of asking forever.
+                    if answer == Answer::Abort && !q.choices.iter().any(|c| c.answer == answer) {
+                        return Ok((Answer::Abort, None));
+                    }
                     let Some(c) = q.choices.iter().find(|c| c.answer == answer) else {
                         self.note(Level::Warning, format!("{answer:?} is not a valid answer here"));
                         self.emit(Event::Ask(q.clone()));

@@ -249,6 +249,7 @@ impl Exec {
         match a {
             Answer::Retry => {
                 self.decided(&failed.id, DecisionRecord::Retry, None);
+                self.decided_change = Some(format!("{} was rolled back; planned again", failed.node));
                 Ok(Flow::Next)
             }
             Answer::Skip => {

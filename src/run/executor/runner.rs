@@ -127,6 +127,13 @@ impl Exec {
                     break;
                 }
                 Err(e) if e.is_transient() && Instant::now() < deadline => {
+                    self.poll_commands();
+                    if self.interrupt {
+                        return Ok(Executed::Stopped(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted"))));
+                    }
+                    if let Some(flow) = self.fence(&step.id).await? {
+                        return Ok(Executed::Stopped(flow));
+                    }
                     if !failing {
                         self.note(
                             Level::Warning,
@@ -178,7 +185,7 @@ impl Exec {
         node: &crate::model::Node,
         dir: &JobDir,
         started: Instant,
-        deadline: Instant,
+        mut deadline: Instant,
     ) -> Res<(Outcome, Option<i32>, String)> {
         let mut offset = 0u64;
         let mut tail = String::new();
@@ -188,7 +195,9 @@ impl Exec {
         let (outcome, exit) = loop {
             self.poll_commands();
             if self.interrupt_now {
-                return Ok((Outcome::Lost, None, tail));
+                // The job goes on on its host; the journal still has it started, so `resume`
+                // re-attaches to it. Never reported as a failure of the step.
+                return Err(super::ExecError::Interrupted);
             }
             match job::poll(self.transport.as_ref(), node, dir, offset).await {
                 Ok(p) => {
@@ -230,7 +239,14 @@ impl Exec {
                 }
             }
             if Instant::now() >= deadline {
-                break (Outcome::TimedOut, None);
+                // It may still be running: starting it again (Retry, Roll back) could run it
+                // twice at once. Only waiting longer or stopping are offered; the journal keeps
+                // it in flight, so `resume` re-attaches to it.
+                if self.job_overran(step, node).await? {
+                    deadline = Instant::now() + self.cluster.timeouts.step;
+                    continue;
+                }
+                return Err(super::ExecError::Interrupted);
             }
             tokio::time::sleep(if disconnected { Duration::from_secs(1) } else { pace }).await;
             pace = (pace * 2).min(Duration::from_millis(300));
@@ -239,6 +255,55 @@ impl Exec {
         match self.finished(step, attempt, outcome, exit, tail_text, started.elapsed())? {
             Executed::Ran(o, e, t) => Ok((o, e, t)),
             Executed::Stopped(_) => Ok((outcome, exit, String::new())),
+        }
+    }
+
+    /// A step outlived `timeouts.step`: keep following the same job (`true`) or stop here,
+    /// leaving it running and in flight (`false`).
+    async fn job_overran(&mut self, step: &Step, node: &crate::model::Node) -> Res<bool> {
+        let what = format!(
+            "{} did not finish within {}s (timeouts.step) and may still be running on {}",
+            step.id,
+            self.cluster.timeouts.step.as_secs(),
+            node.name
+        );
+        self.record(Record::Note { text: what.clone() });
+        self.back_to_asking(&format!("{} overran its step timeout", step.id));
+        let q = self.question(
+            &step.id,
+            QuestionKind::Failure,
+            format!("{} is taking longer than timeouts.step", step.id),
+            vec![
+                what,
+                "Running it again now could run it twice at once, so only waiting longer or stopping are offered."
+                    .into(),
+            ],
+            vec![
+                super::questions::choice(
+                    Answer::Abort,
+                    "Stop here",
+                    "leave the job running on its host; `resume` re-attaches to it",
+                    false,
+                ),
+                super::questions::choice(
+                    Answer::KeepWaiting,
+                    "Keep waiting",
+                    "follow the same job for another step timeout",
+                    false,
+                ),
+            ],
+        );
+        match self.ask(q).await?.0 {
+            Answer::KeepWaiting => {
+                self.decided(&step.id, DecisionRecord::KeepWaiting, None);
+                Ok(true)
+            }
+            _ => {
+                if !self.interrupt {
+                    self.decided(&step.id, DecisionRecord::Abort, None);
+                }
+                Ok(false)
+            }
         }
     }
 

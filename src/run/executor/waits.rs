@@ -198,10 +198,9 @@ impl Exec {
 
     /// Journals a step as done and what the run's context learns from it.
     pub(super) fn step_done(&mut self, step: &Step) -> Res<()> {
-        self.must_record(Record::StepDone { step: step.id.clone() })?;
-        self.emit(Event::StepDone { step: step.id.clone() });
-        self.done_since_plan.push(step.id.clone());
-        // Failback progress lives in the run's context, so planning again (or resuming) knows it.
+        // What the run learns from the step goes to the journal before the step is marked done:
+        // after a crash in between, the step is checked again and marked done then, and facts
+        // the probes cannot see (a drained node, a restore owed) are never lost.
         let mut ctx = self.state.context.clone();
         match step.action {
             Action::FailbackStop => {
@@ -260,6 +259,9 @@ impl Exec {
         if ctx != self.state.context {
             self.must_record(Record::Context { context: ctx })?;
         }
+        self.must_record(Record::StepDone { step: step.id.clone() })?;
+        self.emit(Event::StepDone { step: step.id.clone() });
+        self.done_since_plan.push(step.id.clone());
         self.emit_progress(None);
         Ok(())
     }
