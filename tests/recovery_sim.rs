@@ -143,19 +143,6 @@ fn report(lab: &SimLab, format: &str) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-/// No acknowledged write lost. StreamBase peers forward each write to the running peers and
-/// repair a missed forward (a peer stopping at that moment) by anti-entropy every 3 s, and verify
-/// wants every key on every running node: a key still travelling is given a few rounds.
-fn assert_nothing_lost(lab: &SimLab) {
-    let mut last = String::new();
-    let held = support::wait_until(Duration::from_secs(20), "every acknowledged write on every node", || {
-        let (ok, summary) = lab.verify();
-        last = summary;
-        ok && last.ends_with("lost 0")
-    });
-    assert!(held.is_ok(), "{last}");
-}
-
 /// Waits for the pause hook to hold rollpilot (its file exists), returns the record it paused on.
 fn wait_paused(pause: &Path, p: &mut Child, log: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -218,7 +205,7 @@ fn retry_runs_the_failed_install_again_as_a_second_attempt() {
         .collect();
     assert_eq!(attempts, [(1, "failed".to_string()), (2, "ok".to_string())], "{json:#}");
     assert!(lab.status().iter().all(|r| r["version"] == "10.6.1"));
-    assert_nothing_lost(&lab);
+    lab.assert_nothing_lost();
 }
 
 #[test]
@@ -259,7 +246,7 @@ fn keep_waiting_waits_again_for_the_same_check_and_runs_nothing_twice() {
     assert_eq!(ran, expected_invocations(&e), "each started step ran its command once");
     assert!(!job_dirs(&lab).iter().any(|j| j.ends_with("-2")), "{:?}", job_dirs(&lab));
     assert!(lab.status().iter().all(|r| r["version"] == "4.2.1"));
-    assert_nothing_lost(&lab);
+    lab.assert_nothing_lost();
 }
 
 /// A small seeded generator (xorshift64*), so a failing sequence of kill moments can be replayed.
@@ -318,7 +305,7 @@ fn finish_and_check(lab: &SimLab, inv: &Path, history: &str) {
         assert_eq!(n, 1, "{id} verified {n} times\n{history}");
     }
     assert!(lab.status().iter().all(|r| r["version"] == "10.6.1"));
-    assert_nothing_lost(lab);
+    lab.assert_nothing_lost();
 }
 
 #[test]

@@ -54,16 +54,6 @@ fn outcome(state: &Path) -> Option<String> {
     })
 }
 
-fn assert_nothing_lost(lab: &SimLab) {
-    let mut last = String::new();
-    let held = support::wait_until(Duration::from_secs(20), "every acknowledged write on every node", || {
-        let (ok, summary) = lab.verify();
-        last = summary;
-        ok && last.ends_with("lost 0")
-    });
-    assert!(held.is_ok(), "{last}");
-}
-
 /// A headless run aborted at a check that timed out: tc-east-2 never re-syncs within the gate.
 fn abort_at_a_stalled_mirror(lab: &SimLab, state: &str) -> String {
     lab.timeout("gate", "8s");
@@ -92,7 +82,7 @@ fn headless_abort_prints_a_resume_command_that_finishes_the_run() {
     assert!(t2.contains("resumed run"), "{t2}");
     assert_eq!(outcome(&state).as_deref(), Some("done"), "{t2}");
     assert!(lab.status().iter().all(|r| r["version"] == "4.2.1"));
-    assert_nothing_lost(&lab);
+    lab.assert_nothing_lost();
 }
 
 /// After an install that failed (the sim's fail-install removes the old software, then cannot
@@ -116,7 +106,7 @@ fn resume_after_a_failed_install_finishes_the_run() {
     assert!(t2.contains("is stopped and its version cannot be read while it is down"), "{t2}");
     assert_eq!(outcome(&state).as_deref(), Some("done"), "{t2}");
     assert!(lab.status().iter().all(|r| r["version"] == "10.6.1"));
-    assert_nothing_lost(&lab);
+    lab.assert_nothing_lost();
 }
 
 #[test]
@@ -150,7 +140,7 @@ fn upgrade_refused_while_unfinished_prints_a_resume_command_that_works() {
     assert_eq!(outcome(&state).as_deref(), Some("done"), "{t2}");
     assert_eq!(rollpilot::run::runs::list(&state, None).len(), 1, "the same run was continued");
     assert!(lab.status().iter().all(|r| r["version"] == "4.2.1"));
-    assert_nothing_lost(&lab);
+    lab.assert_nothing_lost();
 }
 
 /// Processes whose command line mentions `dir`.
@@ -265,7 +255,7 @@ fn killed_after_taking_the_lock_before_its_journal_upgrade_starts_again() {
     assert!(t.contains("which stopped before it started"), "{t}");
     assert_eq!(outcome(&state).as_deref(), Some("done"), "{t}");
     assert!(lab.status().iter().all(|r| r["version"] == "10.6.1"));
-    assert_nothing_lost(&lab);
+    lab.assert_nothing_lost();
 }
 
 #[test]
@@ -293,5 +283,5 @@ fn killed_before_its_start_record_resume_prints_an_upgrade_command_that_works() 
         "{first:?}"
     );
     assert!(lab.status().iter().all(|r| r["version"] == "10.6.1"));
-    assert_nothing_lost(&lab);
+    lab.assert_nothing_lost();
 }

@@ -35,8 +35,7 @@ fn streambase_any_order_with_mixed_versions_loses_nothing() {
     );
     assert_eq!(started(&lab).iter().filter(|s| s.ends_with("/stop")).count(), 3, "one node at a time, each once");
     assert!(lab.status().iter().all(|r| r["version"] == "10.6.1" && r["health"] == "ok"));
-    let (ok, summary) = lab.verify();
-    assert!(ok && summary.ends_with("lost 0"), "{summary}");
+    lab.assert_nothing_lost();
 }
 
 #[test]

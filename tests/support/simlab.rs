@@ -131,6 +131,19 @@ impl SimLab {
         (o.status.success(), summary)
     }
 
+    /// No acknowledged write lost. StreamBase peers forward each write to the running peers and
+    /// repair a missed forward (a peer stopping at that moment) by anti-entropy every 3 s, and
+    /// verify wants every key on every running node: a key still travelling gets a few rounds.
+    pub fn assert_nothing_lost(&self) {
+        let mut last = String::new();
+        let held = super::wait_until(Duration::from_secs(20), "every acknowledged write on every node", || {
+            let (ok, summary) = self.verify();
+            last = summary;
+            ok && last.ends_with("lost 0")
+        });
+        assert!(held.is_ok(), "{last}");
+    }
+
     /// `rollpilot status --json` rows.
     pub fn status(&self) -> Vec<serde_json::Value> {
         let c = self.c();
