@@ -497,7 +497,7 @@ async fn stopping_at_an_overrun_leaves_the_job_in_flight_and_resume_reattaches()
 }
 
 #[tokio::test(start_paused = true)]
-async fn resume_after_an_aborted_failure_asks_again_before_anything_runs() {
+async fn resume_after_an_aborted_failure_says_it_runs_the_step_again_as_a_new_attempt() {
     let lab = Lab::new(PEERS);
     lab.world.lock().unwrap().fail_install.insert("p1".into(), 1);
     let out = lab
@@ -511,20 +511,18 @@ async fn resume_after_an_aborted_failure_asks_again_before_anything_runs() {
         )
         .await;
     assert_eq!(out.end, RunEnd::Aborted);
-    let before = lab.world.lock().unwrap().started.len();
-    let out = lab
-        .run(
-            true,
-            |q| match q.kind {
-                QuestionKind::Failure => (Answer::Retry, None),
-                _ => proceed(q),
-            },
-            no_hook,
-        )
-        .await;
+    let out = lab.run(true, proceed, no_hook).await;
     assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
-    let first = out.questions().first().map(|q| (q.kind, q.step.clone()));
-    assert_eq!(first, Some((QuestionKind::Failure, "peers/p1/install".to_string())), "asked first");
-    let w = lab.world.lock().unwrap();
-    assert_eq!(w.started[before], "install p1 1.1.0", "the retry was the operator's: {:?}", w.started);
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Note { text, .. }
+            if text.contains("peers/p1/install had failed (failed)") && text.contains("attempt 2"))),
+        "the re-run is announced"
+    );
+    let (entries, _) = lab.journal();
+    let attempts: Vec<u64> = records(&entries, "step-started")
+        .iter()
+        .filter(|r| r["step"]["id"] == "peers/p1/install")
+        .map(|r| r["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, vec![1, 2]);
 }

@@ -491,12 +491,16 @@ impl Exec {
                     return Ok(Flow::End(e, m));
                 }
             } else if outcome != super::journal::Outcome::NotStarted {
-                // It failed before the run stopped: the operator decides again, nothing re-runs
-                // by itself.
-                let what = format!("{id} had failed ({outcome:?}) when the run stopped");
-                if let Flow::End(e, m) = self.recover(&step, &what, "").await? {
-                    return Ok(Flow::End(e, m));
-                }
+                // It failed before the run stopped, and the operator resumed: the plan runs it
+                // again as a new attempt, and says so first.
+                let next = self.state.attempts.get(&id).copied().unwrap_or(0) + 1;
+                self.note(
+                    Level::Warning,
+                    format!(
+                        "{id} had failed ({}) when the run stopped; resuming runs it again as attempt {next} once the plan reaches it",
+                        format!("{outcome:?}").to_lowercase()
+                    ),
+                );
             }
         }
         self.steps().await
