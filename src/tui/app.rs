@@ -149,7 +149,9 @@ pub async fn drive<S: Screen>(
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     loop {
-        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+        // A waiting decision is drawn and announced at once, frame budget or not: the operator
+        // must not miss the bell because a key or the end of the run came in the same frame.
+        if dirty && (state.attention.is_some() || last_draw.is_none_or(|t| t.elapsed() >= FRAME)) {
             screen.draw(&state)?;
             if let Some(a) = state.attention.take() {
                 // A bell the terminal refuses is not worth stopping the run for.
