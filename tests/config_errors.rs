@@ -147,7 +147,7 @@ fn every_malformed_config_is_located_and_explained() {
         Case {
             name: "bad duration",
             from: "probe = \"15s\"",
-            to: "probe = \"15 seconds\"",
+            to: "probe = \"15 sec later\"",
             at: None,
             field: "timeouts.probe",
             says: "not a duration",

@@ -2,38 +2,22 @@
 
 use std::time::Duration;
 
-/// Parses a duration, or explains what is accepted.
+/// Parses a duration, or explains what is accepted. jiff's "friendly" format does the parsing
+/// (so "1m30s", "1m 30s", "90 seconds" and ISO 8601 "PT90S" all work); rollpilot only adds the
+/// messages an operator needs: a bare number is refused (seconds or minutes?) and so is a
+/// negative length.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t.is_empty() {
         return Err("empty duration; write e.g. \"30s\", \"5m\", \"500ms\"".into());
     }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(format!("`{s}` is not a duration; write e.g. \"30s\", \"5m\", \"1m30s\", \"500ms\""));
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| format!("`{s}` is too large a duration"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        if unit_len == 0 && !rest.is_empty() {
-            return Err(format!("`{s}` is not a duration; write e.g. \"30s\", \"5m\", \"1m30s\", \"500ms\""));
-        }
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let d = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
-            "" => return Err(format!("`{s}` has a number without a unit; write e.g. \"{n}s\"")),
-            other => return Err(format!("`{other}` in `{s}` is not a unit; use ms, s, m or h")),
-        };
-        total += d;
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{s}` has a number without a unit; write e.g. \"{t}s\""));
     }
-    Ok(total)
+    let d: jiff::SignedDuration = t.parse().map_err(|_| {
+        format!("`{s}` is not a duration; write a number and a unit (ms, s, m, h), e.g. \"30s\", \"5m\", \"1m30s\"")
+    })?;
+    Duration::try_from(d).map_err(|_| format!("`{s}` is negative; write a length of time such as \"30s\""))
 }
 
 /// Formats a duration the way it would be written in a config ("1m30s").
@@ -68,7 +52,11 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("30").unwrap_err().contains("without a unit"));
-        assert!(parse_duration("5 minutes").is_err());
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5 minutes"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("-5s").unwrap_err().contains("negative"));
+        assert!(parse_duration("99999999999999999999h").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");

@@ -207,23 +207,8 @@ fn suggest(msg: &str) -> Option<String> {
     let expected: Vec<&str> = msg.split_once("expected")?.1.split('`').skip(1).step_by(2).collect();
     expected
         .into_iter()
-        .map(|e| (edit_distance(&bad, e), e))
+        .map(|e| (strsim::levenshtein(&bad, e), e))
         .filter(|(d, e)| *d <= 2.max(e.len() / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, e)| e.to_string())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

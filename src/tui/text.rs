@@ -64,45 +64,14 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
-/// Wraps text into lines of at most `max` columns, breaking at spaces where possible and inside
-/// words that are longer than a line.
+/// Wraps text into lines of at most `max` columns (by display width), breaking at spaces where
+/// possible and inside words that are longer than a line.
 pub fn wrap(s: &str, max: usize) -> Vec<String> {
-    let max = max.max(1);
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    let mut w = 0;
-    for word in s.split(' ') {
-        let ww = width(word);
-        if w > 0 && w + 1 + ww <= max {
-            line.push(' ');
-            line.push_str(word);
-            w += 1 + ww;
-            continue;
-        }
-        if w > 0 {
-            lines.push(std::mem::take(&mut line));
-            w = 0;
-        }
-        if ww <= max {
-            line.push_str(word);
-            w = ww;
-            continue;
-        }
-        // A word longer than a line: cut it.
-        for c in word.chars() {
-            let cw = c.width().unwrap_or(0);
-            if w + cw > max {
-                lines.push(std::mem::take(&mut line));
-                w = 0;
-            }
-            line.push(c);
-            w += cw;
-        }
-    }
-    if w > 0 || lines.is_empty() {
-        lines.push(line);
-    }
-    lines
+    let opts = textwrap::Options::new(max.max(1))
+        .word_separator(textwrap::WordSeparator::AsciiSpace)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation)
+        .break_words(true);
+    textwrap::wrap(s, opts).into_iter().map(|l| l.into_owned()).collect()
 }
 
 /// `01:02:03` (or `1d 02:03:04`) for an elapsed time in seconds.
