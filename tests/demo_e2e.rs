@@ -6,47 +6,11 @@
 
 mod support;
 
+use support::tmux::Tmux;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A tmux server of our own (`-L`), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
-        assert!(ok, "tmux is required for the end-to-end test (.ci/run installs it)");
-        // One tmux server per test: the tests run in parallel and each names its session `demo`.
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Tmux { socket: format!("rp-e2e-{}-{n}", std::process::id()) }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap()
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "demo"]).stdout).into_owned()
-    }
-
-    fn keys(&self, k: &str) {
-        self.run(&["send-keys", "-t", "demo", k]);
-    }
-
-    fn display(&self, fmt: &str) -> String {
-        String::from_utf8_lossy(&self.run(&["display-message", "-p", "-t", "demo", fmt]).stdout).trim().to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
-    }
-}
 
 #[test]
 fn demo_in_tmux_driven_by_keys_to_the_end() {
@@ -59,8 +23,7 @@ fn demo_in_tmux_driven_by_keys_to_the_end() {
         bin = env!("CARGO_BIN_EXE_rollpilot"),
         f = exit_file.display()
     );
-    let o = tmux.run(&["new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", shell.as_str()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tmux.start(160, 48, &shell);
 
     // Drive: `y` on a confirmation, `n` (the safe "Skip it") on an optional failback.
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -167,7 +130,7 @@ fn a_second_operator_gets_the_read_only_observer_screen() {
         cfg.display(),
         exit_file.display()
     );
-    assert!(tmux.run(&["new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", shell.as_str()]).status.success());
+    tmux.start(160, 48, &shell);
     support::wait_until(Duration::from_secs(60), "the observer screen", || {
         tmux.screen().contains("READ-ONLY: alice on")
     })

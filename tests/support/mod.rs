@@ -11,6 +11,7 @@ pub mod procs;
 pub mod redis;
 pub mod simlab;
 pub mod sshd;
+pub mod tmux;
 
 pub use poll::{KillOnDrop, wait_child, wait_until};
 pub use sshd::{HostInfo, HostOptions, SSHD, SshLab, ensure_unprivileged_user};

@@ -5,7 +5,7 @@
 //! is journaled, and a step that went on by itself is journaled as approved by the policy.
 
 use super::Exec;
-use crate::plan::{Level, Step};
+use crate::plan::Step;
 use crate::run::events::{Event, PausePolicy};
 use crate::run::journal::{DecisionRecord, Record};
 
@@ -17,8 +17,9 @@ impl Exec {
         }
         self.policy = pause;
         self.record(Record::Policy { pause, why: why.to_string() });
+        // Each face logs the Policy event itself: a note as well would say it twice.
+        tracing::info!(run = %self.run, "pause policy: {} ({why})", pause.as_str());
         self.emit(Event::Policy { pause, why: why.to_string() });
-        self.note(Level::Info, format!("pause policy: {} ({why})", pause.as_str()));
     }
 
     /// After a failure, a drift or a gate that timed out, the operator decides again.
