@@ -98,7 +98,7 @@ impl Exec {
         let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(0) + 1;
         let dir = JobDir::new(&self.cluster.job_dir, &self.run, &step.id, attempt);
         self.must_record(Record::StepStarted { step: step.clone(), attempt, job: dir.0.clone() })?;
-        self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt });
+        self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt, job: dir.0.clone() });
         let Some(command) = step.command.clone() else {
             let msg = format!("the kind of {} has no command for {}; fix the config", step.node, step.action);
             return self.finished(step, attempt, Outcome::Failed, None, msg, Duration::ZERO);
@@ -338,7 +338,7 @@ impl Exec {
                     ),
                 );
                 self.record(Record::Reattached { step: step.id.clone(), attempt });
-                self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt });
+                self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt, job: dir.0.clone() });
                 let started = Instant::now();
                 let (outcome, exit, tail) =
                     self.follow(step, attempt, &node, &dir, started, started + self.cluster.timeouts.step).await?;

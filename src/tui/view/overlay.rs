@@ -92,13 +92,15 @@ pub fn help_lines(state: &State) -> Vec<(String, Style)> {
     let states = [
         StepState::Pending,
         StepState::Waiting,
-        StepState::Asking,
+        StepState::AwaitingConfirmation,
         StepState::Approved,
-        StepState::Running,
-        StepState::Verifying,
+        StepState::Running { attempt: 1 },
+        StepState::Checking { attempt: 1 },
+        StepState::InDoubt { attempt: 1 },
         StepState::Done,
-        StepState::Failed(crate::run::journal::Outcome::Failed),
+        StepState::Failed { attempt: 1, reason: crate::run::machine::Failure::Exit(Some(1)) },
         StepState::Skipped,
+        StepState::RolledBack,
     ];
     let legend: Vec<String> = states.iter().map(|s| format!("{} {}", s.symbol(), s.word())).collect();
     out.push((format!("  {}", legend.join("   ")), t.base));
