@@ -9,7 +9,8 @@ use engine_support::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use rollpilot::run::events::{Answer, Event, RunEnd};
+use rollpilot::run::events::{Answer, Event, Question, QuestionKind, RunEnd};
+use rollpilot::run::machine::{Failure, Input, RunMachine, RunPhase, StepState};
 use rollpilot::tui::state::{Modal, State};
 use rollpilot::tui::{Action, Effect, Theme, update};
 use std::time::Duration;
@@ -142,4 +143,93 @@ async fn shift_p_at_the_first_question_makes_it_the_groups_canary() {
     assert!(screen(&state).contains("pause: first"), "{}", screen(&state));
     let (entries, _) = lab.journal();
     assert!(records(&entries, "policy").iter().any(|r| r["pause"] == "first"));
+}
+
+/// The run state machine fed with a finished run's live events.
+fn live_machine(events: &[Event]) -> RunMachine {
+    let mut m = RunMachine::new();
+    for e in events {
+        if let Some(i) = Input::from_event(e) {
+            m.apply(i);
+        }
+    }
+    m
+}
+
+/// Replaying the journal a run wrote gives the step states (and attempts) its live events gave.
+async fn replay_equals_live(lab: &Lab, decide: impl FnMut(&Question) -> (Answer, Option<String>) + Send + 'static) {
+    let out = lab.run(false, decide, no_hook).await;
+    let live = live_machine(&out.events);
+    let (entries, st) = lab.journal();
+    let replayed = RunMachine::replay(&entries);
+    assert!(!live.states().is_empty());
+    assert_eq!(live.states(), replayed.states(), "live events and journal replay disagree");
+    assert_eq!(replayed.states(), st.machine.states(), "RunState replays through the same machine");
+    assert_eq!(live.phase, replayed.phase);
+    assert_eq!(live.phase, RunPhase::Finished(out.end));
+    assert_eq!(live.done, replayed.done);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replayed_journal_gives_the_states_of_the_live_run() {
+    let lab = Lab::new(PAIR);
+    replay_equals_live(&lab, proceed).await;
+    let (entries, _) = lab.journal();
+    let m = RunMachine::replay(&entries);
+    assert!(m.steps().all(|s| s.state == StepState::Done), "{:?}", m.states());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_step_replays_as_done_on_its_second_attempt() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().fail_install.insert("p2".into(), 1);
+    replay_equals_live(&lab, |q| match q.kind {
+        QuestionKind::Failure => (Answer::Retry, None),
+        _ => proceed(q),
+    })
+    .await;
+    let (entries, _) = lab.journal();
+    let m = RunMachine::replay(&entries);
+    let s = m.step("peers/p2/install").expect("the install of p2");
+    assert_eq!((s.state, s.attempts), (StepState::Done, 2));
+    assert!(s.job.as_deref().is_some_and(|j| j.contains("peers")), "{:?}", s.job);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_skipped_node_and_an_abort_replay_alike() {
+    let lab = Lab::new(PEERS);
+    // p2 refuses to stop: the operator leaves it out.
+    lab.world.lock().unwrap().fail_stop.insert("p2".into(), 5);
+    replay_equals_live(&lab, |q| match q.kind {
+        QuestionKind::Failure if q.choices.iter().any(|c| c.answer == Answer::Skip) => {
+            (Answer::Skip, Some(q.expected.clone()))
+        }
+        _ => proceed(q),
+    })
+    .await;
+    let (entries, _) = lab.journal();
+    let m = RunMachine::replay(&entries);
+    assert_eq!(m.step("peers/p2/stop").map(|s| s.state), Some(StepState::Skipped), "{:?}", m.states());
+    assert!(m.step("peers/p3/install").is_some_and(|s| s.state == StepState::Done), "{:?}", m.states());
+
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().fail_install.insert("p1".into(), 9);
+    replay_equals_live(&lab, proceed).await;
+    let (entries, _) = lab.journal();
+    let m = RunMachine::replay(&entries);
+    let failed: Vec<_> = m.steps().filter(|s| matches!(s.state, StepState::Failed { .. })).collect();
+    assert_eq!(failed.len(), 1, "{:?}", m.states());
+    assert_eq!(failed[0].state, StepState::Failed { attempt: 1, reason: Failure::Exit(Some(1)) });
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_screen_shows_the_states_the_journal_replays() {
+    let lab = Lab::new(PEERS);
+    lab.world.lock().unwrap().fail_install.insert("p2".into(), 1);
+    let (state, _, end) = drive(&lab, |_| Answer::Retry).await;
+    assert_eq!(end, RunEnd::Done);
+    let (entries, _) = lab.journal();
+    assert_eq!(state.run.states(), RunMachine::replay(&entries).states());
+    let s = screen(&state);
+    assert!(s.contains("install p2 attempt 2 (done)"), "{s}");
 }

@@ -111,10 +111,7 @@ impl StepState {
     /// Whether its command is not running now and has not run in this attempt yet (what a
     /// re-plan may drop).
     pub fn is_ahead(self) -> bool {
-        matches!(
-            self,
-            StepState::Pending | StepState::Waiting | StepState::AwaitingConfirmation | StepState::Approved
-        )
+        matches!(self, StepState::Pending | StepState::Waiting | StepState::AwaitingConfirmation | StepState::Approved)
     }
 
     /// Whether its command is running (its output is not complete).
@@ -513,7 +510,12 @@ impl RunMachine {
                 let fresh: Vec<StepEntry> = done
                     .iter()
                     .filter(|s| !self.index.contains_key(&s.id))
-                    .map(|s| StepEntry { state: StepState::Done, attempts: 1, exit: Some(0), ..StepEntry::pending(s.clone()) })
+                    .map(|s| StepEntry {
+                        state: StepState::Done,
+                        attempts: 1,
+                        exit: Some(0),
+                        ..StepEntry::pending(s.clone())
+                    })
                     .collect();
                 if !fresh.is_empty() {
                     self.phases.insert(
@@ -670,9 +672,15 @@ mod tests {
         let mut m = RunMachine::new();
         let s = step("g/n1/install");
         m.apply(Input::StepStarted { step: &s, attempt: 1, job: Some("/jobs/r/1") });
-        assert_eq!(m.step(&s.id).map(|e| (e.state, e.job.clone())), Some((StepState::Running { attempt: 1 }, Some("/jobs/r/1".into()))));
+        assert_eq!(
+            m.step(&s.id).map(|e| (e.state, e.job.clone())),
+            Some((StepState::Running { attempt: 1 }, Some("/jobs/r/1".into())))
+        );
         m.apply(Input::StepFinished { step: &s.id, outcome: Outcome::Failed, exit: Some(2) });
-        assert_eq!(m.step(&s.id).map(|e| e.state), Some(StepState::Failed { attempt: 1, reason: Failure::Exit(Some(2)) }));
+        assert_eq!(
+            m.step(&s.id).map(|e| e.state),
+            Some(StepState::Failed { attempt: 1, reason: Failure::Exit(Some(2)) })
+        );
         m.apply(Input::Decided { step: &s.id, decision: &DecisionRecord::Retry });
         m.apply(Input::StepStarted { step: &s, attempt: 2, job: Some("/jobs/r/2") });
         m.apply(Input::StepFinished { step: &s.id, outcome: Outcome::Ok, exit: Some(0) });
