@@ -233,3 +233,40 @@ async fn the_screen_shows_the_states_the_journal_replays() {
     let s = screen(&state);
     assert!(s.contains("install p2 attempt 2 (done)"), "{s}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_in_doubt_step_on_a_silent_host_is_asked_about_after_a_gate_timeout_not_waited_for_forever() {
+    let lab = Lab::new(PEERS);
+    // "Crash" while the install of p1 is being started.
+    lab.world.lock().unwrap().hang_start = Some("install p1".into());
+    let (task, events) = lab.spawn(lab.cfg(false), proceed, no_hook);
+    for i in 0.. {
+        assert!(i < 3000, "the install of p1 never started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (_, st) = lab.journal();
+        if st.in_flight.as_ref().is_some_and(|(s, _, _)| s.id == "peers/p1/install") {
+            break;
+        }
+    }
+    task.abort();
+    let _ = task.await;
+    drop(events);
+    holder_crashed(&lab.world);
+    // p1 reboots: its job cannot be looked at. The operator resumes with `--pause none`.
+    lab.world.lock().unwrap().jobs_unreachable.insert("p1".into());
+    lab.pause.set(Some(rollpilot::run::events::PausePolicy::None));
+    let out = lab.run(true, |_| (Answer::Abort, None), no_hook).await;
+    assert_eq!(out.end, RunEnd::Unreachable, "{}", out.finished_message());
+    let q = out.questions().into_iter().find(|q| q.kind == QuestionKind::InDoubt).expect("an in-doubt question");
+    assert!(q.title.contains("peers/p1/install is in doubt and p1 does not answer"), "{}", q.title);
+    let labels: Vec<&str> = q.choices.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, vec!["Stop here", "Keep waiting"], "nothing is run again while in doubt");
+    // Being in doubt returns the pause policy to asking, like a failure.
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Policy { pause: rollpilot::run::events::PausePolicy::Every, why } if why.contains("in doubt"))),
+        "the policy went back to asking"
+    );
+    assert!(out.finished_message().contains("rollpilot resume -c c.toml"), "{}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    assert_eq!(w.started.iter().filter(|c| c.starts_with("install p1")).count(), 0, "{:?}", w.started);
+}

@@ -209,6 +209,8 @@ pub struct World {
     pub finalized: Option<String>,
     /// The working directory of every job started, by command ("install p1 1.1.0" → dir).
     pub job_workdirs: Vec<(String, String)>,
+    /// Hosts whose jobs cannot be looked at (ssh fails for the job scripts): a host rebooting.
+    pub jobs_unreachable: std::collections::BTreeSet<String>,
 }
 
 impl World {
@@ -549,6 +551,9 @@ impl Transport for Fake {
                     std::future::pending::<()>().await;
                 }
             }
+            if script.contains("rp-state:") && self.world.lock().unwrap().jobs_unreachable.contains(&node.name) {
+                return Err(TransportError::Unreachable { host: node.name.clone(), detail: "no route".into() });
+            }
             if let Some(r) = self.job(node, script) {
                 return r;
             }
@@ -628,6 +633,7 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         drained: Default::default(),
         finalized: None,
         job_workdirs: Vec::new(),
+        jobs_unreachable: Default::default(),
     }))
 }
 
