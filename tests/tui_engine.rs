@@ -270,3 +270,15 @@ async fn an_in_doubt_step_on_a_silent_host_is_asked_about_after_a_gate_timeout_n
     let w = lab.world.lock().unwrap();
     assert_eq!(w.started.iter().filter(|c| c.starts_with("install p1")).count(), 0, "{:?}", w.started);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_terracotta_shape_runs_to_its_end_over_the_fake() {
+    let lab = Lab::with_versions(TERRACOTTA, "4.2.0", "4.2.1");
+    let out = lab.run(false, proceed, no_hook).await;
+    let asked: Vec<String> = out.questions().iter().map(|q| format!("{:?} {}", q.kind, q.title)).collect();
+    assert_eq!(out.end, RunEnd::Done, "{}\n{asked:#?}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    for n in ["tc-east-1", "tc-east-2", "tc-west-1", "tc-west-2", "app-east-1", "app-west-1", "wan-east", "wan-west"] {
+        assert_eq!(w.version(n), "4.2.1", "{n}");
+    }
+}
