@@ -268,6 +268,29 @@ impl Tui {
         }
     }
 
+    /// Feeds one event built by the test (a single-event reducer test over real planner output).
+    pub fn exec(&mut self, e: Event) -> Vec<Effect> {
+        self.act(Action::Exec(e))
+    }
+
+    /// Shows a question built by the test; returns its id.
+    pub fn ask(&mut self, q: Question) -> u64 {
+        let id = q.id;
+        self.exec(Event::Ask(q));
+        id
+    }
+
+    /// A question id the engine does not use.
+    pub fn next_id(&mut self) -> u64 {
+        self.generation += 1;
+        10_000 + self.generation
+    }
+
+    /// A step as the engine planned it.
+    pub fn plan_step(&self, id: &str) -> rollpilot::plan::Step {
+        self.state.step(id).unwrap_or_else(|| panic!("{id} not in the plan")).step.clone()
+    }
+
     /// Renders at the state's size.
     pub fn render(&self) -> Terminal<TestBackend> {
         let (w, h) = self.state.size;
