@@ -232,6 +232,12 @@ async fn the_screen_shows_the_states_the_journal_replays() {
     assert_eq!(state.run.states(), RunMachine::replay(&entries).states());
     let s = screen(&state);
     assert!(s.contains("install p2 attempt 2 (done)"), "{s}");
+    // The step's details name the job of its latest attempt, as the engine started it.
+    let mut state = state;
+    state.overlay = Some(rollpilot::tui::state::Overlay::Step("peers/p2/install".into()));
+    let s = screen(&state);
+    assert!(s.contains("done, attempt 2, exit 0"), "{s}");
+    assert!(s.contains("peers_p2_install-2"), "{s}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -307,3 +307,46 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(id: &str) -> crate::plan::Step {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "action": "install", "node": "n1", "group": "g",
+            "command": "x", "before": [], "after": [], "reason": "r", "rules": [], "summary": "s",
+            "downtime": false, "irreversible": false, "data_loss": false, "confirm": "none", "rollback": "r", "assumes": []
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The printer says a step's state and attempt as the run state machine has them, and sums
+    /// the steps up at the end.
+    #[test]
+    fn step_lines_and_the_summary_come_from_the_machine() {
+        let s = step("g/n1/install");
+        let events = [
+            Event::StepStarted { step: Box::new(s.clone()), attempt: 1, job: "/j/1".into() },
+            Event::StepFinished { step: s.id.clone(), outcome: crate::run::journal::Outcome::Failed, exit: Some(2) },
+            Event::Decided { step: s.id.clone(), decision: crate::run::journal::DecisionRecord::Retry },
+            Event::StepStarted { step: Box::new(s.clone()), attempt: 2, job: "/j/2".into() },
+            Event::StepFinished { step: s.id.clone(), outcome: crate::run::journal::Outcome::Ok, exit: Some(0) },
+            Event::StepDone { step: s.id.clone() },
+            Event::Finished { end: RunEnd::Done, message: "done".into() },
+        ];
+        let mut run = RunMachine::new();
+        let mut out = Vec::new();
+        let mut last_wait = None;
+        for e in &events {
+            if let Some(i) = Input::from_event(e) {
+                run.apply(i);
+            }
+            print_text(&mut out, e, &mut last_wait, &run);
+        }
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("g/n1/install: failed (attempt 1, exit 2)"), "{text}");
+        assert!(text.contains("g/n1/install: checking (attempt 2, exit 0)"), "{text}");
+        assert!(text.contains("steps: 1 done"), "{text}");
+    }
+}

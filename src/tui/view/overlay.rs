@@ -321,6 +321,12 @@ fn step(state: &State, id: &str, area: Rect, buf: &mut Buffer) {
     if let Some(c) = &st.command {
         say("command", c, t.base);
     }
+    // Where its latest attempt runs detached on the host (what `resume` re-attaches to).
+    if let Some(j) = &s.job
+        && !j.is_empty()
+    {
+        say("job", j, t.dim);
+    }
     for g in &st.before {
         say("before", &format!("{}: {}", g.rule(), g.describe()), t.base);
     }
