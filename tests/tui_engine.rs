@@ -288,3 +288,17 @@ async fn the_terracotta_shape_runs_to_its_end_over_the_fake() {
         assert_eq!(w.version(n), "4.2.1", "{n}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_declined_failback_and_its_re_plan_replay_alike() {
+    let lab = engine_support::tui::terracotta();
+    replay_equals_live(&lab, |q| match q.kind {
+        QuestionKind::Optional => (Answer::Decline, None),
+        _ => proceed(q),
+    })
+    .await;
+    let (entries, _) = lab.journal();
+    let m = RunMachine::replay(&entries);
+    assert_eq!(m.step("east/tc-east-2/failback-stop").map(|s| s.state), Some(StepState::Declined), "{:?}", m.states());
+    assert!(m.steps().filter(|s| s.state == StepState::Done).count() >= 20, "{:?}", m.states());
+}
