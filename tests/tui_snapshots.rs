@@ -146,12 +146,13 @@ async fn confirm_dialog_uses_the_width_it_needs() {
     let top = text.lines().find(|l| l.contains("╔ Confirm:")).unwrap();
     let left = top.chars().position(|c| c == '╔').unwrap();
     let w = top.chars().skip(left).position(|c| c == '╗').unwrap() + 1;
+    assert!((96..=108).contains(&w), "dialog {w} columns wide:\n{text}");
     let right = 120 - left - w;
     assert!(left.abs_diff(right) <= 1, "centred: {left} left, {right} right:\n{text}");
-    assert!(
-        text.lines().any(|l| l.contains("Command on tc-east-1: fake stop tc-east-1")),
-        "the command on one line:\n{text}"
-    );
+    let first =
+        text.lines().position(|l| l.contains("Command on tc-east-1: fake stop tc-east-1")).expect("the command");
+    let second = text.lines().nth(first + 1).unwrap_or_default();
+    assert!(second.contains("-n tc-east-1"), "the command on at most two lines:\n{text}");
     check("confirm_120x40", &s);
 }
 
@@ -162,6 +163,7 @@ async fn gate_waiting_with_countdown_and_blocker() {
         let text = s.screen();
         assert!(text.contains("WAITING AT GATE"), "{text}");
         assert!(text.contains("R5 safe-to-stop"), "{text}");
+        assert!(text.contains("14:59 left"), "the countdown: {text}");
         check(&format!("gate_waiting_{w}x{h}"), &s);
     }
 }

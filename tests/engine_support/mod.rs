@@ -174,7 +174,9 @@ lease = "2m"
 [kinds.server]
 version = "fake version {host}"
 status = "fake status {host}"
-stop = "fake stop {host}"
+# The fake reads the verb and the host; the rest is there so the dialogs carry a command as long
+# as the real one.
+stop = "fake stop {host} via /opt/terracotta/terracotta/server/bin/stop-tc-server.sh -f /etc/terracotta/tc-config.xml -n {host}"
 install = "fake install {host} {version}"
 start = "fake start {host}"
 
