@@ -302,3 +302,34 @@ async fn a_declined_failback_and_its_re_plan_replay_alike() {
     assert_eq!(m.step("east/tc-east-2/failback-stop").map(|s| s.state), Some(StepState::Declined), "{:?}", m.states());
     assert!(m.steps().filter(|s| s.state == StepState::Done).count() >= 20, "{:?}", m.states());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_left_by_a_broken_run_on_a_silent_host_ends_the_wait_at_a_deadline() {
+    let lab = Lab::new(PEERS);
+    {
+        // A run of this machine took the lock, started the install of p1 and died before its
+        // journal held a start record; p1 then stops answering job queries.
+        let mut w = lab.world.lock().unwrap();
+        let until = 1_000_000 + 30;
+        w.lock_owner = Some(("tok-old".into(), until));
+        w.lock_info = "operator=tester\nmachine=lab\npid=999999999\nrun=20261122T000000Z-dead\n".into();
+        w.jobs.insert(
+            "/jobs/20261122T000000Z-dead/peers_p1_install-1".into(),
+            Job {
+                node: "p1".into(),
+                command: "fake install p1 1.1.0".into(),
+                done_at: tokio::time::Instant::now() + Duration::from_secs(100_000),
+                rc: 0,
+                output: String::new(),
+                applied: false,
+            },
+        );
+        w.jobs_unreachable.insert("p1".into());
+    }
+    let out = lab.run(false, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Unreachable, "{}", out.finished_message());
+    let msg = out.finished_message();
+    assert!(msg.contains("peers_p1_install-1 of run 20261122T000000Z-dead may still be running on p1"), "{msg}");
+    let w = lab.world.lock().unwrap();
+    assert!(w.started.is_empty(), "nothing was started: {:?}", w.started);
+}
