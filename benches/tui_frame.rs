@@ -137,11 +137,11 @@ fn mid_run(cluster: Arc<Cluster>, now: Timestamp) -> State {
     let steps: Vec<_> = p.steps().take(40).cloned().collect();
     update(&mut s, Action::Exec(Event::Planned { plan: Box::new(p), reason: "initial plan".into() }));
     for st in &steps[..39] {
-        update(&mut s, Action::Exec(Event::StepStarted { step: Box::new(st.clone()), attempt: 1 }));
+        update(&mut s, Action::Exec(Event::StepStarted { step: Box::new(st.clone()), attempt: 1, job: String::new() }));
         update(&mut s, Action::Exec(Event::StepDone { step: st.id.clone() }));
     }
     let cur = &steps[39];
-    update(&mut s, Action::Exec(Event::StepStarted { step: Box::new(cur.clone()), attempt: 1 }));
+    update(&mut s, Action::Exec(Event::StepStarted { step: Box::new(cur.clone()), attempt: 1, job: String::new() }));
     let text: String = (0..3000).map(|i| format!("\u{1b}[32mINFO\u{1b}[0m unpacking file {i} of the kit\n")).collect();
     update(&mut s, Action::Exec(Event::Output { step: cur.id.clone(), node: cur.node.clone(), text }));
     s

@@ -2,10 +2,10 @@
 //! stop before quitting mid-run, and quits at once in observer mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "tui_common.rs"]
-mod common;
+mod engine_support;
 
-use common::*;
+use engine_support::tui::terracotta;
+use engine_support::{Fake, Lab};
 use futures_util::StreamExt;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
@@ -38,16 +38,33 @@ fn press(tx: &Keys, c: KeyCode) {
     tx.send(Ok(TermEvent::Key(KeyEvent::new(c, KeyModifiers::NONE)))).unwrap();
 }
 
-fn ctx(
+/// The Terracotta-shaped scripted cluster, its poller's first snapshot, and the plan the real
+/// planner makes for it.
+async fn lab() -> (Lab, rollpilot::probe::Snapshot, rollpilot::plan::Plan) {
+    let lab = terracotta();
+    let transport: Arc<dyn rollpilot::transport::Transport> = Arc::new(Fake { world: lab.world.clone() });
+    let poller = rollpilot::probe::Poller::new(lab.cluster.clone(), transport);
+    let snap = poller.refresh().await;
+    let plan = rollpilot::plan::plan(&rollpilot::plan::PlanRequest {
+        cluster: &lab.cluster,
+        observed: &snap.observed(),
+        target: lab.cluster.target.clone(),
+        context: &Default::default(),
+    })
+    .unwrap();
+    (lab, snap, plan)
+}
+
+async fn ctx(
     events: Option<mpsc::UnboundedReceiver<Event>>,
     commands: Option<mpsc::UnboundedSender<Command>>,
     observer_of: Option<String>,
-) -> (TuiContext, watch::Sender<rollpilot::probe::Snapshot>) {
-    let mut sim = Sim::new(80, 24, Theme::default_colors());
-    let (snap_tx, snap_rx) = watch::channel(sim.snapshot());
+) -> (TuiContext, watch::Sender<rollpilot::probe::Snapshot>, rollpilot::plan::Plan) {
+    let (lab, snap, plan) = lab().await;
+    let (snap_tx, snap_rx) = watch::channel(snap);
     let c = TuiContext {
-        cluster: cluster(),
-        config_path: PathBuf::from(CONFIG),
+        cluster: lab.cluster.clone(),
+        config_path: PathBuf::from("config/terracotta.toml"),
         snapshots: snap_rx,
         events,
         commands,
@@ -55,12 +72,12 @@ fn ctx(
         shell: Arc::new(|_n: &Node| std::process::Command::new("true")),
         options: Default::default(),
     };
-    (c, snap_tx)
+    (c, snap_tx, plan)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observer_quits_on_q() {
-    let (c, _snap) = ctx(None, None, Some("alice".into()));
+    let (c, _snap, _) = ctx(None, None, Some("alice".into())).await;
     let (tx, input) = keys();
     let mut screen = BackendScreen::new(TestBackend::new(80, 24)).unwrap();
     press(&tx, KeyCode::Char('q'));
@@ -76,7 +93,7 @@ async fn observer_quits_on_q() {
 async fn quitting_mid_run_interrupts_and_waits_for_the_executor() {
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
-    let (c, _snap) = ctx(Some(ev_rx), Some(cmd_tx), None);
+    let (c, _snap, _) = ctx(Some(ev_rx), Some(cmd_tx), None).await;
     let (tx, input) = keys();
     let mut screen = BackendScreen::new(TestBackend::new(80, 24)).unwrap();
     let driver = tokio::spawn(async move {
@@ -85,7 +102,7 @@ async fn quitting_mid_run_interrupts_and_waits_for_the_executor() {
     });
     ev_tx
         .send(Event::Started {
-            run: RUN.into(),
+            run: engine_support::tui::RUN.into(),
             journal: PathBuf::from("/tmp/j.jsonl"),
             resumed: false,
             started_at: "2026-11-22T01:58:00Z".parse().unwrap(),
@@ -114,7 +131,7 @@ async fn quitting_mid_run_interrupts_and_waits_for_the_executor() {
 async fn alerts_for_a_question(quiet: bool) -> Vec<String> {
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (cmd_tx, _cmd_rx) = mpsc::unbounded_channel();
-    let (mut c, _snap) = ctx(Some(ev_rx), Some(cmd_tx), None);
+    let (mut c, _snap, plan) = ctx(Some(ev_rx), Some(cmd_tx), None).await;
     c.options.quiet = quiet;
     let (tx, input) = keys();
     let mut screen = BackendScreen::new(TestBackend::new(80, 24)).unwrap();
@@ -122,10 +139,10 @@ async fn alerts_for_a_question(quiet: bool) -> Vec<String> {
         let r = app::drive(&mut screen, c, Theme::default_colors(), input).await;
         (r, screen.alerts)
     });
-    let sim = Sim::new(80, 24, Theme::default_colors());
-    let step = sim.step("east/tc-east-2/stop");
-    ev_tx.send(Event::Planned { plan: Box::new(sim.plan.clone()), reason: "initial plan".into() }).unwrap();
-    ev_tx.send(Event::Ask(confirm_question(1, &step, &sim.cluster.name))).unwrap();
+    // The real planner's first step, asked about in the executor's own words.
+    let step = plan.step("east/tc-east-2/stop").unwrap().clone();
+    ev_tx.send(Event::Planned { plan: Box::new(plan.clone()), reason: "initial plan".into() }).unwrap();
+    ev_tx.send(Event::Ask(rollpilot::run::executor::confirmation_question(&step, 1, "bigmemory-prod"))).unwrap();
     ev_tx.send(Event::Finished { end: RunEnd::Aborted, message: "aborted".into() }).unwrap();
     // `q` quits once the loop has seen the end (before that it only opens the quit dialog).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -1,11 +1,13 @@
-//! The reducer: actions in, state and effects out. No terminal, no executor: the executor's
-//! events are fed by hand (worded as the executor words them) over the Terracotta example.
+//! The reducer: actions in, state and effects out, without a terminal. The real run engine drives
+//! a Terracotta-shaped scripted cluster (`engine_support`) on tokio's paused clock and its events
+//! go through the reducer; tests of one event feed it built from the engine's own plan and the
+//! executor's own wording.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "tui_common.rs"]
-mod common;
+mod engine_support;
 
-use common::*;
+use engine_support::tui::*;
+use engine_support::*;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use rollpilot::model::*;
 use rollpilot::plan::Level;
@@ -16,24 +18,48 @@ use rollpilot::tui::{Action, Effect, Theme};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-fn running() -> Sim {
-    let mut s = Sim::new(160, 48, Theme::default_colors());
-    s.started();
+async fn start_at(w: u16, h: u16) -> Tui {
+    let mut s = Tui::drive(terracotta(), w, h, Theme::default_colors());
+    s.until("the plan", |st, _| st.run.progress.is_some()).await;
+    s.tick();
     s
 }
 
+async fn running() -> Tui {
+    start_at(160, 48).await
+}
+
 /// A run that waits for the confirmation of stopping the active tc-east-1.
-fn asked() -> (Sim, u64) {
-    let mut s = running();
-    s.run_until("east/tc-east-1/stop");
-    let step = s.step("east/tc-east-1/stop");
-    let id = s.next_id();
-    let name = s.cluster.name.clone();
-    s.ask(confirm_question(id, &step, &name));
+async fn asked() -> (Tui, u64) {
+    let mut s = running().await;
+    s.run_until("east/tc-east-1/stop").await;
+    let id = s.state.question().unwrap().question.id;
     (s, id)
 }
 
-fn question_focus(s: &Sim) -> usize {
+async fn observing(who: &str) -> Tui {
+    let mut s = Tui::observe(terracotta(), 160, 48, Theme::default_colors(), who);
+    s.refresh().await;
+    s
+}
+
+fn confirm_question(id: u64, step: &rollpilot::plan::Step, expected: &str) -> Question {
+    rollpilot::run::executor::confirmation_question(step, id, expected)
+}
+
+fn failure_question(
+    id: u64,
+    step: &rollpilot::plan::Step,
+    what: &str,
+    tail: &str,
+    previous: Option<&str>,
+    expected: &str,
+) -> Question {
+    let previous = previous.map(|p| semver::Version::parse(p).unwrap());
+    rollpilot::run::executor::failure_question(step, id, expected, what, tail, previous.as_ref())
+}
+
+fn question_focus(s: &Tui) -> usize {
     match &s.state.modal {
         Some(Modal::Question(d)) => d.focus,
         other => panic!("no question open: {other:?}"),
@@ -49,31 +75,34 @@ fn sends(fx: &[Effect]) -> Vec<Command> {
         .collect()
 }
 
-#[test]
-fn confirm_question_opens_with_proceed_focused_and_enter_proceeds() {
-    let (mut s, id) = asked();
+#[tokio::test(start_paused = true)]
+async fn confirm_question_opens_with_proceed_focused_and_enter_proceeds() {
+    let (mut s, id) = asked().await;
     let Some(Modal::Question(d)) = &s.state.modal else { unreachable!() };
     assert_eq!(d.question.choices[d.focus].answer, Answer::Proceed, "Enter proceeds, as the README says");
     assert!(s.screen().contains("The cluster fails over to"), "{}", s.screen());
-    assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::Asking);
-    s.tick(1);
+    assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::AwaitingConfirmation);
+    s.wait(1).await;
     let fx = s.key(key(KeyCode::Enter));
     assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
     assert!(s.state.modal.is_none());
+    // The screen does not guess: the step is approved once the engine says it journaled that.
+    assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::AwaitingConfirmation);
+    s.until("the decision", |_, e| matches!(e, Event::Decided { .. })).await;
     assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::Approved);
 }
 
-#[test]
-fn moving_focus_then_enter_sends_the_focused_answer_with_the_question_id() {
-    let (mut s, id) = asked();
-    s.tick(1);
+#[tokio::test(start_paused = true)]
+async fn moving_focus_then_enter_sends_the_focused_answer_with_the_question_id() {
+    let (mut s, id) = asked().await;
+    s.wait(1).await;
     s.key(key(KeyCode::Left));
     assert_eq!(question_focus(&s), 0);
     let fx = s.key(key(KeyCode::Enter));
     assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]);
     // Tab wraps around, Shift-Tab goes back.
-    let (mut s, _) = asked();
-    s.tick(1);
+    let (mut s, _) = asked().await;
+    s.wait(1).await;
     s.key(key(KeyCode::Tab));
     assert_eq!(question_focus(&s), 0);
     s.key(key(KeyCode::Tab));
@@ -82,23 +111,23 @@ fn moving_focus_then_enter_sends_the_focused_answer_with_the_question_id() {
     assert_eq!(question_focus(&s), 0);
 }
 
-#[test]
-fn dangerous_steps_open_with_the_safe_choice_focused() {
-    let mut s = running();
-    s.run_until("east/tc-east-1/stop");
-    let mut step = s.step("east/tc-east-1/stop");
+#[tokio::test(start_paused = true)]
+async fn dangerous_steps_open_with_the_safe_choice_focused() {
+    // Questions about a step the engine has not reached yet, in the executor's own words.
+    let mut s = running().await;
+    let mut step = s.plan_step("east/tc-east-1/stop");
     step.irreversible = true;
     let id = s.next_id();
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
     let Some(Modal::Question(d)) = &s.state.modal else { panic!("no question") };
     assert_eq!(d.question.choices[d.focus].answer, Answer::Cancel, "irreversible: Cancel focused");
-    s.tick(1);
+    s.wait(1).await;
     assert_eq!(
         sends(&s.key(key(KeyCode::Enter))),
         vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]
     );
 
-    let mut step = s.step("east/tc-east-1/stop");
+    let mut step = s.plan_step("east/tc-east-1/stop");
     step.confirm = rollpilot::plan::Confirm::Typed;
     let id = s.next_id();
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
@@ -106,41 +135,40 @@ fn dangerous_steps_open_with_the_safe_choice_focused() {
     assert_eq!(d.question.choices[d.focus].answer, Answer::Cancel, "typed: Cancel focused");
     assert!(s.screen().contains("Typing the cluster name is needed because"), "{}", s.screen());
     // `y` goes to the typed Proceed: it asks for the name and says why, nothing is sent yet.
-    s.tick(1);
+    s.wait(1).await;
     assert!(sends(&s.key(ch('y'))).is_empty());
     assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.typing.is_some()));
     assert!(s.screen().contains("typing is needed because"), "{}", s.screen());
 }
 
-#[test]
-fn y_proceeds_in_every_confirm_dialog_and_n_or_esc_is_the_safe_choice() {
-    let (mut s, id) = asked();
-    s.tick(1);
+#[tokio::test(start_paused = true)]
+async fn y_proceeds_in_every_confirm_dialog_and_n_or_esc_is_the_safe_choice() {
+    let (mut s, id) = asked().await;
+    s.wait(1).await;
     assert_eq!(sends(&s.key(ch('y'))), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
-    let (mut s, id) = asked();
-    s.tick(1);
+    let (mut s, id) = asked().await;
+    s.wait(1).await;
     assert_eq!(sends(&s.key(ch('n'))), vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]);
-    let (mut s, id) = asked();
-    s.tick(1);
+    let (mut s, id) = asked().await;
+    s.wait(1).await;
     assert_eq!(
         sends(&s.key(key(KeyCode::Esc))),
         vec![Command::Answer { question: id, answer: Answer::Cancel, typed: None }]
     );
 
     // An optional step (failback under `ask`): `y` is "Do it".
-    let mut s = running();
-    s.run_until("east/tc-east-1/stop");
-    let mut step = s.step("east/tc-east-1/stop");
+    let mut s = running().await;
+    let mut step = s.plan_step("east/tc-east-1/stop");
     step.confirm = rollpilot::plan::Confirm::Optional;
     let id = s.next_id();
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
-    s.tick(1);
+    s.wait(1).await;
     assert_eq!(sends(&s.key(ch('y'))), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
     assert!(s.state.step("east/tc-east-1/stop").is_some());
 
     // A failure has nothing that proceeds: `y` says so, Esc/n only move the focus back to Abort.
-    let mut s = running();
-    let step = s.step("east/tc-east-2/install");
+    let mut s = running().await;
+    let step = s.plan_step("east/tc-east-2/install");
     let q = failure_question(
         7,
         &step,
@@ -150,7 +178,7 @@ fn y_proceeds_in_every_confirm_dialog_and_n_or_esc_is_the_safe_choice() {
         "bigmemory-prod",
     );
     s.ask(q);
-    s.tick(1);
+    s.wait(1).await;
     assert!(sends(&s.key(ch('y'))).is_empty());
     assert!(s.screen().contains("nothing here proceeds"), "{}", s.screen());
     s.key(key(KeyCode::Down));
@@ -161,20 +189,20 @@ fn y_proceeds_in_every_confirm_dialog_and_n_or_esc_is_the_safe_choice() {
     assert!(s.state.modal.is_some());
 }
 
-#[test]
-fn a_key_dropped_right_after_a_dialog_opens_is_shown_as_dropped() {
-    let (mut s, id) = asked();
-    s.tick_ms(100);
+#[tokio::test(start_paused = true)]
+async fn a_key_dropped_right_after_a_dialog_opens_is_shown_as_dropped() {
+    let (mut s, id) = asked().await;
+    s.wait_ms(100).await;
     assert!(sends(&s.key(ch('y'))).is_empty());
     assert!(s.screen().contains("key ignored: dialog just opened"), "{}", s.screen());
-    s.tick_ms(400);
+    s.wait_ms(400).await;
     assert_eq!(sends(&s.key(ch('y')))[0], Command::Answer { question: id, answer: Answer::Proceed, typed: None });
 }
 
-#[test]
-fn q_in_a_dialog_asks_to_quit_on_top_and_closing_it_returns_to_the_dialog() {
-    let (mut s, id) = asked();
-    s.tick(1);
+#[tokio::test(start_paused = true)]
+async fn q_in_a_dialog_asks_to_quit_on_top_and_closing_it_returns_to_the_dialog() {
+    let (mut s, id) = asked().await;
+    s.wait(1).await;
     s.key(key(KeyCode::Left));
     assert!(sends(&s.key(ch('q'))).is_empty());
     assert!(matches!(s.state.modal, Some(Modal::Quit { .. })));
@@ -190,12 +218,12 @@ fn q_in_a_dialog_asks_to_quit_on_top_and_closing_it_returns_to_the_dialog() {
     assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
 }
 
-#[test]
-fn a_new_question_waits_until_the_open_one_is_answered() {
-    let (mut s, first) = asked();
-    s.tick(1);
+#[tokio::test(start_paused = true)]
+async fn a_new_question_waits_until_the_open_one_is_answered() {
+    let (mut s, first) = asked().await;
+    s.wait(1).await;
     s.key(key(KeyCode::Left));
-    let step = s.step("east/tc-east-2/install");
+    let step = s.plan_step("east/tc-east-2/install");
     let second = s.next_id();
     s.ask(failure_question(second, &step, "install failed", "", Some("4.2.0"), "bigmemory-prod"));
     // The operator's keystroke goes to the dialog they were looking at.
@@ -207,7 +235,7 @@ fn a_new_question_waits_until_the_open_one_is_answered() {
     let Some(Modal::Question(d)) = &s.state.modal else { panic!("the queued question is not shown") };
     assert_eq!(d.question.id, second);
     assert!(sends(&s.key(key(KeyCode::Enter))).is_empty(), "guarded: it just opened");
-    s.tick(1);
+    s.wait(1).await;
     assert_eq!(
         sends(&s.key(key(KeyCode::Enter))),
         vec![Command::Answer { question: second, answer: Answer::Abort, typed: None }]
@@ -215,13 +243,12 @@ fn a_new_question_waits_until_the_open_one_is_answered() {
     assert!(s.state.modal.is_none());
 }
 
-#[test]
-fn a_question_arriving_under_the_quit_dialog_is_shown_when_it_closes() {
-    let mut s = running();
-    s.run_until("east/tc-east-1/stop");
+#[tokio::test(start_paused = true)]
+async fn a_question_arriving_under_the_quit_dialog_is_shown_when_it_closes() {
+    let mut s = running().await;
     s.key(ch('q'));
     assert!(matches!(s.state.modal, Some(Modal::Quit { .. })));
-    let step = s.step("east/tc-east-1/stop");
+    let step = s.plan_step("east/tc-east-1/stop");
     let id = s.next_id();
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
     assert!(matches!(s.state.modal, Some(Modal::Quit { .. })), "the quit question stays under the key");
@@ -229,48 +256,58 @@ fn a_question_arriving_under_the_quit_dialog_is_shown_when_it_closes() {
     assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.question.id == id));
 }
 
-#[test]
-fn the_header_says_downgrade_and_typed_confirmations_say_why() {
+#[tokio::test(start_paused = true)]
+async fn the_header_says_downgrade_and_typed_confirmations_say_why() {
     use rollpilot::plan::{self, PlanRequest, RunContext};
-    let mut s = Sim::new(160, 48, Theme::default_colors());
-    s.world = world_at("4.2.1");
+    // The cluster runs 4.2.1 and the operator goes back to 4.2.0: the real planner's plan,
+    // shown as the executor's Planned event would show it.
+    let mut s = Tui::observe(Lab::with_versions(TERRACOTTA, "4.2.1", "4.2.0"), 160, 48, Theme::default_colors(), "x");
+    s.state.observer_of = None;
+    s.refresh().await;
     let ctx = RunContext { downgrade_intended: true, ..Default::default() };
-    s.plan = plan::plan(&PlanRequest { cluster: &s.cluster, observed: &s.world, target: v("4.2.0"), context: &ctx })
-        .unwrap();
-    s.publish();
-    s.started();
+    let observed = s.state.snapshot.observed();
+    let p = plan::plan(&PlanRequest {
+        cluster: &s.lab.cluster,
+        observed: &observed,
+        target: semver::Version::parse("4.2.0").unwrap(),
+        context: &ctx,
+    })
+    .unwrap();
+    s.exec(Event::Planned { plan: Box::new(p.clone()), reason: "initial plan".into() });
     assert!(s.screen().contains("downgrade 4.2.1 → 4.2.0"), "{}", s.screen());
-    let step = s.plan.steps().find(|st| st.confirm == rollpilot::plan::Confirm::Typed).cloned();
+    let step = p.steps().find(|st| st.confirm == rollpilot::plan::Confirm::Typed).cloned();
     let step = step.unwrap_or_else(|| {
-        let mut st = s.plan.steps().next().unwrap().clone();
+        let mut st = p.steps().next().unwrap().clone();
         st.confirm = rollpilot::plan::Confirm::Typed;
         st
     });
     let id = s.next_id();
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
-    s.tick(1);
+    s.wait(1).await;
     s.key(ch('y'));
     let screen = s.screen();
     assert!(screen.contains("DOWNGRADE"), "{screen}");
     assert!(screen.contains("typing is needed because"), "{screen}");
 }
 
-#[test]
-fn keys_right_after_a_question_appears_are_ignored() {
-    let (mut s, id) = asked();
-    s.tick_ms(100);
+#[tokio::test(start_paused = true)]
+async fn keys_right_after_a_question_appears_are_ignored() {
+    let (mut s, id) = asked().await;
+    s.wait_ms(100).await;
     assert!(sends(&s.key(ch('y'))).is_empty(), "a key typed for something else must not answer");
     assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
-    s.tick_ms(400);
+    s.wait_ms(400).await;
     assert_eq!(sends(&s.key(ch('y')))[0], Command::Answer { question: id, answer: Answer::Proceed, typed: None });
 }
 
-#[test]
-fn typed_choice_requires_the_cluster_name() {
-    let mut s = running();
-    let step = s.step("east/tc-east-2/install");
-    s.ask(failure_question(3, &step, "install failed", "", Some("4.2.0"), "bigmemory-prod"));
-    s.tick(1);
+#[tokio::test(start_paused = true)]
+async fn typed_choice_requires_the_cluster_name() {
+    let lab = terracotta();
+    lab.world.lock().unwrap().fail_install.insert("tc-east-2".into(), 1);
+    let mut s = Tui::drive(lab, 160, 48, Theme::default_colors());
+    s.run_until("east/tc-east-2/install").await;
+    let id = s.until_asked("east/tc-east-2/install").await;
+    s.wait(1).await;
     // Focus "Skip node" (typed): Enter opens the field instead of sending.
     for _ in 0..3 {
         s.key(key(KeyCode::Tab));
@@ -296,26 +333,27 @@ fn typed_choice_requires_the_cluster_name() {
     let fx = s.key(key(KeyCode::Enter));
     assert_eq!(
         sends(&fx),
-        vec![Command::Answer { question: 3, answer: Answer::Skip, typed: Some("bigmemory-prod".into()) }]
+        vec![Command::Answer { question: id, answer: Answer::Skip, typed: Some("bigmemory-prod".into()) }]
     );
+    s.until("the skip", |_, e| matches!(e, Event::Decided { .. })).await;
     assert_eq!(s.state.step("east/tc-east-2/install").unwrap().state, StepState::Skipped);
 }
 
-#[test]
-fn a_repeated_question_says_the_answer_was_refused() {
-    let (mut s, id) = asked();
-    s.tick(1);
+#[tokio::test(start_paused = true)]
+async fn a_repeated_question_says_the_answer_was_refused() {
+    let (mut s, id) = asked().await;
+    s.wait(1).await;
     s.key(ch('y'));
-    s.ev(Event::Note { level: Level::Warning, text: "typed confirmation did not match".into() });
-    let step = s.step("east/tc-east-1/stop");
+    s.exec(Event::Note { level: Level::Warning, text: "typed confirmation did not match".into() });
+    let step = s.plan_step("east/tc-east-1/stop");
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
     assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.repeated));
     assert!(s.screen().contains("previous answer was not accepted"));
 }
 
-#[test]
-fn ctrl_c_once_pauses_twice_stops_now() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_once_pauses_twice_stops_now() {
+    let mut s = running().await;
     let fx = s.key(ctrl_c());
     assert_eq!(sends(&fx), vec![Command::Pause]);
     assert_eq!(s.state.pause, PauseState::Pausing);
@@ -325,13 +363,13 @@ fn ctrl_c_once_pauses_twice_stops_now() {
     assert_eq!(sends(&fx), vec![Command::InterruptNow]);
     assert_eq!(s.state.stopping, Stopping::Now);
     assert!(!fx.contains(&Effect::Quit), "the TUI waits for the executor to stop");
-    let fx = s.ev(Event::Finished { end: RunEnd::Interrupted, message: "interrupted".into() });
+    let fx = s.exec(Event::Finished { end: RunEnd::Interrupted, message: "interrupted".into() });
     assert!(fx.contains(&Effect::Quit));
 }
 
-#[test]
-fn q_mid_run_asks_and_after_finished_quits() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn q_mid_run_asks_and_after_finished_quits() {
+    let mut s = running().await;
     let fx = s.key(ch('q'));
     assert!(!fx.contains(&Effect::Quit));
     assert!(matches!(s.state.modal, Some(Modal::Quit { focus: 0 })));
@@ -345,17 +383,17 @@ fn q_mid_run_asks_and_after_finished_quits() {
     let fx = s.key(key(KeyCode::Enter));
     assert_eq!(sends(&fx), vec![Command::Interrupt]);
     assert_eq!(s.state.stopping, Stopping::AfterStep);
-    let fx = s.ev(Event::Finished { end: RunEnd::Interrupted, message: "interrupted; resume later".into() });
+    let fx = s.exec(Event::Finished { end: RunEnd::Interrupted, message: "interrupted; resume later".into() });
     assert!(fx.contains(&Effect::Quit));
 
-    let mut s = running();
-    s.ev(Event::Finished { end: RunEnd::Done, message: "done".into() });
+    let mut s = running().await;
+    s.exec(Event::Finished { end: RunEnd::Done, message: "done".into() });
     assert_eq!(s.key(ch('q')), vec![Effect::Quit]);
 }
 
-#[test]
-fn slash_filters_the_node_table() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn slash_filters_the_node_table() {
+    let mut s = running().await;
     assert_eq!(s.state.visible.len(), 8);
     s.key(ch('/'));
     assert!(s.state.filter_editing);
@@ -371,10 +409,14 @@ fn slash_filters_the_node_table() {
     s.key(key(KeyCode::Esc));
     assert_eq!(s.state.visible.len(), 8);
     // Unreachable hosts can be found by that word.
-    s.world
-        .nodes
-        .insert("wan-west".into(), NodeObs::unreachable("ssh: connect to host 10.20.3.31 port 22: Connection refused"));
-    s.publish();
+    s.lab
+        .world
+        .lock()
+        .unwrap()
+        .probes_fail
+        .insert("wan-west".into(), "ssh: connect to host 10.20.3.31 port 22: Connection refused".into());
+    s.wait(3).await;
+    s.refresh().await;
     s.key(ch('/'));
     for c in "unreach".chars() {
         s.key(ch(c));
@@ -382,23 +424,23 @@ fn slash_filters_the_node_table() {
     assert_eq!(s.state.visible.len(), 1);
 }
 
-#[test]
-fn p_toggles_pause_and_resume() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn p_toggles_pause_and_resume() {
+    let mut s = running().await;
     assert_eq!(sends(&s.key(ch('p'))), vec![Command::Pause]);
     assert_eq!(s.state.pause, PauseState::Pausing);
-    s.ev(Event::Paused { reason: "paused after the current step; resume when ready".into() });
+    s.exec(Event::Paused { reason: "paused after the current step; resume when ready".into() });
     assert!(matches!(s.state.pause, PauseState::Paused(_)));
     assert!(s.screen().contains("PAUSED"));
     assert_eq!(sends(&s.key(ch('p'))), vec![Command::Resume]);
-    s.ev(Event::Resumed);
+    s.exec(Event::Resumed);
     assert_eq!(s.state.pause, PauseState::Running);
     assert_eq!(sends(&s.key(ch('p'))), vec![Command::Pause]);
 }
 
-#[test]
-fn observer_mode_ignores_mutating_keys() {
-    let mut s = Sim::with_observer(160, 48, Theme::default_colors(), Some("alice on laptop-7 (pid 42)".into()));
+#[tokio::test(start_paused = true)]
+async fn observer_mode_ignores_mutating_keys() {
+    let mut s = observing("alice on laptop-7 (pid 42)").await;
     let screen = s.screen();
     assert!(screen.contains("READ-ONLY: alice on laptop-7"), "{screen}");
     for k in [ch('p'), ch('s'), ch('y'), key(KeyCode::Enter)] {
@@ -415,20 +457,20 @@ fn observer_mode_ignores_mutating_keys() {
     assert_eq!(s.key(ch('q')), vec![Effect::Quit]);
 }
 
-#[test]
-fn shell_opens_on_the_selected_node() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn shell_opens_on_the_selected_node() {
+    let mut s = running().await;
     s.key(ch('j'));
     assert_eq!(s.key(ch('s')), vec![Effect::OpenShell("tc-east-2".into())]);
 }
 
-#[test]
-fn output_is_stored_and_shown_clean() {
-    let mut s = running();
-    let step = s.step("east/tc-east-2/stop");
-    s.ev(Event::StepStarted { step: Box::new(step.clone()), attempt: 1 });
+#[tokio::test(start_paused = true)]
+async fn output_is_stored_and_shown_clean() {
+    let mut s = running().await;
+    let step = s.plan_step("east/tc-east-2/stop");
+    s.exec(Event::StepStarted { step: Box::new(step.clone()), attempt: 1, job: String::new() });
     let nasty = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mred\u{1b}[0m line\nbell\u{7}here\n10%\r50%\r100%";
-    s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: nasty.into() });
+    s.exec(Event::Output { step: step.id.clone(), node: step.node.clone(), text: nasty.into() });
     let out = &s.state.outputs[&step.id];
     assert_eq!(
         out.lines.iter().cloned().collect::<Vec<_>>(),
@@ -436,24 +478,24 @@ fn output_is_stored_and_shown_clean() {
     );
     assert_eq!(out.line(2).unwrap(), "100%");
     // A line split across two events is joined.
-    s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: " done\n".into() });
+    s.exec(Event::Output { step: step.id.clone(), node: step.node.clone(), text: " done\n".into() });
     assert_eq!(s.state.outputs[&step.id].lines.back().unwrap(), "100% done");
     let screen = s.screen();
     // The escapes are shown as text, never obeyed.
     assert!(screen.contains("\\x1b[31mred") && !screen.contains('\u{1b}') && !screen.contains('\u{7}'), "{screen}");
 }
 
-#[test]
-fn huge_output_is_bounded() {
-    let mut s = running();
-    let step = s.step("east/tc-east-2/install");
-    s.ev(Event::StepStarted { step: Box::new(step.clone()), attempt: 1 });
+#[tokio::test(start_paused = true)]
+async fn huge_output_is_bounded() {
+    let mut s = running().await;
+    let step = s.plan_step("east/tc-east-2/install");
+    s.exec(Event::StepStarted { step: Box::new(step.clone()), attempt: 1, job: String::new() });
     let chunk = "x".repeat(100) + "\n";
     for _ in 0..50 {
-        s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: chunk.repeat(100) });
+        s.exec(Event::Output { step: step.id.clone(), node: step.node.clone(), text: chunk.repeat(100) });
     }
     let long_line = "y".repeat(1_000_000);
-    s.ev(Event::Output { step: step.id.clone(), node: step.node.clone(), text: long_line });
+    s.exec(Event::Output { step: step.id.clone(), node: step.node.clone(), text: long_line });
     let out = &s.state.outputs[&step.id];
     assert!(out.lines.len() <= rollpilot::tui::state::OUTPUT_LINES);
     assert!(out.dropped > 0);
@@ -461,32 +503,34 @@ fn huge_output_is_bounded() {
     let _ = s.screen();
 }
 
-#[test]
-fn idle_ticks_do_not_redraw_but_a_running_clock_does() {
+#[tokio::test(start_paused = true)]
+async fn idle_ticks_do_not_redraw_but_a_running_clock_does() {
     // Observer of a quiet cluster: nothing on screen depends on the second.
-    let mut s = Sim::with_observer(160, 48, Theme::default_colors(), Some("bob".into()));
+    let mut s = observing("bob").await;
     let mut redraws = 0;
     for i in 0..120 {
-        redraws += s.tick(1).len();
+        redraws += s.wait(1).await.len();
         if i % 2 == 0 {
             redraws += s.publish().len();
         }
     }
     assert_eq!(redraws, 0, "an idle screen must not be redrawn");
     // A run in progress shows its elapsed time: one redraw a second.
-    let mut s = running();
-    assert_eq!(s.tick(1), vec![Effect::Redraw]);
+    let mut s = running().await;
+    assert_eq!(s.wait(1).await, vec![Effect::Redraw]);
 }
 
-#[test]
-fn stale_values_are_marked_and_details_say_why() {
-    let mut s = running();
-    s.world.nodes.insert(
-        "tc-west-2".into(),
-        NodeObs::unreachable("ssh: connect to host 10.20.1.12 port 22: Connection timed out"),
-    );
-    s.tick(30);
-    s.publish();
+#[tokio::test(start_paused = true)]
+async fn stale_values_are_marked_and_details_say_why() {
+    let mut s = running().await;
+    s.lab
+        .world
+        .lock()
+        .unwrap()
+        .probes_fail
+        .insert("tc-west-2".into(), "ssh: connect to host 10.20.1.12 port 22: Connection timed out".into());
+    s.wait(30).await;
+    s.refresh().await;
     let screen = s.screen();
     let row = screen.lines().find(|l| l.contains("tc-west-2") && l.contains("UNREACHABLE")).unwrap();
     assert!(row.contains("passive*") && row.contains("4.2.0*"), "{row}");
@@ -499,24 +543,28 @@ fn stale_values_are_marked_and_details_say_why() {
     assert!(s.screen().contains("Connection timed out"), "{}", s.screen());
 }
 
-#[test]
-fn failover_shows_live_and_is_logged() {
-    let mut s = running();
-    let o = s.world.nodes.get_mut("tc-east-1").unwrap();
-    o.role = Role::Stopped;
-    let o = s.world.nodes.get_mut("tc-east-2").unwrap();
-    o.role = Role::Active;
-    o.sync = SyncState::NotApplicable;
-    s.publish();
+#[tokio::test(start_paused = true)]
+async fn failover_shows_live_and_is_logged() {
+    let mut s = running().await;
+    // Someone stops tc-east-1 by hand: tc-east-2 takes over.
+    {
+        let mut w = s.lab.world.lock().unwrap();
+        let n = w.nodes.get_mut("tc-east-1").unwrap();
+        n.running = None;
+        n.active = false;
+        w.nodes.get_mut("tc-east-2").unwrap().active = true;
+    }
+    s.wait(3).await;
+    s.refresh().await;
     let r = s.state.rows.iter().find(|r| r.row.host == "tc-east-2").unwrap();
     assert_eq!(r.row.role, "active");
     assert!(s.state.role_recently_changed(r));
     assert!(s.state.log.iter().any(|e| e.text.contains("tc-east-2 is now active (was passive)")));
 }
 
-#[test]
-fn release_events_are_ignored_and_help_comes_from_the_keymap() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn release_events_are_ignored_and_help_comes_from_the_keymap() {
+    let mut s = running().await;
     let mut k = ch('q');
     k.kind = KeyEventKind::Release;
     assert!(s.key(k).is_empty());
@@ -534,9 +582,9 @@ fn release_events_are_ignored_and_help_comes_from_the_keymap() {
     assert_eq!(s.state.overlay, None);
 }
 
-#[test]
-fn too_small_keeps_q_and_ctrl_c() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn too_small_keeps_q_and_ctrl_c() {
+    let mut s = running().await;
     s.act(Action::Resize(40, 10));
     assert!(s.screen().contains("too small"));
     assert!(s.key(ch('p')).is_empty());
@@ -547,10 +595,10 @@ fn too_small_keeps_q_and_ctrl_c() {
     assert_eq!(sends(&s.key(ctrl_c())), vec![Command::Pause]);
 }
 
-#[test]
-fn odd_input_never_panics() {
+#[tokio::test(start_paused = true)]
+async fn odd_input_never_panics() {
     // Zero nodes and an empty plan.
-    let mut cluster = (*cluster()).clone();
+    let mut cluster = (*terracotta().cluster).clone();
     for g in &mut cluster.groups {
         g.nodes.clear();
     }
@@ -561,7 +609,7 @@ fn odd_input_never_panics() {
         rollpilot: "0".into(),
         cluster: "x".into(),
         profile: Profile::Terracotta,
-        target: v("4.2.1"),
+        target: semver::Version::parse("4.2.1").unwrap(),
         direction: rollpilot::plan::Direction::Nothing,
         from_versions: vec![],
         nodes: vec![],
@@ -578,7 +626,7 @@ fn odd_input_never_panics() {
             step: "(next step)".into(),
             what: "x".into(),
             blocker: "y".into(),
-            remaining: secs(5),
+            remaining: std::time::Duration::from_secs(5),
         }),
         Action::Exec(Event::Ask(Question {
             id: 1,
@@ -617,11 +665,10 @@ fn node_row(screen: &str, host: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn narrow_tables_drop_low_value_columns_before_cutting_role_version_or_sync() {
+#[tokio::test(start_paused = true)]
+async fn narrow_tables_drop_low_value_columns_before_cutting_role_version_or_sync() {
     for (w, h) in [(80, 24), (120, 40), (160, 48)] {
-        let mut s = Sim::new(w, h, Theme::default_colors());
-        s.started();
+        let s = start_at(w, h).await;
         let screen = s.screen();
         let row = node_row(&screen, "tc-east-2");
         for word in ["passive", "4.2.0", "in-sync", "ok"] {
@@ -631,17 +678,15 @@ fn narrow_tables_drop_low_value_columns_before_cutting_role_version_or_sync() {
         assert!(!header.contains('…'), "{w}x{h}: a column title is cut: {header}");
     }
     // With room, the KIND column shows each node's kind name.
-    let mut s = Sim::new(240, 48, Theme::default_colors());
-    s.started();
+    let s = start_at(240, 48).await;
     let screen = s.screen();
     assert!(screen.contains("KIND"), "{screen}");
     assert!(node_row(&screen, "wan-east").contains("orchestrator"), "{screen}");
 }
 
-#[test]
-fn help_scrolls_when_it_is_longer_than_the_screen() {
-    let mut s = Sim::new(80, 24, Theme::default_colors());
-    s.started();
+#[tokio::test(start_paused = true)]
+async fn help_scrolls_when_it_is_longer_than_the_screen() {
+    let mut s = start_at(80, 24).await;
     s.key(ch('?'));
     let first = s.screen();
     assert!(first.contains("lines 1-"), "the help says it scrolls: {first}");
@@ -652,54 +697,54 @@ fn help_scrolls_when_it_is_longer_than_the_screen() {
     assert_eq!(s.screen(), first);
 }
 
-#[test]
-fn the_full_log_wraps_long_entries() {
-    let mut s = Sim::new(80, 24, Theme::default_colors());
-    s.started();
+#[tokio::test(start_paused = true)]
+async fn the_full_log_wraps_long_entries() {
+    let mut s = start_at(80, 24).await;
     let long = "a long note that an operator must read in full: ".repeat(4) + "THE END";
-    s.ev(Event::Note { level: Level::Warning, text: long });
+    s.exec(Event::Note { level: Level::Warning, text: long });
     s.key(ch('l'));
     let screen = s.screen();
     assert!(screen.contains("THE END"), "{screen}");
 }
 
-#[test]
-fn counts_come_from_the_executor_and_a_moved_total_says_why() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn counts_come_from_the_executor_and_a_moved_total_says_why() {
+    let mut s = running().await;
     // The reducer never counts by itself: a done step without Progress leaves the count.
-    s.ev(Event::Progress { done: 7, total: 30, why: None });
+    s.exec(Event::Progress { done: 7, total: 30, why: None });
     assert_eq!(s.state.progress(), (7, 30));
     assert!(s.screen().contains("7/30 steps"), "{}", s.screen());
-    s.ev(Event::Progress { done: 7, total: 31, why: Some("+1 step: tc-east-2 was stopped by someone".into()) });
+    s.exec(Event::Progress { done: 7, total: 31, why: Some("+1 step: tc-east-2 was stopped by someone".into()) });
     assert_eq!(s.state.progress(), (7, 31));
     assert!(
         s.state.log.iter().any(|l| l.text.contains("progress 7/31 steps: +1 step: tc-east-2 was stopped by someone"))
     );
 }
 
-#[test]
-fn attempts_and_step_times_are_shown_and_the_eta_learns_from_measured_steps() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn attempts_and_step_times_are_shown_and_the_eta_learns_from_measured_steps() {
+    let mut s = running().await;
     assert!(s.screen().contains("ETA: after the first node"), "{}", s.screen());
-    s.run_until("east/tc-east-1/stop");
-    // Each step of stripe east took 5s (StepStarted → StepDone on the reducer's clock).
-    assert_eq!(s.state.step("east/tc-east-2/install").unwrap().took_secs, Some(5));
+    s.run_until("east/tc-east-1/stop").await;
+    // The install took as long on the reducer's clock (StepStarted → StepDone) as the host took.
+    let took = s.state.timing("east/tc-east-2/install").took_secs.expect("the install was timed");
+    assert!(took >= 3, "{took}");
     let eta = s.state.eta_text().unwrap();
     assert!(eta.starts_with("ETA ") && !eta.contains("first node"), "{eta}");
     let screen = s.screen();
-    assert!(screen.contains("took 0:05"), "{screen}");
+    assert!(screen.contains(&format!("took 0:{took:02}")), "{screen}");
     assert!(screen.contains(&eta), "{screen}");
     // A second attempt is said on the step, and its time runs from the attempt's start.
-    let stop = s.step("east/tc-east-1/stop");
-    s.ev(Event::StepStarted { step: Box::new(stop.clone()), attempt: 2 });
-    s.tick(75);
+    let stop = s.plan_step("east/tc-east-1/stop");
+    s.exec(Event::StepStarted { step: Box::new(stop.clone()), attempt: 2, job: String::new() });
+    s.wait(75).await;
     let screen = s.screen();
     assert!(screen.contains("stop tc-east-1 [confirm] attempt 2 (running) 1:15"), "{screen}");
 }
 
-#[test]
-fn a_waiting_decision_rings_the_bell_and_notifies_unless_quiet() {
-    let (s, _) = asked();
+#[tokio::test(start_paused = true)]
+async fn a_waiting_decision_rings_the_bell_and_notifies_unless_quiet() {
+    let (s, _) = asked().await;
     let a = s.state.attention.clone().expect("attention requested");
     assert!(a.starts_with('\x07'), "{a:?}");
     assert!(a.contains("\x1b]9;bigmemory-prod: decision needed: "), "{a:?}");
@@ -710,34 +755,34 @@ fn a_waiting_decision_rings_the_bell_and_notifies_unless_quiet() {
     assert_eq!(e.matches('\x07').count(), 3, "{e:?}");
     assert_eq!(e.matches('\x1b').count(), 2, "{e:?}");
 
-    let mut q = running();
+    let mut q = running().await;
     q.state.quiet = true;
-    q.run_until("east/tc-east-1/stop");
-    let step = q.step("east/tc-east-1/stop");
+    q.run_until("east/tc-east-1/stop").await;
+    let step = q.plan_step("east/tc-east-1/stop");
     let id = q.next_id();
-    let name = q.cluster.name.clone();
+    let name = q.lab.cluster.name.clone();
     q.ask(confirm_question(id, &step, &name));
     assert!(q.state.question().is_some());
     assert_eq!(q.state.attention, None);
 }
 
-#[test]
-fn the_header_counts_down_the_window_and_a_window_stop_says_why_and_how_to_resume() {
-    let mut s = running();
-    s.state.window_end = Some(s.now.checked_add(jiff::SignedDuration::from_secs(12 * 60 + 30)).unwrap());
-    s.tick(1);
+#[tokio::test(start_paused = true)]
+async fn the_header_counts_down_the_window_and_a_window_stop_says_why_and_how_to_resume() {
+    let mut s = running().await;
+    s.state.window_end = Some(s.now().checked_add(jiff::SignedDuration::from_secs(12 * 60 + 30)).unwrap());
+    s.wait(1).await;
     assert!(s.screen().lines().nth(1).unwrap().contains("window ends in 12m"), "{}", s.screen());
     let msg = "the maintenance window ends in 12m; the next node (tc-east-2) takes about 20m by the estimate (the longest node so far): stopped here, safely; the cluster is left as it is and the journal is kept: continue with `rollpilot resume -c /etc/rollpilot/bigmemory-prod.toml`";
-    s.ev(Event::Finished { end: RunEnd::Window, message: msg.into() });
+    s.exec(Event::Finished { end: RunEnd::Window, message: msg.into() });
     let screen = s.screen();
     assert!(screen.contains("Run finished: WINDOW — the maintenance window ends in 12m"), "{screen}");
     assert!(s.state.log.iter().any(|l| l.text.contains("continue with `rollpilot resume -c")));
     assert_eq!(RunEnd::Window.exit_code(), 5);
 }
 
-#[test]
-fn read_only_watching_refuses_action_keys_with_a_visible_note() {
-    let mut s = Sim::with_observer(160, 48, Theme::default_colors(), Some("read-only".into()));
+#[tokio::test(start_paused = true)]
+async fn read_only_watching_refuses_action_keys_with_a_visible_note() {
+    let mut s = observing("read-only").await;
     s.state.readonly = Some("--readonly: you watch this cluster, nothing is run from here".into());
     s.publish();
     let screen = s.screen();
@@ -757,36 +802,34 @@ fn read_only_watching_refuses_action_keys_with_a_visible_note() {
     assert!(s.key(ch('s')).iter().any(|e| matches!(e, Effect::OpenShell(_))));
 }
 
-#[test]
-fn output_pane_shows_the_last_finished_step_until_the_next_one_prints() {
-    let mut s = running();
+#[tokio::test(start_paused = true)]
+async fn output_pane_shows_the_last_finished_step_until_the_next_one_prints() {
+    let mut s = running().await;
     assert!(s.screen().contains("no step has run yet"), "{}", s.screen());
-    s.run_step("east/tc-east-2/stop");
-    // Between steps: the finished step's output, marked as the last one with its exit code.
+    // The stop runs and is done; the install has started but printed nothing yet: the
+    // finished step's output stays, marked as the last one with its exit code.
+    s.run_until("east/tc-east-2/install").await;
     let screen = s.screen();
     assert!(screen.contains("last: east/tc-east-2/stop (exit 0)"), "{screen}");
-    assert!(screen.contains("tc-east-2 stopped."), "{screen}");
-    // The next step has started but printed nothing: the last output stays.
-    let install = s.step("east/tc-east-2/install");
-    s.ev(Event::StepStarted { step: Box::new(install.clone()), attempt: 1 });
-    let screen = s.screen();
-    assert!(screen.contains("last: east/tc-east-2/stop (exit 0)"), "{screen}");
+    assert!(screen.contains("stopped tc-east-2"), "{screen}");
     assert!(!screen.contains("(no output yet)"), "{screen}");
     // Once it prints, the running step's output replaces it.
-    s.ev(Event::Output { step: install.id.clone(), node: install.node.clone(), text: "removed /opt/x\n".into() });
+    s.until("the install's output", |_, e| matches!(e, Event::Output { step, .. } if step == "east/tc-east-2/install"))
+        .await;
     let screen = s.screen();
     assert!(screen.contains("Output · east/tc-east-2/install on tc-east-2"), "{screen}");
-    assert!(screen.contains("removed /opt/x") && !screen.contains("last: "), "{screen}");
+    assert!(screen.contains("installed 4.2.1 on tc-east-2") && !screen.contains("last: "), "{screen}");
 }
 
-#[test]
-fn output_pane_after_a_resume_says_this_session_has_no_output_yet() {
-    let mut s = Sim::new(80, 24, Theme::default_colors());
-    s.ev(Event::Started {
+#[tokio::test(start_paused = true)]
+async fn output_pane_after_a_resume_says_this_session_has_no_output_yet() {
+    // A TUI whose engine has said nothing yet, told that the run resumed.
+    let mut s = Tui::drive(terracotta(), 80, 24, Theme::default_colors());
+    s.exec(Event::Started {
         run: "20261122T015800Z-4f2a".into(),
         journal: std::path::PathBuf::from("/tmp/journal.jsonl"),
         resumed: true,
-        started_at: s.now,
+        started_at: s.now(),
         mixed_since: None,
         done: Vec::new(),
         target: "4.2.1".into(),

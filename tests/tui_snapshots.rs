@@ -3,196 +3,145 @@
 //! its countdown and blocker, a failure with its choices, observer mode, the finished run; plus
 //! the too-small screen and the monochrome (NO_COLOR) theme with its modifiers.
 //!
-//! States are built by feeding the reducer the events the executor sends, over the Terracotta
-//! example cluster and plans from the real planner, with a fixed clock.
+//! Every screen comes from the real run engine driving a Terracotta-shaped scripted cluster
+//! (`engine_support`) on tokio's paused clock, its events through the TUI's reducer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "tui_common.rs"]
-mod common;
+mod engine_support;
 
-use common::*;
-use rollpilot::model::*;
-use rollpilot::plan::gates::evaluate;
-use rollpilot::plan::{self, Gate, PlanRequest};
+use engine_support::tui::*;
 use rollpilot::run::events::*;
-use rollpilot::run::journal::Outcome;
 use rollpilot::tui::Theme;
-use std::time::Duration;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
-fn start(w: u16, h: u16, theme: Theme) -> Sim {
-    let mut s = Sim::new(w, h, theme);
-    s.started();
+/// The run has planned and counted its steps; nothing ran yet.
+async fn start(w: u16, h: u16, theme: Theme) -> Tui {
+    let mut s = Tui::drive(terracotta(), w, h, theme);
+    s.until("the plan", |st, _| st.run.progress.is_some()).await;
+    s.tick();
     s
 }
 
-fn confirm(w: u16, h: u16, theme: Theme) -> Sim {
-    let mut s = start(w, h, theme);
-    s.run_until("east/tc-east-1/stop");
-    let step = s.step("east/tc-east-1/stop");
-    s.gates_open(&step, false);
-    let id = s.next_id();
-    let name = s.cluster.name.clone();
-    s.ask(confirm_question(id, &step, &name));
+/// The engine asks to stop the active tc-east-1 (stripe east's mirror is upgraded).
+async fn confirm(w: u16, h: u16, theme: Theme) -> Tui {
+    let mut s = start(w, h, theme).await;
+    s.run_until("east/tc-east-1/stop").await;
     s
 }
 
-fn gate_waiting(w: u16, h: u16, theme: Theme) -> Sim {
-    let mut s = start(w, h, theme);
-    s.run_until("east/tc-east-1/stop");
-    // The mirror dropped out of sync (a network blip): R5 holds the active's stop back.
-    let o = s.world.nodes.get_mut("tc-east-2").unwrap();
-    o.sync = SyncState::Syncing;
-    o.state = Some("PASSIVE-UNINITIALIZED".into());
-    s.tick(2);
-    s.publish();
-    let gate = Gate::SafeToStop { group: "east".into(), node: "tc-east-1".into() };
-    let blocker = evaluate(&gate, &s.cluster, &s.world).text().to_string();
-    s.ev(Event::Waiting {
-        step: "east/tc-east-1/stop".into(),
-        what: format!("{}: {}", gate.rule(), gate.describe()),
-        blocker,
-        remaining: Duration::from_secs(872),
-    });
-    s.tick(1);
+async fn gate_waiting(w: u16, h: u16, theme: Theme) -> Tui {
+    let mut s = confirm(w, h, theme).await;
+    // While the operator reads, the mirror drops out of sync (a network blip): R5 holds the
+    // active's stop back once it is confirmed.
+    {
+        let mut world = s.lab.world.lock().unwrap();
+        world.nodes.get_mut("tc-east-2").unwrap().in_sync_at =
+            Some(tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+    }
+    s.answer(Answer::Proceed).await;
+    s.until(
+        "the wait before the active's stop",
+        |_, e| matches!(e, Event::Waiting { step, .. } if step == "east/tc-east-1/stop"),
+    )
+    .await;
+    s.wait(1).await;
     s
 }
 
-fn failure(w: u16, h: u16, theme: Theme) -> Sim {
-    let mut s = confirm(w, h, theme);
-    s.choose(Answer::Proceed);
-    // The stop runs without asking again; the cluster fails over to tc-east-2.
-    let stop = s.step("east/tc-east-1/stop");
-    s.ev(Event::StepStarted { step: Box::new(stop.clone()), attempt: 1 });
-    s.ev(Event::Output { step: stop.id.clone(), node: stop.node.clone(), text: Sim::output_of(&stop) });
-    s.apply(&stop);
-    s.tick(3);
-    s.publish();
-    s.ev(Event::StepFinished { step: stop.id.clone(), outcome: Outcome::Ok, exit: Some(0) });
-    s.gates_open(&stop, true);
-    s.ev(Event::StepDone { step: stop.id.clone() });
-    s.done.insert(stop.id.clone());
-    s.progress(None);
-    // The install fails: the kit is missing.
-    let install = s.step("east/tc-east-1/install");
-    s.tick(1);
-    s.ev(Event::StepStarted { step: Box::new(install.clone()), attempt: 1 });
-    let out = "removed /opt/terracotta/terracotta\n\u{1b}[1;31mtar (child): /opt/kits/terracotta-4.2.1.tar.gz: Cannot open: No such file or directory\u{1b}[0m\ntar (child): Error is not recoverable: exiting now\ntar: Child returned status 2\ntar: Error is not recoverable: exiting now\n";
-    s.ev(Event::Output { step: install.id.clone(), node: install.node.clone(), text: out.into() });
-    s.tick(2);
-    s.ev(Event::StepFinished { step: install.id.clone(), outcome: Outcome::Failed, exit: Some(2) });
-    let what = format!("{} failed on {} (exit 2)", install.id, install.node);
-    let tail = rollpilot::transport::tail(&rollpilot::sanitize::lines(out).join("\n"), 2000);
-    let id = s.next_id();
-    let name = s.cluster.name.clone();
-    s.ask(failure_question(id, &install, &what, &tail, Some("4.2.0"), &name));
-    s.tick(1);
+async fn failure(w: u16, h: u16, theme: Theme) -> Tui {
+    let lab = terracotta();
+    {
+        let mut world = lab.world.lock().unwrap();
+        world.fail_install.insert("tc-east-1".into(), 1);
+        world.prints.insert(
+            "install tc-east-1".into(),
+            "removed /opt/terracotta/terracotta\n\u{1b}[1;31mtar (child): /opt/kits/terracotta-4.2.1.tar.gz: Cannot open: No such file or directory\u{1b}[0m\n".into(),
+        );
+    }
+    let mut s = Tui::drive(lab, w, h, theme);
+    s.run_until("east/tc-east-1/stop").await;
+    s.answer(Answer::Proceed).await;
+    s.until("the failure question", |st, _| st.question().is_some_and(|d| d.question.kind == QuestionKind::Failure))
+        .await;
+    s.wait(1).await;
     s
 }
 
-fn observer(w: u16, h: u16, theme: Theme) -> Sim {
+async fn observer(w: u16, h: u16, theme: Theme) -> Tui {
+    let lab = terracotta();
+    {
+        // Stripe east is upgraded and failed over; the rest still runs 4.2.0.
+        let mut world = lab.world.lock().unwrap();
+        for n in ["tc-east-1", "tc-east-2"] {
+            world.nodes.get_mut(n).unwrap().installed = semver::Version::parse("4.2.1").unwrap();
+            world.nodes.get_mut(n).unwrap().running = Some(semver::Version::parse("4.2.1").unwrap());
+        }
+        world.nodes.get_mut("tc-east-1").unwrap().active = false;
+        world.nodes.get_mut("tc-east-2").unwrap().active = true;
+    }
     let who = "alice on laptop-7 (pid 4242), since 2026-11-22 01:12:03 UTC, run 20261122T011203Z-9f3c";
-    let mut s = Sim::with_observer(w, h, theme, Some(who.into()));
-    // Stripe east is upgraded and failed over; the rest still runs 4.2.0.
-    s.world.nodes.insert("tc-east-1".into(), obs("4.2.1", Role::Passive, SyncState::InSync, Some("PASSIVE-STANDBY")));
-    s.world
-        .nodes
-        .insert("tc-east-2".into(), obs("4.2.1", Role::Active, SyncState::NotApplicable, Some("ACTIVE-COORDINATOR")));
-    s.tick(2);
-    s.publish();
+    let mut s = Tui::observe(lab, w, h, theme, who);
+    s.wait(2).await;
+    s.refresh().await;
     // tc-west-2 stops answering: its values stay, marked stale, with the reason in the details.
-    let o = s.world.nodes.get_mut("tc-west-2").unwrap();
-    *o = NodeObs::unreachable("ssh: connect to host 10.20.1.12 port 22: Connection timed out");
-    s.tick(34);
-    s.publish();
-    s.tick(1);
+    s.lab
+        .world
+        .lock()
+        .unwrap()
+        .probes_fail
+        .insert("tc-west-2".into(), "ssh: connect to host 10.20.1.12 port 22: Connection timed out".into());
+    s.wait(34).await;
+    s.refresh().await;
+    s.wait(1).await;
     s
 }
 
-fn finished(w: u16, h: u16, theme: Theme) -> Sim {
-    let mut s = start(w, h, theme);
-    s.run_until("west/tc-west-2/failback-stop");
-    // The operator declines the failback of west: the executor re-plans without it (R12).
-    let fb = s.step("west/tc-west-2/failback-stop");
-    s.gates_open(&fb, false);
-    let id = s.next_id();
-    let name = s.cluster.name.clone();
-    s.ask(confirm_question(id, &fb, &name));
-    s.choose(Answer::Decline);
-    s.ev(Event::Note {
-        level: rollpilot::plan::Level::Info,
-        text: "failback of west declined: roles stay as they are".into(),
-    });
-    s.ctx.failback_declined.insert("west".into());
-    let cluster = s.cluster.clone();
-    let mut p = plan::plan(&PlanRequest {
-        cluster: &cluster,
-        observed: &s.world,
-        target: cluster.target.clone(),
-        context: &s.ctx,
-    })
-    .unwrap();
-    for ph in &mut p.phases {
-        ph.steps.retain(|st| !s.done.contains(&st.id));
-    }
-    p.phases.retain(|ph| !ph.steps.is_empty());
-    let next = p.steps().next().unwrap().id.clone();
-    let reason = format!(
-        "R12 drift: the cluster changed since the plan was made (the next step is now {next} (was {})); planned again",
-        fb.id
-    );
-    s.ev(Event::Note { level: rollpilot::plan::Level::Warning, text: reason.clone() });
-    s.ev(Event::Planned { plan: Box::new(p.clone()), reason });
-    s.plan = p;
-    s.progress(Some("-2 steps: the operator declined the failback of west; planned without it".into()));
-    s.run_until("(end)");
-    s.tick(3);
-    s.publish();
-    let n = s.done.len();
-    s.ev(Event::Finished { end: RunEnd::Done, message: format!("done: bigmemory-prod runs 4.2.1 ({n} steps)") });
-    s.tick(1);
+async fn finished(w: u16, h: u16, theme: Theme) -> Tui {
+    let mut s = start(w, h, theme).await;
+    // The operator declines the failback of west: the engine plans again without it (R12).
+    s.run_until("west/tc-west-2/failback-stop").await;
+    s.answer(Answer::Decline).await;
+    assert_eq!(s.run_to_end().await, RunEnd::Done, "{}", s.screen());
+    s.wait(3).await;
+    s.refresh().await;
+    s.wait(1).await;
     s
 }
 
-fn failback(w: u16, h: u16, theme: Theme) -> Sim {
-    let mut s = start(w, h, theme);
-    s.run_until("east/tc-east-2/failback-stop");
-    let fb = s.step("east/tc-east-2/failback-stop");
-    s.gates_open(&fb, false);
-    let id = s.next_id();
-    let name = s.cluster.name.clone();
-    s.ask(confirm_question(id, &fb, &name));
+async fn failback(w: u16, h: u16, theme: Theme) -> Tui {
+    let mut s = start(w, h, theme).await;
+    s.run_until("east/tc-east-2/failback-stop").await;
     s
 }
 
-fn check(name: &str, s: &Sim) {
-    let t = s.render();
-    insta::assert_snapshot!(name.to_string(), t.backend());
+fn check(name: &str, s: &Tui) {
+    insta::assert_snapshot!(name.to_string(), s.snap());
 }
 
-#[test]
-fn start_screen() {
+#[tokio::test(start_paused = true)]
+async fn start_screen() {
     for (w, h) in SIZES {
-        check(&format!("start_{w}x{h}"), &start(w, h, Theme::default_colors()));
+        check(&format!("start_{w}x{h}"), &start(w, h, Theme::default_colors()).await);
     }
 }
 
-#[test]
-fn confirm_dialog_for_stopping_an_active() {
+#[tokio::test(start_paused = true)]
+async fn confirm_dialog_for_stopping_an_active() {
     for (w, h) in SIZES {
-        let s = confirm(w, h, Theme::default_colors());
+        let s = confirm(w, h, Theme::default_colors()).await;
         let text = s.screen();
         assert!(text.contains("Cancel") && text.contains("Proceed"), "{text}");
+        assert!(text.contains("fails over to"), "{text}");
         check(&format!("confirm_{w}x{h}"), &s);
     }
 }
 
 /// At 120×40 the dialog is centred over the whole screen and as wide as its command needs
-/// (up to ~90% of the screen), so its command wraps once, not over five lines.
-#[test]
-fn confirm_dialog_uses_the_width_it_needs() {
-    let s = confirm(120, 40, Theme::default_colors());
+/// (up to ~90% of the screen).
+#[tokio::test(start_paused = true)]
+async fn confirm_dialog_uses_the_width_it_needs() {
+    let s = confirm(120, 40, Theme::default_colors()).await;
     let text = s.screen();
     let top = text.lines().find(|l| l.contains("╔ Confirm:")).unwrap();
     let left = top.chars().position(|c| c == '╔').unwrap();
@@ -200,56 +149,60 @@ fn confirm_dialog_uses_the_width_it_needs() {
     assert!((96..=108).contains(&w), "dialog {w} columns wide:\n{text}");
     let right = 120 - left - w;
     assert!(left.abs_diff(right) <= 1, "centred: {left} left, {right} right:\n{text}");
-    assert!(
-        text.lines()
-            .any(|l| l.contains("Command on tc-east-1: /opt/terracotta/terracotta/server/bin/stop-tc-server.sh -f")),
-        "the command on at most two lines:\n{text}"
-    );
+    let first =
+        text.lines().position(|l| l.contains("Command on tc-east-1: fake stop tc-east-1")).expect("the command");
+    let second = text.lines().nth(first + 1).unwrap_or_default();
+    assert!(second.contains("-n tc-east-1"), "the command on at most two lines:\n{text}");
     check("confirm_120x40", &s);
 }
 
-#[test]
-fn gate_waiting_with_countdown_and_blocker() {
+#[tokio::test(start_paused = true)]
+async fn gate_waiting_with_countdown_and_blocker() {
     for (w, h) in SIZES {
-        let s = gate_waiting(w, h, Theme::default_colors());
-        assert!(s.screen().contains("14:31"), "{}", s.screen());
+        let s = gate_waiting(w, h, Theme::default_colors()).await;
+        let text = s.screen();
+        assert!(text.contains("WAITING AT GATE"), "{text}");
+        assert!(text.contains("R5 safe-to-stop"), "{text}");
+        assert!(text.contains("14:59 left"), "the countdown: {text}");
         check(&format!("gate_waiting_{w}x{h}"), &s);
     }
 }
 
-#[test]
-fn failure_dialog_with_choices() {
+#[tokio::test(start_paused = true)]
+async fn failure_dialog_with_choices() {
     for (w, h) in SIZES {
-        let s = failure(w, h, Theme::default_colors());
-        assert!(!s.screen().contains('\u{1b}'));
+        let s = failure(w, h, Theme::default_colors()).await;
+        let text = s.screen();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("reinstall 4.2.0 on tc-east-1"), "{text}");
         check(&format!("failure_{w}x{h}"), &s);
     }
 }
 
-#[test]
-fn failback_prompt() {
-    let s = failback(80, 24, Theme::default_colors());
+#[tokio::test(start_paused = true)]
+async fn failback_prompt() {
+    let s = failback(80, 24, Theme::default_colors()).await;
     assert!(s.screen().contains("Skip it"), "{}", s.screen());
     check("failback_80x24", &s);
 }
 
-#[test]
-fn observer_mode() {
+#[tokio::test(start_paused = true)]
+async fn observer_mode() {
     for (w, h) in SIZES {
-        check(&format!("observer_{w}x{h}"), &observer(w, h, Theme::default_colors()));
+        check(&format!("observer_{w}x{h}"), &observer(w, h, Theme::default_colors()).await);
     }
 }
 
-#[test]
-fn finished_run() {
+#[tokio::test(start_paused = true)]
+async fn finished_run() {
     for (w, h) in SIZES {
-        check(&format!("finished_{w}x{h}"), &finished(w, h, Theme::default_colors()));
+        check(&format!("finished_{w}x{h}"), &finished(w, h, Theme::default_colors()).await);
     }
 }
 
-#[test]
-fn too_small_terminal() {
-    let mut s = confirm(80, 24, Theme::default_colors());
+#[tokio::test(start_paused = true)]
+async fn too_small_terminal() {
+    let mut s = confirm(80, 24, Theme::default_colors()).await;
     s.act(rollpilot::tui::Action::Resize(60, 15));
     check("too_small_60x15", &s);
     // Degenerate sizes never panic.
@@ -259,17 +212,17 @@ fn too_small_terminal() {
     }
 }
 
-#[test]
-fn monochrome_keeps_selection_and_state_visible() {
+#[tokio::test(start_paused = true)]
+async fn monochrome_keeps_selection_and_state_visible() {
     for (name, s) in [
-        ("mono_confirm_80x24", confirm(80, 24, Theme::monochrome())),
-        ("mono_failure_160x48", failure(160, 48, Theme::monochrome())),
+        ("mono_confirm_80x24", confirm(80, 24, Theme::monochrome()).await),
+        ("mono_failure_160x48", failure(160, 48, Theme::monochrome()).await),
     ] {
         let t = s.render();
         let buf = t.backend().buffer();
         assert!(only_reset_colors(buf), "monochrome must not emit colours");
         let runs = modifier_runs(buf);
         assert!(runs.contains("REVERSED"), "the focused button and the selection must be reversed:\n{runs}");
-        insta::assert_snapshot!(name, format!("{}\n--- modifiers ---\n{runs}", buffer_text(buf)));
+        insta::assert_snapshot!(name, format!("{}\n--- modifiers ---\n{runs}", stable(&buffer_text(buf))));
     }
 }

@@ -1,7 +1,7 @@
 //! What the executor tells its face (TUI or headless printer), and what it is told back.
 //! A question carries an id; an answer for another id is stale and is refused.
 
-use super::journal::Outcome;
+use super::journal::{DecisionRecord, Outcome};
 use crate::plan::{Level, Plan, Step};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -259,6 +259,17 @@ pub enum Event {
         step: Box<Step>,
         /// Attempt.
         attempt: u32,
+        /// The detached job directory on the host (what `resume` re-attaches to).
+        job: String,
+    },
+    /// A decision was taken and journaled (by the operator, the headless flags or the pause
+    /// policy): the faces learn a step's new state from the executor, never by guessing.
+    Decided {
+        /// The step it concerns.
+        step: String,
+        /// What was decided.
+        #[serde(flatten)]
+        decision: DecisionRecord,
     },
     /// Output of the running step.
     Output {

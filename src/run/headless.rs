@@ -4,6 +4,7 @@
 //! aborts the run, leaving the cluster as it is.
 
 use super::events::*;
+use super::machine::{Input, RunMachine, StepState};
 use crate::plan::{Level, render};
 use std::io::Write;
 use tokio::sync::mpsc;
@@ -74,14 +75,20 @@ pub async fn drive(
     let mut last_wait: Option<(String, Instant)> = None;
     let mut end = None;
     let mut retried: std::collections::HashMap<String, u32> = Default::default();
+    // What the run is, by the same state machine the TUI and journal replay use: the printer
+    // says a step's state and attempt as the machine has them.
+    let mut run = RunMachine::new();
     while let Some(ev) = events.recv().await {
+        if let Some(input) = Input::from_event(&ev) {
+            run.apply(input);
+        }
         if opts.json {
             if let Ok(s) = serde_json::to_string(&ev) {
                 let _ = writeln!(out, "{s}");
             }
         } else {
             let mut text = Vec::new();
-            print_text(&mut text, &ev, &mut last_wait);
+            print_text(&mut text, &ev, &mut last_wait, &run);
             // Everything printed may hold text from nodes, configs or arguments: one sanitizer
             // for all of it (step output is already cleaned line by line; cleaning is idempotent).
             let _ = out.write_all(crate::sanitize::clean_text(&String::from_utf8_lossy(&text)).as_bytes());
@@ -167,7 +174,7 @@ fn decide(
 }
 
 /// Writes one event as text; the caller sanitizes what was written before it reaches stdout.
-fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, Instant)>) {
+fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, Instant)>, run: &RunMachine) {
     let t = stamp();
     match ev {
         Event::Started { run, journal, resumed, done, .. } => {
@@ -218,7 +225,7 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
                 let _ = writeln!(out, "[{t}]     {l}");
             }
         }
-        Event::StepStarted { step, attempt } => {
+        Event::StepStarted { step, attempt, .. } => {
             let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
             let _ = writeln!(out, "[{t}] ▶ {}{again}: {}", step.id, step.summary);
             if let Some(c) = &step.command {
@@ -254,12 +261,14 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
             flush(out, &mut junk);
         }
         Event::StepFinished { step, outcome, exit } => {
-            let _ = writeln!(
-                out,
-                "[{t}]   {step}: {outcome:?} (exit {})",
-                exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
-            );
+            let exit = exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+            let _ = match run.step(step) {
+                Some(s) => writeln!(out, "[{t}]   {step}: {} (attempt {}, exit {exit})", s.state.word(), s.attempts),
+                None => writeln!(out, "[{t}]   {step}: {outcome:?} (exit {exit})"),
+            };
         }
+        // The headless decider prints its own answers; the policy's approvals need no line.
+        Event::Decided { .. } => {}
         Event::StepDone { step } => {
             let _ = writeln!(out, "[{t}] ✓ {step} done");
         }
@@ -284,6 +293,60 @@ fn print_text(out: &mut impl Write, ev: &Event, last_wait: &mut Option<(String, 
         Event::Finished { end, message } => {
             let shown = message.strip_prefix(end.as_str()).map(|m| m.trim_start_matches([':', ' '])).unwrap_or(message);
             let _ = writeln!(out, "[{t}] {}: {shown}", end.as_str());
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for s in run.steps().filter(|s| s.state != StepState::Pending) {
+                match counts.iter_mut().find(|(w, _)| *w == s.state.word()) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((s.state.word(), 1)),
+                }
+            }
+            if !counts.is_empty() {
+                let said: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
+                let _ = writeln!(out, "[{t}] steps: {}", said.join(", "));
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(id: &str) -> crate::plan::Step {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "action": "install", "node": "n1", "group": "g",
+            "command": "x", "before": [], "after": [], "reason": "r", "rules": [], "summary": "s",
+            "downtime": false, "irreversible": false, "data_loss": false, "confirm": "none", "rollback": "r", "assumes": []
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The printer says a step's state and attempt as the run state machine has them, and sums
+    /// the steps up at the end.
+    #[test]
+    fn step_lines_and_the_summary_come_from_the_machine() {
+        let s = step("g/n1/install");
+        let events = [
+            Event::StepStarted { step: Box::new(s.clone()), attempt: 1, job: "/j/1".into() },
+            Event::StepFinished { step: s.id.clone(), outcome: crate::run::journal::Outcome::Failed, exit: Some(2) },
+            Event::Decided { step: s.id.clone(), decision: crate::run::journal::DecisionRecord::Retry },
+            Event::StepStarted { step: Box::new(s.clone()), attempt: 2, job: "/j/2".into() },
+            Event::StepFinished { step: s.id.clone(), outcome: crate::run::journal::Outcome::Ok, exit: Some(0) },
+            Event::StepDone { step: s.id.clone() },
+            Event::Finished { end: RunEnd::Done, message: "done".into() },
+        ];
+        let mut run = RunMachine::new();
+        let mut out = Vec::new();
+        let mut last_wait = None;
+        for e in &events {
+            if let Some(i) = Input::from_event(e) {
+                run.apply(i);
+            }
+            print_text(&mut out, e, &mut last_wait, &run);
+        }
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("g/n1/install: failed (attempt 1, exit 2)"), "{text}");
+        assert!(text.contains("g/n1/install: checking (attempt 2, exit 0)"), "{text}");
+        assert!(text.contains("steps: 1 done"), "{text}");
     }
 }

@@ -13,9 +13,20 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobDir(pub String);
 
-/// Reduces an id to characters that are safe inside double quotes in a shell script.
+/// Writes an id with characters that are safe inside double quotes in a shell script, one to
+/// one (two step ids never share a job directory): `/` becomes `_` (so `east/tc-east-1/stop`
+/// reads `east_tc-east-1_stop`), and every other byte outside `[A-Za-z0-9.-]`, `_` and `%`
+/// included, becomes `%HH`.
 fn safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'/' => out.push('_'),
+            b if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' => out.push(char::from(b)),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// `<job_dir>/<run>`: where one run's jobs live on a host.
@@ -215,6 +226,20 @@ pub async fn list_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_directory_names_never_collide() {
+        let a = JobDir::new("/jobs", "r1", "a/b_c", 1);
+        let b = JobDir::new("/jobs", "r1", "a_b/c", 1);
+        assert_ne!(a, b);
+        assert_eq!(a.0, "/jobs/r1/a_b%5Fc-1");
+        assert_eq!(b.0, "/jobs/r1/a%5Fb_c-1");
+        // The usual ids read as before; anything unusual is escaped, `%` too.
+        assert_eq!(safe("east/tc-east-1/stop"), "east_tc-east-1_stop");
+        assert_ne!(safe("a%2Fb"), safe("a/b"));
+        assert_ne!(safe("a b"), safe("a_b"));
+        assert_eq!(safe("é\"$`"), "%C3%A9%22%24%60");
+    }
     use crate::transport::local::run_local;
     use std::time::Instant;
 
@@ -252,7 +277,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let base = tmp.path().to_str().unwrap().to_string();
         let dir = JobDir::new(&base, "run 1", "east/tc-1/install", 1);
-        assert!(dir.0.ends_with("/run_1/east_tc-1_install-1"));
+        assert!(dir.0.ends_with("/run%201/east_tc-1_install-1"), "{}", dir.0);
         let counter = tmp.path().join("count");
         let cmd = format!("echo run >> {}; echo hello; echo oops >&2; exit 3", counter.display());
         assert!(sh(start_script(&dir, "/", &cmd)).await.contains("rp-job: started"));

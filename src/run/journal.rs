@@ -1,7 +1,8 @@
 //! The run journal: append-only JSON Lines, a format version in every record, fsync'd before a
 //! step starts and after it ends. A torn last line (rollpilot died mid-write) is ignored.
 //! [`RunState::apply`] is the one transition function used both live and on replay, so a resumed
-//! run knows exactly what the interrupted one knew.
+//! run knows exactly what the interrupted one knew; the steps' states in it come from the run
+//! state machine ([`crate::run::machine`]), the same one the faces feed with live events.
 
 use crate::plan::{Gate, Plan, RunContext, Step};
 use jiff::Timestamp;
@@ -413,12 +414,17 @@ pub struct RunState {
     pub finished: Option<String>,
     /// Records applied.
     pub seq: u64,
+    /// The steps' states and the run's, by the one state machine the faces use live.
+    pub machine: crate::run::machine::RunMachine,
 }
 
 impl RunState {
     /// Applies one record: the single transition function for live runs and replay.
     pub fn apply(&mut self, e: &Entry) {
         self.seq = e.seq;
+        if let Some(input) = crate::run::machine::Input::from_entry(e) {
+            self.machine.apply(input);
+        }
         match &e.record {
             Record::RunStarted { cluster, config, target, context, .. } => {
                 self.started_at = Some(e.ts);

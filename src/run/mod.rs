@@ -7,5 +7,6 @@ pub mod headless;
 pub mod job;
 pub mod journal;
 pub mod lock;
+pub mod machine;
 pub mod report;
 pub mod runs;

@@ -8,7 +8,6 @@ use crate::model::Cluster;
 use crate::plan::{Level, Plan, Step};
 use crate::probe::Snapshot;
 use crate::run::events::{Question, RunEnd};
-use crate::run::journal::Outcome;
 use crate::status_view::{self, Row};
 use jiff::Timestamp;
 use semver::Version;
@@ -34,105 +33,24 @@ pub const QUESTION_GUARD_MS: i64 = 400;
 /// How long a changed role stays highlighted.
 pub const CHANGED_SECS: i64 = 60;
 
-/// Where a step is in its life, as the screen shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepState {
-    /// Not reached yet.
-    Pending,
-    /// Its gate does not hold yet; the run waits.
-    Waiting,
-    /// The executor asks the operator about it.
-    Asking,
-    /// The operator approved it; it starts when its gates hold.
-    Approved,
-    /// Its command runs.
-    Running,
-    /// Its command ended well; its checks (after-gates) are being waited for.
-    Verifying,
-    /// Done: command and checks held.
-    Done,
-    /// The command failed, timed out or was lost.
-    Failed(Outcome),
-    /// An optional step the operator declined.
-    Declined,
-    /// The operator skipped its node.
-    Skipped,
-}
+pub use crate::run::machine::StepState;
 
-impl StepState {
-    /// The symbol before the step (state is never shown by colour alone).
-    pub fn symbol(self) -> &'static str {
-        match self {
-            StepState::Pending => "·",
-            StepState::Waiting => "…",
-            StepState::Asking => "?",
-            StepState::Approved => "+",
-            StepState::Running => "▶",
-            StepState::Verifying => "~",
-            StepState::Done => "✓",
-            StepState::Failed(_) => "✗",
-            StepState::Declined | StepState::Skipped => "-",
-        }
-    }
+/// A step as shown: the run state machine's entry (its state, attempts, exit and job come
+/// from the executor's events, never from the screen).
+pub type StepView = crate::run::machine::StepEntry;
 
-    /// The state in words (details, node table).
-    pub fn word(self) -> &'static str {
-        match self {
-            StepState::Pending => "pending",
-            StepState::Waiting => "waiting",
-            StepState::Asking => "asking",
-            StepState::Approved => "approved",
-            StepState::Running => "running",
-            StepState::Verifying => "checking",
-            StepState::Done => "done",
-            StepState::Failed(Outcome::TimedOut) => "timed out",
-            StepState::Failed(Outcome::Lost) => "lost",
-            StepState::Failed(_) => "failed",
-            StepState::Declined => "declined",
-            StepState::Skipped => "skipped",
-        }
-    }
+/// A phase as shown: the run state machine's (done steps of earlier plans stay visible,
+/// followed by the remaining steps of the latest plan).
+pub type PhaseView = crate::run::machine::PhaseEntry;
 
-    /// Whether the step is behind us for good.
-    pub fn is_final(self) -> bool {
-        matches!(self, StepState::Done | StepState::Declined | StepState::Skipped)
-    }
-}
-
-/// A step of the plan with what happened to it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepView {
-    /// The step as planned.
-    pub step: Step,
-    /// Its state.
-    pub state: StepState,
-    /// Attempts started.
-    pub attempts: u32,
-    /// The exit status of the last attempt.
-    pub exit: Option<i32>,
-    /// When this TUI saw the latest attempt start (events carry no time: the reducer's clock).
+/// When this TUI saw a step's latest attempt start and how long it took to be done (events
+/// carry no time: the reducer's clock). The ETA learns from these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StepTiming {
+    /// When the latest attempt started.
     pub started_at: Option<Timestamp>,
-    /// Seconds from its start to done, as this TUI saw them (the ETA learns from these).
+    /// Seconds from that start to done.
     pub took_secs: Option<i64>,
-}
-
-impl StepView {
-    /// A step as planned, not started yet.
-    pub fn pending(step: Step) -> StepView {
-        StepView { step, state: StepState::Pending, attempts: 0, exit: None, started_at: None, took_secs: None }
-    }
-}
-
-/// A phase as shown: the steps done in earlier plans stay visible, followed by the remaining
-/// steps of the latest plan (the executor's `Planned` carries only the remaining ones).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PhaseView {
-    /// Title.
-    pub title: String,
-    /// Why it comes here.
-    pub reason: String,
-    /// Its steps.
-    pub steps: Vec<StepView>,
 }
 
 /// One line of the plan pane.
@@ -391,14 +309,14 @@ pub struct State {
     pub plan_reason: Option<String>,
     /// Refusal or other reason there is no plan (observer estimate).
     pub plan_problem: Option<String>,
-    /// The plan as shown: done steps of earlier plans plus the remaining ones.
-    pub phases: Vec<PhaseView>,
+    /// The run as the executor's events made it: every step's state, attempts and job, the
+    /// open question, the executor's count. The one state machine headless and journal replay
+    /// use too; the screen only renders it.
+    pub run: crate::run::machine::RunMachine,
+    /// Step timings as this TUI saw them, by step id.
+    pub timing: HashMap<String, StepTiming>,
     /// The plan pane's lines, rebuilt when the plan or the current step changes.
     pub plan_rows: Vec<PlanRow>,
-    /// Step id → (phase, step) in `phases`.
-    pub step_index: HashMap<String, (usize, usize)>,
-    /// The step being worked on (running, asked about, waited for).
-    pub current: Option<String>,
     /// The step whose output was last shown.
     pub output_step: Option<String>,
     /// Output per step id, bounded.
@@ -443,9 +361,6 @@ pub struct State {
     pub versions: Vec<(Version, usize)>,
     /// Node → the text of its step column.
     pub node_steps: HashMap<String, (StepState, String)>,
-    /// The executor's count (`Event::Progress`): steps done, and done plus still planned. The
-    /// screen never counts by itself, so it cannot disagree with the headless face.
-    pub progress: Option<(usize, usize)>,
     /// The engine's pause policy (`Event::Policy`); `P` asks for the next one.
     pub pause_policy: crate::run::events::PausePolicy,
     /// Measured step durations in seconds, by (action, group kind), for the ETA.
@@ -514,10 +429,9 @@ impl State {
             plan: None,
             plan_reason: None,
             plan_problem: None,
-            phases: Vec::new(),
+            run: Default::default(),
+            timing: HashMap::new(),
             plan_rows: Vec::new(),
-            step_index: HashMap::new(),
-            current: None,
             output_step: None,
             outputs: HashMap::new(),
             output_order: VecDeque::new(),
@@ -538,7 +452,6 @@ impl State {
             mixed_since: None,
             versions: Vec::new(),
             node_steps: HashMap::new(),
-            progress: None,
             pause_policy: Default::default(),
             measured: HashMap::new(),
             window_end: None,
@@ -598,18 +511,32 @@ impl State {
 
     /// The step view by id.
     pub fn step(&self, id: &str) -> Option<&StepView> {
-        self.step_index.get(id).and_then(|&(p, s)| self.phases.get(p).and_then(|ph| ph.steps.get(s)))
-    }
-
-    /// Mutable step view by id.
-    pub(crate) fn step_mut(&mut self, id: &str) -> Option<&mut StepView> {
-        let (p, s) = *self.step_index.get(id)?;
-        self.phases.get_mut(p).and_then(|ph| ph.steps.get_mut(s))
+        self.run.step(id)
     }
 
     /// Every step shown, in order.
     pub fn steps(&self) -> impl Iterator<Item = &StepView> {
-        self.phases.iter().flat_map(|p| p.steps.iter())
+        self.run.steps()
+    }
+
+    /// The phases shown.
+    pub fn phases(&self) -> &[PhaseView] {
+        &self.run.phases
+    }
+
+    /// The step being worked on (running, asked about, waited for), as the executor said.
+    pub fn current(&self) -> Option<&str> {
+        self.run.current.as_deref()
+    }
+
+    /// Where the current step is shown: (phase, index in the phase).
+    pub fn current_position(&self) -> Option<(usize, usize)> {
+        self.current().and_then(|c| self.run.position(c))
+    }
+
+    /// When this TUI saw a step start, and how long it took.
+    pub fn timing(&self, id: &str) -> StepTiming {
+        self.timing.get(id).copied().unwrap_or_default()
     }
 
     /// (done, total) steps for the progress bar: the executor's count (`Event::Progress`). An
@@ -619,7 +546,7 @@ impl State {
             let n = self.steps().filter(|s| !s.state.is_final()).count();
             return (0, n);
         }
-        self.progress.unwrap_or((0, 0))
+        self.run.progress.unwrap_or((0, 0))
     }
 
     /// The kind of a step's group (`tc-server`, `orchestrator`...): steps of one action on one
@@ -642,9 +569,10 @@ impl State {
         for s in self.steps().filter(|s| !s.state.is_final()) {
             let m = self.measured.get(&(s.step.action.as_str().to_string(), self.kind_of(&s.step)));
             let per = m.map(|v| mean(v)).unwrap_or(overall);
-            total += match s.started_at {
+            let timing = self.timing(&s.step.id);
+            total += match timing.started_at {
                 // A running step has already spent part of its time.
-                Some(t) if s.took_secs.is_none() => (per - (self.now.as_second() - t.as_second())).max(0),
+                Some(t) if timing.took_secs.is_none() => (per - (self.now.as_second() - t.as_second())).max(0),
                 _ => per,
             };
         }
@@ -675,10 +603,10 @@ impl State {
 
     /// The phase (index, title) of the current step, else of the first unfinished step.
     pub fn current_phase(&self) -> Option<(usize, &PhaseView)> {
-        if let Some((p, _)) = self.current.as_ref().and_then(|c| self.step_index.get(c)) {
-            return self.phases.get(*p).map(|ph| (*p, ph));
+        if let Some((p, _)) = self.current_position() {
+            return self.run.phases.get(p).map(|ph| (p, ph));
         }
-        self.phases.iter().enumerate().find(|(_, ph)| ph.steps.iter().any(|s| !s.state.is_final()))
+        self.run.phases.iter().enumerate().find(|(_, ph)| ph.steps.iter().any(|s| !s.state.is_final()))
     }
 
     /// The selected node's row.
@@ -713,22 +641,20 @@ impl State {
 
     /// Whether a step's command has ended (its output is complete).
     pub fn step_finished(&self, id: &str) -> bool {
-        self.step(id).is_none_or(|s| {
-            !matches!(s.state, StepState::Running | StepState::Pending | StepState::Waiting | StepState::Approved)
-        })
+        self.step(id).is_none_or(|s| !s.state.is_running() && !s.state.is_ahead())
     }
 
     /// The step under the plan selection (or the current step when the operator did not move).
     pub fn selected_step_id(&self) -> Option<&str> {
         let row = match self.plan_sel {
             Some(i) => self.plan_rows.get(i).copied(),
-            None => self.current.as_ref().and_then(|c| self.step_index.get(c)).map(|&(p, s)| PlanRow::Step(p, s)),
+            None => self.current_position().map(|(p, s)| PlanRow::Step(p, s)),
         }?;
         let (p, s) = match row {
             PlanRow::Step(p, s) | PlanRow::Detail(p, s, _) => (p, s),
             PlanRow::Phase(_) => return None,
         };
-        self.phases.get(p).and_then(|ph| ph.steps.get(s)).map(|s| s.step.id.as_str())
+        self.run.phases.get(p).and_then(|ph| ph.steps.get(s)).map(|s| s.step.id.as_str())
     }
 
     /// Rebuilds the node rows from the snapshot (and notes role changes).
@@ -867,7 +793,7 @@ impl State {
         if let Some(w) = &self.waiting {
             return if w.after { "CHECKING".into() } else { "WAITING AT GATE".into() };
         }
-        if self.current.as_ref().and_then(|c| self.step(c)).is_some_and(|s| s.state == StepState::Running) {
+        if self.current().and_then(|c| self.step(c)).is_some_and(|s| s.state.is_running()) {
             return "RUNNING".into();
         }
         if self.run_id.is_none() {

@@ -6,13 +6,14 @@ use super::keymap::{self, DialogAction, KeyAction};
 use super::state::*;
 use super::text::TextField;
 use super::view;
-use crate::plan::{self, Level, Plan, PlanRequest, RunContext};
+use crate::plan::{self, Level, PlanRequest, RunContext};
 use crate::probe::Snapshot;
 use crate::run::events::{Answer, Command, Event, QuestionKind};
 use crate::run::journal::Outcome;
+use crate::run::machine::{Effect as MachineEffect, Input, RunMachine};
 use jiff::Timestamp;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +115,7 @@ fn snapshot(state: &mut State, snap: Snapshot) -> Vec<Effect> {
         || view::clock_signature(state) != before;
     if state.is_observer() {
         let observed = state.snapshot.observed();
-        if observed != old_observed || state.phases.is_empty() && state.plan_problem.is_none() {
+        if observed != old_observed || state.run.phases.is_empty() && state.plan_problem.is_none() {
             estimate_plan(state);
             changed = true;
         }
@@ -149,31 +150,15 @@ fn estimate_plan(state: &mut State) {
     match plan::plan(&req) {
         Ok(p) => {
             state.plan_problem = None;
-            state.phases = p
-                .phases
-                .iter()
-                .map(|ph| PhaseView {
-                    title: ph.title.clone(),
-                    reason: ph.reason.clone(),
-                    steps: ph.steps.iter().map(|s| StepView::pending(s.clone())).collect(),
-                })
-                .collect();
+            // The estimate is a plan nothing happened to: the machine shows it as pending.
+            state.run = RunMachine::new();
+            state.run.apply(Input::Planned(&p));
             state.plan = Some(p);
         }
         Err(r) => {
             state.plan_problem = Some(r.to_string().trim().to_string());
-            state.phases.clear();
+            state.run = RunMachine::new();
             state.plan = None;
-        }
-    }
-    reindex(state);
-}
-
-fn reindex(state: &mut State) {
-    state.step_index.clear();
-    for (p, ph) in state.phases.iter().enumerate() {
-        for (s, st) in ph.steps.iter().enumerate() {
-            state.step_index.insert(st.step.id.clone(), (p, s));
         }
     }
 }
@@ -199,7 +184,7 @@ fn node_steps(state: &mut State) {
     let mut agg: HashMap<&str, Agg> = HashMap::new();
     for s in state.steps() {
         let a = agg.entry(s.step.node.as_str()).or_default();
-        if state.current.as_deref() == Some(s.step.id.as_str()) {
+        if state.current() == Some(s.step.id.as_str()) {
             a.current = Some((s.state, s.step.action.as_str()));
         }
         match s.state {
@@ -216,7 +201,7 @@ fn node_steps(state: &mut State) {
             (StepState::Skipped, "- skipped".to_string())
         } else if a.pending == 0 {
             match a.touched {
-                Some((st @ StepState::Failed(_), action)) => (st, format!("{} {action}", st.symbol())),
+                Some((st @ StepState::Failed { .. }, action)) => (st, format!("{} {action}", st.symbol())),
                 _ => (StepState::Done, format!("{} done", StepState::Done.symbol())),
             }
         } else {
@@ -231,9 +216,9 @@ fn node_steps(state: &mut State) {
 /// Lines of the plan pane; the current step is expanded with what it does and why.
 pub(crate) fn rebuild_plan_rows(state: &mut State) {
     let detail = view::plan::detail_lines(state);
-    let mut rows = Vec::with_capacity(state.phases.len() + state.step_index.len() + 3);
-    let current = state.current.as_ref().and_then(|c| state.step_index.get(c)).copied();
-    for (p, ph) in state.phases.iter().enumerate() {
+    let mut rows = Vec::with_capacity(state.run.phases.len() + state.steps().count() + 3);
+    let current = state.current_position();
+    for (p, ph) in state.run.phases.iter().enumerate() {
         rows.push(PlanRow::Phase(p));
         for s in 0..ph.steps.len() {
             rows.push(PlanRow::Step(p, s));
@@ -255,76 +240,37 @@ pub(crate) fn rebuild_plan_rows(state: &mut State) {
     }
 }
 
-fn merge_plan(state: &mut State, plan: &Plan) {
-    let new_ids: HashSet<&str> = plan.steps().map(|s| s.id.as_str()).collect();
-    let old: HashMap<String, StepView> =
-        state.phases.iter().flat_map(|p| p.steps.iter()).map(|s| (s.step.id.clone(), s.clone())).collect();
-    let mut phases: Vec<PhaseView> = Vec::new();
-    for ph in &state.phases {
-        let kept: Vec<StepView> = ph
-            .steps
-            .iter()
-            .filter(|s| !new_ids.contains(s.step.id.as_str()))
-            .filter(|s| !matches!(s.state, StepState::Pending | StepState::Waiting | StepState::Approved))
-            .cloned()
-            .collect();
-        if !kept.is_empty() {
-            phases.push(PhaseView { title: ph.title.clone(), reason: ph.reason.clone(), steps: kept });
-        }
-    }
-    for ph in &plan.phases {
-        let steps: Vec<StepView> = ph
-            .steps
-            .iter()
-            .map(|s| {
-                let prev = old.get(&s.id);
-                StepView {
-                    attempts: prev.map(|p| p.attempts).unwrap_or(0),
-                    exit: prev.and_then(|p| p.exit),
-                    ..StepView::pending(s.clone())
+/// Feeds an executor event to the run state machine and does what goes with its changes on
+/// this screen: a step's timing (the ETA learns from it).
+fn apply_to_run(state: &mut State, e: &Event) {
+    let Some(input) = Input::from_event(e) else { return };
+    let now = state.now;
+    for change in state.run.apply(input) {
+        let MachineEffect::StepChanged { step, from, to } = change else { continue };
+        match to {
+            StepState::Running { .. } if !from.is_running() => {
+                state.timing.insert(step, StepTiming { started_at: Some(now), took_secs: None });
+            }
+            StepState::Done => {
+                let Some(t) = state.timing.get_mut(&step) else { continue };
+                let Some(start) = t.started_at else { continue };
+                let took = (now.as_second() - start.as_second()).max(0);
+                t.took_secs = Some(took);
+                if let Some(sv) = state.run.step(&step) {
+                    let key = (sv.step.action.as_str().to_string(), state.kind_of(&sv.step));
+                    state.measured.entry(key).or_default().push(took);
                 }
-            })
-            .collect();
-        match phases.iter_mut().find(|p| p.title == ph.title) {
-            Some(p) => p.steps.extend(steps),
-            None => phases.push(PhaseView { title: ph.title.clone(), reason: ph.reason.clone(), steps }),
+            }
+            _ => {}
         }
-    }
-    state.phases = phases;
-    reindex(state);
-}
-
-/// A step the plan did not show (a rollback step, a step re-attached on resume): show it after
-/// the current step.
-fn ensure_step(state: &mut State, step: &crate::plan::Step) {
-    if state.step_index.contains_key(&step.id) {
-        return;
-    }
-    let view = StepView::pending(step.clone());
-    match state.current.as_ref().and_then(|c| state.step_index.get(c)).copied() {
-        Some((p, s)) => state.phases[p].steps.insert(s + 1, view),
-        None => match state.phases.iter_mut().find(|p| p.title == "Other steps") {
-            Some(p) => p.steps.push(view),
-            None => state.phases.push(PhaseView {
-                title: "Other steps".into(),
-                reason: "steps the executor ran outside the plan (rollback, re-attached on resume)".into(),
-                steps: vec![view],
-            }),
-        },
-    }
-    reindex(state);
-}
-
-fn set_step_state(state: &mut State, id: &str, st: StepState) {
-    if let Some(s) = state.step_mut(id) {
-        s.state = st;
     }
 }
 
 fn exec(state: &mut State, e: Event) -> Vec<Effect> {
     let redraw = vec![Effect::Redraw];
+    apply_to_run(state, &e);
     match e {
-        Event::Started { run, journal, resumed, started_at, mixed_since, done, .. } => {
+        Event::Started { run, journal, resumed, started_at, mixed_since, .. } => {
             state.push_log(
                 Level::Info,
                 format!("{} run {run}; journal {}", if resumed { "resumed" } else { "started" }, journal.display()),
@@ -336,33 +282,11 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             if let Some(m) = mixed_since {
                 state.mixed_since = Some(m);
             }
-            // A resumed run: what was done before the interruption stays visible, as done.
-            if !done.is_empty() {
-                let steps = done
-                    .into_iter()
-                    .map(|step| StepView {
-                        state: StepState::Done,
-                        attempts: 1,
-                        exit: Some(0),
-                        ..StepView::pending(step)
-                    })
-                    .collect();
-                state.phases.insert(
-                    0,
-                    PhaseView {
-                        title: "Done before the interruption".into(),
-                        reason: "from the journal".into(),
-                        steps,
-                    },
-                );
-                reindex(state);
-            }
         }
         Event::Planned { plan, reason } => {
             let level = if reason.starts_with("R12") { Level::Warning } else { Level::Info };
             let (n, ph) = (plan.steps().count(), plan.phases.len());
             state.push_log(level, format!("plan: {reason} ({n} steps in {ph} phases)"));
-            merge_plan(state, &plan);
             if state.run_from.is_empty() {
                 state.run_from = plan.from_versions.clone();
             }
@@ -370,18 +294,13 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             state.plan = Some(*plan);
         }
         Event::Waiting { step, what, blocker, remaining } => {
-            let after = state
-                .step(&step)
-                .is_some_and(|s| matches!(s.state, StepState::Running | StepState::Verifying | StepState::Failed(_)));
+            // The machine has already taken it: a step still running or checked waits on its checks.
+            let after = state.step(&step).is_some_and(|s| {
+                matches!(s.state, StepState::Running { .. } | StepState::Checking { .. } | StepState::Failed { .. })
+            });
             let fresh = state.waiting.as_ref().is_none_or(|w| w.step != step || w.blocker != blocker);
             if fresh {
                 state.push_log(Level::Info, format!("waiting ({step}): {what}; blocked: {blocker}"));
-            }
-            if state.step_index.contains_key(&step) {
-                if !after {
-                    set_step_state(state, &step, StepState::Waiting);
-                }
-                state.current = Some(step.clone());
             }
             state.waiting = Some(WaitingView {
                 step,
@@ -396,9 +315,6 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             state.push_log(Level::Info, format!("gate holds ({step}): {what}: {facts}"));
             if state.waiting.as_ref().is_some_and(|w| w.step == step) {
                 state.waiting = None;
-            }
-            if state.step(&step).is_some_and(|s| s.state == StepState::Waiting) {
-                set_step_state(state, &step, StepState::Pending);
             }
         }
         Event::Ask(q) => {
@@ -420,16 +336,7 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
                 _ => open_question(state, q),
             }
         }
-        Event::StepStarted { step, attempt } => {
-            ensure_step(state, &step);
-            let now = state.now;
-            if let Some(s) = state.step_mut(&step.id) {
-                s.state = StepState::Running;
-                s.attempts = attempt;
-                s.exit = None;
-                s.started_at = Some(now);
-                s.took_secs = None;
-            }
+        Event::StepStarted { step, attempt, .. } => {
             state.push_log(
                 Level::Info,
                 format!(
@@ -446,7 +353,6 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             if attempt > 1 {
                 push_output_line(out, format!("── attempt {attempt} ──"));
             }
-            state.current = Some(step.id.clone());
             state.output_step = Some(step.id.clone());
             state.output_scroll = None;
         }
@@ -459,10 +365,7 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
         Event::StepFinished { step, outcome, exit } => {
             let code = exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
-            let (level, st) = match outcome {
-                Outcome::Ok => (Level::Info, StepState::Verifying),
-                o => (Level::Warning, StepState::Failed(o)),
-            };
+            let level = if outcome == Outcome::Ok { Level::Info } else { Level::Warning };
             let word = match outcome {
                 Outcome::Ok => "ran",
                 Outcome::Failed => "FAILED",
@@ -471,24 +374,9 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
                 Outcome::NotStarted => "never started",
             };
             state.push_log(level, format!("{step} {word}{code}"));
-            if let Some(s) = state.step_mut(&step) {
-                s.state = st;
-                s.exit = exit;
-            }
         }
         Event::StepDone { step } => {
             state.push_log(Level::Info, format!("{step} done"));
-            set_step_state(state, &step, StepState::Done);
-            let now = state.now;
-            if let Some(s) = state.step_mut(&step)
-                && let Some(t) = s.started_at
-            {
-                let took = (now.as_second() - t.as_second()).max(0);
-                s.took_secs = Some(took);
-                let key = (s.step.action.as_str().to_string(), s.step.clone());
-                let kind = state.kind_of(&key.1);
-                state.measured.entry((key.0, kind)).or_default().push(took);
-            }
             if state.waiting.as_ref().is_some_and(|w| w.step == step) {
                 state.waiting = None;
             }
@@ -498,8 +386,9 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             if let Some(why) = why {
                 state.push_log(Level::Info, format!("progress {done}/{total} steps: {why}"));
             }
-            state.progress = Some((done, total));
         }
+        // The machine took the decision's effect on the step; the dialog logged the choice.
+        Event::Decided { .. } => {}
         Event::Policy { pause, why } => {
             state.pause_policy = pause;
             state.push_log(Level::Info, format!("pause policy {}: {why}", pause.as_str()));
@@ -524,10 +413,6 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             state.modal_under = None;
             state.queued.clear();
             state.pause = PauseState::Running;
-            if end == crate::run::events::RunEnd::Done {
-                // Nothing is current any more; on any other end the step where it stopped stays marked.
-                state.current = None;
-            }
             if state.stopping != Stopping::No {
                 return vec![Effect::Quit, Effect::Redraw];
             }
@@ -600,10 +485,6 @@ fn append_output(out: &mut StepOutput, text: &str) {
 /// when the quit dialog closes). The same question asked again replaces itself.
 fn open_question(state: &mut State, q: crate::run::events::Question) {
     let repeated = state.answered.contains(&q.id);
-    if state.step_index.contains_key(&q.step) {
-        set_step_state(state, &q.step, StepState::Asking);
-        state.current = Some(q.step.clone());
-    }
     if state.waiting.as_ref().is_some_and(|w| w.step == q.step) {
         state.waiting = None;
     }
@@ -987,31 +868,6 @@ fn answer(state: &mut State, i: usize, typed: Option<String>) -> Vec<Effect> {
     let q = d.question;
     let Some(c) = q.choices.get(i) else { return vec![] };
     state.answered.insert(q.id);
-    let st = match c.answer {
-        Answer::Proceed => Some(StepState::Approved),
-        Answer::Decline => Some(StepState::Declined),
-        Answer::Cancel | Answer::Retry | Answer::KeepWaiting => Some(StepState::Pending),
-        Answer::Skip => Some(StepState::Skipped),
-        Answer::AcceptDone => Some(StepState::Verifying),
-        Answer::Abort | Answer::Rollback | Answer::BreakLock => None,
-    };
-    if let Some(st) = st
-        && state.step_index.contains_key(&q.step)
-    {
-        set_step_state(state, &q.step, st);
-        if c.answer == Answer::Skip
-            && let Some(node) = state.step(&q.step).map(|s| s.step.node.clone())
-        {
-            let ids: Vec<String> = state
-                .steps()
-                .filter(|s| s.step.node == node && s.state == StepState::Pending)
-                .map(|s| s.step.id.clone())
-                .collect();
-            for id in ids {
-                set_step_state(state, &id, StepState::Skipped);
-            }
-        }
-    }
     state.push_log(
         Level::Info,
         format!(
@@ -1139,7 +995,7 @@ fn move_sel(state: &mut State, delta: i64) {
                 return;
             }
             let cur_row = state.plan_sel.or_else(|| {
-                let (p, s) = *state.current.as_ref().and_then(|c| state.step_index.get(c))?;
+                let (p, s) = state.current_position()?;
                 state.plan_rows.iter().position(|r| *r == PlanRow::Step(p, s))
             });
             let cur = cur_row.and_then(|r| rows.iter().position(|&x| x >= r)).unwrap_or(0);
@@ -1173,11 +1029,11 @@ fn keep_visible(state: &mut State) {
     // unfinished step.
     let ph = a.plan.height.saturating_sub(1).max(1) as usize;
     let target = state.plan_sel.map(|i| (i, i)).or_else(|| {
-        let (p, s) = match state.current.as_ref().and_then(|c| state.step_index.get(c)) {
-            Some(&x) => x,
+        let (p, s) = match state.current_position() {
+            Some(x) => x,
             None => {
                 let first = state.plan_rows.iter().position(|r| match r {
-                    PlanRow::Step(p, s) => state.phases[*p].steps[*s].state != StepState::Done,
+                    PlanRow::Step(p, s) => state.run.phases[*p].steps[*s].state != StepState::Done,
                     _ => false,
                 })?;
                 return Some((first.saturating_sub(1), first));

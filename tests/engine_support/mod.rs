@@ -6,6 +6,8 @@
 //! host, a lock broken by someone else, a job start that never returns (a crash mid-start).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod tui;
+
 use rollpilot::model::{Cluster, Node};
 use rollpilot::probe::Poller;
 use rollpilot::run::events::{Answer, Command, Event, Question, QuestionKind, RunEnd};
@@ -146,6 +148,101 @@ kind = "node"
 hosts = ["p1", "p2", "p3"]
 "#;
 
+/// The Terracotta example's shape (two stripes, a client per region, the WAN orchestrators),
+/// with the fake's commands: the TUI tests drive the real engine over it.
+pub const TERRACOTTA: &str = r#"
+[cluster]
+name = "bigmemory-prod"
+target = "4.2.1"
+profile = "terracotta"
+compat = "same-minor"
+persistent = true
+failback = "ask"
+transport = "local"
+job_dir = "/jobs"
+
+[timeouts]
+gate = "15m"
+step = "10m"
+refresh = "2s"
+probe = "15s"
+
+[lock]
+host = "tc-east-1"
+lease = "2m"
+
+[kinds.server]
+version = "fake version {host}"
+status = "fake status {host}"
+# The fake reads the verb and the host; the rest is there so the dialogs carry a command as long
+# as the real one.
+stop = "fake stop {host} via /opt/terracotta/terracotta/server/bin/stop-tc-server.sh -f /etc/terracotta/tc-config.xml -n {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+
+[kinds.server.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)' }
+sync = { regex = 'sync=(\S+)' }
+health = { from = "status", regex = 'role=(\S+)', map = { "active" = "ok", "passive" = "ok", "stopped" = "failed" }, default = "failed" }
+
+[kinds.client]
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+
+[kinds.client.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)', map = { "active" = "none", "passive" = "none", "stopped" = "stopped" } }
+health = { from = "status", regex = 'role=(\S+)', map = { "active" = "ok", "passive" = "ok", "stopped" = "failed" }, default = "failed" }
+
+[kinds.orchestrator]
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+
+[kinds.orchestrator.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)' }
+health = { from = "status", regex = 'role=(\S+)', map = { "active" = "ok", "passive" = "ok", "stopped" = "failed" }, default = "failed" }
+
+[[groups]]
+name = "east"
+type = "server"
+region = "us-east"
+hosts = ["tc-east-1", "tc-east-2"]
+
+[[groups]]
+name = "west"
+type = "server"
+region = "eu-west"
+hosts = ["tc-west-1", "tc-west-2"]
+
+[[groups]]
+name = "app-east"
+type = "client"
+servers = "east"
+batch = 1
+hosts = ["app-east-1"]
+
+[[groups]]
+name = "app-west"
+type = "client"
+servers = "west"
+batch = 1
+hosts = ["app-west-1"]
+
+[[groups]]
+name = "wan"
+type = "orchestrator"
+reconnect_resync = true
+hosts = [{ name = "wan-east", role = "master" }, { name = "wan-west", role = "standby" }]
+"#;
+
 /// One node of the world.
 #[derive(Debug, Clone)]
 pub struct NodeState {
@@ -154,6 +251,8 @@ pub struct NodeState {
     pub active: bool,
     /// When a started passive reaches sync (paused-clock time).
     pub in_sync_at: Option<Instant>,
+    /// Its group: failover and the active role stay within it.
+    pub group: String,
 }
 
 /// A detached job.
@@ -209,6 +308,12 @@ pub struct World {
     pub finalized: Option<String>,
     /// The working directory of every job started, by command ("install p1 1.1.0" → dir).
     pub job_workdirs: Vec<(String, String)>,
+    /// Extra text a job "VERB HOST" prints before its own (a kit's noisy output, escapes).
+    pub prints: HashMap<String, String>,
+    /// Hosts whose probes fail with this text (the probe's ssh cannot connect).
+    pub probes_fail: BTreeMap<String, String>,
+    /// Hosts whose jobs cannot be looked at (ssh fails for the job scripts): a host rebooting.
+    pub jobs_unreachable: std::collections::BTreeSet<String>,
 }
 
 impl World {
@@ -268,15 +373,15 @@ impl World {
                     return (1, format!("stop of {host} failed: service refused to stop\n"));
                 }
                 let was_active = self.nodes[&host].active;
+                let group = self.nodes[&host].group.clone();
                 let n = self.nodes.get_mut(&host).unwrap();
                 n.running = None;
                 n.active = false;
                 n.in_sync_at = None;
                 if was_active
-                    && let Some(other) = self
-                        .nodes
-                        .iter_mut()
-                        .find(|(k, s)| **k != host && s.running.is_some() && s.in_sync_at.is_some_and(|t| t <= now))
+                    && let Some(other) = self.nodes.iter_mut().find(|(k, s)| {
+                        **k != host && s.group == group && s.running.is_some() && s.in_sync_at.is_some_and(|t| t <= now)
+                    })
                 {
                     other.1.active = true;
                 }
@@ -292,7 +397,9 @@ impl World {
                 (0, format!("installed {} on {host}\n", w[3]))
             }
             "start" => {
-                let any_active = self.nodes.iter().any(|(k, s)| *k != host && s.active && s.running.is_some());
+                let group = self.nodes[&host].group.clone();
+                let any_active =
+                    self.nodes.iter().any(|(k, s)| *k != host && s.group == group && s.active && s.running.is_some());
                 let delay = self.sync_after.get(&host).copied().unwrap_or(Duration::from_secs(2));
                 let n = self.nodes.get_mut(&host).unwrap();
                 n.running = Some(n.installed.clone());
@@ -331,7 +438,12 @@ impl World {
             self.jobs.iter().filter(|(_, j)| !j.applied && j.done_at <= now).map(|(k, _)| k.clone()).collect();
         for k in due {
             let cmd = self.jobs[&k].command.clone();
-            let (rc, out) = self.apply(&cmd);
+            let (rc, mut out) = self.apply(&cmd);
+            let short: String =
+                cmd.trim_start_matches("fake ").split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            if let Some(extra) = self.prints.get(&short) {
+                out = format!("{extra}{out}");
+            }
             let j = self.jobs.get_mut(&k).unwrap();
             j.rc = rc;
             j.output.push_str(&out);
@@ -549,6 +661,9 @@ impl Transport for Fake {
                     std::future::pending::<()>().await;
                 }
             }
+            if script.contains("rp-state:") && self.world.lock().unwrap().jobs_unreachable.contains(&node.name) {
+                return Err(TransportError::Unreachable { host: node.name.clone(), detail: "no route".into() });
+            }
             if let Some(r) = self.job(node, script) {
                 return r;
             }
@@ -574,6 +689,9 @@ impl Transport for Fake {
         Box::pin(async move {
             let mut w = self.world.lock().unwrap();
             w.settle();
+            if let Some(detail) = w.probes_fail.get(&node.name) {
+                return Err(TransportError::Unreachable { host: node.name.clone(), detail: detail.clone() });
+            }
             let n = talk.request;
             let mut out = String::new();
             if talk.agent.contains(":version:begin") {
@@ -603,7 +721,13 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
             let v = Version::parse(version).unwrap();
             nodes.insert(
                 n.name.clone(),
-                NodeState { installed: v.clone(), running: Some(v), active: i == 0, in_sync_at: Some(Instant::now()) },
+                NodeState {
+                    installed: v.clone(),
+                    running: Some(v),
+                    active: i == 0,
+                    in_sync_at: Some(Instant::now()),
+                    group: g.name.clone(),
+                },
             );
         }
     }
@@ -628,6 +752,9 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         drained: Default::default(),
         finalized: None,
         job_workdirs: Vec::new(),
+        jobs_unreachable: Default::default(),
+        prints: HashMap::new(),
+        probes_fail: BTreeMap::new(),
     }))
 }
 
@@ -635,6 +762,8 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
 pub struct Lab {
     /// `--pause` for the runs started from now on.
     pub pause: std::cell::Cell<Option<rollpilot::run::events::PausePolicy>>,
+    /// The target of the runs (1.1.0 unless [`Lab::with_versions`] says otherwise).
+    pub target: std::cell::RefCell<Option<Version>>,
     pub cluster: Arc<Cluster>,
     pub world: Arc<Mutex<World>>,
     pub dir: tempfile::TempDir,
@@ -646,7 +775,18 @@ impl Lab {
         std::fs::write(dir.path().join("c.toml"), config).unwrap();
         let cluster = Arc::new(rollpilot::config::parse_str(config, "c.toml", dir.path()).unwrap());
         let world = world(&cluster, "1.0.0");
-        Lab { pause: Default::default(), cluster, world, dir }
+        Lab { pause: Default::default(), target: Default::default(), cluster, world, dir }
+    }
+
+    /// A lab over `config` whose nodes run `from`, upgraded to `to` (the target the run is told).
+    pub fn with_versions(config: &str, from: &str, to: &str) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.toml"), config).unwrap();
+        let cluster = Arc::new(rollpilot::config::parse_str(config, "c.toml", dir.path()).unwrap());
+        let world = world(&cluster, from);
+        let lab = Lab { pause: Default::default(), target: Default::default(), cluster, world, dir };
+        lab.target.replace(Some(Version::parse(to).unwrap()));
+        lab
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -658,7 +798,7 @@ impl Lab {
             cluster: self.cluster.clone(),
             config_path: self.dir.path().join("c.toml"),
             config_hash: "x".into(),
-            target: Version::parse("1.1.0").unwrap(),
+            target: self.target.borrow().clone().unwrap_or_else(|| Version::parse("1.1.0").unwrap()),
             context: Default::default(),
             state_dir: self.state_dir(),
             operator: "tester".into(),

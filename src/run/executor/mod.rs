@@ -304,6 +304,7 @@ impl Exec {
         match j.append(r) {
             Ok(e) => {
                 self.state.apply(&e);
+                self.mirror(&e);
                 true
             }
             Err(e) => {
@@ -321,7 +322,16 @@ impl Exec {
         let Some(j) = self.journal.as_mut() else { return Ok(()) };
         let e = j.append(r)?;
         self.state.apply(&e);
+        self.mirror(&e);
         Ok(())
+    }
+
+    /// A journaled decision is told to the faces too, so their run state machine moves exactly
+    /// as a replay of the journal does.
+    fn mirror(&self, e: &crate::run::journal::Entry) {
+        if let Record::Decided { step, decision, .. } = &e.record {
+            self.emit(Event::Decided { step: step.clone(), decision: decision.clone() });
+        }
     }
 
     fn node(&self, name: &str) -> Res<crate::model::Node> {

@@ -98,7 +98,7 @@ impl Exec {
         let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(0) + 1;
         let dir = JobDir::new(&self.cluster.job_dir, &self.run, &step.id, attempt);
         self.must_record(Record::StepStarted { step: step.clone(), attempt, job: dir.0.clone() })?;
-        self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt });
+        self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt, job: dir.0.clone() });
         let Some(command) = step.command.clone() else {
             let msg = format!("the kind of {} has no command for {}; fix the config", step.node, step.action);
             return self.finished(step, attempt, Outcome::Failed, None, msg, Duration::ZERO);
@@ -312,12 +312,30 @@ impl Exec {
     /// killed is shown to the operator with what the probes say now.
     pub(super) async fn in_doubt(&mut self, step: &Step, attempt: u32, dir: JobDir) -> Res<Flow> {
         let node = self.node(&step.node)?;
+        // The host may be rebooting: wait for it, but a gate timeout at most before asking.
+        let mut deadline = Instant::now() + self.cluster.timeouts.gate;
         let poll = loop {
             match job::poll(self.transport.as_ref(), &node, &dir, 0).await {
                 Ok(p) => break p,
                 Err(e) => {
                     self.note(Level::Warning, format!("{step} is in doubt and {e}; retrying", step = step.id));
                     self.transport.forget(&node).await;
+                    if Instant::now() >= deadline {
+                        if self.unreachable_in_doubt(step, &e.to_string()).await? {
+                            deadline = Instant::now() + self.cluster.timeouts.gate;
+                            continue;
+                        }
+                        if self.interrupt {
+                            return Ok(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted")));
+                        }
+                        return Ok(Flow::End(
+                            RunEnd::Unreachable,
+                            self.resume_hint(&format!(
+                                "stopped: {} is in doubt and {} cannot be reached",
+                                step.id, node.name
+                            )),
+                        ));
+                    }
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     self.poll_commands();
                     if self.interrupt {
@@ -338,7 +356,7 @@ impl Exec {
                     ),
                 );
                 self.record(Record::Reattached { step: step.id.clone(), attempt });
-                self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt });
+                self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt, job: dir.0.clone() });
                 let started = Instant::now();
                 let (outcome, exit, tail) =
                     self.follow(step, attempt, &node, &dir, started, started + self.cluster.timeouts.step).await?;
@@ -409,6 +427,7 @@ impl Exec {
                     &format!("run {} on {} again as a new attempt", step.action, step.node),
                     false,
                 ));
+                self.back_to_asking(&format!("{} is in doubt", step.id));
                 let q =
                     self.question(&step.id, QuestionKind::InDoubt, format!("{} is in doubt", step.id), lines, choices);
                 match self.ask(q).await?.0 {
@@ -444,6 +463,53 @@ impl Exec {
                         Ok(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted: {} is in doubt", step.id))))
                     }
                 }
+            }
+        }
+    }
+
+    /// An in-doubt step's host did not answer for a gate timeout: keep waiting (`true`) or stop
+    /// (`false`). Nothing is run while it is in doubt.
+    async fn unreachable_in_doubt(&mut self, step: &Step, error: &str) -> Res<bool> {
+        self.back_to_asking(&format!("{} is in doubt and {} cannot be reached", step.id, step.node));
+        let q = self.question(
+            &step.id,
+            QuestionKind::InDoubt,
+            format!("{} is in doubt and {} does not answer", step.id, step.node),
+            vec![
+                format!(
+                    "{} started on {} and rollpilot stopped before it finished; {} has not answered for {}s (timeouts.gate): {error}",
+                    step.id,
+                    step.node,
+                    step.node,
+                    self.cluster.timeouts.gate.as_secs()
+                ),
+                "Nothing runs while it is in doubt: its job may still be running there.".into(),
+            ],
+            vec![
+                super::questions::choice(
+                    Answer::Abort,
+                    "Stop here",
+                    "leave everything as it is; `resume` looks at the step again",
+                    false,
+                ),
+                super::questions::choice(
+                    Answer::KeepWaiting,
+                    "Keep waiting",
+                    &format!("wait another gate timeout for {} to answer", step.node),
+                    false,
+                ),
+            ],
+        );
+        match self.ask(q).await?.0 {
+            Answer::KeepWaiting => {
+                self.decided(&step.id, DecisionRecord::KeepWaiting, None);
+                Ok(true)
+            }
+            _ => {
+                if !self.interrupt {
+                    self.decided(&step.id, DecisionRecord::Abort, None);
+                }
+                Ok(false)
             }
         }
     }
@@ -486,6 +552,15 @@ impl Exec {
                             }
                             let Ok(p) = job::poll(self.transport.as_ref(), &node, &dir, offset).await else {
                                 self.transport.forget(&node).await;
+                                if Instant::now() >= deadline {
+                                    return Ok(Flow::End(
+                                        RunEnd::Unreachable,
+                                        self.resume_hint(&format!(
+                                            "{name} of run {other_run} may still be running on {}, which did not answer within timeouts.step; nothing was started",
+                                            node.name
+                                        )),
+                                    ));
+                                }
                                 tokio::time::sleep(Duration::from_secs(1)).await;
                                 continue;
                             };

@@ -178,6 +178,7 @@ impl Exec {
                     let left = self.cluster.timeouts.gate.saturating_sub(since.elapsed());
                     let why = r.findings.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ");
                     if left.is_zero() {
+                        self.back_to_asking("hosts stay unreachable");
                         let q = self.question(
                             "reach",
                             QuestionKind::Failure,

@@ -253,7 +253,7 @@ pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
         }
     };
     say("A run is in progress: quitting stops it.".into(), t.base);
-    if let Some(c) = &state.current {
+    if let Some(c) = state.current() {
         say(format!("Current step: {c}."), t.base);
     }
     if state.is_mixed() {

@@ -54,7 +54,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         Span::styled("  ", t.base),
         Span::styled(run_state, t.run_state),
     ];
-    if let Some(c) = &state.current
+    if let Some(c) = state.current()
         && state.run_end.is_none()
     {
         l1.push(Span::styled(format!("  {c}"), t.current));
@@ -77,7 +77,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         ]
     };
     if let Some((i, _)) = state.current_phase() {
-        l2.push(Span::styled(format!(" · phase {}/{}", i + 1, state.phases.len()), t.base));
+        l2.push(Span::styled(format!(" · phase {}/{}", i + 1, state.phases().len()), t.base));
     }
     if let Some(e) = elapsed_text(state) {
         l2.push(Span::styled(format!(" · elapsed {e}"), t.base));

@@ -134,9 +134,9 @@ fn sync_style(state: &State, r: &NodeRow) -> Style {
 fn step_style(state: &State, s: StepState) -> Style {
     let t = &state.theme;
     match s {
-        StepState::Running | StepState::Verifying => t.running,
-        StepState::Failed(_) => t.fail,
-        StepState::Waiting | StepState::Asking | StepState::Approved => t.warn,
+        StepState::Running { .. } | StepState::Checking { .. } => t.running,
+        StepState::Failed { .. } | StepState::InDoubt { .. } => t.fail,
+        StepState::Waiting | StepState::AwaitingConfirmation | StepState::Approved => t.warn,
         StepState::Done => t.ok,
         _ => t.dim,
     }

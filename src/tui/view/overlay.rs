@@ -92,13 +92,15 @@ pub fn help_lines(state: &State) -> Vec<(String, Style)> {
     let states = [
         StepState::Pending,
         StepState::Waiting,
-        StepState::Asking,
+        StepState::AwaitingConfirmation,
         StepState::Approved,
-        StepState::Running,
-        StepState::Verifying,
+        StepState::Running { attempt: 1 },
+        StepState::Checking { attempt: 1 },
+        StepState::InDoubt { attempt: 1 },
         StepState::Done,
-        StepState::Failed(crate::run::journal::Outcome::Failed),
+        StepState::Failed { attempt: 1, reason: crate::run::machine::Failure::Exit(Some(1)) },
         StepState::Skipped,
+        StepState::RolledBack,
     ];
     let legend: Vec<String> = states.iter().map(|s| format!("{} {}", s.symbol(), s.word())).collect();
     out.push((format!("  {}", legend.join("   ")), t.base));
@@ -318,6 +320,12 @@ fn step(state: &State, id: &str, area: Rect, buf: &mut Buffer) {
     say("node", &format!("{} (group {})", st.node, st.group), t.base);
     if let Some(c) = &st.command {
         say("command", c, t.base);
+    }
+    // Where its latest attempt runs detached on the host (what `resume` re-attaches to).
+    if let Some(j) = &s.job
+        && !j.is_empty()
+    {
+        say("job", j, t.dim);
     }
     for g in &st.before {
         say("before", &format!("{}: {}", g.rule(), g.describe()), t.base);

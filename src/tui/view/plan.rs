@@ -27,7 +27,7 @@ pub fn detail_text(state: &State, s: &StepView) -> Vec<(String, bool)> {
 
 /// How many expanded lines the current step gets (the reducer lays the rows out with it).
 pub fn detail_lines(state: &State) -> usize {
-    match state.current.as_ref().and_then(|c| state.step(c)) {
+    match state.current().and_then(|c| state.step(c)) {
         Some(s) => detail_text(state, s).len(),
         None => 0,
     }
@@ -37,10 +37,10 @@ fn state_style(state: &State, s: StepState) -> Style {
     let t = &state.theme;
     match s {
         StepState::Done => t.ok,
-        StepState::Running | StepState::Verifying => t.running,
-        StepState::Failed(_) => t.fail,
-        StepState::Waiting | StepState::Asking | StepState::Approved => t.warn,
-        StepState::Declined | StepState::Skipped => t.dim,
+        StepState::Running { .. } | StepState::Checking { .. } => t.running,
+        StepState::Failed { .. } | StepState::InDoubt { .. } => t.fail,
+        StepState::Waiting | StepState::AwaitingConfirmation | StepState::Approved => t.warn,
+        StepState::Declined | StepState::Skipped | StepState::RolledBack => t.dim,
         StepState::Pending => t.base,
     }
 }
@@ -48,11 +48,12 @@ fn state_style(state: &State, s: StepState) -> Style {
 /// How long a step has run ("1:20") or took when it was done ("took 2:03"), from the
 /// reducer's clock: events carry no time.
 pub fn step_time(state: &State, sv: &StepView) -> Option<String> {
-    if let Some(took) = sv.took_secs {
+    let timing = state.timing(&sv.step.id);
+    if let Some(took) = timing.took_secs {
         return Some(format!("took {}", mmss(took)));
     }
-    let start = sv.started_at?;
-    if sv.state.is_final() || state.run_end.is_some() && !matches!(sv.state, StepState::Running) {
+    let start = timing.started_at?;
+    if sv.state.is_final() || state.run_end.is_some() && !sv.state.is_running() {
         return None;
     }
     let end = state.finished_at.unwrap_or(state.now);
@@ -98,9 +99,9 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         }
         return;
     }
-    let current = state.current.as_ref().and_then(|c| state.step_index.get(c)).copied();
+    let current = state.current_position();
     let selected = if state.focus == Pane::Plan { state.plan_sel } else { None };
-    let nphases = state.phases.len();
+    let nphases = state.phases().len();
     for (line, ri) in (state.plan_scroll..state.plan_rows.len()).enumerate() {
         if line as u16 >= body.height {
             break;
@@ -110,7 +111,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         let row_area = Rect::new(body.x, y, body.width, 1);
         match *row {
             PlanRow::Phase(p) => {
-                let ph = &state.phases[p];
+                let ph = &state.phases()[p];
                 let line = Line::from(vec![
                     Span::styled(format!(" Phase {}/{nphases} {}", p + 1, ph.title), t.title),
                     Span::styled(format!("  {}", ph.reason), t.dim),
@@ -118,7 +119,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
                 buf.set_line(body.x, y, &line, body.width);
             }
             PlanRow::Step(p, s) => {
-                let sv = &state.phases[p].steps[s];
+                let sv = &state.phases()[p].steps[s];
                 let is_current = current == Some((p, s));
                 let is_selected = selected == Some(ri);
                 let base = if is_current { t.current } else { t.base };
@@ -148,7 +149,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
                 }
             }
             PlanRow::Detail(p, s, k) => {
-                let sv = &state.phases[p].steps[s];
+                let sv = &state.phases()[p].steps[s];
                 if let Some((l, dim)) = detail_text(state, sv).get(k) {
                     let pad = " ".repeat(DETAIL_INDENT);
                     put(buf, body.x, y, body.width, &format!("{pad}{l}"), if *dim { t.dim } else { t.base });
