@@ -26,6 +26,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+fn same_major(a: &str, b: &str) -> bool {
+    match (crate::model::parse_loose(a), crate::model::parse_loose(b)) {
+        (Some(x), Some(y)) => x.major == y.major,
+        _ => a == b,
+    }
+}
+
 /// How long the active waits for a standby to apply a write before dropping it from the stripe.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 /// A passive that hears nothing from its active for this long considers it dead.
@@ -117,7 +124,22 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Some(api) = &conf.http
+        && let Some(cv) = super::rest::read_cluster_version(&api.cluster_version_file)
+        && super::rest::below_cluster_version(&version, &cv)
+    {
+        ctx.shout(format!(
+            "JsonDB {version} cannot start: the cluster is finalized at {cv}, and a finalized cluster never runs an older series again (install {cv}.x or newer)"
+        ));
+        ctx.exit(1);
+    }
     let listener = super::common::listen_or_exit(&ctx, &me.address, me.port);
+    if let (Some(api), Some(http_port)) = (conf.http.clone(), me.http_port)
+        && let Err(e) = super::rest::serve(Arc::clone(&ctx), conf.clone(), api, &me.address, http_port)
+    {
+        ctx.shout(format!("cannot serve the HTTP status API on {}:{http_port}: {e}", me.address));
+        ctx.exit(1);
+    }
     ctx.log(format!(
         "Terracotta Enterprise {version} server {} of stripe {} listening on {}:{} ({})",
         me.name,
@@ -556,7 +578,17 @@ impl Server {
                 let _ = conn.send(&r);
                 return;
             }
-            if !same_minor(&version, &self.version) {
+            if self.conf.http.is_some() && !same_major(&version, &self.version) {
+                drop(g);
+                let msg = format!(
+                    "member {name} (JsonDB {version}) cannot replicate from leader {} ({}): members of different major versions never replicate together",
+                    self.me.name, self.version
+                );
+                self.ctx.log(format!("refused {name}: {msg}"));
+                let _ = conn.send(&Reply::err(msg));
+                return;
+            }
+            if self.conf.http.is_none() && !same_minor(&version, &self.version) {
                 drop(g);
                 let msg = format!(
                     "server {name} (Terracotta {version}) cannot join stripe {}: its active {} runs {}, and servers of different major.minor versions ({} vs {}) cannot run together; only maintenance versions of one minor release roll (Terracotta upgrade guide), {} to {} needs a full-downtime upgrade",
