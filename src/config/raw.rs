@@ -155,6 +155,8 @@ pub struct RawKind {
     #[serde(default)]
     pub peer: Option<Spanned<String>>,
     #[serde(default)]
+    pub takeover: Option<Spanned<String>>,
+    #[serde(default)]
     pub workdir: Option<Spanned<String>>,
     #[serde(default)]
     pub parse: RawParsers,
@@ -234,6 +236,8 @@ pub struct RawGroup {
     pub service: Option<Spanned<String>>,
     #[serde(default)]
     pub target: Option<Spanned<String>>,
+    #[serde(default)]
+    pub takeover: Option<Spanned<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, Spanned<String>>,
 }

@@ -86,6 +86,23 @@ fn duration(ctx: &mut Ctx, v: &Option<Spanned<String>>, field: &str, default: Du
     }
 }
 
+/// A `takeover` value (R15), or an error naming what is allowed.
+fn takeover_rule(ctx: &mut Ctx, v: Option<&Spanned<String>>, field: &str) -> Option<Takeover> {
+    let v = v?;
+    let t = Takeover::parse(v.get_ref());
+    if t.is_none() {
+        ctx.err(
+            v.span(),
+            field,
+            format!(
+                "`{}` is not a takeover rule; allowed: \"any\" (default: any member in sync and eligible may take over) or \"newer-or-equal\" (never fail over from a newer member to an older one)",
+                v.get_ref()
+            ),
+        );
+    }
+    t
+}
+
 fn count(ctx: &mut Ctx, v: &Option<Spanned<i64>>, field: &str, default: usize, min: i64, max: i64) -> usize {
     match v {
         None => default,
@@ -580,6 +597,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                 }
             }
         }
+        let takeover = takeover_rule(&mut ctx, k.takeover.as_ref(), &f("takeover")).unwrap_or_default();
         let workdir = match &k.workdir {
             None => "/".to_string(),
             Some(w) if w.get_ref() == "/" || plain_remote_path(w.get_ref()) => w.get_ref().clone(),
@@ -606,6 +624,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                     peer_auto,
                     workdir,
                     point_of_no_return,
+                    takeover,
                 },
             );
         }
@@ -738,6 +757,17 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         if g.offline.is_some() && g.gtype != GroupType::Component {
             ctx.err(gspan.clone(), gf("offline"), "applies to component groups only; use `type = \"component\"` for a part that needs the service offline");
         }
+        let gtakeover = takeover_rule(&mut ctx, g.takeover.as_ref(), &gf("takeover"));
+        if let Some(t) = &g.takeover
+            && gtakeover.is_some()
+            && g.gtype != GroupType::Server
+        {
+            ctx.err(
+                t.span(),
+                gf("takeover"),
+                "applies to server groups only (their members take the active role over from each other)",
+            );
+        }
         groups.push(Group {
             name: gname,
             gtype: g.gtype,
@@ -753,6 +783,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             service: g.service.as_ref().map(|s| s.get_ref().clone()),
             target: gtarget,
             vars: gvars,
+            takeover: gtakeover,
         });
         group_spans.push((gspan, g.kind.as_ref().map(|k| k.span())));
     }

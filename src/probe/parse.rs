@@ -350,6 +350,7 @@ mod tests {
             },
             sudo: false,
             peer_auto: false,
+            takeover: Default::default(),
             workdir: "/".into(),
             point_of_no_return: None,
         }
