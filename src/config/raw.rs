@@ -85,6 +85,8 @@ pub struct RawTimeouts {
     pub gate: Option<Spanned<String>>,
     #[serde(default)]
     pub refresh: Option<Spanned<String>>,
+    #[serde(default)]
+    pub switchover: Option<Spanned<String>>,
 }
 
 /// `[notify]`: a local command told about decisions, failures and the end of a run.
@@ -156,6 +158,8 @@ pub struct RawKind {
     pub peer: Option<Spanned<String>>,
     #[serde(default)]
     pub takeover: Option<Spanned<String>>,
+    #[serde(default)]
+    pub switchover_refused: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub workdir: Option<Spanned<String>>,
     #[serde(default)]

@@ -418,6 +418,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         step: duration(&mut ctx, &t.step, "timeouts.step", Duration::from_secs(600)),
         gate: duration(&mut ctx, &t.gate, "timeouts.gate", Duration::from_secs(600)),
         refresh: duration(&mut ctx, &t.refresh, "timeouts.refresh", Duration::from_secs(2)),
+        switchover: duration(&mut ctx, &t.switchover, "timeouts.switchover", Duration::from_secs(60)),
     };
 
     let cluster_vars = vars(&mut ctx, &raw.vars, "vars", 0..0);
@@ -598,6 +599,29 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             }
         }
         let takeover = takeover_rule(&mut ctx, k.takeover.as_ref(), &f("takeover")).unwrap_or_default();
+        let mut switchover_refused = Vec::new();
+        for (i, w) in k.switchover_refused.iter().flatten().enumerate() {
+            if w.get_ref().trim().is_empty() {
+                ctx.err(
+                    w.span(),
+                    f(&format!("switchover_refused[{i}]")),
+                    "an empty word would match every output; allowed: words or phrases the switchover command prints when it refuses, e.g. [\"not possible\", \"ERR\"]",
+                );
+            } else {
+                switchover_refused.push(w.get_ref().clone());
+            }
+        }
+        if !switchover_refused.is_empty()
+            && k.switchover.is_none()
+            && k.failback.is_none()
+            && let Some(w) = k.switchover_refused.iter().flatten().next()
+        {
+            ctx.err(
+                w.span(),
+                f("switchover_refused"),
+                format!("kinds.{kname} has no `switchover` or `failback` command whose output these words could be found in; add one or remove `switchover_refused`"),
+            );
+        }
         let workdir = match &k.workdir {
             None => "/".to_string(),
             Some(w) if w.get_ref() == "/" || plain_remote_path(w.get_ref()) => w.get_ref().clone(),
@@ -625,6 +649,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                     workdir,
                     point_of_no_return,
                     takeover,
+                    switchover_refused,
                 },
             );
         }

@@ -104,6 +104,9 @@ pub struct Timeouts {
     pub gate: Duration,
     /// Interval between live refreshes.
     pub refresh: Duration,
+    /// How long a switchover or failback command's role change is watched for, so a handover
+    /// that did not happen is reported at once instead of after the whole gate timeout.
+    pub switchover: Duration,
 }
 
 /// `[notify]`: run locally with `sh -c`, one JSON event on stdin, so a chat or pager hears
@@ -404,6 +407,9 @@ pub struct Kind {
     pub point_of_no_return: Option<NoReturn>,
     /// Which members may take the active role over, by version (R15); a group may override it.
     pub takeover: Takeover,
+    /// Words that, printed by a switchover or failback command, mean it refused (Sentinel's
+    /// `ERR`/`NOGOODSLAVE`, patronictl's "not possible") even when it exited 0.
+    pub switchover_refused: Vec<String>,
 }
 
 /// Which direction a takeover may go, by version (R15 takeover-direction): some products
