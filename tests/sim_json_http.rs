@@ -1,7 +1,8 @@
 //! The simulated jsondb cluster: status is a Patroni-like JSON member list served over HTTP and
 //! read with curl; facts come from JSONPath parsers; replication lag in bytes against a numeric
 //! threshold holds the gate while a replica's sync is stalled; the upgrade ends with a deferred
-//! finalize, the point of no return, after which a downgrade is refused. No write is lost.
+//! finalize, the point of no return, after which a downgrade is refused. A switchover the leader
+//! refuses stops the run at once with the refusal, and `resume` runs it again. No write is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "sim_support.rs"]
@@ -63,7 +64,7 @@ fn json_status_lag_gate_and_finalize_past_which_rollback_is_refused() {
     });
     // Held: the leader was not touched while db-3 lags.
     assert_eq!(s.probe("db-1", "role").as_deref(), Some("active"), "{}", read_out());
-    assert!(!read_out().contains("▶ db/db-1/stop"), "{}", read_out());
+    assert!(!read_out().contains("▶ db/db-1/switchover"), "{}", read_out());
     let f = s.fault("db-3", "stall-sync", true);
     assert!(f.status.success(), "{}", text(&f));
     let code = wait_until("the upgrade to finish", SECS(240), || child.try_wait().unwrap()).code();
@@ -115,6 +116,42 @@ fn json_status_lag_gate_and_finalize_past_which_rollback_is_refused() {
     s.run("db-3", "start", &[]);
     s.wait_fact("db-3", "sync", "in-sync", SECS(60));
 
+    s.assert_nothing_lost();
+    s.down_and_check();
+}
+
+#[test]
+fn a_refused_switchover_stops_the_run_at_once_with_its_output_and_resume_runs_it_again() {
+    let s = Sim::up(&["--topology", "jsondb"]);
+    let cfg = s.dir.join("cluster.toml").to_string_lossy().into_owned();
+    let state = s.dir.join("state").to_string_lossy().into_owned();
+    let f = s.fault("db-1", "refuse-switchover", false);
+    assert!(f.status.success(), "{}", text(&f));
+    let o = rollpilot(&["upgrade", "-c", &cfg, "--headless", "--yes", "--state-dir", &state]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    // curl exits 0 with the API's refusal: the refusal words catch it, quoting the output.
+    assert!(
+        out.contains("db/db-1/switchover on db-1: the switchover command refused: its output contains \"not possible\" (kinds.jsondb.switchover_refused)"),
+        "{out}"
+    );
+    assert!(out.contains("db-1 refuses switchovers (simulator fault refuse-switchover)"), "{out}");
+    assert!(!out.contains("waiting until R4 order: another member of db has taken over"), "no gate wait: {out}");
+    assert_eq!(s.probe("db-1", "role").as_deref(), Some("active"), "db-1 still leads");
+
+    let f = s.fault("db-1", "refuse-switchover", true);
+    assert!(f.status.success(), "{}", text(&f));
+    let o = rollpilot(&["resume", "-c", &cfg, "--headless", "--yes", "--state-dir", &state]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", logs(&s.dir));
+    assert!(
+        out.contains(
+            "db/db-1/switchover had failed (failed) when the run stopped; resuming runs it again as attempt 2"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("done: sim-jsondb runs 3.2.0"), "{out}");
+    assert_eq!(s.probe("db-1", "role").as_deref(), Some("passive"), "a replica took over from db-1");
     s.assert_nothing_lost();
     s.down_and_check();
 }

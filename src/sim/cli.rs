@@ -27,7 +27,7 @@ enum SimCommand {
     Up(UpArgs),
     /// Stop every process of a simulated cluster (data stays on disk).
     Down(DirArg),
-    /// Inject a fault on one node: stall-sync, fail-install, crash, hang-stop, slow-start, stuck-start.
+    /// Inject a fault on one node: stall-sync, fail-install, crash, hang-stop, slow-start, stuck-start, refuse-switchover.
     Fault(FaultArgs),
     /// Check that every write a client saw acknowledged is still in the cluster (exit 0 if so).
     Verify(DirArg),
@@ -81,7 +81,7 @@ struct FaultArgs {
     dir: PathBuf,
     /// The node (a host name of cluster.toml).
     node: String,
-    /// stall-sync, fail-install, crash, hang-stop, slow-start or stuck-start.
+    /// stall-sync, fail-install, crash, hang-stop, slow-start, stuck-start or refuse-switchover.
     kind: String,
     /// Remove the fault instead of setting it.
     #[arg(long)]

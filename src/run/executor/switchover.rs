@@ -8,7 +8,7 @@ use super::{Exec, Res};
 use crate::plan::gates::{Verdict, evaluate};
 use crate::plan::{Action, Gate, Step};
 use crate::run::events::Event;
-use crate::run::journal::Record;
+use crate::run::journal::{Outcome, Record};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -35,6 +35,25 @@ impl Exec {
     /// says it refused, or when no role moved within `timeouts.switchover`; `None` when the
     /// roles moved (or the step is not a handover), and its checks then run as usual.
     pub(super) async fn watch_switchover(&mut self, step: &Step, output: &str) -> Res<Option<String>> {
+        let failed = self.watch(step, output).await?;
+        if let Some(what) = &failed {
+            // The command exited 0, but the handover did not happen: the attempt is journaled
+            // as failed, so a `resume` runs the switchover again instead of waiting at its check.
+            let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(1);
+            self.must_record(Record::StepFinished {
+                step: step.id.clone(),
+                attempt,
+                outcome: Outcome::Failed,
+                exit: None,
+                output_tail: what.clone(),
+                duration_ms: 0,
+            })?;
+            self.emit(Event::StepFinished { step: step.id.clone(), outcome: Outcome::Failed, exit: None });
+        }
+        Ok(failed)
+    }
+
+    async fn watch(&mut self, step: &Step, output: &str) -> Res<Option<String>> {
         if !matches!(step.action, Action::Switchover | Action::Failback) {
             return Ok(None);
         }

@@ -84,7 +84,8 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
         ("GET", "/cluster") => (200, cluster(conf, api)),
         ("GET", "/health") => (200, serde_json::json!({"state": "running"})),
         ("POST", "/finalize") => finalize(ctx, conf, api),
-        (_, "/cluster" | "/health" | "/finalize") => {
+        ("POST", "/switchover") => switchover(ctx, conf),
+        (_, "/cluster" | "/health" | "/finalize" | "/switchover") => {
             (405, serde_json::json!({"error": format!("{method} is not allowed on {path}")}))
         }
         _ => (404, serde_json::json!({"error": format!("no such resource: {path}")})),
@@ -98,6 +99,7 @@ fn respond(stream: &mut TcpStream, code: u16, body: &serde_json::Value) {
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",
+        412 => "Precondition Failed",
         431 => "Request Header Fields Too Large",
         _ => "Service Unavailable",
     };
@@ -153,6 +155,40 @@ fn cluster(conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
         "cluster_version": read_cluster_version(&api.cluster_version_file),
         "members": members,
     })
+}
+
+/// `POST /switchover`: the leader steps down and a replica in sync takes over (the members
+/// elect it: the one with the most data, ties by config order). Answers once a new leader runs.
+fn switchover(ctx: &NodeCtx, conf: &StripeConf) -> (u16, serde_json::Value) {
+    let refused = |why: String| (412, serde_json::json!({"error": format!("switchover not possible: {why}")}));
+    if ctx.fault("refuse-switchover") {
+        return refused(format!("{} refuses switchovers (simulator fault refuse-switchover)", ctx.host));
+    }
+    let stats = survey(conf);
+    let Some(leader) = stats.iter().filter_map(|(_, s)| s.as_ref()).find(|s| s.state == "ACTIVE-COORDINATOR") else {
+        return refused("the cluster has no leader".into());
+    };
+    let Some(m) = conf.servers.iter().find(|m| m.name == leader.name) else {
+        return refused(format!("{} is not a member of this cluster", leader.name));
+    };
+    match wire::call(&m.address, m.port, &wire::Request::Demote, Duration::from_secs(15)) {
+        Ok(r) if r.ok => {}
+        Ok(r) => return refused(r.error.unwrap_or_else(|| format!("{} did not step down", m.name))),
+        Err(e) => return refused(format!("cannot reach the leader {}: {e}", m.name)),
+    }
+    let old = m.name.clone();
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < end {
+        let now = survey(conf);
+        if let Some(new) =
+            now.iter().filter_map(|(_, s)| s.as_ref()).find(|s| s.state == "ACTIVE-COORDINATOR" && s.name != old)
+        {
+            ctx.log(format!("switchover: {old} stepped down, {} leads", new.name));
+            return (200, serde_json::json!({"previous": old, "leader": new.name}));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (503, serde_json::json!({"error": format!("{old} stepped down but no replica took over within 20s")}))
 }
 
 /// `POST /finalize`.

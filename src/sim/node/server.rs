@@ -479,6 +479,7 @@ impl Server {
                 Request::Dump => Reply { ok: true, entries: Some(self.lock().store.entries()), ..Default::default() },
                 Request::Digest => Reply { ok: true, digest: Some(self.lock().store.digest()), ..Default::default() },
                 Request::Join { name, version } => return self.serve_passive(conn, name, version),
+                Request::Demote => self.demote(),
                 other => Reply::err(format!("a Terracotta server does not understand {other:?}")),
             };
             if conn.send(&reply).is_err() {
@@ -555,6 +556,42 @@ impl Server {
             }
             g = self.cv.wait_timeout(g, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
         }
+        Reply::ok()
+    }
+
+    /// A planned switchover (jsondb): stop taking writes, wait until every in-sync replica has
+    /// applied every acknowledged write, then let them go; the most up-to-date replica takes
+    /// over and this server rejoins it as a replica. No acknowledged write is lost.
+    fn demote(&self) -> Reply {
+        let mut g = self.lock();
+        if g.phase != Phase::Active {
+            return self.not_active(&g);
+        }
+        if !g.links.iter().any(|l| l.standby) {
+            return Reply::err(format!("{} has no replica in sync to hand over to", self.me.name));
+        }
+        g.phase = Phase::Starting;
+        g.active = None;
+        let seq = g.seq;
+        let deadline = Instant::now() + SYNC_TIMEOUT;
+        while g.links.iter().any(|l| l.standby && l.acked < seq) {
+            let now = Instant::now();
+            if now >= deadline {
+                g.phase = Phase::Active;
+                return Reply::err(format!(
+                    "the replicas did not confirm write {seq} within {}s; {} stays the leader",
+                    SYNC_TIMEOUT.as_secs(),
+                    self.me.name
+                ));
+            }
+            g = self.cv.wait_timeout(g, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+        }
+        for l in g.links.drain(..) {
+            let _ = l.stream.shutdown(std::net::Shutdown::Both);
+        }
+        self.cv.notify_all();
+        drop(g);
+        self.ctx.log(format!("stepped down as leader at write {seq} (switchover); a replica takes over"));
         Reply::ok()
     }
 
