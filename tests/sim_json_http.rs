@@ -29,6 +29,13 @@ fn json_status_lag_gate_and_finalize_past_which_rollback_is_refused() {
     let cfg = s.dir.join("cluster.toml").to_string_lossy().into_owned();
     let state = s.dir.join("state").to_string_lossy().into_owned();
 
+    // The simulator is held to the example's contract: the same kinds, templates and parsers.
+    let example =
+        rollpilot::config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/jsondb.toml")))
+            .unwrap();
+    assert_eq!(s.cluster.kinds, example.kinds, "[kinds.*] of the jsondb simulator differ from config/jsondb.toml");
+    assert_eq!((s.cluster.target.clone(), s.cluster.profile), (example.target.clone(), example.profile));
+
     // The facts come from the JSON member list, through curl and JSONPath.
     assert_eq!(s.probe("db-1", "role").as_deref(), Some("active"));
     assert_eq!(s.probe("db-2", "role").as_deref(), Some("passive"));
