@@ -89,6 +89,16 @@ async fn a_switchover_after_which_no_role_moved_fails_after_the_switchover_timeo
     assert!(text.contains("the command printed \"moved the active role from n1 to n2\""), "{text}");
     let w = lab.world.lock().unwrap();
     assert!(!w.started.iter().any(|c| c.starts_with("stop n1")), "n1 is never stopped: {:?}", w.started);
+    drop(w);
+    // The journal says the switchover failed (its command exited 0), so `resume` runs it again.
+    let (entries, state) = lab.journal();
+    let finished: Vec<String> = records(&entries, "step-finished")
+        .iter()
+        .filter(|r| r["step"] == "db/n1/switchover")
+        .map(|r| r["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(finished, ["ok", "failed"], "the command's end, then the watch's verdict");
+    assert!(state.unverified.get("db/n1/switchover").is_some_and(|o| format!("{o:?}") == "Failed"));
 }
 
 #[tokio::test(start_paused = true)]
