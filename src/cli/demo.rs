@@ -36,8 +36,9 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
         "terracotta" => Topology::Terracotta,
         "streambase" => Topology::Streambase,
         "exchange" => Topology::Exchange,
+        "jsondb" => Topology::Jsondb,
         other => {
-            say!("unknown topology {other}; choose terracotta, streambase or exchange");
+            say!("unknown topology {other}; choose terracotta, streambase, exchange or jsondb");
             return exit::USAGE;
         }
     };

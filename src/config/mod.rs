@@ -3,6 +3,7 @@
 //! Every error names the file, line and column, the field, the bad value and what is allowed,
 //! because the operator reading it is about to run an upgrade and must fix the file quickly.
 
+mod collect;
 pub mod duration;
 pub mod observed_file;
 pub mod position;
@@ -158,11 +159,29 @@ fn read_bounded(path: &Path) -> Result<String, LoadError> {
     })
 }
 
-/// Validates config text; `origin` names it in errors, `base` resolves relative paths.
+/// Validates config text; `origin` names it in errors, `base` resolves relative paths. Every
+/// error is reported at once: a value of the wrong type does not hide the mistakes after it.
 pub fn parse_str(source: &str, origin: &str, base: &Path) -> Result<Cluster, ConfigErrors> {
-    let raw: raw::RawConfig =
-        toml::from_str(source).map_err(|e| ConfigErrors(vec![from_toml_error(source, origin, &e)]))?;
-    validate::validate(raw, source, origin, base)
+    let collected = collect::deserialize_all(source, origin);
+    let Some(raw) = collected.raw else { return Err(ConfigErrors(collected.errors)) };
+    if collected.errors.is_empty() {
+        return validate::validate(raw, source, origin, base);
+    }
+    // The rest of the file, validated too; a finding about a blanked entry is a consequence.
+    let mut errors = collected.errors;
+    if let Err(ConfigErrors(more)) = validate::validate(raw, source, origin, base) {
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        let consequence = |e: &ConfigError| {
+            collected.removed.iter().any(|k| {
+                e.field.rsplit('.').next().is_some_and(|last| last == k || last.starts_with(&format!("{k}[")))
+                    || e.message.contains(&format!("`{k}`"))
+            }) || lines.contains(&e.line)
+        };
+        let kept: Vec<ConfigError> = more.into_iter().filter(|e| !consequence(e)).collect();
+        errors.extend(kept);
+    }
+    errors.sort_by_key(|e| (e.line, e.col));
+    Err(ConfigErrors(errors))
 }
 
 /// Builds an error at a byte offset of the source.

@@ -85,6 +85,8 @@ pub struct RawTimeouts {
     pub gate: Option<Spanned<String>>,
     #[serde(default)]
     pub refresh: Option<Spanned<String>>,
+    #[serde(default)]
+    pub switchover: Option<Spanned<String>>,
 }
 
 /// `[notify]`: a local command told about decisions, failures and the end of a run.
@@ -154,6 +156,10 @@ pub struct RawKind {
     pub point_of_no_return: Option<Spanned<String>>,
     #[serde(default)]
     pub peer: Option<Spanned<String>>,
+    #[serde(default)]
+    pub takeover: Option<Spanned<String>>,
+    #[serde(default)]
+    pub switchover_refused: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub workdir: Option<Spanned<String>>,
     #[serde(default)]
@@ -234,6 +240,8 @@ pub struct RawGroup {
     pub service: Option<Spanned<String>>,
     #[serde(default)]
     pub target: Option<Spanned<String>>,
+    #[serde(default)]
+    pub takeover: Option<Spanned<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, Spanned<String>>,
 }

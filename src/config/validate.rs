@@ -86,6 +86,23 @@ fn duration(ctx: &mut Ctx, v: &Option<Spanned<String>>, field: &str, default: Du
     }
 }
 
+/// A `takeover` value (R15), or an error naming what is allowed.
+fn takeover_rule(ctx: &mut Ctx, v: Option<&Spanned<String>>, field: &str) -> Option<Takeover> {
+    let v = v?;
+    let t = Takeover::parse(v.get_ref());
+    if t.is_none() {
+        ctx.err(
+            v.span(),
+            field,
+            format!(
+                "`{}` is not a takeover rule; allowed: \"any\" (default: any member in sync and eligible may take over) or \"newer-or-equal\" (never fail over from a newer member to an older one)",
+                v.get_ref()
+            ),
+        );
+    }
+    t
+}
+
 fn count(ctx: &mut Ctx, v: &Option<Spanned<i64>>, field: &str, default: usize, min: i64, max: i64) -> usize {
     match v {
         None => default,
@@ -401,6 +418,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         step: duration(&mut ctx, &t.step, "timeouts.step", Duration::from_secs(600)),
         gate: duration(&mut ctx, &t.gate, "timeouts.gate", Duration::from_secs(600)),
         refresh: duration(&mut ctx, &t.refresh, "timeouts.refresh", Duration::from_secs(2)),
+        switchover: duration(&mut ctx, &t.switchover, "timeouts.switchover", Duration::from_secs(60)),
     };
 
     let cluster_vars = vars(&mut ctx, &raw.vars, "vars", 0..0);
@@ -580,6 +598,30 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                 }
             }
         }
+        let takeover = takeover_rule(&mut ctx, k.takeover.as_ref(), &f("takeover")).unwrap_or_default();
+        let mut switchover_refused = Vec::new();
+        for (i, w) in k.switchover_refused.iter().flatten().enumerate() {
+            if w.get_ref().trim().is_empty() {
+                ctx.err(
+                    w.span(),
+                    f(&format!("switchover_refused[{i}]")),
+                    "an empty word would match every output; allowed: words or phrases the switchover command prints when it refuses, e.g. [\"not possible\", \"ERR\"]",
+                );
+            } else {
+                switchover_refused.push(w.get_ref().clone());
+            }
+        }
+        if !switchover_refused.is_empty()
+            && k.switchover.is_none()
+            && k.failback.is_none()
+            && let Some(w) = k.switchover_refused.iter().flatten().next()
+        {
+            ctx.err(
+                w.span(),
+                f("switchover_refused"),
+                format!("kinds.{kname} has no `switchover` or `failback` command whose output these words could be found in; add one or remove `switchover_refused`"),
+            );
+        }
         let workdir = match &k.workdir {
             None => "/".to_string(),
             Some(w) if w.get_ref() == "/" || plain_remote_path(w.get_ref()) => w.get_ref().clone(),
@@ -606,6 +648,8 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                     peer_auto,
                     workdir,
                     point_of_no_return,
+                    takeover,
+                    switchover_refused,
                 },
             );
         }
@@ -738,6 +782,17 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         if g.offline.is_some() && g.gtype != GroupType::Component {
             ctx.err(gspan.clone(), gf("offline"), "applies to component groups only; use `type = \"component\"` for a part that needs the service offline");
         }
+        let gtakeover = takeover_rule(&mut ctx, g.takeover.as_ref(), &gf("takeover"));
+        if let Some(t) = &g.takeover
+            && gtakeover.is_some()
+            && g.gtype != GroupType::Server
+        {
+            ctx.err(
+                t.span(),
+                gf("takeover"),
+                "applies to server groups only (their members take the active role over from each other)",
+            );
+        }
         groups.push(Group {
             name: gname,
             gtype: g.gtype,
@@ -753,6 +808,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             service: g.service.as_ref().map(|s| s.get_ref().clone()),
             target: gtarget,
             vars: gvars,
+            takeover: gtakeover,
         });
         group_spans.push((gspan, g.kind.as_ref().map(|k| k.span())));
     }

@@ -104,6 +104,9 @@ pub struct Timeouts {
     pub gate: Duration,
     /// Interval between live refreshes.
     pub refresh: Duration,
+    /// How long a switchover or failback command's role change is watched for, so a handover
+    /// that did not happen is reported at once instead of after the whole gate timeout.
+    pub switchover: Duration,
 }
 
 /// `[notify]`: run locally with `sh -c`, one JSON event on stdin, so a chat or pager hears
@@ -215,6 +218,8 @@ pub struct Group {
     pub target: Option<Version>,
     /// Group template variables.
     pub vars: BTreeMap<String, String>,
+    /// Overrides the kind's `takeover` rule for this group (R15), when set.
+    pub takeover: Option<Takeover>,
 }
 
 /// The commands of one kind of node. Only `version` is mandatory; a missing command means the
@@ -400,6 +405,43 @@ pub struct Kind {
     pub workdir: String,
     /// The step after which the kind's upgrade cannot be rolled back, if any.
     pub point_of_no_return: Option<NoReturn>,
+    /// Which members may take the active role over, by version (R15); a group may override it.
+    pub takeover: Takeover,
+    /// Words that, printed by a switchover or failback command, mean it refused (Sentinel's
+    /// `ERR`/`NOGOODSLAVE`, patronictl's "not possible") even when it exited 0.
+    pub switchover_refused: Vec<String>,
+}
+
+/// Which direction a takeover may go, by version (R15 takeover-direction): some products
+/// (PostgreSQL across majors, MongoDB across FCV) must never fail over from a newer member to an
+/// older one, because the newer data format cannot be read back by the older version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Takeover {
+    /// Any member in sync and eligible may take over (the default).
+    #[default]
+    Any,
+    /// Only a member that will run the same or a newer version than the active it replaces.
+    NewerOrEqual,
+}
+
+impl Takeover {
+    /// The spelling used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Takeover::Any => "any",
+            Takeover::NewerOrEqual => "newer-or-equal",
+        }
+    }
+
+    /// Parses a configuration value.
+    pub fn parse(s: &str) -> Option<Takeover> {
+        match s {
+            "any" => Some(Takeover::Any),
+            "newer-or-equal" => Some(Takeover::NewerOrEqual),
+            _ => None,
+        }
+    }
 }
 
 /// Which step of a kind's upgrade cannot be undone (CockroachDB finalization, MongoDB
@@ -477,6 +519,11 @@ impl Cluster {
     /// The kind of a group (validated to exist at load time).
     pub fn kind_of(&self, group: &Group) -> Option<&Kind> {
         self.kinds.get(&group.kind)
+    }
+
+    /// The takeover rule of a group: its own, else its kind's, else any (R15).
+    pub fn takeover_of(&self, group: &Group) -> Takeover {
+        group.takeover.or_else(|| self.kind_of(group).map(|k| k.takeover)).unwrap_or_default()
     }
 
     /// The version a group should end on.

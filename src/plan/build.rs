@@ -159,6 +159,8 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
     if direction == Direction::Downgrade {
         findings.extend(no_return_refusals(req));
     }
+    // R15: a takeover never goes from a newer member to an older one, when the kind says so.
+    findings.extend(super::takeover::refusals(req, direction == Direction::Downgrade));
 
     // R1: every node that will run alongside the target must be compatible with it. An offline
     // component never runs mixed (all of it is upgraded inside one offline window, R9).
@@ -1162,6 +1164,8 @@ impl Builder<'_> {
             .filter(|n| n.name != active.name && !self.req.context.skipped_nodes.contains(&n.name))
             .map(|n| (n, self.req.observed.get(&n.name)))
             .collect();
+        let (others, by_direction) =
+            super::takeover::split(self.req, g, active, self.direction == Direction::Downgrade, others);
         let ruled_out: Vec<&str> =
             others.iter().filter(|(_, o)| !o.is_eligible()).map(|(n, _)| n.name.as_str()).collect();
         let eligible: Vec<&(&Node, NodeObs)> = others.iter().filter(|(_, o)| o.is_eligible()).collect();
@@ -1172,6 +1176,10 @@ impl Builder<'_> {
                 "no other member".to_string()
             } else {
                 format!("none may take over: {} not eligible; R5 waits until one is", ruled_out.join(", "))
+            };
+            let why = match &by_direction {
+                Some(d) => format!("{why}; {d}"),
+                None => why,
             };
             return (candidates, String::new(), why);
         };
@@ -1189,6 +1197,9 @@ impl Builder<'_> {
         }
         if !ruled_out.is_empty() {
             why.push_str(&format!("; not eligible: {}", ruled_out.join(", ")));
+        }
+        if let Some(d) = &by_direction {
+            why.push_str(&format!("; {d}"));
         }
         (candidates, n.name.clone(), why)
     }

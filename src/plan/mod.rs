@@ -4,6 +4,7 @@ mod build;
 pub mod gates;
 pub mod render;
 pub mod rules;
+mod takeover;
 pub mod types;
 
 pub use build::{PLAN_FORMAT, PlanRequest, plan, restore_steps, rollback_steps};

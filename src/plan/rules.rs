@@ -49,6 +49,9 @@ pub enum Rule {
     /// Past the declared point of no return nothing is rolled back or downgraded.
     #[serde(rename = "R14")]
     NoReturn,
+    /// A takeover never goes from a newer member to an older one (`takeover = "newer-or-equal"`).
+    #[serde(rename = "R15")]
+    TakeoverDirection,
 }
 
 impl Rule {
@@ -69,6 +72,7 @@ impl Rule {
             Rule::Drift => "R12",
             Rule::Preflight => "R13",
             Rule::NoReturn => "R14",
+            Rule::TakeoverDirection => "R15",
         }
     }
 
@@ -89,6 +93,7 @@ impl Rule {
             Rule::Drift => "drift",
             Rule::Preflight => "preflight",
             Rule::NoReturn => "point-of-no-return",
+            Rule::TakeoverDirection => "takeover-direction",
         }
     }
 }

@@ -350,6 +350,8 @@ mod tests {
             },
             sudo: false,
             peer_auto: false,
+            takeover: Default::default(),
+            switchover_refused: Vec::new(),
             workdir: "/".into(),
             point_of_no_return: None,
         }

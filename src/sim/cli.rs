@@ -27,7 +27,7 @@ enum SimCommand {
     Up(UpArgs),
     /// Stop every process of a simulated cluster (data stays on disk).
     Down(DirArg),
-    /// Inject a fault on one node: stall-sync, fail-install, crash, hang-stop, slow-start, stuck-start.
+    /// Inject a fault on one node: stall-sync, fail-install, crash, hang-stop, slow-start, stuck-start, refuse-switchover.
     Fault(FaultArgs),
     /// Check that every write a client saw acknowledged is still in the cluster (exit 0 if so).
     Verify(DirArg),
@@ -50,10 +50,11 @@ struct UpArgs {
     /// Directory for the cluster (created; must be new, empty or a stopped simulator's).
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
-    /// terracotta (seeds 000/001), streambase (seed 002) or exchange (seed 003).
+    /// terracotta (seeds 000/001), streambase (seed 002), exchange (seed 003) or jsondb (JSON
+    /// status over HTTP, numeric lag, finalize).
     #[arg(long, default_value = "terracotta")]
     topology: String,
-    /// Initial version (default 4.2.0, 10.6.0 or 6.5.7226 by topology).
+    /// Initial version (default 4.2.0, 10.6.0, 6.5.7226 or 3.1.4 by topology).
     #[arg(long)]
     version: Option<String>,
     /// Servers per Terracotta stripe: 1 (no mirror), 2 (default) or 3.
@@ -80,7 +81,7 @@ struct FaultArgs {
     dir: PathBuf,
     /// The node (a host name of cluster.toml).
     node: String,
-    /// stall-sync, fail-install, crash, hang-stop, slow-start or stuck-start.
+    /// stall-sync, fail-install, crash, hang-stop, slow-start, stuck-start or refuse-switchover.
     kind: String,
     /// Remove the fault instead of setting it.
     #[arg(long)]

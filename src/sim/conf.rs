@@ -19,6 +19,19 @@ pub struct Member {
     pub node_dir: PathBuf,
     /// Where it keeps its data when persistent.
     pub data_dir: PathBuf,
+    /// The port of its HTTP status API (jsondb only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<u16>,
+}
+
+/// The HTTP status API of a jsondb stripe: what makes the Terracotta-style engine a database
+/// with a Patroni-like REST API, a looser join rule and a cluster version to finalize.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpApi {
+    /// The cluster name shown as `scope`.
+    pub scope: String,
+    /// The file holding the finalized cluster version (major.minor), shared by every member.
+    pub cluster_version_file: PathBuf,
 }
 
 /// `tc-config.conf`: one stripe (a Terracotta server array group).
@@ -32,6 +45,9 @@ pub struct StripeConf {
     pub persistent: bool,
     /// Members, in config order (the order breaks ties in elections).
     pub servers: Vec<Member>,
+    /// jsondb: the HTTP status API; members of one major version replicate together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpApi>,
 }
 
 /// `conf/tc-client.conf` beside a client's kit.
@@ -156,6 +172,9 @@ pub struct LoaderConf {
     pub targets: Vec<Target>,
     /// Pause between writes, in milliseconds.
     pub interval_ms: u64,
+    /// Write to one target until it fails (a leader), instead of spreading over all of them.
+    #[serde(default)]
+    pub follow_active: bool,
 }
 
 const HEADER: &str = "# rollpilot simulator configuration (the simulator's own TOML format, not the real product's).\n\

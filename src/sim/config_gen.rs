@@ -15,6 +15,7 @@ pub fn example_config(t: Topology) -> &'static str {
         Topology::Terracotta => include_str!("../../config/terracotta.toml"),
         Topology::Streambase => include_str!("../../config/streambase.toml"),
         Topology::Exchange => include_str!("../../config/exchange.toml"),
+        Topology::Jsondb => include_str!("../../config/jsondb.toml"),
     }
 }
 
@@ -24,6 +25,7 @@ pub fn example_name(t: Topology) -> &'static str {
         Topology::Terracotta => "config/terracotta.toml",
         Topology::Streambase => "config/streambase.toml",
         Topology::Exchange => "config/exchange.toml",
+        Topology::Jsondb => "config/jsondb.toml",
     }
 }
 
@@ -226,7 +228,7 @@ mod tests {
 
     #[test]
     fn kinds_blocks_are_found_in_every_example() {
-        for t in [Topology::Terracotta, Topology::Streambase, Topology::Exchange] {
+        for t in [Topology::Terracotta, Topology::Streambase, Topology::Exchange, Topology::Jsondb] {
             let b = kinds_block(example_config(t)).unwrap();
             assert!(b.starts_with("[kinds."), "{b}");
             assert!(!b.contains("[[groups]]"));

@@ -23,17 +23,20 @@ pub enum FaultKind {
     /// A starting Terracotta server stays in START-STATE (it never joins or becomes active)
     /// until the fault is cleared.
     StuckStart,
+    /// A jsondb leader answers a switchover request with "switchover not possible" (HTTP 412).
+    RefuseSwitchover,
 }
 
 impl FaultKind {
     /// Every fault, for messages.
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::StallSync,
         FaultKind::FailInstall,
         FaultKind::Crash,
         FaultKind::HangStop,
         FaultKind::SlowStart,
         FaultKind::StuckStart,
+        FaultKind::RefuseSwitchover,
     ];
 
     /// The name on the command line (and of the flag file).
@@ -45,6 +48,7 @@ impl FaultKind {
             FaultKind::HangStop => "hang-stop",
             FaultKind::SlowStart => "slow-start",
             FaultKind::StuckStart => "stuck-start",
+            FaultKind::RefuseSwitchover => "refuse-switchover",
         }
     }
 
@@ -67,6 +71,7 @@ pub fn fault(dir: &std::path::Path, node: &str, kind: FaultKind, clear: bool) ->
     let h = st.host(node)?.clone();
     let applies = match kind {
         FaultKind::StallSync | FaultKind::StuckStart => h.role == HostRole::Server,
+        FaultKind::RefuseSwitchover => h.role == HostRole::Server && h.http_port.is_some(),
         FaultKind::FailInstall => true,
         FaultKind::Crash | FaultKind::HangStop | FaultKind::SlowStart => h.role.has_process(),
     };
@@ -74,6 +79,7 @@ pub fn fault(dir: &std::path::Path, node: &str, kind: FaultKind, clear: bool) ->
         let why = match kind {
             FaultKind::StallSync => "only Terracotta servers synchronise as passives",
             FaultKind::StuckStart => "only Terracotta servers have a START-STATE",
+            FaultKind::RefuseSwitchover => "only jsondb members answer switchover requests",
             _ => "it has no process of its own (it is a component installed on its node)",
         };
         return Err(SimError::Usage(format!(

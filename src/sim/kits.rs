@@ -43,6 +43,13 @@ const EXCHANGE: &[KitFile] = &[
     ("bin/cluster-online.sh", include_str!("../../assets/kits/exchange/bin/cluster-online.sh"), true),
 ];
 
+const JSONDB: &[KitFile] = &[
+    ("README.txt", include_str!("../../assets/kits/jsondb/README.txt"), false),
+    ("bin/jsondb-server", include_str!("../../assets/kits/jsondb/bin/jsondb-server"), true),
+    ("bin/jsondb-stop", include_str!("../../assets/kits/jsondb/bin/jsondb-stop"), true),
+    ("bin/jsondb-version", include_str!("../../assets/kits/jsondb/bin/jsondb-version"), true),
+];
+
 const SCANNER: &[KitFile] = &[
     ("README.txt", include_str!("../../assets/kits/scanner/README.txt"), false),
     ("bin/version.sh", include_str!("../../assets/kits/scanner/bin/version.sh"), true),
@@ -83,6 +90,10 @@ pub const EXCHANGE_KIT: Product = Product {
     versions: &["6.5.7226", "6.5.7638"],
     files: EXCHANGE,
 };
+
+/// The jsondb replicated database: a JSON status API over HTTP, lag in bytes, finalize.
+pub const JSONDB_KIT: Product =
+    Product { dir: "jsondb", display: "JsonDB Server", versions: &["3.1.4", "3.2.0", "3.2.1"], files: JSONDB };
 
 /// The virus scanner of the Exchange nodes (seed 003: no rolling upgrade).
 pub const SCANNER_KIT: Product =
@@ -187,7 +198,7 @@ mod tests {
 
     #[test]
     fn every_template_names_its_product_and_version() {
-        for p in [TERRACOTTA_KIT, STREAMBASE_KIT, EXCHANGE_KIT, SCANNER_KIT] {
+        for p in [TERRACOTTA_KIT, STREAMBASE_KIT, EXCHANGE_KIT, SCANNER_KIT, JSONDB_KIT] {
             for (rel, text, _) in p.files {
                 if rel.ends_with(".txt") {
                     continue;

@@ -67,6 +67,19 @@ pub fn run(
 /// group that took part in the regex match (or the whole match, or a `key: value` line), then
 /// translated through `map`, else `default`.
 pub fn extract(ex: &crate::model::Extract, output: &str) -> Option<String> {
+    extract_with(ex, output, &Default::default())
+}
+
+/// [`extract`] with the node's template variables (JSONPaths that select this node's member
+/// use `{host}`); a numeric `sync` parser (`max`) gives `in-sync` or `syncing`, as the poller.
+pub fn extract_with(
+    ex: &crate::model::Extract,
+    output: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    if let Some(max) = &ex.max {
+        return crate::probe::parse::numeric_sync(ex, max, output, vars).ok().map(|(st, _)| st.as_str().to_string());
+    }
     let raw = match &ex.matcher {
         crate::model::Matcher::Regex(rx) => rx.captures(output).and_then(|c| {
             if c.len() == 1 {
@@ -80,9 +93,7 @@ pub fn extract(ex: &crate::model::Extract, output: &str) -> Option<String> {
             (key.trim() == k).then(|| val.trim().to_string())
         }),
         // The simulator's kits print text; a JSON parser reads it the way the poller does.
-        crate::model::Matcher::Json(_) => {
-            crate::probe::parse::find_raw(&ex.matcher, output, &Default::default()).ok().flatten()
-        }
+        crate::model::Matcher::Json(_) => crate::probe::parse::find_raw(&ex.matcher, output, vars).ok().flatten(),
     };
     match raw {
         Some(r) if ex.map.is_empty() => Some(r),
@@ -105,12 +116,19 @@ pub fn probe(cluster: &Cluster, host: &str, fact: &str, timeout: Duration) -> Re
         "role" => kind.parse.role.as_ref(),
         "sync" => kind.parse.sync.as_ref(),
         "health" => kind.parse.health.as_ref(),
-        other => return Err(SimError::Usage(format!("unknown fact `{other}`; use version, role, sync or health"))),
+        "running_version" => kind.parse.running_version.as_ref(),
+        "finalized" => kind.parse.finalized.as_ref(),
+        other => {
+            return Err(SimError::Usage(format!(
+                "unknown fact `{other}`; use version, role, sync, health, running_version or finalized"
+            )));
+        }
     };
     let Some(ex) = ex else { return Ok(None) };
     let cmd = command(cluster, host, ex.from.as_str(), &[])?;
     let out = procs::run_shell(&cmd, timeout)?;
-    Ok(extract(ex, &out.stdout))
+    let vars = cluster.node(host).map(|(g, n)| cluster.vars_for(g, n)).unwrap_or_default();
+    Ok(extract_with(ex, &out.stdout, &vars))
 }
 
 #[cfg(test)]

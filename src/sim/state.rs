@@ -20,6 +20,9 @@ pub enum Topology {
     Streambase,
     /// Exchange 2003 (seed 003): two nodes hosting a virtual server, plus a virus scanner component.
     Exchange,
+    /// A replicated database whose status is a Patroni-like JSON member list over HTTP, with
+    /// replication lag in bytes and a cluster version that is finalized after the upgrade.
+    Jsondb,
 }
 
 impl Topology {
@@ -29,6 +32,7 @@ impl Topology {
             Topology::Terracotta => "terracotta",
             Topology::Streambase => "streambase",
             Topology::Exchange => "exchange",
+            Topology::Jsondb => "jsondb",
         }
     }
 
@@ -38,9 +42,10 @@ impl Topology {
             "terracotta" => Ok(Topology::Terracotta),
             "streambase" => Ok(Topology::Streambase),
             "exchange" => Ok(Topology::Exchange),
-            other => {
-                Err(SimError::Usage(format!("unknown topology `{other}`; choose terracotta, streambase or exchange")))
-            }
+            "jsondb" => Ok(Topology::Jsondb),
+            other => Err(SimError::Usage(format!(
+                "unknown topology `{other}`; choose terracotta, streambase, exchange or jsondb"
+            ))),
         }
     }
 }
@@ -105,6 +110,9 @@ pub struct HostRecord {
     pub port: Option<u16>,
     /// For a client: the server group it writes to.
     pub servers: Option<String>,
+    /// The port of its HTTP status API (jsondb), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<u16>,
 }
 
 impl HostRecord {

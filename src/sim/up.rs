@@ -4,7 +4,8 @@
 
 use super::SimInfo;
 use super::conf::{
-    self, ClientConf, ExConf, ExNode, LoaderConf, Member, Orchestrator, SbConf, SbMember, StripeConf, Target, WanConf,
+    self, ClientConf, ExConf, ExNode, HttpApi, LoaderConf, Member, Orchestrator, SbConf, SbMember, StripeConf, Target,
+    WanConf,
 };
 use super::config_gen::{self, ConfigSpec, GroupEntry, HostEntry, q};
 use super::error::{SimError, io_err};
@@ -106,6 +107,7 @@ pub fn main_product(t: Topology) -> (Product, &'static str) {
         Topology::Terracotta => (kits::TERRACOTTA_KIT, "4.2.0"),
         Topology::Streambase => (kits::STREAMBASE_KIT, "10.6.0"),
         Topology::Exchange => (kits::EXCHANGE_KIT, "6.5.7226"),
+        Topology::Jsondb => (kits::JSONDB_KIT, "3.1.4"),
     }
 }
 
@@ -367,6 +369,10 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
                 mk("node2-av", 1, HostRole::Scanner, "node2", "scanner"),
             ],
         ),
+        Topology::Jsondb => (
+            vec![("db", vec!["type = \"server\"".into(), "kind = \"jsondb\"".into()])],
+            ["db-1", "db-2", "db-3"].iter().map(|n| mk(n, 0, HostRole::Server, n, "jsondb")).collect(),
+        ),
     };
     // ssh addresses: one per host entry, except scanners, which sit on their node's machine.
     let machines: Vec<&HostSpec> = specs.iter().filter(|s| s.role != HostRole::Scanner).collect();
@@ -397,7 +403,13 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
     if t == Topology::Exchange {
         extra_binds.push("127.0.0.1".into());
     }
-    let mut ports = allocate_ports(&extra_binds)?.into_iter();
+    if t == Topology::Jsondb {
+        // Each member's HTTP status API, on its own address.
+        extra_binds.extend(binds.clone());
+    }
+    let all_ports = allocate_ports(&extra_binds)?;
+    let mut http_ports = all_ports.get(binds.len()..).unwrap_or_default().to_vec().into_iter();
+    let mut ports = all_ports.into_iter();
     let mut planned: Vec<Vec<Planned>> = groups.iter().map(|_| Vec::new()).collect();
     let mut bind_iter = binds.into_iter();
     for s in &specs {
@@ -409,7 +421,15 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
             ("127.0.0.1".to_string(), None)
         };
         let kit_dir = node_dir.join("kits");
+        let http_port = if t == Topology::Jsondb && s.listens { http_ports.next() } else { None };
         let vars: Vec<(&str, String)> = match s.role {
+            HostRole::Server if t == Topology::Jsondb => vec![
+                ("install_dir", p(&node_dir)),
+                ("kit_dir", p(&kit_dir)),
+                ("db_config", p(&node_dir.join("conf").join("db.conf"))),
+                ("log_dir", p(&node_dir.join("logs"))),
+                ("http_port", http_port.map(|x| x.to_string()).unwrap_or_default()),
+            ],
             HostRole::Server => vec![
                 ("install_dir", p(&node_dir)),
                 ("kit_dir", p(&kit_dir)),
@@ -443,6 +463,7 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
             bind,
             port,
             servers: s.servers.clone(),
+            http_port,
         };
         planned[s.group].push(Planned { rec, entry: host_entry(&s.name, ssh, s.decl, vars) });
     }
@@ -473,17 +494,31 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
                 ));
             }
         }
+        Topology::Jsondb => {
+            // The writer follows the leader: a replica refuses writes and the writer tries the next.
+            let targets = planned[0]
+                .iter()
+                .map(|h| Target {
+                    name: h.rec.name.clone(),
+                    address: h.rec.bind.clone(),
+                    port: h.rec.port.unwrap_or(0),
+                })
+                .collect();
+            loaders.push((LoaderRecord { name: "db-writer".into(), dir: layout.loaders().join("db-writer") }, targets));
+        }
         Topology::Terracotta => {}
     }
     let vars = match t {
         Topology::Terracotta => Vec::new(),
         Topology::Streambase => vec![("cluster_suffix".to_string(), "trading".to_string())],
         Topology::Exchange => vec![("evs".to_string(), "EVS1".to_string())],
+        Topology::Jsondb => Vec::new(),
     };
     let name = match t {
         Topology::Terracotta => "sim-bigmemory",
         Topology::Streambase => "sim-sb-trading",
         Topology::Exchange => "sim-mail-cluster",
+        Topology::Jsondb => "sim-jsondb",
     };
     let groups = groups
         .into_iter()
@@ -511,6 +546,7 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
         port: h.port.unwrap_or(0),
         node_dir: h.node_dir.clone(),
         data_dir: h.node_dir.join("data"),
+        http_port: h.http_port,
     };
     let sim_dir = layout.root.clone();
     match st.topology {
@@ -523,6 +559,7 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
                     group: g.into(),
                     persistent: st.persistent,
                     servers: servers.clone(),
+                    http: None,
                 };
                 for h in st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g) {
                     conf::write(&h.node_dir.join("conf").join("tc-config.conf"), &sc)?;
@@ -606,6 +643,26 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
             let owner = ec.nodes.first().map(|n| n.name.clone()).unwrap_or_default();
             write_quorum(&ec.quorum, &Quorum { owner, online: true, reason: None }).map_err(SimError::Failed)?;
         }
+        Topology::Jsondb => {
+            let cluster_version_file = layout.shared().join("cluster_version");
+            std::fs::create_dir_all(layout.shared())
+                .map_err(io_err(format!("cannot create {}", layout.shared().display())))?;
+            // A fresh cluster is finalized at the series it starts with.
+            crate::sim::state::write_atomic(
+                &cluster_version_file,
+                format!("{}\n", super::node::common::minor_of(&st.version)).as_bytes(),
+            )?;
+            let sc = StripeConf {
+                sim_dir: sim_dir.clone(),
+                group: "db".into(),
+                persistent: true,
+                servers: st.hosts.iter().filter(|h| h.role == HostRole::Server).map(member).collect(),
+                http: Some(HttpApi { scope: "sim-jsondb".into(), cluster_version_file }),
+            };
+            for h in st.hosts.iter().filter(|h| h.role == HostRole::Server) {
+                conf::write(&h.node_dir.join("conf").join("db.conf"), &sc)?;
+            }
+        }
     }
     Ok(())
 }
@@ -663,6 +720,7 @@ fn create_and_start(
             dir: l.dir.clone(),
             targets: targets.clone(),
             interval_ms: 100,
+            follow_active: opts.topology == Topology::Jsondb,
         };
         conf::write(&l.dir.join("conf").join("loader.conf"), &lc)?;
     }
@@ -697,7 +755,7 @@ fn create_and_start(
                 render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
             }
         }
-        Topology::Streambase => {
+        Topology::Streambase | Topology::Jsondb => {
             for h in &st.hosts {
                 render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
             }
@@ -773,6 +831,22 @@ pub fn not_ready(st: &SimState) -> Option<String> {
                 if wire::stat(&h.bind, h.port.unwrap_or(0)).is_err() {
                     return Some(format!("orchestrator {} is not running", h.name));
                 }
+            }
+        }
+        Topology::Jsondb => {
+            let states: Vec<(String, String)> = st
+                .hosts
+                .iter()
+                .map(|h| {
+                    let s = wire::stat(&h.bind, h.port.unwrap_or(0)).map(|s| s.state).unwrap_or_else(|_| "down".into());
+                    (h.name.clone(), s)
+                })
+                .collect();
+            let leaders = states.iter().filter(|(_, s)| s == "ACTIVE-COORDINATOR").count();
+            let streaming = states.iter().filter(|(_, s)| s == "PASSIVE-STANDBY").count();
+            if leaders != 1 || streaming + 1 != states.len() {
+                let desc: Vec<String> = states.iter().map(|(n, s)| format!("{n} {s}")).collect();
+                return Some(format!("members: {}", desc.join(", ")));
             }
         }
         Topology::Streambase => {

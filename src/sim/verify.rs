@@ -88,6 +88,21 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SimError> {
                 report.add(&c.name, &keys, &[&held], &format!("active {}", active.name));
             }
         }
+        Topology::Jsondb => {
+            let leader = st
+                .hosts
+                .iter()
+                .find(|h| wire::stat(&h.bind, h.port.unwrap_or(0)).is_ok_and(|s| s.state == "ACTIVE-COORDINATOR"));
+            let Some(leader) = leader else {
+                return Err(SimError::Failed(
+                    "cannot verify: the jsondb cluster has no leader; start its members and verify again".into(),
+                ));
+            };
+            let held = keys_of(&leader.bind, leader.port.unwrap_or(0), &leader.name)?;
+            for l in &st.loaders {
+                report.add(&l.name, &acked_keys(&l.dir), &[&held], &format!("leader {}", leader.name));
+            }
+        }
         Topology::Streambase => {
             let mut sets = Vec::new();
             let mut names = Vec::new();

@@ -64,6 +64,9 @@ pub enum Request {
     Take,
     /// Exchange: take the virtual server offline on this node (a planned move or offline).
     Release,
+    /// jsondb: the leader steps down once every in-sync replica has every write; a replica
+    /// then takes over (a planned switchover).
+    Demote,
 }
 
 /// What a node says about itself.

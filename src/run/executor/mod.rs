@@ -16,6 +16,7 @@ mod questions;
 mod recovery;
 mod runner;
 mod steps;
+mod switchover;
 mod waits;
 
 pub use questions::{confirmation_question, failure_question};

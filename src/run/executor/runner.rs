@@ -51,6 +51,13 @@ impl Exec {
                     Chosen::Then(flow) => return Ok(flow),
                 }
             }
+            // A switchover or failback: did the roles move, under timeouts.switchover?
+            if let Some(what) = self.watch_switchover(step, &tail).await? {
+                match self.on_failure(step, &what, &tail, None).await? {
+                    Chosen::Retry | Chosen::KeepWaiting => continue,
+                    Chosen::Then(flow) => return Ok(flow),
+                }
+            }
             match self.verify(step).await? {
                 Verified::Done => return Ok(Flow::Next),
                 Verified::Retry => continue,

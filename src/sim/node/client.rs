@@ -293,7 +293,7 @@ pub fn run_loader(conf_path: &Path) -> u8 {
         return 2;
     }
     let ctx = NodeCtx::new(&conf.name, &conf.sim_dir, &conf.dir);
-    let spread = conf.targets.len() > 1;
+    let spread = conf.targets.len() > 1 && !conf.follow_active;
     let w = Writer {
         ctx,
         name: conf.name.clone(),

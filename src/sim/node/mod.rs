@@ -5,6 +5,7 @@ pub mod client;
 pub mod common;
 pub mod exchange;
 mod net;
+pub mod rest;
 pub mod server;
 pub mod store;
 pub mod streambase;

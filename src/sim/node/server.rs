@@ -26,6 +26,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+fn same_major(a: &str, b: &str) -> bool {
+    match (crate::model::parse_loose(a), crate::model::parse_loose(b)) {
+        (Some(x), Some(y)) => x.major == y.major,
+        _ => a == b,
+    }
+}
+
 /// How long the active waits for a standby to apply a write before dropping it from the stripe.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 /// A passive that hears nothing from its active for this long considers it dead.
@@ -117,7 +124,22 @@ pub fn run(kit: &Path, conf_path: &Path, name: &str) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Some(api) = &conf.http
+        && let Some(cv) = super::rest::read_cluster_version(&api.cluster_version_file)
+        && super::rest::below_cluster_version(&version, &cv)
+    {
+        ctx.shout(format!(
+            "JsonDB {version} cannot start: the cluster is finalized at {cv}, and a finalized cluster never runs an older series again (install {cv}.x or newer)"
+        ));
+        ctx.exit(1);
+    }
     let listener = super::common::listen_or_exit(&ctx, &me.address, me.port);
+    if let (Some(api), Some(http_port)) = (conf.http.clone(), me.http_port)
+        && let Err(e) = super::rest::serve(Arc::clone(&ctx), conf.clone(), api, &me.address, http_port)
+    {
+        ctx.shout(format!("cannot serve the HTTP status API on {}:{http_port}: {e}", me.address));
+        ctx.exit(1);
+    }
     ctx.log(format!(
         "Terracotta Enterprise {version} server {} of stripe {} listening on {}:{} ({})",
         me.name,
@@ -457,6 +479,7 @@ impl Server {
                 Request::Dump => Reply { ok: true, entries: Some(self.lock().store.entries()), ..Default::default() },
                 Request::Digest => Reply { ok: true, digest: Some(self.lock().store.digest()), ..Default::default() },
                 Request::Join { name, version } => return self.serve_passive(conn, name, version),
+                Request::Demote => self.demote(),
                 other => Reply::err(format!("a Terracotta server does not understand {other:?}")),
             };
             if conn.send(&reply).is_err() {
@@ -536,6 +559,42 @@ impl Server {
         Reply::ok()
     }
 
+    /// A planned switchover (jsondb): stop taking writes, wait until every in-sync replica has
+    /// applied every acknowledged write, then let them go; the most up-to-date replica takes
+    /// over and this server rejoins it as a replica. No acknowledged write is lost.
+    fn demote(&self) -> Reply {
+        let mut g = self.lock();
+        if g.phase != Phase::Active {
+            return self.not_active(&g);
+        }
+        if !g.links.iter().any(|l| l.standby) {
+            return Reply::err(format!("{} has no replica in sync to hand over to", self.me.name));
+        }
+        g.phase = Phase::Starting;
+        g.active = None;
+        let seq = g.seq;
+        let deadline = Instant::now() + SYNC_TIMEOUT;
+        while g.links.iter().any(|l| l.standby && l.acked < seq) {
+            let now = Instant::now();
+            if now >= deadline {
+                g.phase = Phase::Active;
+                return Reply::err(format!(
+                    "the replicas did not confirm write {seq} within {}s; {} stays the leader",
+                    SYNC_TIMEOUT.as_secs(),
+                    self.me.name
+                ));
+            }
+            g = self.cv.wait_timeout(g, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+        }
+        for l in g.links.drain(..) {
+            let _ = l.stream.shutdown(std::net::Shutdown::Both);
+        }
+        self.cv.notify_all();
+        drop(g);
+        self.ctx.log(format!("stepped down as leader at write {seq} (switchover); a replica takes over"));
+        Reply::ok()
+    }
+
     fn drop_link(&self, g: &mut Inner, id: u64, why: &str) {
         if let Some(pos) = g.links.iter().position(|l| l.id == id) {
             let l = g.links.remove(pos);
@@ -556,7 +615,17 @@ impl Server {
                 let _ = conn.send(&r);
                 return;
             }
-            if !same_minor(&version, &self.version) {
+            if self.conf.http.is_some() && !same_major(&version, &self.version) {
+                drop(g);
+                let msg = format!(
+                    "member {name} (JsonDB {version}) cannot replicate from leader {} ({}): members of different major versions never replicate together",
+                    self.me.name, self.version
+                );
+                self.ctx.log(format!("refused {name}: {msg}"));
+                let _ = conn.send(&Reply::err(msg));
+                return;
+            }
+            if self.conf.http.is_none() && !same_minor(&version, &self.version) {
                 drop(g);
                 let msg = format!(
                     "server {name} (Terracotta {version}) cannot join stripe {}: its active {} runs {}, and servers of different major.minor versions ({} vs {}) cannot run together; only maintenance versions of one minor release roll (Terracotta upgrade guide), {} to {} needs a full-downtime upgrade",
