@@ -81,6 +81,9 @@ pub struct UpOptions {
     pub engine: Option<PathBuf>,
     /// How long to wait for the cluster to be ready.
     pub ready_timeout: Duration,
+    /// A rehearsal twin: the operator's own groups, member names and versions instead of the
+    /// topology's fixed shape (see [`super::twin`]).
+    pub shape: Option<super::twin::TwinShape>,
 }
 
 impl UpOptions {
@@ -96,6 +99,7 @@ impl UpOptions {
             ssh_config: None,
             engine: None,
             ready_timeout: Duration::from_secs(90),
+            shape: None,
         }
     }
 }
@@ -311,62 +315,66 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         servers: None,
     };
     // Groups: (name, keys) in config order.
-    let (groups, specs): (Vec<(&str, Vec<String>)>, Vec<HostSpec>) = match t {
-        Topology::Terracotta => {
-            let mut specs = Vec::new();
-            for (gi, g) in ["east", "west"].iter().enumerate() {
-                for i in 1..=stripe {
-                    let n = format!("tc-{g}-{i}");
-                    specs.push(mk(&n, gi, HostRole::Server, &n, "terracotta"));
+    let (groups, specs): (Vec<(&str, Vec<String>)>, Vec<HostSpec>) = if let Some(sh) = &opts.shape {
+        shaped_specs(sh)
+    } else {
+        match t {
+            Topology::Terracotta => {
+                let mut specs = Vec::new();
+                for (gi, g) in ["east", "west"].iter().enumerate() {
+                    for i in 1..=stripe {
+                        let n = format!("tc-{g}-{i}");
+                        specs.push(mk(&n, gi, HostRole::Server, &n, "terracotta"));
+                    }
                 }
-            }
-            let mut c1 = mk("app-east-1", 2, HostRole::Client, "app-east-1", "terracotta");
-            c1.servers = Some("east".into());
-            let mut c2 = mk("app-west-1", 3, HostRole::Client, "app-west-1", "terracotta");
-            c2.servers = Some("west".into());
-            specs.push(c1);
-            specs.push(c2);
-            let mut w1 = mk("wan-east", 4, HostRole::Orchestrator, "wan-east", "terracotta");
-            w1.decl = Some("master");
-            let mut w2 = mk("wan-west", 4, HostRole::Orchestrator, "wan-west", "terracotta");
-            w2.decl = Some("standby");
-            specs.push(w1);
-            specs.push(w2);
-            (
-                vec![
-                    ("east", vec!["type = \"server\"".into(), "region = \"us-east\"".into()]),
-                    ("west", vec!["type = \"server\"".into(), "region = \"eu-west\"".into()]),
-                    ("app-east", vec!["type = \"client\"".into(), "servers = \"east\"".into(), "batch = 1".into()]),
-                    ("app-west", vec!["type = \"client\"".into(), "servers = \"west\"".into(), "batch = 1".into()]),
-                    ("wan", vec!["type = \"orchestrator\"".into(), "reconnect_resync = true".into()]),
-                ],
-                specs,
-            )
-        }
-        Topology::Streambase => (
-            vec![("trading", vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
-            ["sb-1", "sb-2", "sb-3"].iter().map(|n| mk(n, 0, HostRole::SbNode, n, "streambase")).collect(),
-        ),
-        Topology::Exchange => (
-            vec![
-                ("mail", vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
+                let mut c1 = mk("app-east-1", 2, HostRole::Client, "app-east-1", "terracotta");
+                c1.servers = Some("east".into());
+                let mut c2 = mk("app-west-1", 3, HostRole::Client, "app-west-1", "terracotta");
+                c2.servers = Some("west".into());
+                specs.push(c1);
+                specs.push(c2);
+                let mut w1 = mk("wan-east", 4, HostRole::Orchestrator, "wan-east", "terracotta");
+                w1.decl = Some("master");
+                let mut w2 = mk("wan-west", 4, HostRole::Orchestrator, "wan-west", "terracotta");
+                w2.decl = Some("standby");
+                specs.push(w1);
+                specs.push(w2);
                 (
-                    "antivirus",
                     vec![
-                        "type = \"component\"".into(),
-                        "kind = \"scanner\"".into(),
-                        "service = \"mail\"".into(),
-                        format!("target = {}", q(kits::SCANNER_KIT.versions[1])),
+                        ("east", vec!["type = \"server\"".into(), "region = \"us-east\"".into()]),
+                        ("west", vec!["type = \"server\"".into(), "region = \"eu-west\"".into()]),
+                        ("app-east", vec!["type = \"client\"".into(), "servers = \"east\"".into(), "batch = 1".into()]),
+                        ("app-west", vec!["type = \"client\"".into(), "servers = \"west\"".into(), "batch = 1".into()]),
+                        ("wan", vec!["type = \"orchestrator\"".into(), "reconnect_resync = true".into()]),
                     ],
-                ),
-            ],
-            vec![
-                mk("node1", 0, HostRole::Exchange, "node1", "exchange"),
-                mk("node2", 0, HostRole::Exchange, "node2", "exchange"),
-                mk("node1-av", 1, HostRole::Scanner, "node1", "scanner"),
-                mk("node2-av", 1, HostRole::Scanner, "node2", "scanner"),
-            ],
-        ),
+                    specs,
+                )
+            }
+            Topology::Streambase => (
+                vec![("trading", vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
+                ["sb-1", "sb-2", "sb-3"].iter().map(|n| mk(n, 0, HostRole::SbNode, n, "streambase")).collect(),
+            ),
+            Topology::Exchange => (
+                vec![
+                    ("mail", vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
+                    (
+                        "antivirus",
+                        vec![
+                            "type = \"component\"".into(),
+                            "kind = \"scanner\"".into(),
+                            "service = \"mail\"".into(),
+                            format!("target = {}", q(kits::SCANNER_KIT.versions[1])),
+                        ],
+                    ),
+                ],
+                vec![
+                    mk("node1", 0, HostRole::Exchange, "node1", "exchange"),
+                    mk("node2", 0, HostRole::Exchange, "node2", "exchange"),
+                    mk("node1-av", 1, HostRole::Scanner, "node1", "scanner"),
+                    mk("node2-av", 1, HostRole::Scanner, "node2", "scanner"),
+                ],
+            ),
+        }
     };
     // ssh addresses: one per host entry, except scanners, which sit on their node's machine.
     let machines: Vec<&HostSpec> = specs.iter().filter(|s| s.role != HostRole::Scanner).collect();
@@ -477,10 +485,15 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
     }
     let vars = match t {
         Topology::Terracotta => Vec::new(),
-        Topology::Streambase => vec![("cluster_suffix".to_string(), "trading".to_string())],
+        Topology::Streambase => {
+            let suffix =
+                specs.iter().find(|x| x.role == HostRole::SbNode).map(|x| groups[x.group].0).unwrap_or("trading");
+            vec![("cluster_suffix".to_string(), suffix.to_string())]
+        }
         Topology::Exchange => vec![("evs".to_string(), "EVS1".to_string())],
     };
     let name = match t {
+        _ if opts.shape.is_some() => opts.shape.as_ref().map(|sh| sh.name.as_str()).unwrap_or_default(),
         Topology::Terracotta => "sim-bigmemory",
         Topology::Streambase => "sim-sb-trading",
         Topology::Exchange => "sim-mail-cluster",
@@ -495,6 +508,48 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         })
         .collect();
     Ok(Plan { groups, vars, name: name.to_string(), loaders, evs })
+}
+
+/// The groups and hosts of a rehearsal twin, in the operator's order and names.
+fn shaped_specs(sh: &super::twin::TwinShape) -> (Vec<(&str, Vec<String>)>, Vec<HostSpec>) {
+    let mut groups = Vec::new();
+    let mut specs = Vec::new();
+    for (gi, g) in sh.groups.iter().enumerate() {
+        groups.push((g.name.as_str(), g.keys.clone()));
+        for h in &g.hosts {
+            specs.push(HostSpec {
+                name: h.name.clone(),
+                group: gi,
+                role: g.role,
+                machine: h.machine.clone(),
+                product: match g.role {
+                    HostRole::Server | HostRole::Client | HostRole::Orchestrator => "terracotta",
+                    HostRole::SbNode => "streambase",
+                    HostRole::Exchange => "exchange",
+                    HostRole::Scanner => "scanner",
+                },
+                listens: !matches!(g.role, HostRole::Client | HostRole::Scanner),
+                decl: match h.declared_role.as_deref() {
+                    Some("master") => Some("master"),
+                    Some("standby") => Some("standby"),
+                    _ => None,
+                },
+                servers: g.servers.clone(),
+            });
+        }
+    }
+    (groups, specs)
+}
+
+/// The Terracotta stripes (server groups) of a simulated cluster, in config order.
+fn server_groups(st: &SimState) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in st.hosts.iter().filter(|h| h.role == HostRole::Server) {
+        if !out.contains(&h.group) {
+            out.push(h.group.clone());
+        }
+    }
+    out
 }
 
 fn mkdirs(dir: &Path) -> Result<(), SimError> {
@@ -515,7 +570,8 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
     let sim_dir = layout.root.clone();
     match st.topology {
         Topology::Terracotta => {
-            for g in ["east", "west"] {
+            for g in server_groups(st) {
+                let g = g.as_str();
                 let servers: Vec<Member> =
                     st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g).map(member).collect();
                 let sc = StripeConf {
@@ -566,7 +622,7 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
                     .iter()
                     .map(|h| SbMember {
                         name: h.name.clone(),
-                        service: format!("{}.trading", h.name),
+                        service: format!("{}.{}", h.name, h.group),
                         address: h.bind.clone(),
                         port: h.port.unwrap_or(0),
                         node_dir: h.node_dir.clone(),
@@ -624,14 +680,30 @@ fn create_and_start(
     if opts.topology == Topology::Exchange {
         products.push((kits::SCANNER_KIT, kits::SCANNER_KIT.versions[0].to_string()));
     }
+    if let Some(sh) = &opts.shape {
+        for (prod, v) in sh.kit_versions() {
+            let prod = if prod == kits::SCANNER_KIT.dir { kits::SCANNER_KIT } else { product };
+            products.push((prod, v));
+        }
+    }
     std::fs::create_dir_all(layout.kits()).map_err(io_err(format!("cannot create {}", layout.kits().display())))?;
     let mut tarballs = Vec::new();
+    let mut built: Vec<(&str, Vec<String>)> = Vec::new();
     for (prod, v) in &products {
-        let mut versions: Vec<String> = prod.versions.iter().map(|s| s.to_string()).collect();
-        if !versions.contains(v) {
-            versions.push(v.clone());
+        let i = match built.iter().position(|(d, _)| *d == prod.dir) {
+            Some(i) => i,
+            None => {
+                built.push((prod.dir, prod.versions.iter().map(|s| s.to_string()).collect()));
+                built.len() - 1
+            }
+        };
+        if !built[i].1.contains(v) {
+            built[i].1.push(v.clone());
         }
-        tarballs.extend(kits::build(prod, &versions, engine, &layout.kits())?);
+    }
+    for (dir, versions) in &built {
+        let Some((prod, _)) = products.iter().find(|(p, _)| p.dir == *dir) else { continue };
+        tarballs.extend(kits::build(prod, versions, engine, &layout.kits())?);
     }
     let hosts: Vec<HostRecord> = plan.groups.iter().flat_map(|(_, hs)| hs.iter().map(|h| h.rec.clone())).collect();
     for h in &hosts {
@@ -685,15 +757,21 @@ fn create_and_start(
     let cluster = render::load_cluster(layout)?;
 
     // Install: the seed's own step, through the config's template.
+    let shaped_version = |h: &HostRecord| opts.shape.as_ref().and_then(|sh| sh.version_of(&h.name));
     for h in &st.hosts {
         let v = if h.role == HostRole::Scanner { kits::SCANNER_KIT.versions[0] } else { version };
+        let v = shaped_version(h).unwrap_or(v);
         render::run(&cluster, &h.name, "install", &[("version", v)], STEP)?;
     }
     // Start, through the config's templates.
     let deadline = Instant::now() + opts.ready_timeout;
     match opts.topology {
         Topology::Terracotta => {
-            for h in &st.hosts {
+            // A twin's assumed actives start first, so they win their stripe's election.
+            let first = |h: &&HostRecord| opts.shape.as_ref().is_none_or(|sh| !sh.starts_active(&h.name));
+            let mut order: Vec<&HostRecord> = st.hosts.iter().collect();
+            order.sort_by_key(first);
+            for h in order {
                 render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
             }
         }
@@ -742,7 +820,8 @@ fn absolute(path: &Path) -> Result<PathBuf, SimError> {
 pub fn not_ready(st: &SimState) -> Option<String> {
     match st.topology {
         Topology::Terracotta => {
-            for g in ["east", "west"] {
+            for g in server_groups(st) {
+                let g = g.as_str();
                 let servers: Vec<&HostRecord> =
                     st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g).collect();
                 let states: Vec<(String, String)> = servers
