@@ -161,11 +161,14 @@ fn role_for(profile: Profile, gtype: GroupType, kind: &str) -> Result<HostRole, 
     if let Some((_, _, r)) = supported.iter().find(|(t, k, _)| *t == gtype && *k == kind) {
         return Ok(*r);
     }
-    let wanted: Vec<String> = supported.iter().map(|(t, k, _)| format!("{} groups of kind {k}", t.as_str())).collect();
+    let mut wanted: Vec<String> =
+        supported.iter().map(|(t, k, _)| format!("{} groups of kind {k}", t.as_str())).collect();
+    let last = wanted.pop().unwrap_or_default();
+    let wanted = if wanted.is_empty() { last } else { format!("{} and {last}", wanted.join(", ")) };
     Err(format!(
         "under profile {} the simulator only has {}, and it has no process that answers kind `{kind}`'s commands and probes",
         profile.as_str(),
-        wanted.join(", ")
+        wanted
     ))
 }
 

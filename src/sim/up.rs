@@ -768,10 +768,17 @@ fn create_and_start(
     match opts.topology {
         Topology::Terracotta => {
             // A twin's assumed actives start first, so they win their stripe's election.
-            let first = |h: &&HostRecord| opts.shape.as_ref().is_none_or(|sh| !sh.starts_active(&h.name));
-            let mut order: Vec<&HostRecord> = st.hosts.iter().collect();
-            order.sort_by_key(first);
-            for h in order {
+            let active = |h: &HostRecord| {
+                h.role == HostRole::Server && opts.shape.as_ref().is_some_and(|sh| sh.starts_active(&h.name))
+            };
+            let first: Vec<&HostRecord> = st.hosts.iter().filter(|h| active(h)).collect();
+            for h in &first {
+                render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
+            }
+            for h in &first {
+                wait_active(h, deadline)?;
+            }
+            for h in st.hosts.iter().filter(|h| !active(h)) {
                 render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
             }
         }
@@ -883,6 +890,23 @@ pub fn not_ready(st: &SimState) -> Option<String> {
         }
     }
     None
+}
+
+/// Waits until a twin's assumed active server is its stripe's active, before its peers start.
+fn wait_active(h: &HostRecord, deadline: Instant) -> Result<(), SimError> {
+    loop {
+        let state = wire::stat(&h.bind, h.port.unwrap_or(0)).map(|s| s.state).unwrap_or_else(|_| "down".into());
+        if state == "ACTIVE-COORDINATOR" {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(SimError::Failed(format!(
+                "{} did not become the active of its stripe in time (it is {state})",
+                h.name
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn wait_ready(st: &SimState, layout: &Layout, deadline: Instant) -> Result<(), SimError> {
