@@ -306,13 +306,20 @@ fn rehearse_on(
                 on_failure: a.on_failure,
                 break_lock: false,
             });
-            let tui = crate::tui::TuiOptions { quiet: false, readonly: None, shell_allowed: false, window_end: None };
+            let tui = crate::tui::TuiOptions {
+                quiet: false,
+                readonly: None,
+                shell_allowed: false,
+                window_end: None,
+                rehearsal: Some(info.dir.clone()),
+            };
             run_prepared(p, opts, tui)
         }
         Ok(None) => exit::OK,
         Err(code) => code,
     };
     injected.extend(crash.finish());
+    injected.extend(faults::from_tui(&info.dir));
     let verdict = settled_verify(&info.dir);
     let (ack, present, lost) = match &verdict {
         Ok(v) => (v.acknowledged, v.present, v.lost),
@@ -354,6 +361,11 @@ fn rehearse_on(
         let _ = std::fs::write(run_dir.join(rehearse::REPORT_JSON), j);
     }
     say!("REHEARSAL: run {} of {} ended {}", run.run, cluster.name, rep.outcome);
+    if rep.outcome != "done" {
+        say!(
+            "REHEARSAL: a rehearsal is not resumed (its twin is torn down, whatever the resume hint above says); run `rollpilot rehearse` again to practise from the start"
+        );
+    }
     match &verdict {
         Ok(v) => say!("REHEARSAL: data check on the twin: {}", v.summary()),
         Err(e) => say!("REHEARSAL: could not check the twin's data: {e}"),

@@ -149,6 +149,31 @@ impl CrashCue {
     }
 }
 
+/// Where faults injected from the TUI are noted for the rehearsal report (in the twin).
+const TUI_FAULTS: &str = "tui-faults.jsonl";
+
+/// Notes a fault injected with the TUI's fault key.
+pub fn record_from_tui(twin: &Path, fault: &str, result: &str) {
+    use std::io::Write as _;
+    let Ok(line) =
+        serde_json::to_string(&Injected { fault: fault.to_string(), result: format!("{result}, from the TUI") })
+    else {
+        return;
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(twin.join(TUI_FAULTS)) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// The faults injected from the TUI, in order.
+pub fn from_tui(twin: &Path) -> Vec<Injected> {
+    std::fs::read_to_string(twin.join(TUI_FAULTS))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 fn journals(runs_dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(runs_dir) else { return Vec::new() };
     rd.flatten().map(|e| e.path().join("journal.jsonl")).filter(|p| p.is_file()).collect()

@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod faults;
+pub mod keys;
 pub mod report;
 pub mod timings;
 

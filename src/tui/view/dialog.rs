@@ -143,10 +143,14 @@ fn frame(
     let rows = Rect::new(area.x, y, area.width, h).intersection(area);
     Clear.render(rows, buf);
     buf.set_style(rows, state.theme.base);
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(border)
         .title(Line::from(Span::styled(format!(" {title} "), border)));
+    if state.rehearsal {
+        // A rehearsal's questions must never be taken for the real window's.
+        block = block.title_bottom(Line::from(Span::styled(" REHEARSAL ", state.theme.warn)).right_aligned());
+    }
     let inner = block.inner(rect);
     block.render(rect, buf);
     buf.set_style(inner, state.theme.base);
