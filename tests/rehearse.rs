@@ -334,3 +334,54 @@ fn fault_flags_are_checked_before_anything_starts() {
         assert!(text(&out).contains(says), "{flag}: {}", text(&out));
     }
 }
+
+#[test]
+fn a_crash_on_cue_is_survived_and_reported() {
+    // The operator's own timeouts decide how long a rehearsal waits; short ones keep this quick.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(repo("config/terracotta.toml")).unwrap();
+    let fast: String = src
+        .lines()
+        .map(|l| {
+            if l.starts_with("step = ") {
+                "step = \"30s\"".to_string()
+            } else if l.starts_with("gate = ") {
+                "gate = \"30s\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg = tmp.path().join("fast.toml");
+    std::fs::write(&cfg, fast).unwrap();
+    let rehearsals = tmp.path().join("rehearsals");
+    let out = rollpilot(
+        tmp.path(),
+        &[
+            "rehearse",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--headless",
+            "--yes",
+            "--fault",
+            "crash@tc-west-2",
+            "--rehearsal-dir",
+            rehearsals.to_str().unwrap(),
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let (run, _) = journaled_plan(&rehearsals);
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("rehearsal.json")).unwrap()).unwrap();
+    let f = rep["faults"][0]["result"].as_str().unwrap();
+    assert!(f.contains("tc-west-2 crashed"), "{rep}");
+    assert_eq!(rep["outcome"], "done");
+    assert_eq!(rep["lost"], 0);
+    // The crashed mirror is found already stopped: the run goes on without stopping it again.
+    let events: Vec<&str> = rep["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(!events.iter().any(|e| *e == "started west/tc-west-2/stop (attempt 1)"), "{events:?}");
+    assert!(events.iter().any(|e| *e == "done west/tc-west-2/start"), "{events:?}");
+    assert!(processes_under(&tmp.path().join("twins")).is_empty());
+}

@@ -55,6 +55,7 @@ pub fn events(entries: &[Entry]) -> Vec<String> {
             Record::StepDone { step } => format!("done {step}"),
             Record::Decided { step, decision, by, .. } => format!("{by} chose {decision:?} for {step}"),
             Record::RunFinished { outcome, message } => format!("run {outcome}: {message}"),
+            Record::Planned { reason, plan } => format!("planned ({reason}): {} steps", plan.steps().count()),
             _ => continue,
         };
         out.push(line);
