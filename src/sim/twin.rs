@@ -447,3 +447,100 @@ pub fn twin_config(operator_text: &str, sim_text: &str) -> Result<(String, Vec<S
     let header = "# A rehearsal twin of the operator's cluster, written by `rollpilot rehearse`.\n# Procedure settings are the operator's; commands, paths and addresses are the simulator's.\n\n";
     Ok((format!("{header}{text}"), stood_in))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPERATOR: &str = r#"
+[cluster]
+name = "prod"
+target = "4.2.1"
+profile = "terracotta"
+failback = "never"
+transport = "ssh"
+
+[ssh]
+user = "ops"
+
+[notify]
+command = "page-someone"
+
+[timeouts]
+step = "7m"
+
+[vars]
+install_dir = "/opt/tc"
+
+[kinds.server]
+version = "real-version"
+before = "real-backup --now"
+sudo = true
+
+[[groups]]
+name = "east"
+type = "server"
+region = "us-east"
+vars = { secret = "x" }
+hosts = [{ name = "a", address = "10.0.0.1", user = "root", port = 2222 }, "b"]
+"#;
+
+    const SIM: &str = r#"
+[cluster]
+name = "prod"
+job_dir = "/tmp/sim/jobs"
+[lock]
+host = "a"
+path = "/tmp/sim/lock/rollpilot"
+[vars]
+[kinds.server]
+version = "/tmp/sim/version.sh"
+stop = "/tmp/sim/stop.sh"
+[kinds.server.parse]
+version = { regex = 'v(\S+)' }
+[[groups]]
+name = "east"
+type = "server"
+[[groups.hosts]]
+name = "a"
+address = "127.0.0.1"
+[groups.hosts.vars]
+install_dir = "/tmp/sim/nodes/a"
+[[groups.hosts]]
+name = "b"
+address = "127.0.0.1"
+"#;
+
+    #[test]
+    fn the_twin_keeps_the_procedure_and_replaces_everything_that_reaches_a_machine() {
+        let (text, stood_in) = twin_config(OPERATOR, SIM).unwrap();
+        let t: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(t["cluster"]["failback"].as_str(), Some("never"));
+        assert_eq!(t["cluster"]["transport"].as_str(), Some("local"));
+        assert_eq!(t["timeouts"]["step"].as_str(), Some("7m"));
+        assert!(t.get("ssh").is_none() && t.get("notify").is_none());
+        assert_eq!(t["lock"]["path"].as_str(), Some("/tmp/sim/lock/rollpilot"));
+        let k = &t["kinds"]["server"];
+        assert_eq!(k["version"].as_str(), Some("/tmp/sim/version.sh"));
+        // The operator's backup hook is kept as a step, but never runs the real command.
+        assert_eq!(stood_in, vec!["server.before".to_string()]);
+        assert!(k["before"].as_str().unwrap().starts_with("echo "));
+        assert!(!text.contains("real-backup") && !text.contains("10.0.0.1") && !text.contains("page-someone"));
+        assert!(k.get("sudo").is_none() && k.get("stop").is_none());
+        let g = &t["groups"][0];
+        assert_eq!(g["region"].as_str(), Some("us-east"));
+        assert!(g.get("vars").is_none());
+        assert_eq!(g["hosts"][0]["address"].as_str(), Some("127.0.0.1"));
+        assert!(g["hosts"][0].get("user").is_none() && g["hosts"][0].get("port").is_none());
+        assert_eq!(g["hosts"][1]["name"].as_str(), Some("b"));
+    }
+
+    #[test]
+    fn plausible_versions_stay_on_the_targets_line() {
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        assert_eq!(plausible_version(&kits::TERRACOTTA_KIT, &v("4.2.1")).as_deref(), Some("4.2.0"));
+        assert_eq!(plausible_version(&kits::TERRACOTTA_KIT, &v("4.3.0")).as_deref(), Some("4.2.1"));
+        assert_eq!(plausible_version(&kits::STREAMBASE_KIT, &v("10.6.1")).as_deref(), Some("10.6.0"));
+        assert_eq!(plausible_version(&kits::STREAMBASE_KIT, &v("1.0.0")), None);
+    }
+}
