@@ -95,6 +95,29 @@ fn every_rehearsal_screen_and_dialog_says_rehearsal() {
     assert!(marked(&s), "no REHEARSAL mark on the main screen:\n{s}");
     assert!(s.contains("REHEARSAL · simulated twin, nothing runs on real hosts"), "{s}");
 
+    // Quit asked on top of the first question: that dialog says REHEARSAL too, and does not
+    // promise a resume of a twin that quitting tears down. Esc stays.
+    support::wait_until(Duration::from_secs(60), "the first question", || dialog(&tmux.screen()).is_some()).unwrap();
+    // A key within 0.4 s of a dialog opening is ignored on purpose: wait until it is accepted.
+    support::wait_until(Duration::from_secs(20), "the quit dialog", || {
+        s = tmux.screen();
+        if s.contains("Quit rollpilot?") {
+            return true;
+        }
+        tmux.keys("q");
+        false
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{s}"));
+    assert!(marked(&s), "{s}");
+    assert!(s.contains("A rehearsal is not resumed"), "{s}");
+    let (_, framed) = dialog(&s).unwrap();
+    assert!(framed, "the quit dialog does not say REHEARSAL:\n{s}");
+    tmux.keys("Escape");
+    support::wait_until(Duration::from_secs(10), "the quit dialog to close", || {
+        !tmux.screen().contains("Quit rollpilot?")
+    })
+    .unwrap();
+
     // Answer every question; each dialog's frame says REHEARSAL.
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut answered = 0;

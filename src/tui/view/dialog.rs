@@ -269,13 +269,21 @@ pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
             t.warn,
         );
     }
-    say(
-        format!(
-            "Continue later with `rollpilot resume -c {}`; the journal keeps every step.",
-            state.config_path.display()
-        ),
-        t.base,
-    );
+    if state.rehearsal {
+        // The twin is torn down when rollpilot quits: there is nothing to resume.
+        say(
+            "A rehearsal is not resumed: its twin is torn down on quitting; run `rollpilot rehearse` again.".into(),
+            t.base,
+        );
+    } else {
+        say(
+            format!(
+                "Continue later with `rollpilot resume -c {}`; the journal keeps every step.",
+                state.config_path.display()
+            ),
+            t.base,
+        );
+    }
     let mut tail: Vec<DLine> = vec![vec![]];
     tail.extend(choices_lines(state, &choices, focus, inner));
     tail.push(vec![]);

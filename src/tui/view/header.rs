@@ -116,7 +116,12 @@ pub fn render_rehearsal(state: &State, area: Rect, buf: &mut Buffer) {
 /// The banner's two lines and its style, when there is something to say.
 pub fn banner(state: &State) -> Option<(String, String, Style)> {
     let t = &state.theme;
-    let resume = format!("rollpilot resume -c {}", state.config_path.display());
+    let resume = if state.rehearsal {
+        // A rehearsal starts over: its twin is torn down when rollpilot quits.
+        "rollpilot rehearse".to_string()
+    } else {
+        format!("rollpilot resume -c {}", state.config_path.display())
+    };
     if let Some(why) = &state.readonly {
         return Some((
             format!("READ-ONLY: {why}."),
