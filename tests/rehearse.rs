@@ -139,7 +139,7 @@ fn terracotta_state() -> String {
 }
 
 /// Rehearses one example with an assumed state and checks everything an operator relies on.
-fn rehearse_example(config: &str, state: &str) {
+fn rehearse_example(config: &str, state: &str) -> serde_json::Value {
     let tmp = tempfile::tempdir().unwrap();
     let assume = tmp.path().join("state.toml");
     std::fs::write(&assume, state).unwrap();
@@ -191,6 +191,7 @@ fn rehearse_example(config: &str, state: &str) {
     // A rehearsal is not a real run: nothing to resume for the cluster.
     let resume = rollpilot(tmp.path(), &["resume", "-c", cfg, "--headless", "--yes"]);
     assert!(text(&resume).contains("nothing to resume"), "{}", text(&resume));
+    rep
 }
 
 #[test]
@@ -384,4 +385,90 @@ fn a_crash_on_cue_is_survived_and_reported() {
     assert!(!events.contains(&"started west/tc-west-2/stop (attempt 1)"), "{events:?}");
     assert!(events.contains(&"done west/tc-west-2/start"), "{events:?}");
     assert!(processes_under(&tmp.path().join("twins")).is_empty());
+}
+
+/// An operator's own Terracotta cluster, unlike any example: one stripe of three servers with
+/// other names and region, two clients in one batch, a single orchestrator, and a backup hook
+/// the simulator has no counterpart for.
+fn custom_terracotta(dir: &Path) -> PathBuf {
+    let src = std::fs::read_to_string(repo("config/terracotta.toml")).unwrap();
+    let head = &src[..src.find("[[groups]]").unwrap()];
+    let head = head.replace("host = \"tc-east-1\"", "host = \"store-a1\"").replacen(
+        "[kinds.server.parse]",
+        "before = \"/opt/backup/snapshot-all.sh --label pre-upgrade\"\nrestore = \"/opt/backup/restore-settings.sh\"\n\n[kinds.server.parse]",
+        1,
+    );
+    let groups = r#"
+[[groups]]
+name = "alpha"
+type = "server"
+region = "ap-south"
+hosts = [
+  { name = "store-a1", address = "10.1.0.1" },
+  { name = "store-a2", address = "10.1.0.2" },
+  { name = "store-a3", address = "10.1.0.3" },
+]
+
+[[groups]]
+name = "apps"
+type = "client"
+servers = "alpha"
+batch = 2
+hosts = [{ name = "web-1", address = "10.1.1.1" }, { name = "web-2", address = "10.1.1.2" }]
+
+[[groups]]
+name = "bridge"
+type = "orchestrator"
+reconnect_resync = false
+hosts = [{ name = "bridge-1", address = "10.1.2.1", role = "master" }]
+"#;
+    let p = dir.join("custom.toml");
+    std::fs::write(&p, format!("{head}{groups}")).unwrap();
+    p
+}
+
+const CUSTOM_STATE: &str = r#"
+[nodes.store-a1]
+version = "4.2.0"
+role = "passive"
+sync = "in-sync"
+state = "PASSIVE-STANDBY"
+health = "ok"
+[nodes.store-a2]
+version = "4.2.0"
+role = "active"
+sync = "n/a"
+state = "ACTIVE-COORDINATOR"
+health = "ok"
+[nodes.store-a3]
+version = "4.2.0"
+role = "passive"
+sync = "in-sync"
+state = "PASSIVE-STANDBY"
+health = "ok"
+[nodes.web-1]
+version = "4.2.0"
+role = "none"
+health = "ok"
+[nodes.web-2]
+version = "4.2.0"
+role = "none"
+health = "ok"
+[nodes.bridge-1]
+version = "4.2.0"
+role = "active"
+health = "ok"
+"#;
+
+#[test]
+fn a_cluster_unlike_the_examples_gets_its_own_twin_and_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = custom_terracotta(dir.path());
+    let rep = rehearse_example(cfg.to_str().unwrap(), CUSTOM_STATE);
+    // The assumed active (store-a2) is the twin's active: the others go first.
+    assert_eq!(rep["plan"][1]["id"], "alpha/store-a1/stop", "{rep}");
+    // The backup hook is a step of the rehearsal, not a command run on this machine.
+    assert_eq!(rep["stood_in"], serde_json::json!(["server.before", "server.restore"]));
+    let events = rep["events"].to_string();
+    assert!(events.contains("done alpha/store-a2/before") || events.contains("/before"), "{events}");
 }
