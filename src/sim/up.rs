@@ -315,66 +315,63 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         servers: None,
     };
     // Groups: (name, keys) in config order.
-    let (groups, specs): (Vec<(&str, Vec<String>)>, Vec<HostSpec>) = if let Some(sh) = &opts.shape {
-        shaped_specs(sh)
-    } else {
-        match t {
-            Topology::Terracotta => {
-                let mut specs = Vec::new();
-                for (gi, g) in ["east", "west"].iter().enumerate() {
-                    for i in 1..=stripe {
-                        let n = format!("tc-{g}-{i}");
-                        specs.push(mk(&n, gi, HostRole::Server, &n, "terracotta"));
-                    }
+    let (groups, specs): (Vec<(&str, Vec<String>)>, Vec<HostSpec>) = match (t, opts.shape.as_ref()) {
+        (_, Some(sh)) => shaped_specs(sh),
+        (Topology::Terracotta, None) => {
+            let mut specs = Vec::new();
+            for (gi, g) in ["east", "west"].iter().enumerate() {
+                for i in 1..=stripe {
+                    let n = format!("tc-{g}-{i}");
+                    specs.push(mk(&n, gi, HostRole::Server, &n, "terracotta"));
                 }
-                let mut c1 = mk("app-east-1", 2, HostRole::Client, "app-east-1", "terracotta");
-                c1.servers = Some("east".into());
-                let mut c2 = mk("app-west-1", 3, HostRole::Client, "app-west-1", "terracotta");
-                c2.servers = Some("west".into());
-                specs.push(c1);
-                specs.push(c2);
-                let mut w1 = mk("wan-east", 4, HostRole::Orchestrator, "wan-east", "terracotta");
-                w1.decl = Some("master");
-                let mut w2 = mk("wan-west", 4, HostRole::Orchestrator, "wan-west", "terracotta");
-                w2.decl = Some("standby");
-                specs.push(w1);
-                specs.push(w2);
-                (
-                    vec![
-                        ("east", vec!["type = \"server\"".into(), "region = \"us-east\"".into()]),
-                        ("west", vec!["type = \"server\"".into(), "region = \"eu-west\"".into()]),
-                        ("app-east", vec!["type = \"client\"".into(), "servers = \"east\"".into(), "batch = 1".into()]),
-                        ("app-west", vec!["type = \"client\"".into(), "servers = \"west\"".into(), "batch = 1".into()]),
-                        ("wan", vec!["type = \"orchestrator\"".into(), "reconnect_resync = true".into()]),
-                    ],
-                    specs,
-                )
             }
-            Topology::Streambase => (
-                vec![("trading", vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
-                ["sb-1", "sb-2", "sb-3"].iter().map(|n| mk(n, 0, HostRole::SbNode, n, "streambase")).collect(),
-            ),
-            Topology::Exchange => (
+            let mut c1 = mk("app-east-1", 2, HostRole::Client, "app-east-1", "terracotta");
+            c1.servers = Some("east".into());
+            let mut c2 = mk("app-west-1", 3, HostRole::Client, "app-west-1", "terracotta");
+            c2.servers = Some("west".into());
+            specs.push(c1);
+            specs.push(c2);
+            let mut w1 = mk("wan-east", 4, HostRole::Orchestrator, "wan-east", "terracotta");
+            w1.decl = Some("master");
+            let mut w2 = mk("wan-west", 4, HostRole::Orchestrator, "wan-west", "terracotta");
+            w2.decl = Some("standby");
+            specs.push(w1);
+            specs.push(w2);
+            (
                 vec![
-                    ("mail", vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
-                    (
-                        "antivirus",
-                        vec![
-                            "type = \"component\"".into(),
-                            "kind = \"scanner\"".into(),
-                            "service = \"mail\"".into(),
-                            format!("target = {}", q(kits::SCANNER_KIT.versions[1])),
-                        ],
-                    ),
+                    ("east", vec!["type = \"server\"".into(), "region = \"us-east\"".into()]),
+                    ("west", vec!["type = \"server\"".into(), "region = \"eu-west\"".into()]),
+                    ("app-east", vec!["type = \"client\"".into(), "servers = \"east\"".into(), "batch = 1".into()]),
+                    ("app-west", vec!["type = \"client\"".into(), "servers = \"west\"".into(), "batch = 1".into()]),
+                    ("wan", vec!["type = \"orchestrator\"".into(), "reconnect_resync = true".into()]),
                 ],
-                vec![
-                    mk("node1", 0, HostRole::Exchange, "node1", "exchange"),
-                    mk("node2", 0, HostRole::Exchange, "node2", "exchange"),
-                    mk("node1-av", 1, HostRole::Scanner, "node1", "scanner"),
-                    mk("node2-av", 1, HostRole::Scanner, "node2", "scanner"),
-                ],
-            ),
+                specs,
+            )
         }
+        (Topology::Streambase, None) => (
+            vec![("trading", vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
+            ["sb-1", "sb-2", "sb-3"].iter().map(|n| mk(n, 0, HostRole::SbNode, n, "streambase")).collect(),
+        ),
+        (Topology::Exchange, None) => (
+            vec![
+                ("mail", vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
+                (
+                    "antivirus",
+                    vec![
+                        "type = \"component\"".into(),
+                        "kind = \"scanner\"".into(),
+                        "service = \"mail\"".into(),
+                        format!("target = {}", q(kits::SCANNER_KIT.versions[1])),
+                    ],
+                ),
+            ],
+            vec![
+                mk("node1", 0, HostRole::Exchange, "node1", "exchange"),
+                mk("node2", 0, HostRole::Exchange, "node2", "exchange"),
+                mk("node1-av", 1, HostRole::Scanner, "node1", "scanner"),
+                mk("node2-av", 1, HostRole::Scanner, "node2", "scanner"),
+            ],
+        ),
     };
     // ssh addresses: one per host entry, except scanners, which sit on their node's machine.
     let machines: Vec<&HostSpec> = specs.iter().filter(|s| s.role != HostRole::Scanner).collect();
