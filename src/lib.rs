@@ -11,6 +11,7 @@ pub mod notify;
 pub mod paths;
 pub mod plan;
 pub mod probe;
+pub mod rehearse;
 pub mod run;
 pub mod sanitize;
 pub mod session;

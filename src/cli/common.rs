@@ -236,6 +236,7 @@ impl WindowArgs {
     /// The TUI's options from these flags.
     pub(super) fn tui_options(&self, deadline: Option<&crate::run::executor::Deadline>) -> crate::tui::TuiOptions {
         crate::tui::TuiOptions {
+            rehearsal: None,
             quiet: self.quiet,
             readonly: None,
             shell_allowed: false,

@@ -75,6 +75,7 @@ pub(super) fn run(a: &DemoArgs) -> u8 {
     let guard = sim::SimGuard::new(&dir);
     if a.window.readonly {
         let options = crate::tui::TuiOptions {
+            rehearsal: None,
             quiet: true,
             readonly: Some("--readonly: you watch the simulated cluster, nothing is run from here".into()),
             shell_allowed: false,

@@ -8,6 +8,7 @@ pub mod exit;
 mod finalize;
 mod init;
 mod plan;
+mod rehearse;
 mod report;
 mod sim;
 mod status;
@@ -52,6 +53,8 @@ enum Command {
     Finalize(finalize::FinalizeArgs),
     /// The maintenance report of a run (Markdown or JSON), from its journal.
     Report(report::ReportArgs),
+    /// Practise the maintenance window on a simulated twin of your cluster (same plan; nothing runs on real hosts).
+    Rehearse(rehearse::RehearseArgs),
     /// Upgrade a simulated cluster on this machine in the TUI: no hosts needed. Start here.
     Demo(demo::DemoArgs),
     /// Write a commented starting config for a profile, with hosts from a list, an ssh_config or an Ansible inventory.
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Finalize(a) => finalize::run(&a),
         Command::Report(a) => report::run(&a),
         Command::Demo(a) => demo::run(&a),
+        Command::Rehearse(a) => rehearse::run(&a),
         Command::Init(a) => init::run(&a),
         Command::Sim(a) => sim::run(a),
         Command::Completions { shell } => completions(shell),

@@ -60,8 +60,21 @@ pub(super) fn run(a: &ReportArgs) -> u8 {
             return exit::FAILED;
         }
     };
+    // A rehearsal run carries its rehearsal report (plan, projection, faults, data check).
+    let rehearsal = r.journal.parent().map(|d| {
+        let md = std::fs::read_to_string(d.join(crate::rehearse::REPORT_MD)).ok();
+        let json = std::fs::read_to_string(d.join(crate::rehearse::REPORT_JSON))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        (md, json)
+    });
+    let (rehearsal_md, rehearsal_json) = rehearsal.unwrap_or_default();
     if a.format == "json" {
-        match serde_json::to_string_pretty(&report::json(&r.run, &entries)) {
+        let mut value = report::json(&r.run, &entries);
+        if let (Some(j), Some(obj)) = (rehearsal_json, value.as_object_mut()) {
+            obj.insert("rehearsal".into(), j);
+        }
+        match serde_json::to_string_pretty(&value) {
             Ok(s) => print_out(&format!("{s}\n")).err().unwrap_or(exit::OK),
             Err(e) => {
                 say!("cannot encode JSON: {e}");
@@ -69,6 +82,10 @@ pub(super) fn run(a: &ReportArgs) -> u8 {
             }
         }
     } else {
-        print_out(&report::markdown(&r.run, &entries)).err().unwrap_or(exit::OK)
+        let mut text = report::markdown(&r.run, &entries);
+        if let Some(md) = rehearsal_md {
+            text = format!("{md}\n---\n\n{text}");
+        }
+        print_out(&text).err().unwrap_or(exit::OK)
     }
 }

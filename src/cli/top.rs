@@ -15,6 +15,7 @@ pub(super) struct TopArgs {
 /// shell on it (a shell is the operator's own doing, so watching does not forbid it).
 pub(super) fn run(a: &TopArgs) -> u8 {
     let options = crate::tui::TuiOptions {
+        rehearsal: None,
         quiet: true,
         readonly: Some("rollpilot top: a live view, no run is started from here".into()),
         shell_allowed: true,

@@ -380,6 +380,7 @@ pub(super) fn upgrade(a: &UpgradeArgs, resume: bool) -> u8 {
             return exit::USAGE;
         }
         let options = crate::tui::TuiOptions {
+            rehearsal: None,
             quiet: true,
             readonly: Some("--readonly: you watch this cluster, nothing is run from here".into()),
             shell_allowed: false,

@@ -22,6 +22,7 @@ pub mod node;
 pub mod procs;
 pub mod render;
 pub mod state;
+pub mod twin;
 pub mod up;
 pub mod verify;
 pub mod wire;

@@ -82,6 +82,9 @@ pub struct UpOptions {
     pub engine: Option<PathBuf>,
     /// How long to wait for the cluster to be ready.
     pub ready_timeout: Duration,
+    /// A rehearsal twin: the operator's own groups, member names and versions instead of the
+    /// topology's fixed shape (see [`super::twin`]).
+    pub shape: Option<super::twin::TwinShape>,
 }
 
 impl UpOptions {
@@ -97,6 +100,7 @@ impl UpOptions {
             ssh_config: None,
             engine: None,
             ready_timeout: Duration::from_secs(90),
+            shape: None,
         }
     }
 }
@@ -313,8 +317,9 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         servers: None,
     };
     // Groups: (name, keys) in config order.
-    let (groups, specs): (Vec<(&str, Vec<String>)>, Vec<HostSpec>) = match t {
-        Topology::Terracotta => {
+    let (groups, specs): (Vec<(&str, Vec<String>)>, Vec<HostSpec>) = match (t, opts.shape.as_ref()) {
+        (_, Some(sh)) => shaped_specs(sh),
+        (Topology::Terracotta, None) => {
             let mut specs = Vec::new();
             for (gi, g) in ["east", "west"].iter().enumerate() {
                 for i in 1..=stripe {
@@ -345,11 +350,11 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
                 specs,
             )
         }
-        Topology::Streambase => (
+        (Topology::Streambase, None) => (
             vec![("trading", vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
             ["sb-1", "sb-2", "sb-3"].iter().map(|n| mk(n, 0, HostRole::SbNode, n, "streambase")).collect(),
         ),
-        Topology::Exchange => (
+        (Topology::Exchange, None) => (
             vec![
                 ("mail", vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
                 (
@@ -510,11 +515,16 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
     }
     let vars = match t {
         Topology::Terracotta => Vec::new(),
-        Topology::Streambase => vec![("cluster_suffix".to_string(), "trading".to_string())],
+        Topology::Streambase => {
+            let suffix =
+                specs.iter().find(|x| x.role == HostRole::SbNode).map(|x| groups[x.group].0).unwrap_or("trading");
+            vec![("cluster_suffix".to_string(), suffix.to_string())]
+        }
         Topology::Exchange => vec![("evs".to_string(), "EVS1".to_string())],
         Topology::Jsondb => Vec::new(),
     };
     let name = match t {
+        _ if opts.shape.is_some() => opts.shape.as_ref().map(|sh| sh.name.as_str()).unwrap_or_default(),
         Topology::Terracotta => "sim-bigmemory",
         Topology::Streambase => "sim-sb-trading",
         Topology::Exchange => "sim-mail-cluster",
@@ -530,6 +540,48 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         })
         .collect();
     Ok(Plan { groups, vars, name: name.to_string(), loaders, evs })
+}
+
+/// The groups and hosts of a rehearsal twin, in the operator's order and names.
+fn shaped_specs(sh: &super::twin::TwinShape) -> (Vec<(&str, Vec<String>)>, Vec<HostSpec>) {
+    let mut groups = Vec::new();
+    let mut specs = Vec::new();
+    for (gi, g) in sh.groups.iter().enumerate() {
+        groups.push((g.name.as_str(), g.keys.clone()));
+        for h in &g.hosts {
+            specs.push(HostSpec {
+                name: h.name.clone(),
+                group: gi,
+                role: g.role,
+                machine: h.machine.clone(),
+                product: match g.role {
+                    HostRole::Server | HostRole::Client | HostRole::Orchestrator => "terracotta",
+                    HostRole::SbNode => "streambase",
+                    HostRole::Exchange => "exchange",
+                    HostRole::Scanner => "scanner",
+                },
+                listens: !matches!(g.role, HostRole::Client | HostRole::Scanner),
+                decl: match h.declared_role.as_deref() {
+                    Some("master") => Some("master"),
+                    Some("standby") => Some("standby"),
+                    _ => None,
+                },
+                servers: g.servers.clone(),
+            });
+        }
+    }
+    (groups, specs)
+}
+
+/// The Terracotta stripes (server groups) of a simulated cluster, in config order.
+fn server_groups(st: &SimState) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in st.hosts.iter().filter(|h| h.role == HostRole::Server) {
+        if !out.contains(&h.group) {
+            out.push(h.group.clone());
+        }
+    }
+    out
 }
 
 fn mkdirs(dir: &Path) -> Result<(), SimError> {
@@ -551,7 +603,8 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
     let sim_dir = layout.root.clone();
     match st.topology {
         Topology::Terracotta => {
-            for g in ["east", "west"] {
+            for g in server_groups(st) {
+                let g = g.as_str();
                 let servers: Vec<Member> =
                     st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g).map(member).collect();
                 let sc = StripeConf {
@@ -603,7 +656,7 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
                     .iter()
                     .map(|h| SbMember {
                         name: h.name.clone(),
-                        service: format!("{}.trading", h.name),
+                        service: format!("{}.{}", h.name, h.group),
                         address: h.bind.clone(),
                         port: h.port.unwrap_or(0),
                         node_dir: h.node_dir.clone(),
@@ -681,14 +734,30 @@ fn create_and_start(
     if opts.topology == Topology::Exchange {
         products.push((kits::SCANNER_KIT, kits::SCANNER_KIT.versions[0].to_string()));
     }
+    if let Some(sh) = &opts.shape {
+        for (prod, v) in sh.kit_versions() {
+            let prod = if prod == kits::SCANNER_KIT.dir { kits::SCANNER_KIT } else { product };
+            products.push((prod, v));
+        }
+    }
     std::fs::create_dir_all(layout.kits()).map_err(io_err(format!("cannot create {}", layout.kits().display())))?;
     let mut tarballs = Vec::new();
+    let mut built: Vec<(&str, Vec<String>)> = Vec::new();
     for (prod, v) in &products {
-        let mut versions: Vec<String> = prod.versions.iter().map(|s| s.to_string()).collect();
-        if !versions.contains(v) {
-            versions.push(v.clone());
+        let i = match built.iter().position(|(d, _)| *d == prod.dir) {
+            Some(i) => i,
+            None => {
+                built.push((prod.dir, prod.versions.iter().map(|s| s.to_string()).collect()));
+                built.len() - 1
+            }
+        };
+        if !built[i].1.contains(v) {
+            built[i].1.push(v.clone());
         }
-        tarballs.extend(kits::build(prod, &versions, engine, &layout.kits())?);
+    }
+    for (dir, versions) in &built {
+        let Some((prod, _)) = products.iter().find(|(p, _)| p.dir == *dir) else { continue };
+        tarballs.extend(kits::build(prod, versions, engine, &layout.kits())?);
     }
     let hosts: Vec<HostRecord> = plan.groups.iter().flat_map(|(_, hs)| hs.iter().map(|h| h.rec.clone())).collect();
     for h in &hosts {
@@ -743,15 +812,28 @@ fn create_and_start(
     let cluster = render::load_cluster(layout)?;
 
     // Install: the seed's own step, through the config's template.
+    let shaped_version = |h: &HostRecord| opts.shape.as_ref().and_then(|sh| sh.version_of(&h.name));
     for h in &st.hosts {
         let v = if h.role == HostRole::Scanner { kits::SCANNER_KIT.versions[0] } else { version };
+        let v = shaped_version(h).unwrap_or(v);
         render::run(&cluster, &h.name, "install", &[("version", v)], STEP)?;
     }
     // Start, through the config's templates.
     let deadline = Instant::now() + opts.ready_timeout;
     match opts.topology {
         Topology::Terracotta => {
-            for h in &st.hosts {
+            // A twin's assumed actives start first, so they win their stripe's election.
+            let active = |h: &HostRecord| {
+                h.role == HostRole::Server && opts.shape.as_ref().is_some_and(|sh| sh.starts_active(&h.name))
+            };
+            let first: Vec<&HostRecord> = st.hosts.iter().filter(|h| active(h)).collect();
+            for h in &first {
+                render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
+            }
+            for h in &first {
+                wait_active(h, deadline)?;
+            }
+            for h in st.hosts.iter().filter(|h| !active(h)) {
                 render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
             }
         }
@@ -800,7 +882,8 @@ fn absolute(path: &Path) -> Result<PathBuf, SimError> {
 pub fn not_ready(st: &SimState) -> Option<String> {
     match st.topology {
         Topology::Terracotta => {
-            for g in ["east", "west"] {
+            for g in server_groups(st) {
+                let g = g.as_str();
                 let servers: Vec<&HostRecord> =
                     st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g).collect();
                 let states: Vec<(String, String)> = servers
@@ -878,6 +961,23 @@ pub fn not_ready(st: &SimState) -> Option<String> {
         }
     }
     None
+}
+
+/// Waits until a twin's assumed active server is its stripe's active, before its peers start.
+fn wait_active(h: &HostRecord, deadline: Instant) -> Result<(), SimError> {
+    loop {
+        let state = wire::stat(&h.bind, h.port.unwrap_or(0)).map(|s| s.state).unwrap_or_else(|_| "down".into());
+        if state == "ACTIVE-COORDINATOR" {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(SimError::Failed(format!(
+                "{} did not become the active of its stripe in time (it is {state})",
+                h.name
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn wait_ready(st: &SimState, layout: &Layout, deadline: Instant) -> Result<(), SimError> {

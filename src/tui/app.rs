@@ -138,6 +138,9 @@ pub async fn drive<S: Screen>(
     state.readonly = options.readonly;
     state.shell_allowed = options.shell_allowed;
     state.window_end = options.window_end;
+    state.rehearsal = options.rehearsal.is_some();
+    let rehearsal = options.rehearsal;
+    let mut fault_for: Option<String> = None;
     let first = snapshots.borrow_and_update().clone();
     update(&mut state, Action::Snapshot(first));
     let (w, h) = screen.size()?;
@@ -177,7 +180,12 @@ pub async fn drive<S: Screen>(
                 keys = None;
             }
             Wake::Input(Some(Ok(ev))) => match ev {
-                TermEvent::Key(k) if k.kind == KeyEventKind::Press => actions.push(Action::Key(k)),
+                TermEvent::Key(k) if k.kind == KeyEventKind::Press => {
+                    match crate::rehearse::keys::take(rehearsal.as_deref(), &mut fault_for, &state, &k) {
+                        Some(text) => actions.push(Action::Notice { level: Level::Info, text }),
+                        None => actions.push(Action::Key(k)),
+                    }
+                }
                 TermEvent::Resize(w, h) => actions.push(Action::Resize(w, h)),
                 _ => {}
             },

@@ -43,6 +43,8 @@ pub enum KeyAction {
     Interrupt,
     /// Close an overlay, clear the filter.
     Back,
+    /// Rehearsals only: inject a fault on the selected node of the simulated twin.
+    Fault,
 }
 
 /// One key, as the help shows it.
@@ -250,6 +252,13 @@ pub const MAIN: &[Binding] = &[
         short: "stop",
         help: "once: pause after the current step; twice: stop now (the step goes on on its host, `resume` re-attaches)",
         scope: Scope::Always,
+    },
+    Binding {
+        keys: &[k('x')],
+        action: KeyAction::Fault,
+        short: "fault",
+        help: "rehearsal only: inject a fault on the selected node of the twin (then 1 fail-install, 2 stall-sync, 3 crash, 4 hang-stop)",
+        scope: Scope::Driver,
     },
     Binding {
         keys: &[code(KeyCode::Esc)],

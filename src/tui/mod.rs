@@ -62,6 +62,9 @@ pub struct TuiOptions {
     pub shell_allowed: bool,
     /// When the maintenance window or the time budget ends (the header counts down to it).
     pub window_end: Option<jiff::Timestamp>,
+    /// A rehearsal (`rollpilot rehearse`): the simulated twin's directory, where the fault key
+    /// injects faults. Every screen carries a REHEARSAL banner.
+    pub rehearsal: Option<PathBuf>,
 }
 
 /// Runs the TUI until the operator quits (after the run finished, or with confirmation mid-run).

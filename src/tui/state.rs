@@ -374,6 +374,8 @@ pub struct State {
     pub attention: Option<String>,
     /// Watching only (`--readonly`, `top`): the reason shown for every refused action key.
     pub readonly: Option<String>,
+    /// A rehearsal on a simulated twin (`rollpilot rehearse`): every screen says so.
+    pub rehearsal: bool,
     /// `s` opens a shell even though this screen only watches (`top`: a shell drives nothing
     /// of rollpilot's).
     pub shell_allowed: bool,
@@ -458,6 +460,7 @@ impl State {
             quiet: false,
             attention: None,
             readonly: None,
+            rehearsal: false,
             refused: None,
             shell_allowed: false,
             focus: Pane::Nodes,

@@ -575,6 +575,7 @@ pub fn available(state: &State, action: KeyAction) -> bool {
     match action {
         KeyAction::Pause | KeyAction::PausePolicy => state.run_in_progress() && state.stopping == Stopping::No,
         KeyAction::Shell => state.selected_node().is_some(),
+        KeyAction::Fault => state.rehearsal && state.selected_node().is_some(),
         KeyAction::Back => !state.filter.text.is_empty() || state.plan_sel.is_some(),
         _ => true,
     }
@@ -672,6 +673,8 @@ fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
             }
         }
         KeyAction::Log => state.overlay = Some(Overlay::Log { scroll: None }),
+        // A rehearsal's fault key is taken by the loop that owns the twin (tui::app).
+        KeyAction::Fault => {}
         KeyAction::Quit => return quit(state),
         KeyAction::Interrupt => return interrupt(state),
         KeyAction::Back => {

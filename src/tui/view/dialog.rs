@@ -143,10 +143,14 @@ fn frame(
     let rows = Rect::new(area.x, y, area.width, h).intersection(area);
     Clear.render(rows, buf);
     buf.set_style(rows, state.theme.base);
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(border)
         .title(Line::from(Span::styled(format!(" {title} "), border)));
+    if state.rehearsal {
+        // A rehearsal's questions must never be taken for the real window's.
+        block = block.title_bottom(Line::from(Span::styled(" REHEARSAL ", state.theme.warn)).right_aligned());
+    }
     let inner = block.inner(rect);
     block.render(rect, buf);
     buf.set_style(inner, state.theme.base);
@@ -265,13 +269,21 @@ pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
             t.warn,
         );
     }
-    say(
-        format!(
-            "Continue later with `rollpilot resume -c {}`; the journal keeps every step.",
-            state.config_path.display()
-        ),
-        t.base,
-    );
+    if state.rehearsal {
+        // The twin is torn down when rollpilot quits: there is nothing to resume.
+        say(
+            "A rehearsal is not resumed: its twin is torn down on quitting; run `rollpilot rehearse` again.".into(),
+            t.base,
+        );
+    } else {
+        say(
+            format!(
+                "Continue later with `rollpilot resume -c {}`; the journal keeps every step.",
+                state.config_path.display()
+            ),
+            t.base,
+        );
+    }
     let mut tail: Vec<DLine> = vec![vec![]];
     tail.extend(choices_lines(state, &choices, focus, inner));
     tail.push(vec![]);

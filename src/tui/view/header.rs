@@ -100,10 +100,28 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     buf.set_line(area.x, area.y + 1, &Line::from(l2), area.width);
 }
 
+/// A rehearsal's mark, drawn last on the top line of every screen (over overlays and dialogs),
+/// so nothing on a rehearsal's screen can be taken for the real window.
+pub fn render_rehearsal(state: &State, area: Rect, buf: &mut Buffer) {
+    if !state.rehearsal || area.height == 0 || area.width == 0 {
+        return;
+    }
+    let long = " REHEARSAL · simulated twin, nothing runs on real hosts ";
+    let text = if (long.chars().count() as u16) + 40 <= area.width { long } else { " REHEARSAL " };
+    let w = (text.chars().count() as u16).min(area.width);
+    let x = area.x + area.width - w;
+    buf.set_stringn(x, area.y, text, w as usize, state.theme.warn.add_modifier(ratatui::style::Modifier::REVERSED));
+}
+
 /// The banner's two lines and its style, when there is something to say.
 pub fn banner(state: &State) -> Option<(String, String, Style)> {
     let t = &state.theme;
-    let resume = format!("rollpilot resume -c {}", state.config_path.display());
+    let resume = if state.rehearsal {
+        // A rehearsal starts over: its twin is torn down when rollpilot quits.
+        "rollpilot rehearse".to_string()
+    } else {
+        format!("rollpilot resume -c {}", state.config_path.display())
+    };
     if let Some(why) = &state.readonly {
         return Some((
             format!("READ-ONLY: {why}."),

@@ -86,6 +86,7 @@ pub fn draw(state: &State, area: Rect, buf: &mut Buffer) {
     }
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(state, area, buf);
+        header::render_rehearsal(state, area, buf);
         return;
     }
     let a = layout(state);
@@ -110,6 +111,7 @@ pub fn draw(state: &State, area: Rect, buf: &mut Buffer) {
         Some(super::state::Modal::Quit { focus }) => dialog::render_quit(state, *focus, area, buf),
         None => {}
     }
+    header::render_rehearsal(state, area, buf);
 }
 
 /// The screen when the terminal is too small: what is needed, and that q and Ctrl-C still work.
