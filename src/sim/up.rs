@@ -374,7 +374,7 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
                 mk("node2-av", 1, HostRole::Scanner, "node2", "scanner"),
             ],
         ),
-        Topology::Jsondb => (
+        (Topology::Jsondb, None) => (
             vec![("db", vec!["type = \"server\"".into(), "kind = \"jsondb\"".into()])],
             ["db-1", "db-2", "db-3"].iter().map(|n| mk(n, 0, HostRole::Server, n, "jsondb")).collect(),
         ),
