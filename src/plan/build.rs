@@ -11,6 +11,9 @@ use semver::Version;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
+#[path = "batches.rs"]
+pub(crate) mod batches;
+
 /// Everything the planner needs; nothing it does touches the network.
 #[derive(Debug, Clone)]
 pub struct PlanRequest<'a> {
@@ -49,6 +52,8 @@ struct Builder<'a> {
     typed: Vec<TypedConfirmation>,
     /// Roles expected at the current point of the plan.
     exp: BTreeMap<String, Role>,
+    /// Nodes whose steps run side by side (`max_unavailable`).
+    batches: Vec<Batch>,
 }
 
 /// Plans the rollout, or refuses with every rule that forbids it.
@@ -225,6 +230,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         notes: Vec::new(),
         typed: Vec::new(),
         exp: cluster.nodes().map(|(_, n)| (n.name.clone(), req.observed.get(&n.name).role)).collect(),
+        batches: Vec::new(),
     };
 
     for (n, v, t) in &newer {
@@ -277,7 +283,10 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
     order.sort_by_key(|g| rank(g));
     for g in order {
         match (g.gtype, cluster.profile) {
-            (GroupType::Server, Profile::AnyOrder) | (GroupType::Peer, _) => b.peer_group(g),
+            (GroupType::Server, Profile::AnyOrder) | (GroupType::Peer, _) => match batches::width(g) {
+                Some(w) => b.peer_group_batched(g, w),
+                None => b.peer_group(g),
+            },
             (GroupType::Server, _) => b.server_group(g)?,
             (GroupType::Client, _) => b.client_group(g),
             (GroupType::Orchestrator, _) => b.orchestrator_group(g),
@@ -366,6 +375,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         notes: b.notes,
         typed_confirmations: b.typed,
         point_of_no_return,
+        batches: b.batches,
     })
 }
 
@@ -2084,6 +2094,7 @@ pub fn restore_steps(cluster: &Cluster, context: &RunContext, target: &Version) 
         notes: Vec::new(),
         typed: Vec::new(),
         exp: BTreeMap::new(),
+        batches: Vec::new(),
     };
     let pending = context.restore_pending();
     b.kinds_in_use()
