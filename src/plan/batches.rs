@@ -71,7 +71,14 @@ impl Builder<'_> {
         let setting = g.max_unavailable.map(|m| m.as_config()).unwrap_or_default();
         let label_of = |n: &Node| g.batch_by.as_ref().and_then(|v| self.cluster.vars_for(g, n).get(v).cloned());
         let formed = form(&todo, size, label_of);
-        let of = formed.len();
+        // Batches are numbered across the run: members already at the target were earlier ones.
+        let done = g
+            .nodes
+            .iter()
+            .filter(|n| !self.req.context.skipped_nodes.contains(&n.name) && self.work(g, n) == Work::Nothing)
+            .count();
+        let earlier = done.div_ceil(size);
+        let of = earlier + formed.len();
         let quorum_text = g.quorum.map(|q| format!(", quorum {q}")).unwrap_or_default();
         let reason = format!(
             "R4 order: {}members of {} in batches of up to {size} (max_unavailable = {setting}{quorum_text}){}; at least {min_up} of {n_all} stay up",
@@ -101,12 +108,12 @@ impl Builder<'_> {
                 group: g.name.clone(),
                 nodes: names.clone(),
                 label,
-                number: bi + 1,
+                number: earlier + bi + 1,
                 of,
                 why_safe,
             });
             let gate = Gate::BatchQuorum { group: g.name.clone(), nodes: names.clone(), min: min_up };
-            let batch_text = format!("batch {}/{of}: {}", bi + 1, names.join(", "));
+            let batch_text = format!("batch {}/{of}: {}", earlier + bi + 1, names.join(", "));
             for n in members {
                 let w = self.work(g, n);
                 let o = self.req.observed.get(&n.name);

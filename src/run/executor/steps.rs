@@ -266,6 +266,21 @@ impl Exec {
                 } else {
                     format!("{} runs {} ({} steps)", self.cluster.name, self.cfg.target, self.state.done_steps.len())
                 };
+                let tolerated: Vec<String> = self
+                    .state
+                    .context
+                    .tolerated_failures
+                    .iter()
+                    .map(|(g, ns)| format!("{} in {g}", ns.iter().cloned().collect::<Vec<_>>().join(", ")))
+                    .collect();
+                let msg = if tolerated.is_empty() {
+                    msg
+                } else {
+                    format!(
+                        "{msg}, except the nodes whose failure was tolerated (max_failures), left as they were: {}",
+                        tolerated.join("; ")
+                    )
+                };
                 return Ok(Flow::End(RunEnd::Done, msg));
             };
             if let Some(end) = self.window_check(&step, &plan) {
@@ -273,6 +288,8 @@ impl Exec {
             }
             let flow = if step.action == Action::Preflight {
                 self.preflight(&plan).await?
+            } else if let Some(batch) = plan.batch_of(&step.node).cloned() {
+                self.batch_wave(&plan, &batch).await?
             } else {
                 self.one_step(&step).await?
             };
