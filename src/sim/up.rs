@@ -71,6 +71,8 @@ pub struct UpOptions {
     pub version: Option<String>,
     /// Servers per Terracotta stripe (default 2; 1 means no mirror).
     pub stripe_size: Option<usize>,
+    /// StreamBase nodes (default 3), for rehearsing batches on a big peer group.
+    pub nodes: Option<usize>,
     /// Terracotta servers keep their data on disk (default true).
     pub persistent: bool,
     /// Reach each host through ssh at these addresses, in config order (empty: local transport).
@@ -91,6 +93,7 @@ impl UpOptions {
             topology,
             version: None,
             stripe_size: None,
+            nodes: None,
             persistent: true,
             ssh_hosts: Vec::new(),
             ssh_config: None,
@@ -138,6 +141,17 @@ pub fn up(opts: &UpOptions) -> Result<SimInfo, SimError> {
             "--stripe-size and --not-persistent apply to the terracotta topology only, not {}",
             opts.topology.as_str()
         )));
+    }
+    if let Some(n) = opts.nodes {
+        if opts.topology != Topology::Streambase {
+            return Err(SimError::Usage(format!(
+                "--nodes applies to the streambase topology only, not {}",
+                opts.topology.as_str()
+            )));
+        }
+        if !(1..=40).contains(&n) {
+            return Err(SimError::Usage(format!("--nodes {n}: choose 1 to 40 StreamBase nodes")));
+        }
     }
     if !(1..=3).contains(&stripe) {
         return Err(SimError::Usage(format!(
@@ -345,7 +359,10 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         }
         Topology::Streambase => (
             vec![("trading", vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
-            ["sb-1", "sb-2", "sb-3"].iter().map(|n| mk(n, 0, HostRole::SbNode, n, "streambase")).collect(),
+            (1..=opts.nodes.unwrap_or(3))
+                .map(|i| format!("sb-{i}"))
+                .map(|n| mk(&n, 0, HostRole::SbNode, &n, "streambase"))
+                .collect(),
         ),
         Topology::Exchange => (
             vec![
