@@ -136,3 +136,28 @@ fn good_batch_values_load() {
     let c = parse_str(&src("any-order", "peer", ""), "c.toml", Path::new(".")).unwrap();
     assert_eq!((c.groups[0].max_unavailable, c.groups[0].max_failures, c.groups[0].batch_by.clone()), (None, 0, None));
 }
+
+#[test]
+fn bad_parallel_groups_are_located() {
+    for (bad, says) in
+        [("parallel_groups = 0", "is out of range; allowed 1 to 64"), ("parallel_groups = 100", "allowed 1 to 64")]
+    {
+        let text = src("active-passive", "server", "").replacen(
+            "compat = \"any\"\n",
+            &format!("compat = \"any\"\n{bad}\n"),
+            1,
+        );
+        let es = parse_str(&text, "cluster.toml", Path::new(".")).err().unwrap().0;
+        let e = es.iter().find(|e| e.field == "cluster.parallel_groups").unwrap();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.to_string().starts_with("cluster.toml:6:"), "{e}");
+        assert!(e.message.contains(says), "{e}");
+    }
+    let text =
+        src("any-order", "peer", "").replacen("compat = \"any\"\n", "compat = \"any\"\nparallel_groups = 2\n", 1);
+    let es = parse_str(&text, "cluster.toml", Path::new(".")).err().unwrap().0;
+    assert!(
+        es.iter().any(|e| e.field == "cluster.parallel_groups" && e.message.contains("use max_unavailable")),
+        "{es:?}"
+    );
+}

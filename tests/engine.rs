@@ -613,7 +613,7 @@ async fn a_failure_in_a_batch_stops_new_batches_and_the_question_names_every_nod
     assert!(text.contains("peers/p2/install failed on p2"), "{text}");
     assert!(text.contains("batch 1/2 of peers (p1, p2, p3)"), "{text}");
     assert!(text.contains("p1: install done; p2: install FAILED; p3: install done"), "{text}");
-    assert!(text.contains("No new batch starts until you decide"), "{text}");
+    assert!(text.contains("Nothing new starts until you decide"), "{text}");
     let w = lab.world.lock().unwrap();
     // The other nodes of the batch finished the step they were running; nothing else started.
     assert!(w.started.iter().all(|c| !c.contains("p4") && !c.contains("p5") && !c.contains("p6")), "{:?}", w.started);
@@ -707,4 +707,63 @@ async fn resume_after_a_crash_mid_batch_reattaches_every_running_job_and_runs_no
     }
     let (entries, _) = lab.journal();
     assert_eq!(records(&entries, "reattached").len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_groups_run_two_pairs_side_by_side_each_passive_first_never_both_members_down() {
+    let lab = Lab::new(TWO_PAIRS);
+    let began = tokio::time::Instant::now();
+    let out = lab.run(false, proceed, no_hook).await;
+    let took = began.elapsed();
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let spans = lab.world.lock().unwrap().spans.clone();
+    for n in ["n1", "n2", "n3", "n4"] {
+        assert_eq!(lab.world.lock().unwrap().version(n), "1.1.0", "{n}");
+    }
+    // Both groups' passives first, side by side; each group's own order is kept.
+    assert!(overlapped(&spans, &["stop n2", "stop n4"]), "{spans:?}");
+    assert!(overlapped(&spans, &["install n2 1.1.0", "install n4 1.1.0"]), "{spans:?}");
+    let at = |c: &str| spans.iter().position(|s| s.0 == c).unwrap_or_else(|| panic!("{c} never ran: {spans:?}"));
+    for (active, passive) in [("n1", "n2"), ("n3", "n4")] {
+        assert!(at(&format!("start {passive}")) < at(&format!("switchover {active} {passive}")));
+        assert!(at(&format!("switchover {active} {passive}")) < at(&format!("stop {active}")));
+        // Never both members of one group down: the active stops after its passive is back.
+        let passive_back = spans.iter().find(|s| s.0 == format!("start {passive}")).unwrap().2;
+        let active_down = spans.iter().find(|s| s.0 == format!("stop {active}")).unwrap().1;
+        assert!(active_down >= passive_back);
+    }
+    // One confirmation per wave, naming both groups' steps.
+    let confirms: Vec<_> = out.questions().into_iter().filter(|q| q.kind == QuestionKind::Confirm).collect();
+    assert!(confirms[0].title.contains("db: stop n2; db2: stop n4"), "{}", confirms[0].title);
+    assert!(confirms[0].lines.iter().any(|l| l.contains("share no member")), "{:?}", confirms[0].lines);
+    // About one pair's time, not two.
+    let one_at_a_time = {
+        let lab = Lab::new(&TWO_PAIRS.replace("parallel_groups = 2", ""));
+        let began = tokio::time::Instant::now();
+        assert_eq!(lab.run(false, proceed, no_hook).await.end, RunEnd::Done);
+        began.elapsed()
+    };
+    assert!(took * 3 < one_at_a_time * 2, "side by side {took:?} vs one group at a time {one_at_a_time:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_in_one_lane_stops_every_lane_and_names_both() {
+    let lab = Lab::new(TWO_PAIRS);
+    lab.world.lock().unwrap().fail_install.insert("n4".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted);
+    let f = out.questions().into_iter().find(|q| q.kind == QuestionKind::Failure).unwrap();
+    let text = f.lines.join("\n");
+    assert!(text.contains("n2: install done; n4: install FAILED"), "{text}");
+    let w = lab.world.lock().unwrap();
+    assert!(!w.started.iter().any(|c| c.starts_with("start ")), "nothing new started: {:?}", w.started);
 }

@@ -906,3 +906,21 @@ fn without_max_unavailable_or_at_one_the_plan_is_one_at_a_time_as_before() {
     assert_eq!(s.confirm, Confirm::Yes);
     assert!(matches!(&s.before[0], Gate::BatchQuorum { nodes, min: 5, .. } if nodes == &["a1", "b1"]));
 }
+
+#[test]
+fn parallel_groups_say_which_groups_run_side_by_side_and_why_it_is_safe() {
+    let text = std::fs::read_to_string(format!("{}/config/terracotta.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let c = parse(&text.replacen("[cluster]\n", "[cluster]\nparallel_groups = 2\n", 1));
+    let p = run(&c, &terracotta_at("4.2.0"), "4.2.1", &RunContext::default()).unwrap();
+    let plain = run(&load("terracotta"), &terracotta_at("4.2.0"), "4.2.1", &RunContext::default()).unwrap();
+    // The steps, their order and their gates are those of one group at a time (R4, R5 per group).
+    assert_eq!(ids(&p), ids(&plain));
+    assert!(p.steps().zip(plain.steps()).all(|(a, b)| a.before == b.before && a.after == b.after));
+    let lanes = p.lanes.as_ref().expect("lanes");
+    assert_eq!((lanes.width, lanes.groups.clone()), (2, vec!["east".to_string(), "west".to_string()]));
+    let note = p.notes.iter().find(|n| n.text.starts_with("side by side:")).unwrap();
+    assert!(note.text.contains("server groups east, west share no member: up to 2 run side by side"), "{}", note.text);
+    assert!(note.text.contains("never two members of one group at once"), "{}", note.text);
+    assert!(render::to_text(&p).contains("R4 order: side by side: server groups east, west"));
+    assert!(plain.lanes.is_none());
+}

@@ -570,6 +570,7 @@ fn odd_input_never_panics() {
         typed_confirmations: vec![],
         point_of_no_return: None,
         batches: vec![],
+        lanes: None,
     };
     let actions = vec![
         Action::Exec(Event::Planned { plan: Box::new(empty), reason: "initial plan".into() }),

@@ -47,6 +47,8 @@ pub struct RawCluster {
     pub transport: Option<TransportKind>,
     #[serde(default)]
     pub job_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub parallel_groups: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

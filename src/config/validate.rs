@@ -992,6 +992,13 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         crate::model::NotifySpec { command, timeout }
     });
 
+    let parallel_groups = count(&mut ctx, &c.parallel_groups, "cluster.parallel_groups", 1, 1, 64);
+    if let Some(pg) = &c.parallel_groups
+        && *pg.get_ref() > 1
+        && profile == Profile::AnyOrder
+    {
+        ctx.err(pg.span(), "cluster.parallel_groups", "applies to server groups with failover (profiles terracotta and active-passive); under any-order use max_unavailable on the group");
+    }
     if !ctx.errors.is_empty() {
         ctx.errors.sort_by_key(|e| (e.line, e.col));
         return Err(ConfigErrors(ctx.errors));
@@ -1021,5 +1028,6 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         vars: cluster_vars,
         kinds,
         groups,
+        parallel_groups,
     })
 }

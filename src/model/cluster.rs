@@ -491,6 +491,9 @@ pub struct Cluster {
     pub kinds: BTreeMap<String, Kind>,
     /// Groups in the order the operator listed them.
     pub groups: Vec<Group>,
+    /// Server groups whose sequences may run at once (`parallel_groups`, default 1): independent
+    /// groups share no member, so a wide cluster of stripes need not wait for each in turn.
+    pub parallel_groups: usize,
 }
 
 impl Cluster {

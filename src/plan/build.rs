@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[path = "batches.rs"]
 pub(crate) mod batches;
+#[path = "lanes.rs"]
+pub(crate) mod lanes;
 
 /// Everything the planner needs; nothing it does touches the network.
 #[derive(Debug, Clone)]
@@ -296,6 +298,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
 
     b.run_level_steps();
     let point_of_no_return = b.mark_no_return();
+    let lanes = b.note_lanes();
 
     let changing = b.phases.iter().flat_map(|p| p.steps.iter()).filter(|s| matches!(s.action, Action::Install)).count();
     if changing > 1 || (changing == 1 && from_versions.len() > 1) {
@@ -376,6 +379,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         typed_confirmations: b.typed,
         point_of_no_return,
         batches: b.batches,
+        lanes,
     })
 }
 

@@ -338,6 +338,17 @@ pub struct Batch {
     pub why_safe: String,
 }
 
+/// Server groups whose steps run side by side (`parallel_groups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lanes {
+    /// How many groups at once.
+    pub width: usize,
+    /// The server groups, in plan order.
+    pub groups: Vec<String>,
+    /// Why running them side by side is safe, in an operator's words.
+    pub why_safe: String,
+}
+
 /// Whether a note is informative or a warning the operator must read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -428,6 +439,9 @@ pub struct Plan {
     /// Nodes whose steps run side by side (`max_unavailable`); absent: one node at a time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<Batch>,
+    /// Server groups that run side by side (`parallel_groups`); absent: one group at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lanes: Option<Lanes>,
 }
 
 /// "Rollback possible until here": the step after which nothing can be rolled back.

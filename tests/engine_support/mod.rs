@@ -98,6 +98,54 @@ kind = "node"
 hosts = ["p1", "p2", "p3"]
 "#;
 
+/// Two independent active/passive pairs (n1, n3 active) upgraded side by side
+/// (`parallel_groups = 2`).
+pub const TWO_PAIRS: &str = r#"
+[cluster]
+name = "fake"
+target = "1.1.0"
+profile = "active-passive"
+compat = "same-major"
+failback = "never"
+transport = "local"
+job_dir = "/jobs"
+parallel_groups = 2
+
+[timeouts]
+gate = "60s"
+step = "120s"
+refresh = "1s"
+probe = "5s"
+
+[lock]
+lease = "30s"
+
+[kinds.srv]
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+switchover = "fake switchover {host} {peer}"
+
+[kinds.srv.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)' }
+sync = { regex = 'sync=(\S+)' }
+
+[[groups]]
+name = "db"
+type = "server"
+kind = "srv"
+hosts = ["n1", "n2"]
+
+[[groups]]
+name = "db2"
+type = "server"
+kind = "srv"
+hosts = ["n3", "n4"]
+"#;
+
 /// Six peers upgraded three at a time (`max_unavailable = 3`); `{extra}` is replaced by more
 /// group keys (`max_failures = 1`).
 pub const BATCH: &str = r#"
@@ -252,6 +300,8 @@ pub struct World {
     pub job_workdirs: Vec<(String, String)>,
     /// When each command started and when it ends (paused-clock time), in start order.
     pub spans: Vec<(String, Instant, Instant)>,
+    /// Node → its group: a failover stays inside the group.
+    pub group_of: HashMap<String, String>,
 }
 
 impl World {
@@ -311,6 +361,9 @@ impl World {
                     return (1, format!("stop of {host} failed: service refused to stop\n"));
                 }
                 let was_active = self.nodes[&host].active;
+                let group = self.group_of.get(&host).cloned();
+                let same = |k: &String| self.group_of.get(k).cloned() == group;
+                let others: Vec<String> = self.nodes.keys().filter(|k| same(k)).cloned().collect();
                 let n = self.nodes.get_mut(&host).unwrap();
                 n.running = None;
                 n.active = false;
@@ -319,6 +372,7 @@ impl World {
                     && let Some(other) = self
                         .nodes
                         .iter_mut()
+                        .filter(|(k, _)| others.contains(k))
                         .find(|(k, s)| **k != host && s.running.is_some() && s.in_sync_at.is_some_and(|t| t <= now))
                 {
                     other.1.active = true;
@@ -335,7 +389,10 @@ impl World {
                 (0, format!("installed {} on {host}\n", w[3]))
             }
             "start" => {
-                let any_active = self.nodes.iter().any(|(k, s)| *k != host && s.active && s.running.is_some());
+                let group = self.group_of.get(&host).cloned();
+                let any_active = self.nodes.iter().any(|(k, s)| {
+                    *k != host && s.active && s.running.is_some() && self.group_of.get(k).cloned() == group
+                });
                 let delay = self.sync_after.get(&host).copied().unwrap_or(Duration::from_secs(2));
                 let n = self.nodes.get_mut(&host).unwrap();
                 n.running = Some(n.installed.clone());
@@ -673,6 +730,11 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         finalized: None,
         job_workdirs: Vec::new(),
         spans: Vec::new(),
+        group_of: cluster
+            .groups
+            .iter()
+            .flat_map(|g| g.nodes.iter().map(move |n| (n.name.clone(), g.name.clone())))
+            .collect(),
     }))
 }
 

@@ -50,20 +50,94 @@ fn sequence_after(plan: &Plan, first: &Step) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// What runs together: the nodes of a batch, or the next step of several server groups.
+#[derive(Debug, Clone)]
+pub(super) enum Together {
+    /// A batch of one group (`max_unavailable`).
+    Batch(Batch),
+    /// Independent server groups side by side (`parallel_groups`), with why that is safe.
+    Lanes(crate::plan::Lanes),
+}
+
+impl Together {
+    /// Why running these together is safe, for the confirmation.
+    fn why_safe(&self) -> &str {
+        match self {
+            Together::Batch(b) => &b.why_safe,
+            Together::Lanes(l) => &l.why_safe,
+        }
+    }
+
+    /// The group whose `max_failures` applies, for a batch.
+    fn group(&self) -> Option<&str> {
+        match self {
+            Together::Batch(b) => Some(&b.group),
+            Together::Lanes(_) => None,
+        }
+    }
+}
+
+/// The next step of up to `width` server groups, while the plan is still upgrading server groups
+/// (R4: everything after them waits). A step that asks an optional question (a failback) runs on
+/// its own, so its answer is never mixed with another group's.
+pub(super) fn lane_wave(plan: &Plan, cluster: &crate::model::Cluster, width: usize) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for s in plan.steps() {
+        let server = cluster.group(&s.group).is_some_and(|g| g.gtype == crate::model::GroupType::Server);
+        if !server || s.action.is_run_level() || seen.len() >= width {
+            break;
+        }
+        if seen.contains(&s.group.as_str()) {
+            continue;
+        }
+        seen.push(&s.group);
+        if s.confirm == Confirm::Optional {
+            if out.is_empty() {
+                return Vec::new();
+            }
+            continue;
+        }
+        out.push(s.clone());
+    }
+    out
+}
+
 impl Exec {
     /// The next step of each node of `batch`, in the batch's order.
     fn wave(plan: &Plan, batch: &Batch) -> Vec<Step> {
         batch.nodes.iter().filter_map(|n| plan.steps().find(|s| &s.node == n).cloned()).collect()
     }
 
+    /// The steps that run together now.
+    fn wave_of(&self, plan: &Plan, together: &Together) -> Vec<Step> {
+        match together {
+            Together::Batch(b) => Self::wave(plan, b),
+            Together::Lanes(l) => lane_wave(plan, &self.cluster, l.width),
+        }
+    }
+
     /// Runs the next step of every node of `batch` side by side, then their checks.
     pub(super) async fn batch_wave(&mut self, plan: &Plan, batch: &Batch) -> Res<Flow> {
-        let wave = Self::wave(plan, batch);
+        self.together(plan, &Together::Batch(batch.clone())).await
+    }
+
+    /// Runs the steps of a wave side by side (a batch's nodes, or several server groups), then
+    /// their checks; one confirmation for all of them.
+    pub(super) async fn together(&mut self, plan: &Plan, together: &Together) -> Res<Flow> {
+        let wave = self.wave_of(plan, together);
         if wave.is_empty() {
             return Ok(Flow::Next);
         }
-        let names = batch.nodes.join(", ");
-        let label = format!("batch {}/{} of {} ({names})", batch.number, batch.of, batch.group);
+        let label = match together {
+            Together::Batch(batch) => {
+                format!("batch {}/{} of {} ({})", batch.number, batch.of, batch.group, batch.nodes.join(", "))
+            }
+            Together::Lanes(_) => format!(
+                "server groups side by side ({})",
+                wave.iter().map(|s| format!("{}: {} {}", s.group, s.action, s.node)).collect::<Vec<_>>().join("; ")
+            ),
+        };
         for s in &wave {
             let done_before = self.state.done_count.get(&s.id).copied().unwrap_or(0);
             if done_before >= 2 {
@@ -74,7 +148,8 @@ impl Exec {
                 return self.recover(s, &what, "").await;
             }
         }
-        // The whole batch is judged before any of it starts (R5: the batch gate keeps the quorum).
+        // Everything that runs together is judged before any of it starts (R5: the batch gate
+        // keeps the quorum; each group's own gates hold).
         for s in &wave {
             for g in s.before.clone() {
                 match self.wait_gate(s, &g, "before").await? {
@@ -83,7 +158,7 @@ impl Exec {
                 }
             }
         }
-        // One confirmation for the batch, naming every node; the pause policy applies as to one.
+        // One confirmation for all of them, naming every node; the pause policy applies as to one.
         let asking: Vec<&Step> = wave
             .iter()
             .filter(|s| {
@@ -103,18 +178,22 @@ impl Exec {
                     self.approve_by_policy(s);
                 }
             } else {
-                let head = asking[0].clone();
+                // The strongest confirmation any of them needs is the one asked (typed wins).
+                let head = asking.iter().find(|s| s.confirm == Confirm::Typed).copied().unwrap_or(asking[0]).clone();
                 let id = self.next_question_id();
                 let mut q = confirmation_question(&head, id, &self.cluster.name);
-                q.title = format!("{} {label}", head.action);
+                q.title = match together {
+                    Together::Batch(_) => format!("{} {label}", head.action),
+                    Together::Lanes(_) => label.clone(),
+                };
                 let mut lines = vec![
                     format!(
-                        "{label}: {} run side by side, with one confirmation for the batch.",
+                        "{label}: {} run side by side, with one confirmation for all of them.",
                         wave.iter().map(|s| format!("{} {}", s.action, s.node)).collect::<Vec<_>>().join(", ")
                     ),
-                    format!("Why this is safe: {}.", batch.why_safe),
+                    format!("Why this is safe: {}.", together.why_safe()),
                 ];
-                for s in wave.iter().skip(1) {
+                for s in wave.iter().filter(|s| s.id != head.id) {
                     if let Some(c) = &s.command {
                         lines.push(format!("Command on {}: {c}", s.node));
                     }
@@ -126,8 +205,8 @@ impl Exec {
                     Answer::Proceed => {
                         for s in &asking {
                             self.decided(&s.id, DecisionRecord::Proceed, typed.clone());
+                            self.canaried.insert(s.group.clone());
                         }
-                        self.canaried.insert(head.group.clone());
                     }
                     Answer::Cancel => {
                         self.pause = true;
@@ -141,16 +220,20 @@ impl Exec {
                         return Ok(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted before {label}"))));
                     }
                 }
-                // Time passed while the operator read: the batch is judged again (R12).
-                let focus: Vec<String> = self
-                    .cluster
-                    .group(&batch.group)
-                    .map(|g| g.nodes.iter().map(|n| n.name.clone()).collect())
-                    .unwrap_or_default();
+                // Time passed while the operator read: it is all judged again (R12).
+                let mut focus: Vec<String> = Vec::new();
+                for s in &wave {
+                    if let Some(g) = self.cluster.group(&s.group) {
+                        focus.extend(
+                            g.nodes.iter().map(|n| n.name.clone()).filter(|n| !focus.contains(n)).collect::<Vec<_>>(),
+                        );
+                    }
+                }
                 let snap = self.poller.refresh_nodes(&focus).await;
                 match self.plan_now(&snap) {
                     Ok(p)
-                        if Self::wave(&p, batch)
+                        if self
+                            .wave_of(&p, together)
                             .iter()
                             .map(|s| (&s.id, &s.command))
                             .eq(wave.iter().map(|s| (&s.id, &s.command))) =>
@@ -189,7 +272,7 @@ impl Exec {
         if let Some(flow) = failed.0 {
             return Ok(flow);
         }
-        self.batch_failures(batch, &wave, failed.1, &label).await
+        self.batch_failures(together.group(), &wave, failed.1, &label).await
     }
 
     /// Starts every step of the wave (each journaled before its job starts), follows them all to
@@ -382,16 +465,24 @@ impl Exec {
     /// After a wave: nothing failed, go on; failures the group's `max_failures` still tolerates
     /// are reported and their nodes left out; any other failure stops new batches (R11) and asks,
     /// naming every node of the batch and where each one is.
-    async fn batch_failures(&mut self, batch: &Batch, wave: &[Step], failed: Vec<Failed>, label: &str) -> Res<Flow> {
+    async fn batch_failures(
+        &mut self,
+        group: Option<&str>,
+        wave: &[Step],
+        failed: Vec<Failed>,
+        label: &str,
+    ) -> Res<Flow> {
         if failed.is_empty() {
             return Ok(Flow::Next);
         }
-        let allowed = self.cluster.group(&batch.group).map(|g| g.max_failures).unwrap_or(0);
-        let so_far = self.state.context.tolerated_failures.get(&batch.group).map(|s| s.len()).unwrap_or(0);
-        if so_far + failed.len() <= allowed {
+        let allowed = group.and_then(|g| self.cluster.group(g)).map(|g| g.max_failures).unwrap_or(0);
+        let so_far = group.and_then(|g| self.state.context.tolerated_failures.get(g)).map(|s| s.len()).unwrap_or(0);
+        if let Some(group) = group
+            && so_far + failed.len() <= allowed
+        {
             let mut ctx = self.state.context.clone();
             for f in &failed {
-                ctx.tolerated_failures.entry(batch.group.clone()).or_default().insert(f.step.node.clone());
+                ctx.tolerated_failures.entry(group.to_string()).or_default().insert(f.step.node.clone());
                 ctx.skipped_nodes.insert(f.step.node.clone());
             }
             let count = so_far + failed.len();
@@ -426,7 +517,7 @@ impl Exec {
         };
         for f in failed {
             let what = format!(
-                "{}. In {label}: {}. No new batch starts until you decide{tolerance}.",
+                "{}. In {label}: {}. Nothing new starts until you decide{tolerance}.",
                 f.what,
                 status.join("; ")
             );

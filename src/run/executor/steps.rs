@@ -290,6 +290,10 @@ impl Exec {
                 self.preflight(&plan).await?
             } else if let Some(batch) = plan.batch_of(&step.node).cloned() {
                 self.batch_wave(&plan, &batch).await?
+            } else if let Some(lanes) = plan.lanes.clone()
+                && super::batch::lane_wave(&plan, &self.cluster, lanes.width).len() > 1
+            {
+                self.together(&plan, &super::batch::Together::Lanes(lanes)).await?
             } else {
                 self.one_step(&step).await?
             };
