@@ -73,6 +73,8 @@ pub struct UpOptions {
     pub stripe_size: Option<usize>,
     /// StreamBase nodes (default 3), for rehearsing batches on a big peer group.
     pub nodes: Option<usize>,
+    /// Terracotta stripes (default 2: east and west), for rehearsing `parallel_groups`.
+    pub stripes: Option<usize>,
     /// Terracotta servers keep their data on disk (default true).
     pub persistent: bool,
     /// Reach each host through ssh at these addresses, in config order (empty: local transport).
@@ -94,6 +96,7 @@ impl UpOptions {
             version: None,
             stripe_size: None,
             nodes: None,
+            stripes: None,
             persistent: true,
             ssh_hosts: Vec::new(),
             ssh_config: None,
@@ -141,6 +144,17 @@ pub fn up(opts: &UpOptions) -> Result<SimInfo, SimError> {
             "--stripe-size and --not-persistent apply to the terracotta topology only, not {}",
             opts.topology.as_str()
         )));
+    }
+    if let Some(n) = opts.stripes {
+        if opts.topology != Topology::Terracotta {
+            return Err(SimError::Usage(format!(
+                "--stripes applies to the terracotta topology only, not {}",
+                opts.topology.as_str()
+            )));
+        }
+        if !(1..=8).contains(&n) {
+            return Err(SimError::Usage(format!("--stripes {n}: choose 1 to 8 Terracotta stripes")));
+        }
     }
     if let Some(n) = opts.nodes {
         if opts.topology != Topology::Streambase {
@@ -325,40 +339,48 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         servers: None,
     };
     // Groups: (name, keys) in config order.
-    let (groups, specs): (Vec<(&str, Vec<String>)>, Vec<HostSpec>) = match t {
+    let (groups, specs): (Vec<(String, Vec<String>)>, Vec<HostSpec>) = match t {
         Topology::Terracotta => {
+            let names = stripe_names(opts.stripes.unwrap_or(2));
+            let n = names.len();
             let mut specs = Vec::new();
-            for (gi, g) in ["east", "west"].iter().enumerate() {
+            for (gi, g) in names.iter().enumerate() {
                 for i in 1..=stripe {
                     let n = format!("tc-{g}-{i}");
                     specs.push(mk(&n, gi, HostRole::Server, &n, "terracotta"));
                 }
             }
-            let mut c1 = mk("app-east-1", 2, HostRole::Client, "app-east-1", "terracotta");
-            c1.servers = Some("east".into());
-            let mut c2 = mk("app-west-1", 3, HostRole::Client, "app-west-1", "terracotta");
-            c2.servers = Some("west".into());
-            specs.push(c1);
-            specs.push(c2);
-            let mut w1 = mk("wan-east", 4, HostRole::Orchestrator, "wan-east", "terracotta");
+            for (gi, g) in names.iter().enumerate() {
+                let name = format!("app-{g}-1");
+                let mut c = mk(&name, n + gi, HostRole::Client, &name, "terracotta");
+                c.servers = Some(g.clone());
+                specs.push(c);
+            }
+            let mut w1 = mk("wan-east", 2 * n, HostRole::Orchestrator, "wan-east", "terracotta");
             w1.decl = Some("master");
-            let mut w2 = mk("wan-west", 4, HostRole::Orchestrator, "wan-west", "terracotta");
+            let mut w2 = mk("wan-west", 2 * n, HostRole::Orchestrator, "wan-west", "terracotta");
             w2.decl = Some("standby");
             specs.push(w1);
             specs.push(w2);
-            (
-                vec![
-                    ("east", vec!["type = \"server\"".into(), "region = \"us-east\"".into()]),
-                    ("west", vec!["type = \"server\"".into(), "region = \"eu-west\"".into()]),
-                    ("app-east", vec!["type = \"client\"".into(), "servers = \"east\"".into(), "batch = 1".into()]),
-                    ("app-west", vec!["type = \"client\"".into(), "servers = \"west\"".into(), "batch = 1".into()]),
-                    ("wan", vec!["type = \"orchestrator\"".into(), "reconnect_resync = true".into()]),
-                ],
-                specs,
-            )
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for (gi, g) in names.iter().enumerate() {
+                let region = ["us-east", "eu-west", "us-west", "ap-south"]
+                    .get(gi)
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| g.clone());
+                groups.push((g.clone(), vec!["type = \"server\"".into(), format!("region = {}", q(&region))]));
+            }
+            for g in &names {
+                groups.push((
+                    format!("app-{g}"),
+                    vec!["type = \"client\"".into(), format!("servers = {}", q(g)), "batch = 1".into()],
+                ));
+            }
+            groups.push(("wan".into(), vec!["type = \"orchestrator\"".into(), "reconnect_resync = true".into()]));
+            (groups, specs)
         }
         Topology::Streambase => (
-            vec![("trading", vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
+            vec![("trading".into(), vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
             (1..=opts.nodes.unwrap_or(3))
                 .map(|i| format!("sb-{i}"))
                 .map(|n| mk(&n, 0, HostRole::SbNode, &n, "streambase"))
@@ -366,9 +388,9 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         ),
         Topology::Exchange => (
             vec![
-                ("mail", vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
+                ("mail".into(), vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
                 (
-                    "antivirus",
+                    "antivirus".into(),
                     vec![
                         "type = \"component\"".into(),
                         "kind = \"scanner\"".into(),
@@ -532,7 +554,7 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
     let sim_dir = layout.root.clone();
     match st.topology {
         Topology::Terracotta => {
-            for g in ["east", "west"] {
+            for g in stripes_of(st).iter().map(String::as_str) {
                 let servers: Vec<Member> =
                     st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g).map(member).collect();
                 let sc = StripeConf {
@@ -748,6 +770,23 @@ fn lock_path(layout: &Layout, name: &str) -> String {
     format!("/tmp/rollpilot-lock-{name}-{h:016x}")
 }
 
+/// Stripe names: east and west as always, then more for `--stripes`.
+fn stripe_names(n: usize) -> Vec<String> {
+    let known = ["east", "west", "north", "south"];
+    (0..n).map(|i| known.get(i).map(|s| s.to_string()).unwrap_or_else(|| format!("stripe-{}", i + 1))).collect()
+}
+
+/// The server groups (stripes) of a simulated Terracotta cluster, in host order.
+fn stripes_of(st: &SimState) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in st.hosts.iter().filter(|h| h.role == HostRole::Server) {
+        if !out.contains(&h.group) {
+            out.push(h.group.clone());
+        }
+    }
+    out
+}
+
 fn absolute(path: &Path) -> Result<PathBuf, SimError> {
     if path.is_absolute() {
         return Ok(path.to_path_buf());
@@ -759,7 +798,7 @@ fn absolute(path: &Path) -> Result<PathBuf, SimError> {
 pub fn not_ready(st: &SimState) -> Option<String> {
     match st.topology {
         Topology::Terracotta => {
-            for g in ["east", "west"] {
+            for g in stripes_of(st).iter().map(String::as_str) {
                 let servers: Vec<&HostRecord> =
                     st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g).collect();
                 let states: Vec<(String, String)> = servers
