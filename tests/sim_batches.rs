@@ -171,6 +171,8 @@ fn four_stripes_side_by_side_each_in_its_own_order_and_nothing_lost() {
     );
     assert_eq!(code, 0, "{log}\n{}", logs(&s.dir));
     eprintln!("4 stripes at parallel_groups = 4: {:?}", began.elapsed());
+    // Every lane is planned from fresh facts: nothing it already did is planned again.
+    assert!(!log.contains("R12 drift"), "{log}");
     assert!(log.contains("server groups side by side (east: stop tc-east-2; west: stop tc-west-2; north: stop tc-north-2; south: stop tc-south-2)"), "{log}");
 
     // From the journal: the four stripes' jobs ran side by side, and within a stripe the mirror

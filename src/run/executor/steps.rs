@@ -128,7 +128,41 @@ impl Exec {
         else {
             return Vec::new();
         };
-        self.group_nodes(&next.group, &next)
+        let mut focus = self.group_nodes(&next.group, &next);
+        // Groups side by side: every lane's group is looked at, or a lane would be planned from
+        // stale facts (a step it already ran planned again).
+        if let Some(plan) = &self.plan
+            && let Some(l) = &plan.lanes
+        {
+            let remaining = Plan { phases: self.remaining_phases(plan), ..plan.clone() };
+            let mut groups: Vec<String> =
+                super::batch::lane_wave(&remaining, &self.cluster, l.width).into_iter().map(|s| s.group).collect();
+            groups.extend(self.done_since_plan.iter().filter_map(|id| id.split('/').next().map(str::to_string)));
+            for g in groups {
+                let nodes: Vec<String> = self
+                    .cluster
+                    .group(&g)
+                    .map(|g| g.nodes.iter().map(|n| n.name.clone()).collect())
+                    .unwrap_or_default();
+                for n in nodes {
+                    if !focus.contains(&n) {
+                        focus.push(n);
+                    }
+                }
+            }
+        }
+        focus
+    }
+
+    /// The phases of `plan` without the steps done since it was adopted.
+    fn remaining_phases(&self, plan: &Plan) -> Vec<crate::plan::Phase> {
+        plan.phases
+            .iter()
+            .map(|ph| crate::plan::Phase {
+                steps: ph.steps.iter().filter(|s| !self.done_since_plan.contains(&s.id)).cloned().collect(),
+                ..ph.clone()
+            })
+            .collect()
     }
 
     /// How the step count moved between two plans, for the progress line ("+1 step: …").
