@@ -112,7 +112,22 @@ fn bad_batch_values_are_located_and_say_what_is_allowed() {
         "is not a variable name",
     );
     refused("any-order", "peer", "max_failures = -1", "max_failures", "groups[0].max_failures", "allowed 0 to 1000");
-    refused("any-order", "peer", "max_failures = 4", "max_failures", "groups[0].max_failures", "allowed 0 to 3");
+    refused(
+        "any-order",
+        "peer",
+        "max_unavailable = 2\nmax_failures = 4",
+        "max_failures",
+        "groups[0].max_failures",
+        "allowed 0 to 3",
+    );
+    refused(
+        "any-order",
+        "peer",
+        "max_failures = 1",
+        "max_failures",
+        "groups[0].max_failures",
+        "needs `max_unavailable`",
+    );
     refused(
         "active-passive",
         "server",

@@ -789,6 +789,8 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         if let Some(mf) = &g.max_failures {
             if !batches_allowed {
                 ctx.err(mf.span(), gf("max_failures"), format!("{not_here} (group type {})", g.gtype.as_str()));
+            } else if max_failures > 0 && g.max_unavailable.is_none() {
+                ctx.err(mf.span(), gf("max_failures"), "needs `max_unavailable` in the same group: failures are tolerated per batch; one node at a time, every failure asks");
             } else if max_failures >= nodes.len() && !nodes.is_empty() {
                 ctx.err(
                     mf.span(),
