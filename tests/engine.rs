@@ -578,6 +578,7 @@ async fn a_batch_runs_its_nodes_side_by_side_with_one_confirmation_naming_them_a
         assert_eq!(lab.run(false, proceed, no_hook).await.end, RunEnd::Done);
         began.elapsed()
     };
+    eprintln!("6 peers, paused clock: max_unavailable = 3 took {took:?}, one at a time {one_at_a_time:?}");
     assert!(took * 2 < one_at_a_time, "batched {took:?} vs one at a time {one_at_a_time:?}");
 }
 
@@ -743,6 +744,7 @@ async fn parallel_groups_run_two_pairs_side_by_side_each_passive_first_never_bot
         assert_eq!(lab.run(false, proceed, no_hook).await.end, RunEnd::Done);
         began.elapsed()
     };
+    eprintln!("2 pairs, paused clock: parallel_groups = 2 took {took:?}, one group at a time {one_at_a_time:?}");
     assert!(took * 3 < one_at_a_time * 2, "side by side {took:?} vs one group at a time {one_at_a_time:?}");
 }
 
