@@ -526,3 +526,246 @@ async fn resume_after_an_aborted_failure_says_it_runs_the_step_again_as_a_new_at
         .collect();
     assert_eq!(attempts, vec![1, 2]);
 }
+
+fn batch_lab(extra: &str) -> Lab {
+    Lab::new(&BATCH.replace("{extra}", extra))
+}
+
+/// Whether the commands overlapped in time on their hosts (each started before the others ended).
+fn overlapped(w: &[(String, tokio::time::Instant, tokio::time::Instant)], cmds: &[&str]) -> bool {
+    let spans: Vec<_> =
+        cmds.iter().map(|c| w.iter().find(|s| s.0 == *c).unwrap_or_else(|| panic!("{c} never ran"))).collect();
+    spans.iter().all(|a| spans.iter().all(|b| a.1 < b.2 && b.1 < a.2))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_runs_its_nodes_side_by_side_with_one_confirmation_naming_them_all() {
+    let lab = batch_lab("");
+    let began = tokio::time::Instant::now();
+    let out = lab.run(false, proceed, no_hook).await;
+    let took = began.elapsed();
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let w = lab.world.lock().unwrap().spans.clone();
+    for n in ["p1", "p2", "p3", "p4", "p5", "p6"] {
+        assert_eq!(lab.world.lock().unwrap().version(n), "1.1.0");
+    }
+    // Same step of every node of the batch at once; the second batch only after the first.
+    assert!(overlapped(&w, &["install p1 1.1.0", "install p2 1.1.0", "install p3 1.1.0"]), "{w:?}");
+    assert!(overlapped(&w, &["stop p4", "stop p5", "stop p6"]));
+    let end_first =
+        w.iter().filter(|s| ["start p1", "start p2", "start p3"].contains(&s.0.as_str())).map(|s| s.2).max().unwrap();
+    let stop4 = w.iter().find(|s| s.0 == "stop p4").unwrap().1;
+    assert!(stop4 >= end_first, "batch 2 began before batch 1 was back");
+    // One confirmation per batch, naming all its nodes.
+    let confirms: Vec<_> = out.questions().into_iter().filter(|q| q.kind == QuestionKind::Confirm).collect();
+    assert_eq!(confirms.len(), 2, "{:?}", confirms.iter().map(|q| &q.title).collect::<Vec<_>>());
+    assert!(confirms[0].title.contains("batch 1/2 of peers (p1, p2, p3)"), "{}", confirms[0].title);
+    assert!(confirms[1].title.contains("batch 2/2 of peers (p4, p5, p6)"), "{}", confirms[1].title);
+    assert!(
+        confirms[0].lines.iter().any(|l| l.starts_with("Why this is safe: 3 of 6 members")),
+        "{:?}",
+        confirms[0].lines
+    );
+    // Every step ran exactly once and the journal saw each node's steps.
+    let (entries, state) = lab.journal();
+    assert_eq!(records(&entries, "step-started").len(), 18);
+    assert_eq!(state.done_steps.len(), 18);
+    assert!(state.in_flight_all.is_empty());
+    // About two node-sequences long, not six.
+    let one_at_a_time = {
+        let lab = Lab::new(&BATCH.replace("max_unavailable = 3", "").replace("{extra}", ""));
+        let began = tokio::time::Instant::now();
+        assert_eq!(lab.run(false, proceed, no_hook).await.end, RunEnd::Done);
+        began.elapsed()
+    };
+    eprintln!("6 peers, paused clock: max_unavailable = 3 took {took:?}, one at a time {one_at_a_time:?}");
+    assert!(took * 2 < one_at_a_time, "batched {took:?} vs one at a time {one_at_a_time:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_first_confirms_the_first_batch_only() {
+    let lab = batch_lab("");
+    lab.pause.set(Some(rollpilot::run::events::PausePolicy::First));
+    let out = lab.run(false, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let confirms: Vec<_> = out.questions().into_iter().filter(|q| q.kind == QuestionKind::Confirm).collect();
+    assert_eq!(confirms.len(), 1);
+    assert!(confirms[0].title.contains("(p1, p2, p3)"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_in_a_batch_stops_new_batches_and_the_question_names_every_node_of_it() {
+    let lab = batch_lab("");
+    lab.world.lock().unwrap().fail_install.insert("p2".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted, "{}", out.finished_message());
+    let failures: Vec<_> = out.questions().into_iter().filter(|q| q.kind == QuestionKind::Failure).collect();
+    assert_eq!(failures.len(), 1);
+    let text = failures[0].lines.join("\n");
+    assert!(text.contains("peers/p2/install failed on p2"), "{text}");
+    assert!(text.contains("batch 1/2 of peers (p1, p2, p3)"), "{text}");
+    assert!(text.contains("p1: install done; p2: install FAILED; p3: install done"), "{text}");
+    assert!(text.contains("Nothing new starts until you decide"), "{text}");
+    let w = lab.world.lock().unwrap();
+    // The other nodes of the batch finished the step they were running; nothing else started.
+    assert!(w.started.iter().all(|c| !c.contains("p4") && !c.contains("p5") && !c.contains("p6")), "{:?}", w.started);
+    assert!(w.started.iter().all(|c| !c.starts_with("start ")), "{:?}", w.started);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_failures_tolerates_that_many_failed_nodes_then_stops() {
+    // One failure tolerated: p2 is reported and left out, the rollout goes on.
+    let lab = batch_lab("max_failures = 1");
+    lab.world.lock().unwrap().fail_install.insert("p2".into(), 9);
+    let out = lab.run(false, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    assert!(!out.questions().iter().any(|q| q.kind == QuestionKind::Failure));
+    let notes: Vec<String> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Note { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("tolerated under max_failures = 1 (1 of 1 used): p2 is left as it is")),
+        "{notes:#?}"
+    );
+    assert!(out.finished_message().contains("p2"), "{}", out.finished_message());
+    {
+        let w = lab.world.lock().unwrap();
+        assert_eq!(w.version("p2"), "1.0.0");
+        for n in ["p1", "p3", "p4", "p5", "p6"] {
+            assert_eq!(w.version(n), "1.1.0", "{n}");
+        }
+    }
+    // A second failure exceeds it: the run stops and asks, naming the batch.
+    let lab = batch_lab("max_failures = 1");
+    {
+        let mut w = lab.world.lock().unwrap();
+        w.fail_install.insert("p2".into(), 9);
+        w.fail_install.insert("p5".into(), 9);
+    }
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted);
+    let failures: Vec<_> = out.questions().into_iter().filter(|q| q.kind == QuestionKind::Failure).collect();
+    assert_eq!(failures.len(), 1);
+    let text = failures[0].lines.join("\n");
+    assert!(text.contains("peers/p5/install failed"), "{text}");
+    // p2 is down and counts against max_unavailable = 3: the next batch has two nodes.
+    assert!(text.contains("(p4, p5)"), "{text}");
+    assert!(text.contains("1 of max_failures = 1 already used"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn resume_after_a_crash_mid_batch_reattaches_every_running_job_and_runs_none_twice() {
+    let lab = batch_lab("");
+    lab.world.lock().unwrap().takes.insert("install p3".into(), std::time::Duration::from_secs(30));
+    let cfg = lab.cfg(false);
+    let (task, events) = lab.spawn(cfg, proceed, no_hook);
+    for i in 0.. {
+        assert!(i < 6000, "the installs never started");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, st) = lab.journal();
+        if st.in_flight_all.len() == 3 && st.in_flight_all.keys().all(|k| k.ends_with("/install")) {
+            break;
+        }
+    }
+    task.abort();
+    let _ = task.await;
+    drop(events);
+    holder_crashed(&lab.world);
+    let (_, st) = lab.journal();
+    assert_eq!(
+        st.in_flight_all.keys().cloned().collect::<Vec<_>>(),
+        vec!["peers/p1/install", "peers/p2/install", "peers/p3/install"]
+    );
+    let out = lab.run(true, proceed, no_hook).await;
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let w = lab.world.lock().unwrap();
+    for n in ["p1", "p2", "p3"] {
+        let cmd = format!("install {n} 1.1.0");
+        assert_eq!(w.started.iter().filter(|c| **c == cmd).count(), 1, "{cmd}: {:?}", w.started);
+    }
+    let (entries, _) = lab.journal();
+    assert_eq!(records(&entries, "reattached").len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_groups_run_two_pairs_side_by_side_each_passive_first_never_both_members_down() {
+    let lab = Lab::new(TWO_PAIRS);
+    let began = tokio::time::Instant::now();
+    let out = lab.run(false, proceed, no_hook).await;
+    let took = began.elapsed();
+    assert_eq!(out.end, RunEnd::Done, "{}", out.finished_message());
+    let spans = lab.world.lock().unwrap().spans.clone();
+    for n in ["n1", "n2", "n3", "n4"] {
+        assert_eq!(lab.world.lock().unwrap().version(n), "1.1.0", "{n}");
+    }
+    // Both groups' passives first, side by side; each group's own order is kept.
+    assert!(overlapped(&spans, &["stop n2", "stop n4"]), "{spans:?}");
+    assert!(overlapped(&spans, &["install n2 1.1.0", "install n4 1.1.0"]), "{spans:?}");
+    let at = |c: &str| spans.iter().position(|s| s.0 == c).unwrap_or_else(|| panic!("{c} never ran: {spans:?}"));
+    for (active, passive) in [("n1", "n2"), ("n3", "n4")] {
+        assert!(at(&format!("start {passive}")) < at(&format!("switchover {active} {passive}")));
+        assert!(at(&format!("switchover {active} {passive}")) < at(&format!("stop {active}")));
+        // Never both members of one group down: the active stops after its passive is back.
+        let passive_back = spans.iter().find(|s| s.0 == format!("start {passive}")).unwrap().2;
+        let active_down = spans.iter().find(|s| s.0 == format!("stop {active}")).unwrap().1;
+        assert!(active_down >= passive_back);
+    }
+    // One confirmation per wave, naming both groups' steps.
+    let confirms: Vec<_> = out.questions().into_iter().filter(|q| q.kind == QuestionKind::Confirm).collect();
+    assert!(confirms[0].title.contains("db: stop n2; db2: stop n4"), "{}", confirms[0].title);
+    assert!(confirms[0].lines.iter().any(|l| l.contains("share no member")), "{:?}", confirms[0].lines);
+    // About one pair's time, not two.
+    let one_at_a_time = {
+        let lab = Lab::new(&TWO_PAIRS.replace("parallel_groups = 2", ""));
+        let began = tokio::time::Instant::now();
+        assert_eq!(lab.run(false, proceed, no_hook).await.end, RunEnd::Done);
+        began.elapsed()
+    };
+    eprintln!("2 pairs, paused clock: parallel_groups = 2 took {took:?}, one group at a time {one_at_a_time:?}");
+    assert!(took * 3 < one_at_a_time * 2, "side by side {took:?} vs one group at a time {one_at_a_time:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_in_one_lane_stops_every_lane_and_names_both() {
+    let lab = Lab::new(TWO_PAIRS);
+    lab.world.lock().unwrap().fail_install.insert("n4".into(), 1);
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            no_hook,
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted);
+    let f = out.questions().into_iter().find(|q| q.kind == QuestionKind::Failure).unwrap();
+    let text = f.lines.join("\n");
+    assert!(text.contains("n2: install done; n4: install FAILED"), "{text}");
+    let w = lab.world.lock().unwrap();
+    assert!(!w.started.iter().any(|c| c.starts_with("start ")), "nothing new started: {:?}", w.started);
+}

@@ -780,3 +780,147 @@ fn the_reported_cluster_version_decides_finalize_and_refuses_a_fresh_downgrade_r
     let p = run(&c, &crdb_finalized(["24.1.6"; 3], "24.1.0"), "24.1.6", &fin).unwrap();
     assert!(p.is_empty(), "{:?}", ids(&p));
 }
+
+/// A peer group of seven in two racks, for the batch tests.
+fn racked_peers(extra: &str) -> Cluster {
+    parse(&format!(
+        r#"[cluster]
+name = "sb-big"
+target = "10.6.1"
+profile = "any-order"
+compat = "any"
+failback = "never"
+
+[kinds.node]
+version = "epadmin --servicename={{host}} display node"
+status = "epadmin --servicename={{host}} display node"
+stop = "epadmin --servicename={{host}} stop node"
+install = "install-kit {{version}}"
+start = "epadmin --servicename={{host}} start node"
+
+[kinds.node.parse]
+version = {{ regex = 'Product Version = \D*(\d+\.\d+\.\d+\S*)' }}
+role = {{ regex = 'Node State = (\S+)', map = {{ "Started" = "none", "Stopped" = "stopped" }}, default = "unknown" }}
+
+[[groups]]
+name = "trading"
+type = "peer"
+kind = "node"
+{extra}
+hosts = [
+  {{ name = "a1", vars = {{ rack = "r1" }} }},
+  {{ name = "b1", vars = {{ rack = "r2" }} }},
+  {{ name = "a2", vars = {{ rack = "r1" }} }},
+  {{ name = "a3", vars = {{ rack = "r1" }} }},
+  {{ name = "b2", vars = {{ rack = "r2" }} }},
+  {{ name = "a4", vars = {{ rack = "r1" }} }},
+  {{ name = "b3", vars = {{ rack = "r2" }} }},
+]
+"#
+    ))
+}
+
+fn racked_obs(stopped: &[&str]) -> Observed {
+    let names = ["a1", "b1", "a2", "a3", "b2", "a4", "b3"];
+    let rows: Vec<(&str, &str, &str, &str)> =
+        names.iter().map(|n| (*n, "10.6.0", if stopped.contains(n) { "stopped" } else { "none" }, "n/a")).collect();
+    observed(&rows)
+}
+
+fn batch_names(p: &Plan) -> Vec<Vec<String>> {
+    p.batches.iter().map(|b| b.nodes.clone()).collect()
+}
+
+#[test]
+fn batches_keep_the_quorum_and_never_span_two_racks() {
+    // 50% of 7 is 3, but quorum 5 leaves room for only 2 down at once.
+    let c = racked_peers("max_unavailable = \"50%\"\nbatch_by = \"rack\"\nquorum = 5");
+    let p = run(&c, &racked_obs(&[]), "10.6.1", &RunContext::default()).unwrap();
+    assert_eq!(
+        batch_names(&p),
+        vec![vec!["a1", "a2"], vec!["a3", "a4"], vec!["b1", "b2"], vec!["b3"]],
+        "rack r1 first (listed first), then r2; never more than the quorum allows"
+    );
+    for b in &p.batches {
+        let racks: std::collections::BTreeSet<String> =
+            b.nodes.iter().map(|n| c.node(n).unwrap().1.vars["rack"].clone()).collect();
+        assert_eq!(racks.len(), 1, "batch {:?} spans racks {racks:?}", b.nodes);
+        assert_eq!(b.label.as_deref(), racks.iter().next().map(String::as_str));
+    }
+    // The whole batch is judged before any of it stops: each member's first step carries the
+    // batch gate with the quorum, and no single-node PeersReady gate that the batch would break.
+    for id in ["trading/a1/stop", "trading/a2/stop"] {
+        let s = p.step(id).unwrap();
+        assert_eq!(
+            s.before,
+            vec![Gate::BatchQuorum { group: "trading".into(), nodes: vec!["a1".into(), "a2".into()], min: 5 }]
+        );
+    }
+    assert!(p.steps().all(|s| !s.before.iter().any(|g| matches!(g, Gate::PeersReady { .. }))));
+    // One confirmation per node sequence; the executor asks once for the whole batch.
+    assert_eq!(p.step("trading/a2/stop").unwrap().confirm, Confirm::Yes);
+    assert_eq!(p.step("trading/a2/install").unwrap().confirm, Confirm::None);
+    // The gate: open while the five others are up, blocked when one of them is down.
+    let gate = &p.step("trading/a1/stop").unwrap().before[0];
+    assert!(evaluate(gate, &c, &racked_obs(&[])).is_open());
+    let blocked = evaluate(gate, &c, &racked_obs(&["b3"]));
+    assert!(!blocked.is_open());
+    assert!(
+        blocked.text().contains("only 4 of trading outside the batch (a1, a2) are up; 5 must stay up"),
+        "{}",
+        blocked.text()
+    );
+    insta::assert_snapshot!("peer_batches_racks_quorum", render::to_text(&p));
+}
+
+#[test]
+fn a_member_already_down_outside_the_batches_shrinks_them() {
+    let c = racked_peers("max_unavailable = 3");
+    // b3 was skipped and is down: it uses one of the three places.
+    let ctx = RunContext { skipped_nodes: ["b3".to_string()].into(), ..Default::default() };
+    let p = run(&c, &racked_obs(&["b3"]), "10.6.1", &ctx).unwrap();
+    assert_eq!(batch_names(&p), vec![vec!["a1", "b1"], vec!["a2", "a3"], vec!["b2", "a4"]]);
+    let s = p.step("trading/a1/stop").unwrap();
+    assert_eq!(
+        s.before,
+        vec![Gate::BatchQuorum { group: "trading".into(), nodes: vec!["a1".into(), "b1".into()], min: 4 }]
+    );
+    // 7 members, at most 3 down: with b3 down and a batch of 2, 4 stay up.
+    assert!(evaluate(&s.before[0], &c, &racked_obs(&["b3"])).is_open());
+    assert!(p.batches[0].why_safe.contains("1 already down outside the batch"), "{}", p.batches[0].why_safe);
+}
+
+#[test]
+fn without_max_unavailable_or_at_one_the_plan_is_one_at_a_time_as_before() {
+    let plain = run(&racked_peers(""), &racked_obs(&[]), "10.6.1", &RunContext::default()).unwrap();
+    let one = run(&racked_peers("max_unavailable = 1"), &racked_obs(&[]), "10.6.1", &RunContext::default()).unwrap();
+    assert_eq!(render::to_text(&plain), render::to_text(&one));
+    assert!(plain.batches.is_empty());
+    assert!(plain.step("trading/a1/stop").unwrap().before.iter().any(|g| matches!(g, Gate::PeersReady { .. })));
+    // Mid-batch (a1 stopped after a crash or a failure), the batch is formed again with a1 in it:
+    // its remaining steps keep the batch gate and their confirmation.
+    let c = racked_peers("max_unavailable = 2");
+    let p = run(&c, &racked_obs(&["a1"]), "10.6.1", &RunContext::default()).unwrap();
+    assert_eq!(batch_names(&p)[0], vec!["a1", "b1"]);
+    let s = p.step("trading/a1/install").unwrap();
+    assert_eq!(s.confirm, Confirm::Yes);
+    assert!(matches!(&s.before[0], Gate::BatchQuorum { nodes, min: 5, .. } if nodes == &["a1", "b1"]));
+}
+
+#[test]
+fn parallel_groups_say_which_groups_run_side_by_side_and_why_it_is_safe() {
+    let text = std::fs::read_to_string(format!("{}/config/terracotta.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let c = parse(&text.replacen("[cluster]\n", "[cluster]\nparallel_groups = 2\n", 1));
+    let p = run(&c, &terracotta_at("4.2.0"), "4.2.1", &RunContext::default()).unwrap();
+    let plain = run(&load("terracotta"), &terracotta_at("4.2.0"), "4.2.1", &RunContext::default()).unwrap();
+    // The steps, their order and their gates are those of one group at a time (R4, R5 per group).
+    assert_eq!(ids(&p), ids(&plain));
+    assert!(p.steps().zip(plain.steps()).all(|(a, b)| a.before == b.before && a.after == b.after));
+    let lanes = p.lanes.as_ref().expect("lanes");
+    assert_eq!((lanes.width, lanes.groups.clone()), (2, vec!["east".to_string(), "west".to_string()]));
+    let note = p.notes.iter().find(|n| n.text.starts_with("side by side:")).unwrap();
+    assert!(note.text.contains("server groups east, west share no member: up to 2 run side by side"), "{}", note.text);
+    assert!(note.text.contains("never two members of one group at once"), "{}", note.text);
+    assert!(render::to_text(&p).contains("R4 order: side by side: server groups east, west"));
+    assert!(plain.lanes.is_none());
+}

@@ -617,6 +617,8 @@ async fn odd_input_never_panics() {
         notes: vec![],
         typed_confirmations: vec![],
         point_of_no_return: None,
+        batches: vec![],
+        lanes: None,
     };
     let actions = vec![
         Action::Exec(Event::Planned { plan: Box::new(empty), reason: "initial plan".into() }),

@@ -47,6 +47,8 @@ pub struct RawCluster {
     pub transport: Option<TransportKind>,
     #[serde(default)]
     pub job_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub parallel_groups: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -244,6 +246,49 @@ pub struct RawGroup {
     pub takeover: Option<Spanned<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub max_unavailable: Option<Spanned<RawUnavailable>>,
+    #[serde(default)]
+    pub batch_by: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_failures: Option<Spanned<i64>>,
+}
+
+/// `max_unavailable` as written: a count (`5`) or a percentage (`"20%"`); anything else is kept
+/// so the validator can say what is allowed, with its position.
+#[derive(Debug)]
+pub enum RawUnavailable {
+    Int(i64),
+    Text(String),
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for RawUnavailable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawUnavailable;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a count of members (5) or a percentage of the group (\"20%\")")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawUnavailable, E> {
+                Ok(RawUnavailable::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawUnavailable, E> {
+                Ok(RawUnavailable::Int(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawUnavailable, E> {
+                Ok(RawUnavailable::Other(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawUnavailable, E> {
+                Ok(RawUnavailable::Other(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawUnavailable, E> {
+                Ok(RawUnavailable::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A host: either `"name"` or `{ name = ..., address = ..., ... }`.

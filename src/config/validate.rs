@@ -775,6 +775,78 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                 format!("quorum {q} is larger than the group's {} hosts; it could never be met", nodes.len()),
             );
         }
+        let batches_allowed =
+            g.gtype == GroupType::Peer || (g.gtype == GroupType::Server && profile == Profile::AnyOrder);
+        let not_here = "applies to peer groups (and server groups of the any-order profile), whose members have no failover roles; server groups with an active go one member at a time";
+        let max_unavailable = g.max_unavailable.as_ref().and_then(|m| {
+            let allowed = "allowed: a whole number of members from 1 (max_unavailable = 5) or a percentage of the group from 1% to 100% (max_unavailable = \"20%\")";
+            let v = match m.get_ref() {
+                RawUnavailable::Int(n) if (1..=1000).contains(n) => Some(MaxUnavailable::Count(*n as usize)),
+                RawUnavailable::Int(n) => {
+                    ctx.err(m.span(), gf("max_unavailable"), format!("{n} is out of range; {allowed}"));
+                    None
+                }
+                RawUnavailable::Text(t) => {
+                    match t.trim().strip_suffix('%').and_then(|p| p.trim().parse::<u8>().ok()) {
+                        Some(p) if (1..=100).contains(&p) => Some(MaxUnavailable::Percent(p)),
+                        _ => {
+                            ctx.err(m.span(), gf("max_unavailable"), format!("`{t}` is not a count or a percentage; {allowed}"));
+                            None
+                        }
+                    }
+                }
+                RawUnavailable::Other(t) => {
+                    ctx.err(m.span(), gf("max_unavailable"), format!("`{t}` is not a count or a percentage; {allowed}"));
+                    None
+                }
+            };
+            if v.is_some() && !batches_allowed {
+                ctx.err(m.span(), gf("max_unavailable"), format!("{not_here} (group type {})", g.gtype.as_str()));
+                return None;
+            }
+            v
+        });
+        let batch_by = g.batch_by.as_ref().and_then(|b| {
+            let name = b.get_ref().trim();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                ctx.err(b.span(), gf("batch_by"), format!("`{name}` is not a variable name; name a per-host variable such as `rack` or `zone` (letters, digits and `_`)"));
+                return None;
+            }
+            if g.max_unavailable.is_none() {
+                ctx.err(b.span(), gf("batch_by"), "needs `max_unavailable` in the same group: without it members go one at a time and there are no batches to form");
+                return None;
+            }
+            let missing: Vec<&str> = nodes
+                .iter()
+                .filter(|n| {
+                    !n.vars.contains_key(name) && !gvars.contains_key(name) && !cluster_vars.contains_key(name)
+                })
+                .map(|n| n.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                ctx.err(b.span(), gf("batch_by"), format!("every host of the group needs the variable `{name}` (e.g. hosts = [{{ name = \"{}\", vars = {{ {name} = \"r1\" }} }}]); missing on: {}", missing[0], missing.join(", ")));
+                return None;
+            }
+            Some(name.to_string())
+        });
+        let max_failures = count(&mut ctx, &g.max_failures, &gf("max_failures"), 0, 0, 1000);
+        if let Some(mf) = &g.max_failures {
+            if !batches_allowed {
+                ctx.err(mf.span(), gf("max_failures"), format!("{not_here} (group type {})", g.gtype.as_str()));
+            } else if max_failures > 0 && g.max_unavailable.is_none() {
+                ctx.err(mf.span(), gf("max_failures"), "needs `max_unavailable` in the same group: failures are tolerated per batch; one node at a time, every failure asks");
+            } else if max_failures >= nodes.len() && !nodes.is_empty() {
+                ctx.err(
+                    mf.span(),
+                    gf("max_failures"),
+                    format!(
+                        "{max_failures} would tolerate every one of the group's {} hosts failing; allowed 0 to {}",
+                        nodes.len(),
+                        nodes.len() - 1
+                    ),
+                );
+            }
+        }
         let gtarget = g.target.as_ref().and_then(|t| version(&mut ctx, t, &gf("target")));
         if g.reconnect_resync.is_some() && g.gtype != GroupType::Orchestrator {
             ctx.err(gspan.clone(), gf("reconnect_resync"), "applies to orchestrator groups only");
@@ -809,6 +881,9 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
             target: gtarget,
             vars: gvars,
             takeover: gtakeover,
+            max_unavailable,
+            batch_by,
+            max_failures,
         });
         group_spans.push((gspan, g.kind.as_ref().map(|k| k.span())));
     }
@@ -975,6 +1050,13 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         crate::model::NotifySpec { command, timeout }
     });
 
+    let parallel_groups = count(&mut ctx, &c.parallel_groups, "cluster.parallel_groups", 1, 1, 64);
+    if let Some(pg) = &c.parallel_groups
+        && *pg.get_ref() > 1
+        && profile == Profile::AnyOrder
+    {
+        ctx.err(pg.span(), "cluster.parallel_groups", "applies to server groups with failover (profiles terracotta and active-passive); under any-order use max_unavailable on the group");
+    }
     if !ctx.errors.is_empty() {
         ctx.errors.sort_by_key(|e| (e.line, e.col));
         return Err(ConfigErrors(ctx.errors));
@@ -1004,5 +1086,6 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         vars: cluster_vars,
         kinds,
         groups,
+        parallel_groups,
     })
 }

@@ -220,6 +220,41 @@ pub struct Group {
     pub vars: BTreeMap<String, String>,
     /// Overrides the kind's `takeover` rule for this group (R15), when set.
     pub takeover: Option<Takeover>,
+    /// Members that may be down at once (`max_unavailable`); `None` is one at a time. Wider
+    /// batches shorten a long rollout of a big peer group without giving up its quorum.
+    pub max_unavailable: Option<MaxUnavailable>,
+    /// A per-host variable (rack, zone) whose value a batch never spans (`batch_by`), so one
+    /// batch never takes down two failure domains at once.
+    pub batch_by: Option<String>,
+    /// Failed nodes tolerated (reported and left out) before the run stops (`max_failures`).
+    pub max_failures: usize,
+}
+
+/// How many members of a group may be down at once: a count or a share of the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxUnavailable {
+    /// At most this many members.
+    Count(usize),
+    /// At most this percentage of the members (rounded down, at least one).
+    Percent(u8),
+}
+
+impl MaxUnavailable {
+    /// The count for a group of `members`: a percentage is rounded down, never below one.
+    pub fn resolve(self, members: usize) -> usize {
+        match self {
+            MaxUnavailable::Count(n) => n.max(1),
+            MaxUnavailable::Percent(p) => (members * p as usize / 100).max(1),
+        }
+    }
+
+    /// As written in a config file.
+    pub fn as_config(self) -> String {
+        match self {
+            MaxUnavailable::Count(n) => n.to_string(),
+            MaxUnavailable::Percent(p) => format!("\"{p}%\""),
+        }
+    }
 }
 
 /// The commands of one kind of node. Only `version` is mandatory; a missing command means the
@@ -498,6 +533,9 @@ pub struct Cluster {
     pub kinds: BTreeMap<String, Kind>,
     /// Groups in the order the operator listed them.
     pub groups: Vec<Group>,
+    /// Server groups whose sequences may run at once (`parallel_groups`, default 1): independent
+    /// groups share no member, so a wide cluster of stripes need not wait for each in turn.
+    pub parallel_groups: usize,
 }
 
 impl Cluster {

@@ -11,6 +11,11 @@ use semver::Version;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
+#[path = "batches.rs"]
+pub(crate) mod batches;
+#[path = "lanes.rs"]
+pub(crate) mod lanes;
+
 /// Everything the planner needs; nothing it does touches the network.
 #[derive(Debug, Clone)]
 pub struct PlanRequest<'a> {
@@ -49,6 +54,8 @@ struct Builder<'a> {
     typed: Vec<TypedConfirmation>,
     /// Roles expected at the current point of the plan.
     exp: BTreeMap<String, Role>,
+    /// Nodes whose steps run side by side (`max_unavailable`).
+    batches: Vec<Batch>,
 }
 
 /// Plans the rollout, or refuses with every rule that forbids it.
@@ -227,6 +234,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         notes: Vec::new(),
         typed: Vec::new(),
         exp: cluster.nodes().map(|(_, n)| (n.name.clone(), req.observed.get(&n.name).role)).collect(),
+        batches: Vec::new(),
     };
 
     for (n, v, t) in &newer {
@@ -279,7 +287,10 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
     order.sort_by_key(|g| rank(g));
     for g in order {
         match (g.gtype, cluster.profile) {
-            (GroupType::Server, Profile::AnyOrder) | (GroupType::Peer, _) => b.peer_group(g),
+            (GroupType::Server, Profile::AnyOrder) | (GroupType::Peer, _) => match batches::width(g) {
+                Some(w) => b.peer_group_batched(g, w),
+                None => b.peer_group(g),
+            },
             (GroupType::Server, _) => b.server_group(g)?,
             (GroupType::Client, _) => b.client_group(g),
             (GroupType::Orchestrator, _) => b.orchestrator_group(g),
@@ -289,6 +300,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
 
     b.run_level_steps();
     let point_of_no_return = b.mark_no_return();
+    let lanes = b.note_lanes();
 
     let changing = b.phases.iter().flat_map(|p| p.steps.iter()).filter(|s| matches!(s.action, Action::Install)).count();
     if changing > 1 || (changing == 1 && from_versions.len() > 1) {
@@ -368,6 +380,8 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Refusal> {
         notes: b.notes,
         typed_confirmations: b.typed,
         point_of_no_return,
+        batches: b.batches,
+        lanes,
     })
 }
 
@@ -2095,6 +2109,7 @@ pub fn restore_steps(cluster: &Cluster, context: &RunContext, target: &Version) 
         notes: Vec::new(),
         typed: Vec::new(),
         exp: BTreeMap::new(),
+        batches: Vec::new(),
     };
     let pending = context.restore_pending();
     b.kinds_in_use()

@@ -159,6 +159,29 @@ pub fn evaluate(gate: &Gate, cluster: &Cluster, obs: &Observed) -> Verdict {
                 ))
             }
         }
+        Gate::BatchQuorum { group, nodes, min } => {
+            let gt = gtype(group);
+            let hh = has_health(cluster, group);
+            let outside: Vec<(String, NodeObs)> =
+                members(group).into_iter().filter(|(n, _)| !nodes.contains(n)).collect();
+            let up: Vec<&str> = outside.iter().filter(|(_, o)| member_up(gt, hh, o)).map(|(n, _)| n.as_str()).collect();
+            if up.len() >= *min {
+                Verdict::Open(format!(
+                    "{} of {group} outside the batch are up ({}), {min} needed",
+                    up.len(),
+                    if up.is_empty() { "none".to_string() } else { up.join(", ") }
+                ))
+            } else {
+                let down: Vec<String> =
+                    outside.iter().filter(|(_, o)| !member_up(gt, hh, o)).map(|(n, o)| brief(n, o)).collect();
+                Verdict::Blocked(format!(
+                    "only {} of {group} outside the batch ({}) are up; {min} must stay up while the batch is down; waiting for: {}",
+                    up.len(),
+                    nodes.join(", "),
+                    down.join("; ")
+                ))
+            }
+        }
         Gate::Stopped { node } => {
             let o = obs.get(node);
             if o.reachable

@@ -66,6 +66,7 @@ pub fn to_text(p: &Plan) -> String {
             let _ = writeln!(o, "  - {rule}{} (step {})", t.reason, t.step);
         }
     }
+    let mut headed: Vec<(String, usize)> = Vec::new();
     for (pi, ph) in p.phases.iter().enumerate() {
         let _ = writeln!(o);
         let _ = writeln!(o, "Phase {}. {}", pi + 1, ph.title);
@@ -78,6 +79,19 @@ pub fn to_text(p: &Plan) -> String {
                     o,
                     "   ── rollback possible until here ── past this line nothing can be rolled back (R14 point-of-no-return: {})",
                     ponr.declared
+                );
+            }
+            if let Some(b) = p.batch_of(&s.node)
+                && !headed.contains(&(b.group.clone(), b.number))
+            {
+                headed.push((b.group.clone(), b.number));
+                let _ = writeln!(
+                    o,
+                    "   ── batch {}/{}: {} run side by side (one confirmation for the batch) — safe because {}",
+                    b.number,
+                    b.of,
+                    b.nodes.join(", "),
+                    b.why_safe
                 );
             }
             let m = markers(s);

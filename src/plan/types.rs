@@ -189,6 +189,16 @@ pub enum Gate {
         /// The group.
         group: String,
     },
+    /// A batch (`max_unavailable`) may go down: at least `min` members of `group` outside
+    /// `nodes` are up and healthy, so the whole batch is judged before any of it stops.
+    BatchQuorum {
+        /// The group.
+        group: String,
+        /// The members of the batch.
+        nodes: Vec<String>,
+        /// Members outside the batch that must be up.
+        min: usize,
+    },
     /// Every member of `group` runs `version` (seed 001: orchestrators on one version).
     SameVersion {
         /// The group.
@@ -203,7 +213,7 @@ impl Gate {
     pub fn rule(&self) -> Rule {
         match self {
             Gate::SafeToStop { .. } => Rule::SafeToStop,
-            Gate::PeersReady { .. } | Gate::Quorum { .. } => Rule::SafeToStop,
+            Gate::PeersReady { .. } | Gate::Quorum { .. } | Gate::BatchQuorum { .. } => Rule::SafeToStop,
             Gate::Stopped { .. } | Gate::FailedOver { .. } | Gate::IsActive { .. } => Rule::Order,
             Gate::Rejoined { .. } | Gate::VersionIs { .. } => Rule::Verify,
             Gate::SameVersion { .. } => Rule::Order,
@@ -219,6 +229,10 @@ impl Gate {
                 format!("the other members of {group} are up and in sync before {node} is touched")
             }
             Gate::Quorum { group, node, min } => format!("at least {min} members of {group} besides {node} stay up"),
+            Gate::BatchQuorum { group, nodes, min } => format!(
+                "at least {min} members of {group} outside the batch ({}) are up, so the whole batch may be down at once",
+                nodes.join(", ")
+            ),
             Gate::Stopped { node } => format!("{node} has stopped"),
             Gate::FailedOver { group, not } => format!("another member of {group} has taken over from {not} as active"),
             Gate::IsActive { node } => format!("{node} is active"),
@@ -303,6 +317,36 @@ pub struct Phase {
     pub reason: String,
     /// Its steps.
     pub steps: Vec<Step>,
+}
+
+/// Nodes of one group that go down and come back together (`max_unavailable`): their steps run
+/// side by side, one confirmation covers them all, and a failure in one stops new batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The group.
+    pub group: String,
+    /// Its members, in config order.
+    pub nodes: Vec<String>,
+    /// The `batch_by` value all its members share, when the group has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Its number in the group (from 1) and how many batches the group has in this plan.
+    pub number: usize,
+    /// How many batches the group has in this plan.
+    pub of: usize,
+    /// Why taking these nodes down together is safe, in an operator's words.
+    pub why_safe: String,
+}
+
+/// Server groups whose steps run side by side (`parallel_groups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lanes {
+    /// How many groups at once.
+    pub width: usize,
+    /// The server groups, in plan order.
+    pub groups: Vec<String>,
+    /// Why running them side by side is safe, in an operator's words.
+    pub why_safe: String,
 }
 
 /// Whether a note is informative or a warning the operator must read.
@@ -392,6 +436,12 @@ pub struct Plan {
     /// Where rollback stops being possible, when a kind declares a point of no return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point_of_no_return: Option<NoReturnMarker>,
+    /// Nodes whose steps run side by side (`max_unavailable`); absent: one node at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<Batch>,
+    /// Server groups that run side by side (`parallel_groups`); absent: one group at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lanes: Option<Lanes>,
 }
 
 /// "Rollback possible until here": the step after which nothing can be rolled back.
@@ -418,6 +468,11 @@ impl Plan {
     /// Finds a step by id.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps().find(|s| s.id == id)
+    }
+
+    /// The batch of more than one node that `node` belongs to in this plan, if any.
+    pub fn batch_of(&self, node: &str) -> Option<&Batch> {
+        self.batches.iter().find(|b| b.nodes.len() > 1 && b.nodes.iter().any(|n| n == node))
     }
 
     /// Whether anything needs doing.
@@ -521,6 +576,10 @@ pub struct RunContext {
     /// This run exists to finalize (`rollpilot finalize`): finalize is asked typed, not optional.
     #[serde(default)]
     pub finalize_requested: bool,
+    /// Group → nodes whose failure was tolerated under `max_failures`: reported, left out of the
+    /// rest of the run (like a skip), and counted against the group's allowance.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tolerated_failures: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl RunContext {

@@ -391,6 +391,9 @@ pub struct RunState {
     pub done_count: BTreeMap<String, u32>,
     /// Steps started and not finished: in doubt until probed.
     pub in_flight: Option<(Step, u32, String)>,
+    /// Every step started and not finished, by id: a batch runs several at once, and after a
+    /// crash each one is in doubt (`in_flight` is the last one started).
+    pub in_flight_all: BTreeMap<String, (Step, u32, String)>,
     /// Steps that finished but whose after-gates have not been confirmed.
     pub unverified: BTreeMap<String, Outcome>,
     /// Attempts per step.
@@ -442,11 +445,13 @@ impl RunState {
                 self.started_steps.insert(step.id.clone(), step.clone());
                 self.attempts.insert(step.id.clone(), *attempt);
                 self.in_flight = Some((step.clone(), *attempt, job.clone()));
+                self.in_flight_all.insert(step.id.clone(), (step.clone(), *attempt, job.clone()));
             }
             Record::StepFinished { step, outcome, .. } => {
                 if self.in_flight.as_ref().is_some_and(|(s, _, _)| &s.id == step) {
                     self.in_flight = None;
                 }
+                self.in_flight_all.remove(step);
                 self.unverified.insert(step.clone(), *outcome);
             }
             Record::StepDone { step } => {

@@ -60,6 +60,12 @@ struct UpArgs {
     /// Servers per Terracotta stripe: 1 (no mirror), 2 (default) or 3.
     #[arg(long, value_name = "N")]
     stripe_size: Option<usize>,
+    /// Terracotta stripes: 1 to 8 (default 2, east and west), each with a client.
+    #[arg(long, value_name = "N")]
+    stripes: Option<usize>,
+    /// StreamBase nodes: 1 to 40 (default 3).
+    #[arg(long, value_name = "N")]
+    nodes: Option<usize>,
     /// Terracotta servers keep their data in memory only (lost when a lone server restarts).
     #[arg(long)]
     not_persistent: bool,
@@ -150,6 +156,8 @@ fn up(u: UpArgs) -> Result<u8, super::SimError> {
     let mut opts = UpOptions::new(&u.dir, topology);
     opts.version = u.version;
     opts.stripe_size = u.stripe_size;
+    opts.nodes = u.nodes;
+    opts.stripes = u.stripes;
     opts.persistent = !u.not_persistent;
     if let Some(s) = &u.ssh_hosts {
         opts.ssh_hosts = SshHost::parse_list(s)?;

@@ -72,6 +72,10 @@ pub struct UpOptions {
     pub version: Option<String>,
     /// Servers per Terracotta stripe (default 2; 1 means no mirror).
     pub stripe_size: Option<usize>,
+    /// StreamBase nodes (default 3), for rehearsing batches on a big peer group.
+    pub nodes: Option<usize>,
+    /// Terracotta stripes (default 2: east and west), for rehearsing `parallel_groups`.
+    pub stripes: Option<usize>,
     /// Terracotta servers keep their data on disk (default true).
     pub persistent: bool,
     /// Reach each host through ssh at these addresses, in config order (empty: local transport).
@@ -95,6 +99,8 @@ impl UpOptions {
             topology,
             version: None,
             stripe_size: None,
+            nodes: None,
+            stripes: None,
             persistent: true,
             ssh_hosts: Vec::new(),
             ssh_config: None,
@@ -144,6 +150,28 @@ pub fn up(opts: &UpOptions) -> Result<SimInfo, SimError> {
             "--stripe-size and --not-persistent apply to the terracotta topology only, not {}",
             opts.topology.as_str()
         )));
+    }
+    if let Some(n) = opts.stripes {
+        if opts.topology != Topology::Terracotta {
+            return Err(SimError::Usage(format!(
+                "--stripes applies to the terracotta topology only, not {}",
+                opts.topology.as_str()
+            )));
+        }
+        if !(1..=8).contains(&n) {
+            return Err(SimError::Usage(format!("--stripes {n}: choose 1 to 8 Terracotta stripes")));
+        }
+    }
+    if let Some(n) = opts.nodes {
+        if opts.topology != Topology::Streambase {
+            return Err(SimError::Usage(format!(
+                "--nodes applies to the streambase topology only, not {}",
+                opts.topology.as_str()
+            )));
+        }
+        if !(1..=40).contains(&n) {
+            return Err(SimError::Usage(format!("--nodes {n}: choose 1 to 40 StreamBase nodes")));
+        }
     }
     if !(1..=3).contains(&stripe) {
         return Err(SimError::Usage(format!(
@@ -317,48 +345,59 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         servers: None,
     };
     // Groups: (name, keys) in config order.
-    let (groups, specs): (Vec<(&str, Vec<String>)>, Vec<HostSpec>) = match (t, opts.shape.as_ref()) {
+    let (groups, specs): (Vec<(String, Vec<String>)>, Vec<HostSpec>) = match (t, opts.shape.as_ref()) {
         (_, Some(sh)) => shaped_specs(sh),
         (Topology::Terracotta, None) => {
+            let names = stripe_names(opts.stripes.unwrap_or(2));
+            let n = names.len();
             let mut specs = Vec::new();
-            for (gi, g) in ["east", "west"].iter().enumerate() {
+            for (gi, g) in names.iter().enumerate() {
                 for i in 1..=stripe {
                     let n = format!("tc-{g}-{i}");
                     specs.push(mk(&n, gi, HostRole::Server, &n, "terracotta"));
                 }
             }
-            let mut c1 = mk("app-east-1", 2, HostRole::Client, "app-east-1", "terracotta");
-            c1.servers = Some("east".into());
-            let mut c2 = mk("app-west-1", 3, HostRole::Client, "app-west-1", "terracotta");
-            c2.servers = Some("west".into());
-            specs.push(c1);
-            specs.push(c2);
-            let mut w1 = mk("wan-east", 4, HostRole::Orchestrator, "wan-east", "terracotta");
+            for (gi, g) in names.iter().enumerate() {
+                let name = format!("app-{g}-1");
+                let mut c = mk(&name, n + gi, HostRole::Client, &name, "terracotta");
+                c.servers = Some(g.clone());
+                specs.push(c);
+            }
+            let mut w1 = mk("wan-east", 2 * n, HostRole::Orchestrator, "wan-east", "terracotta");
             w1.decl = Some("master");
-            let mut w2 = mk("wan-west", 4, HostRole::Orchestrator, "wan-west", "terracotta");
+            let mut w2 = mk("wan-west", 2 * n, HostRole::Orchestrator, "wan-west", "terracotta");
             w2.decl = Some("standby");
             specs.push(w1);
             specs.push(w2);
-            (
-                vec![
-                    ("east", vec!["type = \"server\"".into(), "region = \"us-east\"".into()]),
-                    ("west", vec!["type = \"server\"".into(), "region = \"eu-west\"".into()]),
-                    ("app-east", vec!["type = \"client\"".into(), "servers = \"east\"".into(), "batch = 1".into()]),
-                    ("app-west", vec!["type = \"client\"".into(), "servers = \"west\"".into(), "batch = 1".into()]),
-                    ("wan", vec!["type = \"orchestrator\"".into(), "reconnect_resync = true".into()]),
-                ],
-                specs,
-            )
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for (gi, g) in names.iter().enumerate() {
+                let region = ["us-east", "eu-west", "us-west", "ap-south"]
+                    .get(gi)
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| g.clone());
+                groups.push((g.clone(), vec!["type = \"server\"".into(), format!("region = {}", q(&region))]));
+            }
+            for g in &names {
+                groups.push((
+                    format!("app-{g}"),
+                    vec!["type = \"client\"".into(), format!("servers = {}", q(g)), "batch = 1".into()],
+                ));
+            }
+            groups.push(("wan".into(), vec!["type = \"orchestrator\"".into(), "reconnect_resync = true".into()]));
+            (groups, specs)
         }
         (Topology::Streambase, None) => (
-            vec![("trading", vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
-            ["sb-1", "sb-2", "sb-3"].iter().map(|n| mk(n, 0, HostRole::SbNode, n, "streambase")).collect(),
+            vec![("trading".into(), vec!["type = \"server\"".into(), "kind = \"node\"".into()])],
+            (1..=opts.nodes.unwrap_or(3))
+                .map(|i| format!("sb-{i}"))
+                .map(|n| mk(&n, 0, HostRole::SbNode, &n, "streambase"))
+                .collect(),
         ),
         (Topology::Exchange, None) => (
             vec![
-                ("mail", vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
+                ("mail".into(), vec!["type = \"server\"".into(), "kind = \"exchange\"".into()]),
                 (
-                    "antivirus",
+                    "antivirus".into(),
                     vec![
                         "type = \"component\"".into(),
                         "kind = \"scanner\"".into(),
@@ -375,7 +414,7 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
             ],
         ),
         (Topology::Jsondb, None) => (
-            vec![("db", vec!["type = \"server\"".into(), "kind = \"jsondb\"".into()])],
+            vec![("db".into(), vec!["type = \"server\"".into(), "kind = \"jsondb\"".into()])],
             ["db-1", "db-2", "db-3"].iter().map(|n| mk(n, 0, HostRole::Server, n, "jsondb")).collect(),
         ),
     };
@@ -517,7 +556,7 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         Topology::Terracotta => Vec::new(),
         Topology::Streambase => {
             let suffix =
-                specs.iter().find(|x| x.role == HostRole::SbNode).map(|x| groups[x.group].0).unwrap_or("trading");
+                specs.iter().find(|x| x.role == HostRole::SbNode).map(|x| groups[x.group].0.as_str()).unwrap_or("trading");
             vec![("cluster_suffix".to_string(), suffix.to_string())]
         }
         Topology::Exchange => vec![("evs".to_string(), "EVS1".to_string())],
@@ -543,11 +582,11 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
 }
 
 /// The groups and hosts of a rehearsal twin, in the operator's order and names.
-fn shaped_specs(sh: &super::twin::TwinShape) -> (Vec<(&str, Vec<String>)>, Vec<HostSpec>) {
+fn shaped_specs(sh: &super::twin::TwinShape) -> (Vec<(String, Vec<String>)>, Vec<HostSpec>) {
     let mut groups = Vec::new();
     let mut specs = Vec::new();
     for (gi, g) in sh.groups.iter().enumerate() {
-        groups.push((g.name.as_str(), g.keys.clone()));
+        groups.push((g.name.clone(), g.keys.clone()));
         for h in &g.hosts {
             specs.push(HostSpec {
                 name: h.name.clone(),
@@ -869,6 +908,12 @@ fn lock_path(layout: &Layout, name: &str) -> String {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     format!("/tmp/rollpilot-lock-{name}-{h:016x}")
+}
+
+/// Stripe names: east and west as always, then more for `--stripes`.
+fn stripe_names(n: usize) -> Vec<String> {
+    let known = ["east", "west", "north", "south"];
+    (0..n).map(|i| known.get(i).map(|s| s.to_string()).unwrap_or_else(|| format!("stripe-{}", i + 1))).collect()
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, SimError> {

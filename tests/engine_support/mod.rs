@@ -100,6 +100,95 @@ kind = "node"
 hosts = ["p1", "p2", "p3"]
 "#;
 
+/// Two independent active/passive pairs (n1, n3 active) upgraded side by side
+/// (`parallel_groups = 2`).
+pub const TWO_PAIRS: &str = r#"
+[cluster]
+name = "fake"
+target = "1.1.0"
+profile = "active-passive"
+compat = "same-major"
+failback = "never"
+transport = "local"
+job_dir = "/jobs"
+parallel_groups = 2
+
+[timeouts]
+gate = "60s"
+step = "120s"
+refresh = "1s"
+probe = "5s"
+
+[lock]
+lease = "30s"
+
+[kinds.srv]
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+switchover = "fake switchover {host} {peer}"
+
+[kinds.srv.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)' }
+sync = { regex = 'sync=(\S+)' }
+
+[[groups]]
+name = "db"
+type = "server"
+kind = "srv"
+hosts = ["n1", "n2"]
+
+[[groups]]
+name = "db2"
+type = "server"
+kind = "srv"
+hosts = ["n3", "n4"]
+"#;
+
+/// Six peers upgraded three at a time (`max_unavailable = 3`); `{extra}` is replaced by more
+/// group keys (`max_failures = 1`).
+pub const BATCH: &str = r#"
+[cluster]
+name = "fake"
+target = "1.1.0"
+profile = "any-order"
+compat = "any"
+failback = "never"
+transport = "local"
+job_dir = "/jobs"
+
+[timeouts]
+gate = "60s"
+step = "120s"
+refresh = "1s"
+probe = "5s"
+
+[lock]
+lease = "30s"
+
+[kinds.node]
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+
+[kinds.node.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)', map = { "active" = "none", "passive" = "none", "stopped" = "stopped" } }
+
+[[groups]]
+name = "peers"
+type = "peer"
+kind = "node"
+max_unavailable = 3
+{extra}
+hosts = ["p1", "p2", "p3", "p4", "p5", "p6"]
+"#;
+
 /// Three peers whose kind has every run-level step: preflight, before (`freeze`) and restore
 /// (`thaw`), drain/undrain, a cluster health check and finalize as the point of no return.
 pub const RUN_STEPS: &str = r#"
@@ -314,6 +403,8 @@ pub struct World {
     pub probes_fail: BTreeMap<String, String>,
     /// Hosts whose jobs cannot be looked at (ssh fails for the job scripts): a host rebooting.
     pub jobs_unreachable: std::collections::BTreeSet<String>,
+    /// When each command started and when it ends (paused-clock time), in start order.
+    pub spans: Vec<(String, Instant, Instant)>,
 }
 
 impl World {
@@ -596,6 +687,7 @@ impl Fake {
                 .and_then(|l| words(l.split("rp-job \"$d\" ").nth(1)?).first().cloned())
                 .unwrap_or_default();
             w.job_workdirs.push((short.clone(), workdir));
+            w.spans.push((short.clone(), Instant::now(), Instant::now() + took));
             w.started.push(short);
             w.jobs.insert(
                 dir,
@@ -755,6 +847,7 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         jobs_unreachable: Default::default(),
         prints: HashMap::new(),
         probes_fail: BTreeMap::new(),
+        spans: Vec::new(),
     }))
 }
 

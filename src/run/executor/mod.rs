@@ -10,6 +10,7 @@
 //! running a step's job and re-attaching to it (`runner`), waiting at gates (`waits`), the
 //! recovery choices (`recovery`) and the questions with their wording (`questions`).
 
+mod batch;
 mod lock_session;
 mod policy;
 mod questions;
@@ -251,7 +252,7 @@ impl Exec {
         if pending.is_empty() {
             return None;
         }
-        if let Some((s, _, _)) = &self.state.in_flight {
+        if let Some((s, _, _)) = self.state.in_flight.as_ref().or_else(|| self.state.in_flight_all.values().next()) {
             // A step is in doubt or still running: `resume` sorts it out first, then restores.
             let text =
                 format!("restore pending: {} is still in flight; the plan of `resume` includes the restore", s.id);
@@ -485,10 +486,17 @@ impl Exec {
             return Ok(Flow::End(e, m));
         }
         // A step that started and never finished is in doubt: find out, never re-run silently.
-        if let Some((step, attempt, dir)) = self.state.in_flight.clone()
-            && let Flow::End(e, m) = self.in_doubt(&step, attempt, super::job::JobDir(dir)).await?
+        // A batch leaves one per node; each is re-attached (or started, or asked about) in turn.
+        let mut in_doubt: Vec<(crate::plan::Step, u32, String)> = self.state.in_flight_all.values().cloned().collect();
+        if in_doubt.is_empty()
+            && let Some(one) = self.state.in_flight.clone()
         {
-            return Ok(Flow::End(e, m));
+            in_doubt.push(one);
+        }
+        for (step, attempt, dir) in in_doubt {
+            if let Flow::End(e, m) = self.in_doubt(&step, attempt, super::job::JobDir(dir)).await? {
+                return Ok(Flow::End(e, m));
+            }
         }
         // Steps that ran but whose checks were not confirmed: confirm them before going on.
         for (id, outcome) in self.state.unverified.clone() {

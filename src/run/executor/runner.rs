@@ -267,7 +267,7 @@ impl Exec {
 
     /// A step outlived `timeouts.step`: keep following the same job (`true`) or stop here,
     /// leaving it running and in flight (`false`).
-    async fn job_overran(&mut self, step: &Step, node: &crate::model::Node) -> Res<bool> {
+    pub(super) async fn job_overran(&mut self, step: &Step, node: &crate::model::Node) -> Res<bool> {
         let what = format!(
             "{} did not finish within {}s (timeouts.step) and may still be running on {}",
             step.id,

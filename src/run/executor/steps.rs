@@ -128,7 +128,41 @@ impl Exec {
         else {
             return Vec::new();
         };
-        self.group_nodes(&next.group, &next)
+        let mut focus = self.group_nodes(&next.group, &next);
+        // Groups side by side: every lane's group is looked at, or a lane would be planned from
+        // stale facts (a step it already ran planned again).
+        if let Some(plan) = &self.plan
+            && let Some(l) = &plan.lanes
+        {
+            let remaining = Plan { phases: self.remaining_phases(plan), ..plan.clone() };
+            let mut groups: Vec<String> =
+                super::batch::lane_wave(&remaining, &self.cluster, l.width).into_iter().map(|s| s.group).collect();
+            groups.extend(self.done_since_plan.iter().filter_map(|id| id.split('/').next().map(str::to_string)));
+            for g in groups {
+                let nodes: Vec<String> = self
+                    .cluster
+                    .group(&g)
+                    .map(|g| g.nodes.iter().map(|n| n.name.clone()).collect())
+                    .unwrap_or_default();
+                for n in nodes {
+                    if !focus.contains(&n) {
+                        focus.push(n);
+                    }
+                }
+            }
+        }
+        focus
+    }
+
+    /// The phases of `plan` without the steps done since it was adopted.
+    fn remaining_phases(&self, plan: &Plan) -> Vec<crate::plan::Phase> {
+        plan.phases
+            .iter()
+            .map(|ph| crate::plan::Phase {
+                steps: ph.steps.iter().filter(|s| !self.done_since_plan.contains(&s.id)).cloned().collect(),
+                ..ph.clone()
+            })
+            .collect()
     }
 
     /// How the step count moved between two plans, for the progress line ("+1 step: …").
@@ -267,6 +301,21 @@ impl Exec {
                 } else {
                     format!("{} runs {} ({} steps)", self.cluster.name, self.cfg.target, self.state.done_steps.len())
                 };
+                let tolerated: Vec<String> = self
+                    .state
+                    .context
+                    .tolerated_failures
+                    .iter()
+                    .map(|(g, ns)| format!("{} in {g}", ns.iter().cloned().collect::<Vec<_>>().join(", ")))
+                    .collect();
+                let msg = if tolerated.is_empty() {
+                    msg
+                } else {
+                    format!(
+                        "{msg}, except the nodes whose failure was tolerated (max_failures), left as they were: {}",
+                        tolerated.join("; ")
+                    )
+                };
                 return Ok(Flow::End(RunEnd::Done, msg));
             };
             if let Some(end) = self.window_check(&step, &plan) {
@@ -274,6 +323,12 @@ impl Exec {
             }
             let flow = if step.action == Action::Preflight {
                 self.preflight(&plan).await?
+            } else if let Some(batch) = plan.batch_of(&step.node).cloned() {
+                self.batch_wave(&plan, &batch).await?
+            } else if let Some(lanes) = plan.lanes.clone()
+                && super::batch::lane_wave(&plan, &self.cluster, lanes.width).len() > 1
+            {
+                self.together(&plan, &super::batch::Together::Lanes(lanes)).await?
             } else {
                 self.one_step(&step).await?
             };

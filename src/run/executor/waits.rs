@@ -79,6 +79,7 @@ fn gate_nodes(cluster: &crate::model::Cluster, gate: &Gate) -> Vec<String> {
         | Gate::Quorum { group, .. }
         | Gate::FailedOver { group, .. }
         | Gate::HasActive { group, .. }
+        | Gate::BatchQuorum { group, .. }
         | Gate::SameVersion { group, .. } => group,
         Gate::Stopped { node } | Gate::IsActive { node } | Gate::Rejoined { node } | Gate::VersionIs { node, .. } => {
             return vec![node.clone()];

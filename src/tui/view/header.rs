@@ -39,6 +39,18 @@ pub fn versions_text(state: &State) -> String {
     }
 }
 
+/// The lanes line: when several steps run side by side (a batch, or server groups with
+/// `parallel_groups`), each one's group, action and node, so the operator sees every lane move,
+/// not just the last step that started. `None` while at most one step runs.
+pub fn lanes_text(state: &State) -> Option<String> {
+    let running: Vec<String> = state
+        .steps()
+        .filter(|s| s.state.is_running())
+        .map(|s| format!("{}: {} {}", s.step.group, s.step.action, s.step.node))
+        .collect();
+    (running.len() > 1).then(|| format!("side by side: {}", running.join(" · ")))
+}
+
 /// The two header lines.
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {
@@ -54,7 +66,11 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         Span::styled("  ", t.base),
         Span::styled(run_state, t.run_state),
     ];
-    if let Some(c) = state.current()
+    if let Some(lanes) = lanes_text(state)
+        && state.run_end.is_none()
+    {
+        l1.push(Span::styled(format!("  {lanes}"), t.current));
+    } else if let Some(c) = state.current()
         && state.run_end.is_none()
     {
         l1.push(Span::styled(format!("  {c}"), t.current));
