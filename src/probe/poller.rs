@@ -107,6 +107,14 @@ impl Poller {
         let mut snap = snap;
         snap.started = Some(started);
         snap.generation += 1;
+        // One line per round at debug level: how `bench/compare.sh` times warm refreshes from
+        // outside (`ROLLPILOT_LOG=rollpilot::probe=debug rollpilot status --watch`).
+        tracing::debug!(
+            round = snap.generation,
+            nodes = snap.nodes.len(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "refresh round"
+        );
         self.tx.send_replace(snap.clone());
         snap
     }
