@@ -276,9 +276,13 @@ if [ $have_pssh = 1 ]; then printf '%s\n' "${hosts[@]}" >"$lab/pssh-hosts"; fi
 
 # ---- 1. cold status, interleaved --------------------------------------------------------------
 floor_t=() rp_t=() ans_t=() pssh_t=()
+# The floor's commands are built beforehand: a command substitution per host inside the spawn
+# loop made the loop itself the bottleneck on a loaded machine (a fork and a wait per host).
+floor_cmds=()
+for h in "${hosts[@]}"; do floor_cmds+=("$(probe_cmd "$h")"); done
 run_floor() {
-  local pids=() h p rc=0
-  for h in "${hosts[@]}"; do ssh -F "$lab/ssh_config" "$h" "$(probe_cmd "$h")" </dev/null >/dev/null 2>&1 & pids+=($!); done
+  local pids=() i p rc=0
+  for i in "${!hosts[@]}"; do ssh -F "$lab/ssh_config" "${hosts[$i]}" "${floor_cmds[$i]}" </dev/null >/dev/null 2>&1 & pids+=($!); done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   return $rc
 }
