@@ -401,6 +401,11 @@ for r in $(seq 1 "$upgrade_runs"); do
   say "  rollpilot ${up_rp[-1]} ms ($steps steps)${up_ans:+, ansible ${up_ans[-1]} ms}"
 done
 uprp_m=$(echo "${up_rp[@]}" | median)
+# Where rollpilot's time per step goes, from the journal of its last run.
+breakdown=""
+if command -v python3 >/dev/null; then
+  breakdown=$(python3 "$repo/bench/step_breakdown.py" "$lab"/ustate/runs/bench/*/journal.jsonl 2>&1 || true)
+fi
 upans_m=$(echo "${up_ans[@]:-}" | median)
 overhead=$(awk -v t="$uprp_m" -v s="$steps" -v o="$own_step" 'BEGIN { printf "%.0f", (t - s * o) / s }')
 ans_step=""
@@ -445,6 +450,9 @@ versions="$(ssh -V 2>&1 | cut -d, -f1); $("$bin" --version 2>/dev/null | sed -n 
 [ $have_ansible = 1 ] && versions="$versions; $(ansible --version 2>/dev/null | sed -n 1p)"
 [ $have_pssh = 1 ] && versions="$versions; parallel-ssh $("$pssh_bin" --version 2>&1)"
 context="Machine: $(nproc) cores ($cpu_model), $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC'); load average $load_start at the start, $load_end at the end. Versions: $versions. Login user \`$user\` (login shell $(getent passwd "$user" | cut -d: -f7))."
+[ -n "$breakdown" ] && context="$context
+
+Upgrade, rollpilot's last run, from its journal (\`bench/step_breakdown.py\`): $breakdown."
 echo
 echo "$table"
 echo
