@@ -71,7 +71,7 @@ sshd_pids=()
 
 # Every process below `$@` (pids), by parent pid, in one pass over /proc.
 descendants() {
-  cat /proc/[0-9]*/stat 2>/dev/null | sed -E 's/^([0-9]+) \(.*\) . ([0-9]+) .*/\1 \2/' |
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | sed -E 's/^([0-9]+) \(.*\) . ([0-9]+) .*/\1 \2/' |
     awk -v roots="$*" 'BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) seen[r[i]] = 1 }
       { p[NR] = $1; pp[NR] = $2 }
       END { do { ch = 0; for (i = 1; i <= NR; i++) if ((pp[i] in seen) && !(p[i] in seen)) { seen[p[i]] = 1; ch = 1 } } while (ch)
@@ -108,7 +108,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print ""}'; }
+median() { tr ' ' '\n' | awk 'NF' | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print ""}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b }'; }
 
 [ -d /run/sshd ] || { mkdir -p /run/sshd && chmod 755 /run/sshd; }
@@ -335,7 +335,7 @@ for _ in $(seq 1 $((want * 2 * 10 + 600))); do
   sleep 0.1
 done
 # Rounds 2.. are warm (masters and probe shells up); round 1 is the cold connect.
-warm_all=$(grep 'refresh round' <<<"$log" | sed -E 's/.*round=([0-9]+).* ms=([0-9.]+).*/\1 \2/' | awk '$1 > 1 {printf "%.0f ", $2}')
+warm_all=$({ grep 'refresh round' <<<"$log" || true; } | sed -E 's/.*round=([0-9]+).* ms=([0-9.]+).*/\1 \2/' | awk '$1 > 1 {printf "%.0f ", $2}')
 warm_m=$(echo "$warm_all" | median)
 sleep 1
 masters=$(rp_masters)
