@@ -102,11 +102,19 @@ impl Poller {
             return cur;
         }
         let started = tokio::time::Instant::now();
-        let jobs = self.cluster.nodes().map(|(g, n)| (g.clone(), n.clone())).collect::<Vec<_>>();
+        let jobs = self.jobs(|_| true);
         let snap = self.probe_and_merge(jobs).await;
         let mut snap = snap;
         snap.started = Some(started);
         snap.generation += 1;
+        // One line per round at debug level: how `bench/compare.sh` times warm refreshes from
+        // outside (`ROLLPILOT_LOG=rollpilot::probe=debug rollpilot status --watch`).
+        tracing::debug!(
+            round = snap.generation,
+            nodes = snap.nodes.len(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "refresh round"
+        );
         self.tx.send_replace(snap.clone());
         snap
     }
@@ -116,28 +124,40 @@ impl Poller {
     /// The snapshot's round time (`started`) is left alone: only whole rounds set it.
     pub async fn refresh_nodes(&self, names: &[String]) -> Snapshot {
         let _round = self.round.lock().await;
-        let jobs = self
-            .cluster
-            .nodes()
-            .filter(|(_, n)| names.contains(&n.name))
-            .map(|(g, n)| (g.clone(), n.clone()))
-            .collect::<Vec<_>>();
+        let jobs = self.jobs(|n| names.contains(&n.name));
         let snap = self.probe_and_merge(jobs).await;
         self.tx.send_replace(snap.clone());
         snap
     }
 
-    async fn probe_and_merge(&self, jobs: Vec<(crate::model::Group, crate::model::Node)>) -> Snapshot {
+    /// The nodes to probe, as (group, node) positions in the cluster: a copy of each node's group
+    /// per job made memory grow with the square of the node count (1,000 hosts in one group: a
+    /// million node copies per round).
+    fn jobs(&self, wanted: impl Fn(&crate::model::Node) -> bool) -> Vec<(usize, usize)> {
+        let mut jobs = Vec::new();
+        for (gi, g) in self.cluster.groups.iter().enumerate() {
+            for (ni, n) in g.nodes.iter().enumerate() {
+                if wanted(n) {
+                    jobs.push((gi, ni));
+                }
+            }
+        }
+        jobs
+    }
+
+    async fn probe_and_merge(&self, jobs: Vec<(usize, usize)>) -> Snapshot {
         let cluster = self.cluster.clone();
         let transport = self.transport.clone();
         let results: Vec<(String, NodeObs, u64)> = futures_util::stream::iter(jobs)
-            .map(|(g, n)| {
+            .map(|(gi, ni)| {
                 let cluster = cluster.clone();
                 let transport = transport.clone();
                 async move {
                     let t = Instant::now();
-                    let obs = probe_node(transport.as_ref(), &cluster, &g, &n).await;
-                    (n.name, obs, t.elapsed().as_millis() as u64)
+                    let g = &cluster.groups[gi];
+                    let n = &g.nodes[ni];
+                    let obs = probe_node(transport.as_ref(), &cluster, g, n).await;
+                    (n.name.clone(), obs, t.elapsed().as_millis() as u64)
                 }
             })
             .buffer_unordered(self.cluster.ssh.parallelism.max(1))

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
-/// Concurrent handshakes; below sshd's default MaxStartups start of 10.
+/// Concurrent handshakes to one sshd; below sshd's default MaxStartups start of 10. Also the cap
+/// for all hosts together when they may share a bastion (every handshake then passes its sshd).
 const CONNECTS_AT_ONCE: usize = 8;
 /// How long an idle master stays up after its last command (bounds orphaned masters).
 const MASTER_IDLE_SECS: usize = 120;
@@ -50,7 +51,37 @@ pub struct SshTransport {
     settings: SshSettings,
     control_dir: PathBuf,
     hosts: Mutex<HashMap<String, Slot>>,
+    /// Handshakes in flight, all hosts together: `ssh.parallelism`, or [`CONNECTS_AT_ONCE`] when
+    /// the hosts may share a bastion.
     connects: Arc<Semaphore>,
+    /// Handshakes in flight per destination (address and port): nodes on one machine share its sshd.
+    per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Whether connections may pass one jump host: `ssh.jump_hosts`, or an ssh config that names a
+/// proxy or includes other files (read as text; when unsure, assume a bastion).
+fn may_share_a_bastion(s: &SshSettings) -> bool {
+    if !s.jump_hosts.is_empty() {
+        return true;
+    }
+    let files = match &s.config_file {
+        Some(f) => vec![f.clone()],
+        None => {
+            let mut v = vec![PathBuf::from("/etc/ssh/ssh_config")];
+            if let Some(home) = std::env::var_os("HOME") {
+                v.push(PathBuf::from(home).join(".ssh/config"));
+            }
+            v
+        }
+    };
+    files.iter().any(|f| match std::fs::read_to_string(f) {
+        Ok(text) => text.lines().any(|l| {
+            let l = l.trim_start().to_ascii_lowercase();
+            ["proxyjump", "proxycommand", "include"].iter().any(|k| l.starts_with(k))
+        }),
+        // A config that cannot be read here makes ssh fail anyway; unreadable defaults are absent.
+        Err(_) => false,
+    })
 }
 
 /// A short, private directory for control sockets.
@@ -79,11 +110,14 @@ impl SshTransport {
     /// A transport using `settings`; connects lazily.
     pub fn new(settings: SshSettings) -> Result<Self, TransportError> {
         let control_dir = control_dir().map_err(|detail| TransportError::Local { host: "(local)".into(), detail })?;
+        let at_once =
+            if may_share_a_bastion(&settings) { CONNECTS_AT_ONCE } else { settings.parallelism.max(CONNECTS_AT_ONCE) };
         Ok(SshTransport {
             settings,
             control_dir,
             hosts: Mutex::new(HashMap::new()),
-            connects: Arc::new(Semaphore::new(CONNECTS_AT_ONCE)),
+            connects: Arc::new(Semaphore::new(at_once)),
+            per_destination: Mutex::new(HashMap::new()),
         })
     }
 
@@ -132,11 +166,18 @@ impl SshTransport {
         if !s.jump_hosts.is_empty() {
             b.jump_hosts(&s.jump_hosts);
         }
-        let _permit = self
-            .connects
-            .acquire()
-            .await
-            .map_err(|_| TransportError::Local { host: node.name.clone(), detail: "transport closed".into() })?;
+        let closed = |_| TransportError::Local { host: node.name.clone(), detail: "transport closed".into() };
+        let destination = {
+            let key = format!("{}:{}", node.address, node.port.or(s.port).unwrap_or(22));
+            self.per_destination
+                .lock()
+                .await
+                .entry(key)
+                .or_insert_with(|| Arc::new(Semaphore::new(CONNECTS_AT_ONCE)))
+                .clone()
+        };
+        let _to_destination = destination.acquire_owned().await.map_err(closed)?;
+        let _permit = self.connects.acquire().await.map_err(closed)?;
         // The handshake itself can hang past ConnectTimeout (a wedged sshd); bound it too.
         let limit = s.connect_timeout + Duration::from_secs(10);
         let session = match tokio::time::timeout(limit, b.connect_mux(&node.address)).await {
@@ -339,8 +380,10 @@ impl Transport for SshTransport {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let slots: Vec<Slot> = self.hosts.lock().await.drain().map(|(_, s)| s).collect();
-            for slot in slots {
-                let Some(c) = slot.lock().await.take() else { continue };
+            // All masters at once: one by one, closing 100 hosts added a mux round trip each to
+            // every `status`.
+            futures_util::future::join_all(slots.into_iter().map(|slot| async move {
+                let Some(c) = slot.lock().await.take() else { return };
                 c.agent.lock().await.take();
                 match Arc::try_unwrap(c) {
                     Ok(c) => match Arc::try_unwrap(c.session) {
@@ -357,7 +400,8 @@ impl Transport for SshTransport {
                         "an ssh connection is still in use at shutdown; its master exits after {MASTER_IDLE_SECS}s idle"
                     ),
                 }
-            }
+            }))
+            .await;
         })
     }
 }
