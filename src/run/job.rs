@@ -90,7 +90,9 @@ pub struct JobPoll {
 /// The script that starts `command` detached in `workdir` (the kind's, validated; quoted here),
 /// unless the job already exists. The job runs where the probes run, so a relative path in a
 /// step command means the same as in the kind's probes; a missing workdir fails the step (exit
-/// 97, like the probes) rather than running it somewhere else.
+/// 97, like the probes) rather than running it somewhere else. It returns once the job wrote its
+/// pid (checked every 10 ms, at most 5 s: the pid usually appears within a few milliseconds, and
+/// a coarser wait cost a tenth of a second on every step).
 pub fn start_script(dir: &JobDir, workdir: &str, command: &str) -> String {
     let d = dir.q();
     format!(
@@ -100,7 +102,7 @@ pub fn start_script(dir: &JobDir, workdir: &str, command: &str) -> String {
          printf '%s\\n' {cmd} >\"$d/cmd\" || exit 91\n\
          S=; command -v setsid >/dev/null 2>&1 && S=setsid\n\
          $S nohup sh -c 'd=\"$1\"; echo $$ >\"$d/pid\"; if cd \"$2\" 2>\"$d/out\"; then sh \"$d/cmd\" >\"$d/out\" 2>&1 </dev/null; else echo \"rp-job: cannot cd to $2\" >>\"$d/out\"; (exit 97); fi; echo $? >\"$d/status.tmp\"; mv \"$d/status.tmp\" \"$d/status\"' rp-job \"$d\" {wd} >/dev/null 2>&1 </dev/null &\n\
-         i=0; while [ ! -s \"$d/pid\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done\n\
+         i=0; while [ ! -s \"$d/pid\" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done\n\
          echo 'rp-job: started'\n",
         cmd = shell_quote(command),
         wd = shell_quote(workdir)
