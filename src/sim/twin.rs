@@ -463,8 +463,9 @@ pub fn twin_config(operator_text: &str, sim_text: &str) -> Result<(String, Vec<S
             .as_array()?
             .iter()
             .filter_map(|x| x.as_table())
-            .find(|x| x.get("name").and_then(|n| n.as_str()) == Some(g))?
-            .get("kind")?
+            .find(|x| x.get("name").and_then(|n| n.as_str()) == Some(g))
+            // A group without a kind is of the kind named like its type.
+            .and_then(|x| x.get("kind").or_else(|| x.get("type")))?
             .as_str()
             .map(str::to_string)
     };
@@ -678,6 +679,45 @@ address = "127.0.0.1"
         let why = jsondb_mismatches(&patroni.kinds["postgres"]).join("; ");
         assert!(why.contains("peer") && why.contains("eligible") && why.contains("finalize"), "{why}");
         assert!(shape_for(&patroni, None).is_err());
+    }
+
+    #[test]
+    fn a_kind_run_as_jsondb_under_another_name_gets_the_simulators_commands() {
+        let example = include_str!("../../config/jsondb.toml");
+        // The operator's kind is the group's default one (named like its type).
+        let operator = example.replace("[kinds.jsondb", "[kinds.server").replace("kind = \"jsondb\"\n", "");
+        let cluster = crate::config::parse_str(&operator, "op.toml", std::path::Path::new(".")).unwrap();
+        let (topology, shape) = shape_for(&cluster, None).unwrap();
+        assert_eq!(topology, Topology::Jsondb);
+        let op: toml::Table = toml::from_str(&operator).unwrap();
+        let keys = twin_group_keys(&op, &shape, "db");
+        assert!(keys.contains(&"kind = \"jsondb\"".to_string()), "{keys:?}");
+        let sim = r#"
+[cluster]
+name = "jsondb-prod"
+[kinds.jsondb]
+version = "sim-version"
+status = "sim-status"
+health = "sim-health"
+stop = "sim-stop"
+install = "sim-install"
+start = "sim-start"
+switchover = "sim-switchover"
+switchover_refused = ["no"]
+finalize = "sim-finalize"
+point_of_no_return = "finalize"
+[[groups]]
+name = "db"
+type = "server"
+kind = "jsondb"
+hosts = [{ name = "db-1", address = "127.0.0.1" }, { name = "db-2", address = "127.0.0.1" }, { name = "db-3", address = "127.0.0.1" }]
+"#;
+        let (text, stood_in) = twin_config(&operator, sim).unwrap();
+        assert_eq!(stood_in, Vec::<String>::new());
+        let t: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(t["kinds"]["server"]["finalize"].as_str(), Some("sim-finalize"));
+        assert_eq!(t["kinds"]["server"]["peer"].as_str(), Some("auto"));
+        assert!(t["groups"][0].get("kind").is_none(), "{text}");
     }
 
     #[test]
