@@ -209,6 +209,93 @@ fn exchange_twin_runs_the_real_plan_and_loses_nothing() {
     rehearse_example("config/exchange.toml", EXCHANGE_STATE);
 }
 
+/// db-2 (not the first member) leads and the cluster is committed to 3.1, so the twin must
+/// follow the assumed state rather than its own default.
+const JSONDB_STATE: &str = r#"
+[nodes.db-1]
+version = "3.1.4"
+role = "passive"
+sync = "in-sync"
+health = "ok"
+finalized = "3.1.0"
+[nodes.db-2]
+version = "3.1.4"
+role = "active"
+health = "ok"
+finalized = "3.1.0"
+[nodes.db-3]
+version = "3.1.4"
+role = "passive"
+sync = "in-sync"
+health = "ok"
+finalized = "3.1.0"
+"#;
+
+#[test]
+fn jsondb_twin_runs_the_real_plan_up_to_finalize_and_loses_nothing() {
+    let rep = rehearse_example("config/jsondb.toml", JSONDB_STATE);
+    // The replicas go first, then the assumed leader's switchover.
+    let ids: Vec<&str> = rep["plan"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let switchover = ids.iter().position(|i| *i == "db/db-2/switchover").expect("a switchover of db-2");
+    assert!(ids.iter().position(|i| *i == "db/db-1/stop").unwrap() < switchover, "{ids:?}");
+    // The finalize step and its point of no return, as in the real plan.
+    assert!(rep["plan"].as_array().unwrap().iter().any(|s| s["action"] == "finalize"), "{ids:?}");
+    assert!(rep["point_of_no_return"].as_str().unwrap().contains("finalize"), "{rep}");
+    // Headless with --yes defers the optional finalize, as `upgrade` does; with the typed
+    // cluster name the rehearsal crosses the point of no return on the twin.
+    let tmp = tempfile::tempdir().unwrap();
+    let rehearsals = tmp.path().join("rehearsals");
+    let cfg = repo("config/jsondb.toml");
+    let out = rollpilot(
+        tmp.path(),
+        &[
+            "rehearse",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--headless",
+            "--yes",
+            "--confirm",
+            "jsondb-prod",
+            "--rehearsal-dir",
+            rehearsals.to_str().unwrap(),
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let (run, _) = journaled_plan(&rehearsals);
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("rehearsal.json")).unwrap()).unwrap();
+    let events: Vec<&str> = rep["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(events.contains(&"done db/db-1/finalize"), "{events:?}");
+    assert_eq!(rep["outcome"], "done");
+    assert_eq!(rep["lost"], 0);
+    assert!(processes_under(&tmp.path().join("twins")).is_empty());
+}
+
+/// An operator's own cluster with a kind of another name that behaves like jsondb is twinned as
+/// jsondb; the same cluster whose kind names the peer rollpilot hands over to is refused.
+#[test]
+fn a_jsondb_like_kind_of_another_name_is_twinned_and_a_named_peer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(repo("config/jsondb.toml")).unwrap();
+    let renamed = src.replace("[kinds.jsondb", "[kinds.ledger").replace("kind = \"jsondb\"", "kind = \"ledger\"");
+    assert_ne!(renamed, src);
+    let cfg = dir.path().join("ledger.toml");
+    std::fs::write(&cfg, &renamed).unwrap();
+    let rep = rehearse_example(cfg.to_str().unwrap(), JSONDB_STATE);
+    assert_eq!(rep["stood_in"], serde_json::json!([]), "{rep}");
+    let named = renamed.replace("peer = \"auto\"", "");
+    assert_ne!(named, renamed);
+    let cfg = dir.path().join("named.toml");
+    std::fs::write(&cfg, named).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = rollpilot(tmp.path(), &["rehearse", "-c", cfg.to_str().unwrap(), "--headless", "--yes"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("group `db`") && t.contains("kind ledger") && t.contains("cannot be simulated"), "{t}");
+    assert!(t.contains("elect the new leader themselves"), "{t}");
+}
+
 #[test]
 fn examples_the_simulator_cannot_twin_are_refused_by_name() {
     for (config, group, kind) in [
@@ -224,6 +311,10 @@ fn examples_the_simulator_cannot_twin_are_refused_by_name() {
         assert_eq!(out.status.code(), Some(2), "{config}: {t}");
         assert!(t.contains(&format!("group `{group}`")) && t.contains(&format!("kind {kind}")), "{config}: {t}");
         assert!(t.contains("cannot be simulated"), "{t}");
+        if kind == "postgres" {
+            // The same JSON member list as jsondb, but another switchover: said, not rehearsed.
+            assert!(t.contains("no peer = \"auto\"") && t.contains("parse.eligible"), "{t}");
+        }
         let twins: Vec<_> = std::fs::read_dir(tmp.path().join("twins")).unwrap().flatten().collect();
         assert!(twins.is_empty(), "{config}: a refused rehearsal started a twin");
     }
@@ -231,7 +322,8 @@ fn examples_the_simulator_cannot_twin_are_refused_by_name() {
 
 #[test]
 fn every_example_is_either_twinned_by_a_test_or_refused() {
-    let covered = ["terracotta", "streambase", "exchange", "redis-cluster", "redis-sentinel", "patroni", "cockroachdb"];
+    let covered =
+        ["terracotta", "streambase", "exchange", "jsondb", "redis-cluster", "redis-sentinel", "patroni", "cockroachdb"];
     for e in std::fs::read_dir(repo("config")).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().trim_end_matches(".toml").to_string();
         assert!(covered.contains(&name.as_str()), "config/{name}.toml is new: add it to the rehearsal tests");

@@ -125,8 +125,10 @@ pub(super) fn run(a: &RehearseArgs) -> u8 {
         }
     };
     let op_table: toml::Table = toml::from_str(&text).unwrap_or_default();
-    for g in &mut shape.groups {
-        g.keys = crate::sim::twin::group_keys(&op_table, &g.name);
+    let keys: Vec<Vec<String>> =
+        shape.groups.iter().map(|g| crate::sim::twin::twin_group_keys(&op_table, &shape, &g.name)).collect();
+    for (g, k) in shape.groups.iter_mut().zip(keys) {
+        g.keys = k;
     }
     let dir = std::env::temp_dir().join(format!("rollpilot-rehearse-{}", crate::probe::nonce()));
     say!(
@@ -136,7 +138,8 @@ pub(super) fn run(a: &RehearseArgs) -> u8 {
     );
     let mut opts = crate::sim::UpOptions::new(&dir, topology);
     opts.shape = Some(shape.clone());
-    opts.persistent = cluster.persistent;
+    // Persistence is a Terracotta setting of the simulator; other twins keep their product's.
+    opts.persistent = cluster.persistent || topology != crate::sim::Topology::Terracotta;
     let outcome = match crate::sim::up(&opts) {
         Ok(info) => {
             let guard = crate::sim::SimGuard::new(&dir);

@@ -9,7 +9,7 @@
 
 use super::kits;
 use super::state::{HostRole, Topology};
-use crate::model::{Cluster, GroupType, Observed, Profile, Role};
+use crate::model::{Cluster, GroupType, Kind, Matcher, NoReturn, Observed, ProbeKind, Profile, Role};
 use semver::Version;
 
 /// Why a cluster cannot be twinned, in words an operator can act on.
@@ -17,7 +17,7 @@ use semver::Version;
 pub enum TwinError {
     /// A group whose kind the simulator has no process for.
     #[error(
-        "group `{group}` (type {gtype}, kind {kind}) cannot be simulated: {why}. The simulator runs Terracotta servers, clients and WAN orchestrators (profile terracotta), StreamBase nodes (profile any-order, kind node) and Exchange 2003 nodes with their virus scanner (profile active-passive, kinds exchange and scanner); rehearse this cluster on a staging copy instead"
+        "group `{group}` (type {gtype}, kind {kind}) cannot be simulated: {why}. The simulator runs Terracotta servers, clients and WAN orchestrators (profile terracotta), StreamBase nodes (profile any-order, kind node), Exchange 2003 nodes with their virus scanner (profile active-passive, kinds exchange and scanner) and a jsondb database alone in its cluster (profile active-passive, one server group of 1 to 3 members whose kind reads a JSON member list, gates on a numeric lag, lets the members elect the new leader with peer = \"auto\", reads no eligibility and ends in a finalize that is its point of no return, as config/jsondb.toml does); rehearse this cluster on a staging copy instead"
     )]
     Unsupported {
         /// The group's name.
@@ -80,6 +80,11 @@ pub struct TwinShape {
     pub component_targets: Vec<(String, String)>,
     /// What was assumed where the operator said nothing, stated in the rehearsal report.
     pub assumptions: Vec<String>,
+    /// The simulated system the twin runs.
+    pub topology: Topology,
+    /// jsondb: the series the twin's cluster starts committed to ("3.1"), as the state says or
+    /// the oldest member's.
+    pub finalized: Option<String>,
 }
 
 impl TwinShape {
@@ -87,7 +92,7 @@ impl TwinShape {
     pub fn kit_versions(&self) -> Vec<(&'static str, String)> {
         let mut out: Vec<(&'static str, String)> = Vec::new();
         for g in &self.groups {
-            let dir = product_dir(g.role);
+            let dir = product_of(g.role, self.topology).dir;
             for h in &g.hosts {
                 out.push((dir, h.version.clone()));
             }
@@ -116,17 +121,9 @@ impl TwinShape {
     }
 }
 
-fn product_dir(role: HostRole) -> &'static str {
+fn product_of(role: HostRole, topology: Topology) -> kits::Product {
     match role {
-        HostRole::Server | HostRole::Client | HostRole::Orchestrator => kits::TERRACOTTA_KIT.dir,
-        HostRole::SbNode => kits::STREAMBASE_KIT.dir,
-        HostRole::Exchange => kits::EXCHANGE_KIT.dir,
-        HostRole::Scanner => kits::SCANNER_KIT.dir,
-    }
-}
-
-fn product_of(role: HostRole) -> kits::Product {
-    match role {
+        HostRole::Server if topology == Topology::Jsondb => kits::JSONDB_KIT,
         HostRole::Server | HostRole::Client | HostRole::Orchestrator => kits::TERRACOTTA_KIT,
         HostRole::SbNode => kits::STREAMBASE_KIT,
         HostRole::Exchange => kits::EXCHANGE_KIT,
@@ -143,8 +140,55 @@ pub fn topology_for(profile: Profile) -> Topology {
     }
 }
 
+/// The kind of a simulated jsondb member in the simulator's own config.
+pub const JSONDB_KIND: &str = "jsondb";
+
+/// Why the simulated jsondb members would not behave like the members of a server group of this
+/// kind (empty when they would). The twin replaces every command and parser by the simulator's,
+/// so what must match is the behaviour the plan and the run rely on: a JSON member list, a lag
+/// in bytes against a threshold, a switchover where the members (not rollpilot) elect the new
+/// leader, no eligibility rule beyond being in sync, and a finalize as the point of no return.
+pub fn jsondb_mismatches(kind: &Kind) -> Vec<String> {
+    let mut why = Vec::new();
+    let json_role =
+        kind.parse.role.as_ref().is_some_and(|r| r.from == ProbeKind::Status && matches!(r.matcher, Matcher::Json(_)));
+    if !json_role {
+        why.push(
+            "it does not read its role from a JSON member list (parse.role with a json path on status)".to_string(),
+        );
+    }
+    if kind.parse.sync.as_ref().is_none_or(|s| s.max.is_none()) {
+        why.push("it does not gate on a replication lag against a threshold (parse.sync with max)".to_string());
+    }
+    if kind.commands.switchover.is_none() {
+        why.push("it has no switchover command".to_string());
+    }
+    if !kind.peer_auto {
+        why.push(
+            "rollpilot names the member that takes over (no peer = \"auto\"), while simulated jsondb members elect the new leader themselves, so the twin would rehearse another switchover"
+                .to_string(),
+        );
+    }
+    if kind.parse.eligible.is_some() {
+        why.push(
+            "it reads which replicas may take over (parse.eligible: failover tags, synchronous standbys), which simulated jsondb members do not model"
+                .to_string(),
+        );
+    }
+    if kind.commands.finalize.is_none()
+        || kind.point_of_no_return != Some(NoReturn::Finalize)
+        || kind.parse.finalized.is_none()
+    {
+        why.push(
+            "it has no finalize step as its point of no return with a parse.finalized (a simulated jsondb cluster stays on the old series until it is finalized)"
+                .to_string(),
+        );
+    }
+    why
+}
+
 /// Which simulated process stands in for a group, or why none can.
-fn role_for(profile: Profile, gtype: GroupType, kind: &str) -> Result<HostRole, String> {
+fn role_for(profile: Profile, gtype: GroupType, kind: &str, def: Option<&Kind>) -> Result<HostRole, String> {
     let supported: &[(GroupType, &str, HostRole)] = match profile {
         Profile::Terracotta => &[
             (GroupType::Server, "server", HostRole::Server),
@@ -165,11 +209,18 @@ fn role_for(profile: Profile, gtype: GroupType, kind: &str) -> Result<HostRole, 
         supported.iter().map(|(t, k, _)| format!("{} groups of kind {k}", t.as_str())).collect();
     let last = wanted.pop().unwrap_or_default();
     let wanted = if wanted.is_empty() { last } else { format!("{} and {last}", wanted.join(", ")) };
-    Err(format!(
+    let mut why = format!(
         "under profile {} the simulator only has {}, and it has no process that answers kind `{kind}`'s commands and probes",
         profile.as_str(),
         wanted
-    ))
+    );
+    if profile == Profile::ActivePassive && gtype == GroupType::Server {
+        let mismatches = def.map(jsondb_mismatches).unwrap_or_default();
+        if !mismatches.is_empty() {
+            why.push_str(&format!("; nor can its simulated jsondb members stand in for it: {}", mismatches.join("; ")));
+        }
+    }
+    Err(why)
 }
 
 /// The version a member is assumed to run when the operator gave no state: the newest kit
@@ -187,18 +238,31 @@ fn plausible_version(product: &kits::Product, target: &Version) -> Option<String
 /// version below the target).
 pub fn shape_for(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topology, TwinShape), TwinError> {
     let profile = cluster.profile;
+    // An active-passive server group whose kind behaves like the simulated jsondb members.
+    let jsondb_group = cluster
+        .groups
+        .iter()
+        .find(|g| {
+            profile == Profile::ActivePassive
+                && g.gtype == GroupType::Server
+                && cluster.kind_of(g).is_some_and(|k| jsondb_mismatches(k).is_empty())
+        })
+        .map(|g| g.name.clone());
+    let topology = if jsondb_group.is_some() { Topology::Jsondb } else { topology_for(profile) };
     let mut assumptions = Vec::new();
     let mut groups = Vec::new();
     let mut component_targets = Vec::new();
     // Machines of the server nodes, by address, for components that sit on them.
     let mut machine_by_address: Vec<(String, String)> = Vec::new();
     for g in &cluster.groups {
-        let role = role_for(profile, g.gtype, &g.kind).map_err(|why| TwinError::Unsupported {
-            group: g.name.clone(),
-            gtype: g.gtype.as_str(),
-            kind: g.kind.clone(),
-            why,
-        })?;
+        let role = match &jsondb_group {
+            Some(j) if *j == g.name => Ok(HostRole::Server),
+            Some(j) => Err(format!(
+                "a simulated jsondb cluster runs alone (its members, its writer, one cluster version), and this group sits beside group `{j}`, which the twin runs as jsondb"
+            )),
+            None => role_for(profile, g.gtype, &g.kind, cluster.kind_of(g)),
+        }
+        .map_err(|why| TwinError::Unsupported { group: g.name.clone(), gtype: g.gtype.as_str(), kind: g.kind.clone(), why })?;
         if role == HostRole::SbNode && groups.iter().any(|x: &TwinGroup| x.role == HostRole::SbNode) {
             return Err(TwinError::Unsupported {
                 group: g.name.clone(),
@@ -207,7 +271,7 @@ pub fn shape_for(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topo
                 why: "the simulator runs one StreamBase cluster per twin, and this is a second group of nodes".into(),
             });
         }
-        let product = product_of(role);
+        let product = product_of(role, topology);
         let target = if role == HostRole::Scanner { g.target.clone() } else { Some(cluster.target.clone()) };
         if let (HostRole::Scanner, Some(t)) = (role, &target) {
             component_targets.push((kits::SCANNER_KIT.dir.to_string(), t.to_string()));
@@ -281,14 +345,41 @@ pub fn shape_for(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topo
         }
         groups.push(TwinGroup { name: g.name.clone(), keys: Vec::new(), role, servers: g.servers.clone(), hosts });
     }
+    let finalized = if topology == Topology::Jsondb {
+        let members: Vec<&TwinHost> = groups.iter().flat_map(|g| g.hosts.iter()).collect();
+        let reported = members
+            .iter()
+            .filter_map(|h| observed.and_then(|o| o.nodes.get(&h.name)).and_then(|o| o.finalized.clone()))
+            .max();
+        match reported {
+            Some(v) => Some(format!("{}.{}", v.major, v.minor)),
+            None => {
+                let oldest = members
+                    .iter()
+                    .filter_map(|h| crate::model::parse_loose(&h.version))
+                    .min()
+                    .map(|v| format!("{}.{}", v.major, v.minor));
+                if let Some(s) = &oldest {
+                    assumptions.push(format!(
+                        "the cluster is committed to the {s} series, its oldest member's (no state said where it was finalized)"
+                    ));
+                }
+                oldest
+            }
+        }
+    } else {
+        None
+    };
     let shape = TwinShape {
         name: cluster.name.clone(),
         groups,
         target: cluster.target.to_string(),
         component_targets,
         assumptions,
+        topology,
+        finalized,
     };
-    Ok((topology_for(profile), shape))
+    Ok((topology, shape))
 }
 
 /// Group keys for the simulator's own config, copied from the operator's group table (all
@@ -304,6 +395,19 @@ pub fn group_keys(operator: &toml::Table, group: &str) -> Vec<String> {
         .filter(|(k, _)| !matches!(k.as_str(), "name" | "hosts" | "vars"))
         .map(|(k, v)| format!("{k} = {v}"))
         .collect()
+}
+
+/// The group keys a twin group is declared with in the simulator's config: the operator's, but
+/// a group run as simulated jsondb members names the simulator's kind, whatever the operator
+/// calls theirs ([`twin_config`] gives the operator's name back).
+pub fn twin_group_keys(operator: &toml::Table, shape: &TwinShape, group: &str) -> Vec<String> {
+    let keys = group_keys(operator, group);
+    if shape.topology != Topology::Jsondb {
+        return keys;
+    }
+    let mut out: Vec<String> = keys.into_iter().filter(|k| !k.trim_start().starts_with("kind ")).collect();
+    out.push(format!("kind = \"{JSONDB_KIND}\""));
+    out
 }
 
 /// A command that stands in for an operator hook the simulator has no counterpart for: it
@@ -352,18 +456,43 @@ pub fn twin_config(operator_text: &str, sim_text: &str) -> Result<(String, Vec<S
             }
         }
     }
+    // The operator's kind of each group -> the simulator's kind of the same group (they differ
+    // when the operator's kind runs as simulated jsondb members under another name).
+    let kind_of = |t: &toml::Table, g: &str| -> Option<String> {
+        t.get("groups")?
+            .as_array()?
+            .iter()
+            .filter_map(|x| x.as_table())
+            .find(|x| x.get("name").and_then(|n| n.as_str()) == Some(g))
+            // A group without a kind is of the kind named like its type.
+            .and_then(|x| x.get("kind").or_else(|| x.get("type")))?
+            .as_str()
+            .map(str::to_string)
+    };
+    let mut sim_kind_of: Vec<(String, String)> = Vec::new();
+    for og in op.get("groups").and_then(|g| g.as_array()).into_iter().flatten() {
+        let Some(gname) = og.get("name").and_then(|n| n.as_str()) else { continue };
+        if let (Some(ok), Some(sk)) = (kind_of(&op, gname), kind_of(&sim, gname))
+            && ok != sk
+        {
+            sim_kind_of.push((ok, sk));
+        }
+    }
     // [kinds.*]
     let sim_kinds = sim.get("kinds").and_then(|k| k.as_table()).cloned().unwrap_or_default();
     let mut kinds = toml::Table::new();
     if let Some(op_kinds) = op.get("kinds").and_then(|k| k.as_table()) {
         for (name, okind) in op_kinds {
             let Some(okind) = okind.as_table() else { continue };
-            let skind = sim_kinds.get(name).and_then(|k| k.as_table()).cloned().unwrap_or_default();
+            let sname = sim_kind_of.iter().find(|(o, _)| o == name).map(|(_, s)| s.as_str()).unwrap_or(name);
+            let skind = sim_kinds.get(sname).and_then(|k| k.as_table()).cloned().unwrap_or_default();
             let mut k = toml::Table::new();
             for (field, v) in okind {
                 match field.as_str() {
                     "parse" | "sudo" | "workdir" => {}
-                    "peer" => {
+                    // The operator's procedure, not a command: who elects the new active, which
+                    // step cannot be undone, which way a takeover may go.
+                    "peer" | "point_of_no_return" | "takeover" => {
                         k.insert(field.clone(), v.clone());
                     }
                     _ => match skind.get(field) {
@@ -533,6 +662,62 @@ address = "127.0.0.1"
         assert_eq!(g["hosts"][0]["address"].as_str(), Some("127.0.0.1"));
         assert!(g["hosts"][0].get("user").is_none() && g["hosts"][0].get("port").is_none());
         assert_eq!(g["hosts"][1]["name"].as_str(), Some("b"));
+    }
+
+    #[test]
+    fn the_jsondb_example_behaves_like_the_simulated_members_and_patroni_does_not() {
+        let load = |f: &str| {
+            crate::config::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(f)).unwrap()
+        };
+        let jsondb = load("jsondb.toml");
+        assert_eq!(jsondb_mismatches(&jsondb.kinds["jsondb"]), Vec::<String>::new());
+        let (topology, shape) = shape_for(&jsondb, None).unwrap();
+        assert_eq!(topology, Topology::Jsondb);
+        assert_eq!(shape.finalized.as_deref(), Some("3.1"));
+        assert!(shape.kit_versions().iter().all(|(d, _)| *d == kits::JSONDB_KIT.dir));
+        let patroni = load("patroni.toml");
+        let why = jsondb_mismatches(&patroni.kinds["postgres"]).join("; ");
+        assert!(why.contains("peer") && why.contains("eligible") && why.contains("finalize"), "{why}");
+        assert!(shape_for(&patroni, None).is_err());
+    }
+
+    #[test]
+    fn a_kind_run_as_jsondb_under_another_name_gets_the_simulators_commands() {
+        let example = include_str!("../../config/jsondb.toml");
+        // The operator's kind is the group's default one (named like its type).
+        let operator = example.replace("[kinds.jsondb", "[kinds.server").replace("kind = \"jsondb\"\n", "");
+        let cluster = crate::config::parse_str(&operator, "op.toml", std::path::Path::new(".")).unwrap();
+        let (topology, shape) = shape_for(&cluster, None).unwrap();
+        assert_eq!(topology, Topology::Jsondb);
+        let op: toml::Table = toml::from_str(&operator).unwrap();
+        let keys = twin_group_keys(&op, &shape, "db");
+        assert!(keys.contains(&"kind = \"jsondb\"".to_string()), "{keys:?}");
+        let sim = r#"
+[cluster]
+name = "jsondb-prod"
+[kinds.jsondb]
+version = "sim-version"
+status = "sim-status"
+health = "sim-health"
+stop = "sim-stop"
+install = "sim-install"
+start = "sim-start"
+switchover = "sim-switchover"
+switchover_refused = ["no"]
+finalize = "sim-finalize"
+point_of_no_return = "finalize"
+[[groups]]
+name = "db"
+type = "server"
+kind = "jsondb"
+hosts = [{ name = "db-1", address = "127.0.0.1" }, { name = "db-2", address = "127.0.0.1" }, { name = "db-3", address = "127.0.0.1" }]
+"#;
+        let (text, stood_in) = twin_config(&operator, sim).unwrap();
+        assert_eq!(stood_in, Vec::<String>::new());
+        let t: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(t["kinds"]["server"]["finalize"].as_str(), Some("sim-finalize"));
+        assert_eq!(t["kinds"]["server"]["peer"].as_str(), Some("auto"));
+        assert!(t["groups"][0].get("kind").is_none(), "{text}");
     }
 
     #[test]

@@ -346,6 +346,14 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
     };
     // Groups: (name, keys) in config order.
     let (groups, specs): (Vec<(String, Vec<String>)>, Vec<HostSpec>) = match (t, opts.shape.as_ref()) {
+        (Topology::Jsondb, Some(sh)) => {
+            // A jsondb twin: the operator's members run the jsondb kit.
+            let (groups, mut specs) = shaped_specs(sh);
+            for s in &mut specs {
+                s.product = "jsondb";
+            }
+            (groups, specs)
+        }
         (_, Some(sh)) => shaped_specs(sh),
         (Topology::Terracotta, None) => {
             let names = stripe_names(opts.stripes.unwrap_or(2));
@@ -821,6 +829,11 @@ fn create_and_start(
         evs: plan.evs.clone(),
     };
     write_node_confs(&st, layout)?;
+    if let (Topology::Jsondb, Some(series)) = (opts.topology, opts.shape.as_ref().and_then(|sh| sh.finalized.as_ref()))
+    {
+        // A jsondb twin starts committed to the series its state says, not its default kit's.
+        crate::sim::state::write_atomic(&layout.shared().join("cluster_version"), format!("{series}\n").as_bytes())?;
+    }
     for (l, targets) in &plan.loaders {
         let lc = LoaderConf {
             sim_dir: layout.root.clone(),
@@ -873,6 +886,17 @@ fn create_and_start(
                 wait_active(h, deadline)?;
             }
             for h in st.hosts.iter().filter(|h| !active(h)) {
+                render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
+            }
+        }
+        Topology::Jsondb if opts.shape.is_some() => {
+            // A twin's assumed leader starts first and is elected before its replicas start.
+            let leader = |h: &HostRecord| opts.shape.as_ref().is_some_and(|sh| sh.starts_active(&h.name));
+            for h in st.hosts.iter().filter(|h| leader(h)) {
+                render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
+                wait_active(h, deadline)?;
+            }
+            for h in st.hosts.iter().filter(|h| !leader(h)) {
                 render::run(&cluster, &h.name, "start", &[("version", version)], STEP)?;
             }
         }
