@@ -166,20 +166,6 @@ pub(super) fn run(a: &RehearseArgs) -> u8 {
     outcome
 }
 
-/// The twin's data check, given a few rounds to settle: simulated StreamBase peers repair a
-/// forward missed while a peer stopped by anti-entropy every few seconds, so a write still
-/// travelling is not counted as lost before it has had that chance.
-fn settled_verify(dir: &Path) -> Result<crate::sim::VerifyReport, crate::sim::SimError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let v = crate::sim::verify(dir)?;
-        if v.lost == 0 || std::time::Instant::now() >= deadline {
-            return Ok(v);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-}
-
 /// Step durations of a real run of this cluster.
 fn load_timings(
     state_dir: &Path,
@@ -323,7 +309,7 @@ fn rehearse_on(
     };
     injected.extend(crash.finish());
     injected.extend(faults::from_tui(&info.dir));
-    let verdict = settled_verify(&info.dir);
+    let verdict = crate::sim::verify(&info.dir);
     let (ack, present, lost) = match &verdict {
         Ok(v) => (v.acknowledged, v.present, v.lost),
         Err(_) => (0, 0, 0),
