@@ -64,8 +64,14 @@ fn the_header_names_every_step_running_side_by_side() {
         State::new(Arc::new(cluster), PathBuf::from("c.toml"), None, Theme::monochrome(), jiff::Timestamp::now());
     update(&mut state, Action::Exec(Event::Planned { plan: Box::new(p.clone()), reason: "initial plan".into() }));
     let step = |id: &str| Box::new(p.step(id).unwrap().clone());
-    update(&mut state, Action::Exec(Event::StepStarted { step: step("trading/sb-1/stop"), attempt: 1, job: String::new() }));
+    update(
+        &mut state,
+        Action::Exec(Event::StepStarted { step: step("trading/sb-1/stop"), attempt: 1, job: String::new() }),
+    );
     assert_eq!(lanes_text(&state), None, "one step running: the usual current step");
-    update(&mut state, Action::Exec(Event::StepStarted { step: step("trading/sb-2/stop"), attempt: 1, job: String::new() }));
+    update(
+        &mut state,
+        Action::Exec(Event::StepStarted { step: step("trading/sb-2/stop"), attempt: 1, job: String::new() }),
+    );
     assert_eq!(lanes_text(&state).as_deref(), Some("side by side: trading: stop sb-1 · trading: stop sb-2"));
 }

@@ -563,8 +563,11 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
     let vars = match t {
         Topology::Terracotta => Vec::new(),
         Topology::Streambase => {
-            let suffix =
-                specs.iter().find(|x| x.role == HostRole::SbNode).map(|x| groups[x.group].0.as_str()).unwrap_or("trading");
+            let suffix = specs
+                .iter()
+                .find(|x| x.role == HostRole::SbNode)
+                .map(|x| groups[x.group].0.as_str())
+                .unwrap_or("trading");
             vec![("cluster_suffix".to_string(), suffix.to_string())]
         }
         Topology::Exchange => vec![("evs".to_string(), "EVS1".to_string())],
