@@ -110,6 +110,7 @@ fn every_rehearsal_screen_and_dialog_says_rehearsal() {
     .unwrap_or_else(|e| panic!("{e}\n{s}"));
     assert!(marked(&s), "{s}");
     assert!(s.contains("A rehearsal is not resumed"), "{s}");
+    assert!(s.contains("tears the simulated twin down") && !s.contains("re-attaches"), "{s}");
     let (_, framed) = dialog(&s).unwrap();
     assert!(framed, "the quit dialog does not say REHEARSAL:\n{s}");
     tmux.keys("Escape");

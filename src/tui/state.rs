@@ -181,9 +181,11 @@ impl QuitChoice {
         }
     }
 
-    /// What happens.
-    pub fn consequence(self) -> &'static str {
+    /// What happens. A rehearsal is never resumed (its twin is torn down on quitting), so its
+    /// "Stop now" must not promise a re-attach.
+    pub fn consequence(self, rehearsal: bool) -> &'static str {
         match self {
+            QuitChoice::Now if rehearsal => "rollpilot stops now and tears the simulated twin down",
             QuitChoice::Stay => "close this dialog; the run goes on",
             QuitChoice::AfterStep => {
                 "the running step finishes and is journaled, then the run stops and rollpilot quits"

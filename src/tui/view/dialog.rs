@@ -246,8 +246,10 @@ pub fn render_question(state: &State, d: &QuestionDialog, area: Rect, buf: &mut 
 /// Draws the quit dialog.
 pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
     let t = &state.theme;
-    let choices: Vec<Choice> =
-        QuitChoice::ALL.iter().map(|c| Choice { label: c.label().to_string(), consequence: c.consequence() }).collect();
+    let choices: Vec<Choice> = QuitChoice::ALL
+        .iter()
+        .map(|c| Choice { label: c.label().to_string(), consequence: c.consequence(state.rehearsal) })
+        .collect();
     let w = dialog_width(dialog_area(state, area), choices_natural(&choices).max(hint_natural(state)));
     let inner = text_width(w);
     let mut body: Vec<DLine> = Vec::new();

@@ -123,7 +123,9 @@ pub fn render_rehearsal(state: &State, area: Rect, buf: &mut Buffer) {
         return;
     }
     let long = " REHEARSAL · simulated twin, nothing runs on real hosts ";
-    let text = if (long.chars().count() as u16) + 40 <= area.width { long } else { " REHEARSAL " };
+    // The long form only where it leaves the header's cluster, target, run state and current
+    // step readable (they take about 80 columns).
+    let text = if (long.chars().count() as u16) + 80 <= area.width { long } else { " REHEARSAL " };
     let w = (text.chars().count() as u16).min(area.width);
     let x = area.x + area.width - w;
     buf.set_stringn(x, area.y, text, w as usize, state.theme.warn.add_modifier(ratatui::style::Modifier::REVERSED));
