@@ -733,6 +733,9 @@ async fn attempts_and_step_times_are_shown_and_the_eta_learns_from_measured_step
     assert!(took >= 3, "{took}");
     let eta = s.state.eta_text().unwrap();
     assert!(eta.starts_with("ETA ") && !eta.contains("first node"), "{eta}");
+    // Never "ETA 0s" while steps remain, even when the measured steps took under a second.
+    let remaining = s.state.steps().filter(|x| !x.state.is_final()).count() as i64;
+    assert!(s.state.eta_secs().unwrap() >= remaining, "{eta} with {remaining} steps left");
     let screen = s.screen();
     assert!(screen.contains(&format!("took 0:{took:02}")), "{screen}");
     assert!(screen.contains(&eta), "{screen}");

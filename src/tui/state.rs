@@ -573,7 +573,9 @@ impl State {
         let mut total = 0;
         for s in self.steps().filter(|s| !s.state.is_final()) {
             let m = self.measured.get(&(s.step.action.as_str().to_string(), self.kind_of(&s.step)));
-            let per = m.map(|v| mean(v)).unwrap_or(overall);
+            // No step takes under a second once its probes and checks are counted: a first
+            // measurement rounded down to 0 s must not make the header promise "ETA 0s".
+            let per = m.map(|v| mean(v)).unwrap_or(overall).max(1);
             let timing = self.timing(&s.step.id);
             total += match timing.started_at {
                 // A running step has already spent part of its time.
