@@ -358,6 +358,9 @@ fn a_cued_install_failure_shows_the_rollback_path_in_the_report() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("fault fail-install@tc-east-2"), "{t}");
     assert!(t.contains("lost 0"), "{t}");
+    // Every hint names the rehearsal again, never a `resume` of the torn-down twin.
+    assert!(!t.contains("rollpilot resume"), "{t}");
+    assert!(t.contains(&format!("`rollpilot rehearse -c {cfg}` practises again from the start")), "{t}");
     let (run, _) = journaled_plan(&rehearsals);
     let rep: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("rehearsal.json")).unwrap()).unwrap();

@@ -274,6 +274,7 @@ fn rehearse_on(
     let crash = faults::CrashCue::start(&info.dir, runs_dir.clone(), cues);
     let mode = if headless { executor::Mode::Headless } else { executor::Mode::Tui };
     // Rehearsals are disposable: an unfinished earlier rehearsal is closed, never resumed.
+    let again = format!("rollpilot rehearse -c {}", crate::model::shell_quote(&a.config.display().to_string()));
     let code = match prepare(&RunRequest {
         config: &twin_path,
         state_dir: Some(&rehearsal_dir),
@@ -287,7 +288,10 @@ fn rehearse_on(
         pause: None,
         deadline: None,
     }) {
-        Ok(Some(p)) => {
+        Ok(Some(mut p)) => {
+            // A rehearsal is never resumed (its twin is torn down): every "continue with"
+            // hint names the command that practises again on a new twin.
+            p.cfg.resume_command = again.clone();
             let opts = headless.then(|| hl::Options {
                 yes: a.yes,
                 confirm: a.confirm.clone(),
@@ -351,9 +355,7 @@ fn rehearse_on(
     }
     say!("REHEARSAL: run {} of {} ended {}", run.run, cluster.name, rep.outcome);
     if rep.outcome != "done" {
-        say!(
-            "REHEARSAL: a rehearsal is not resumed (its twin is torn down, whatever the resume hint above says); run `rollpilot rehearse` again to practise from the start"
-        );
+        say!("REHEARSAL: a rehearsal is not resumed (its twin is torn down); `{again}` practises again from the start");
     }
     match &verdict {
         Ok(v) => say!("REHEARSAL: data check on the twin: {}", v.summary()),

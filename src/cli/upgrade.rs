@@ -64,7 +64,7 @@ pub(super) struct UpgradeArgs {
 
 /// What `upgrade`, `resume` and `demo` settle before anything runs.
 pub(super) struct Prepared {
-    cfg: crate::run::executor::RunConfig,
+    pub(super) cfg: crate::run::executor::RunConfig,
 }
 
 /// What a run is asked to be, from the command line (or the demo).
