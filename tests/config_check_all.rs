@@ -109,3 +109,15 @@ fn a_wrong_required_value_is_reported_once_not_again_as_missing() {
     assert!(!all.contains("missing field `target`"), "{all}");
     assert!(all.contains("c.toml:5:12: cluster.failback"), "{all}");
 }
+
+#[test]
+fn a_removed_required_key_never_turns_its_neighbours_into_unknown_top_level_keys() {
+    let src = "[cluster]\nname = 5\ntarget = \"4.2.1\"\nprofile = \"nope\"\n[ssh]\nport = \"22\"\n";
+    let e = rollpilot::config::parse_str(src, "c.toml", std::path::Path::new(".")).unwrap_err();
+    let all = e.to_string();
+    assert!(all.contains("c.toml:2:8: cluster.name: invalid type: integer `5`"), "{all}");
+    assert!(all.contains("c.toml:4:11: cluster.profile: unknown variant `nope`"), "{all}");
+    assert!(all.contains("c.toml:6:8: ssh.port"), "{all}");
+    // `target` is a good key of [cluster]: it must not be called unknown, nor [cluster] missing.
+    assert!(!all.contains("unknown field `target`") && !all.contains("missing field `cluster`"), "{all}");
+}

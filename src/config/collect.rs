@@ -59,6 +59,31 @@ fn blank_lines(text: &mut [u8], start: usize, end: usize) -> bool {
     changed
 }
 
+/// The table whose header line holds byte `at`: its byte range up to the next header, and its
+/// name (the last dotted part, as a "missing field" of the parent would name it).
+fn table_at(text: &[u8], at: usize) -> Option<(usize, usize, String)> {
+    let s = std::str::from_utf8(text).ok()?;
+    let at = at.min(s.len());
+    let from = s[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let header = s[from..].lines().next()?.trim();
+    if !header.starts_with('[') {
+        return None;
+    }
+    let name = header.trim_matches(|c| c == '[' || c == ']').trim();
+    let name = name.rsplit('.').next().unwrap_or(name).trim().trim_matches('"').to_string();
+    let body = from + s[from..].find('\n').map(|i| i + 1).unwrap_or(s.len() - from);
+    let mut to = s.len();
+    let mut pos = body;
+    for line in s[body..].split_inclusive('\n') {
+        if line.trim_start().starts_with('[') {
+            to = pos;
+            break;
+        }
+        pos += line.len();
+    }
+    Some((from, to.max(from + 1), name))
+}
+
 /// Deserializes `source`, collecting every error (see the module documentation).
 pub(super) fn deserialize_all(source: &str, origin: &str) -> Collected {
     let mut errors = Vec::new();
@@ -79,6 +104,24 @@ pub(super) fn deserialize_all(source: &str, origin: &str) -> Collected {
         let skip = missing_field(&msg).is_some_and(|f| removed.iter().any(|r| r == f));
         if !skip {
             errors.push(super::from_toml_error(source, origin, &err));
+        }
+        // A missing field is located at its table's header: blanking only that line would move
+        // the table's other keys to the top level and report them as unknown. The whole table
+        // goes instead (its other mistakes were already reported), and the rest of the file is
+        // read on; a missing field located anywhere else ends the search.
+        if missing_field(&msg).is_some() {
+            let Some(span) = err.span() else { break };
+            let Some((from, to, name)) = table_at(&text, span.start) else { break };
+            removed.push(name);
+            if !blank_lines(&mut text, from, to) {
+                break;
+            }
+            let Ok(next) = String::from_utf8(text.clone()) else { break };
+            match toml::from_str::<RawConfig>(&next) {
+                Ok(raw) => return Collected { raw: Some(raw), errors, removed },
+                Err(e) => err = e,
+            }
+            continue;
         }
         let Some(span) = err.span() else { break };
         let line_start = source[..span.start.min(source.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
