@@ -1075,6 +1075,8 @@ impl Builder<'_> {
             && !current_active.is_empty()
             && let Some(orig) = orig_node
             && !ctx.skipped_nodes.contains(&orig.name)
+            // Skipping a failback (or the node it would run on) leaves that node as it is.
+            && !ctx.skipped_nodes.contains(&current_active)
         {
             let confirm = if pol == FailbackPolicy::Ask { Confirm::Optional } else { Confirm::Yes };
             let reason = format!(
@@ -1175,7 +1177,10 @@ impl Builder<'_> {
         let others: Vec<(&Node, NodeObs)> = g
             .nodes
             .iter()
-            .filter(|n| n.name != active.name && !self.req.context.skipped_nodes.contains(&n.name))
+            // A skipped node is still a member: it may take the active role (nothing runs on it;
+            // R5 still waits until it is in sync). Leaving it out planned a switchover that
+            // named no peer at all.
+            .filter(|n| n.name != active.name)
             .map(|n| (n, self.req.observed.get(&n.name)))
             .collect();
         let (others, by_direction) =
