@@ -147,20 +147,14 @@ impl Builder<'_> {
                         &mut steps,
                         self.kind(g).is_some_and(|k| k.commands.cleanup.is_some()),
                     );
-                } else if let Some(mut s) = self.step(
+                } else if let Some(s) = self.verified_start(
                     g,
                     n,
-                    Action::Start,
-                    None,
                     &reason,
                     &[Rule::Verify],
                     format!("Starting {} ({batch_text})", n.name),
                     Confirm::Yes,
                 ) {
-                    s.after = vec![
-                        Gate::Rejoined { node: n.name.clone() },
-                        Gate::VersionIs { node: n.name.clone(), version: self.target(g) },
-                    ];
                     steps.push(s);
                 }
                 if let Some(s) = steps.get_mut(first) {

@@ -552,6 +552,25 @@ impl Builder<'_> {
             .collect()
     }
 
+    /// A start of a node that already has the target installed, checked afterwards by its
+    /// rejoin and by the version it runs (R6): one shape for every "start it again" step.
+    fn verified_start(
+        &self,
+        g: &Group,
+        n: &Node,
+        reason: &str,
+        rules: &[Rule],
+        summary: String,
+        confirm: Confirm,
+    ) -> Option<Step> {
+        let mut s = self.step(g, n, Action::Start, None, reason, rules, summary, confirm)?;
+        s.after = vec![
+            Gate::Rejoined { node: n.name.clone() },
+            Gate::VersionIs { node: n.name.clone(), version: self.target(g) },
+        ];
+        Some(s)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
@@ -936,11 +955,9 @@ impl Builder<'_> {
                     s.after = vec![Gate::Rejoined { node: n.name.clone() }];
                     steps.push(s);
                 }
-            } else if let Some(mut s) = self.step(
+            } else if let Some(s) = self.verified_start(
                 g,
                 n,
-                Action::Start,
-                None,
                 &passive_reason,
                 &[Rule::Verify],
                 format!(
@@ -950,10 +967,6 @@ impl Builder<'_> {
                 ),
                 Confirm::Yes,
             ) {
-                s.after = vec![
-                    Gate::Rejoined { node: n.name.clone() },
-                    Gate::VersionIs { node: n.name.clone(), version: self.target(g) },
-                ];
                 steps.push(s);
             }
             self.exp.insert(n.name.clone(), Role::Passive);
@@ -1309,20 +1322,9 @@ impl Builder<'_> {
                 {
                     first.before.push(Gate::PeersReady { group: g.name.clone(), node: n.name.clone() });
                 }
-            } else if let Some(mut s) = self.step(
-                g,
-                n,
-                Action::Start,
-                None,
-                &reason,
-                &[Rule::Verify],
-                format!("Starting {}", n.name),
-                Confirm::Yes,
-            ) {
-                s.after = vec![
-                    Gate::Rejoined { node: n.name.clone() },
-                    Gate::VersionIs { node: n.name.clone(), version: self.target(g) },
-                ];
+            } else if let Some(s) =
+                self.verified_start(g, n, &reason, &[Rule::Verify], format!("Starting {}", n.name), Confirm::Yes)
+            {
                 steps.push(s);
             }
         }
@@ -1524,21 +1526,15 @@ impl Builder<'_> {
         let mut starts = Vec::new();
         let mut confirm = if stop_order.is_empty() { Confirm::Yes } else { Confirm::None };
         for n in &start_order {
-            if let Some(mut s) = self.step(
+            if let Some(mut s) = self.verified_start(
                 g,
                 n,
-                Action::Start,
-                None,
                 &start_reason,
                 &[Rule::Order, Rule::Verify],
                 format!("Starting orchestrator {} on {t}", n.name),
                 confirm,
             ) {
                 s.downtime = true;
-                s.after = vec![
-                    Gate::Rejoined { node: n.name.clone() },
-                    Gate::VersionIs { node: n.name.clone(), version: t.clone() },
-                ];
                 starts.push(s);
                 confirm = Confirm::None;
             }
