@@ -130,6 +130,10 @@ pub(super) fn run(a: &RehearseArgs) -> u8 {
     for (g, k) in shape.groups.iter_mut().zip(keys) {
         g.keys = k;
     }
+    if shape.sim_kinds.is_some() {
+        // Simulated replicated members validate their groups under the operator's own settings.
+        shape.cluster_keys = crate::sim::twin::cluster_keys(&op_table);
+    }
     let dir = std::env::temp_dir().join(format!("rollpilot-rehearse-{}", crate::probe::nonce()));
     say!(
         "REHEARSAL: building a simulated twin of {} in {} (local processes on 127.0.0.1; nothing runs on real hosts)...",
@@ -348,6 +352,9 @@ fn rehearse_on(
         lost,
     };
     let run_dir = run.journal.parent().map(Path::to_path_buf).unwrap_or_else(|| rehearsal_dir.clone());
+    if let Ok(j) = serde_json::to_string_pretty(&real_obs) {
+        let _ = std::fs::write(run_dir.join(rehearse::STARTING_STATE), j);
+    }
     let md = report::markdown(&rep);
     let _ = std::fs::write(run_dir.join(rehearse::REPORT_MD), &md);
     if let Ok(j) = serde_json::to_string_pretty(&rep) {

@@ -1,9 +1,10 @@
 //! The rehearsal runs the operator's own procedure: its plan, step by step, must equal the plan
 //! `rollpilot plan --assume` makes for the real cluster in the same state.
 
-use crate::plan::{Confirm, Plan};
+use crate::plan::{Confirm, Gate, Plan};
 
-/// One step as the operator sees it in a plan: id, action, node and confirmation tier.
+/// One step as the operator sees it in a plan: id, action, node, confirmation tier, and the
+/// checks around it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StepKey {
     /// `group/node/action`.
@@ -16,6 +17,25 @@ pub struct StepKey {
     pub confirm: String,
     /// Its phase's title.
     pub phase: String,
+    /// The gates that must hold before it runs, as the plan's JSON spells them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    /// The gates that must hold after it ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// The service is down while it runs.
+    #[serde(default)]
+    pub downtime: bool,
+    /// It cannot be undone.
+    #[serde(default)]
+    pub irreversible: bool,
+    /// The version it installs, for install and rollback steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+fn gates(g: &[Gate]) -> Vec<String> {
+    g.iter().map(|g| serde_json::to_string(g).unwrap_or_else(|_| format!("{g:?}"))).collect()
 }
 
 /// The steps of a plan in order.
@@ -29,6 +49,11 @@ pub fn step_keys(plan: &Plan) -> Vec<StepKey> {
                 node: s.node.clone(),
                 confirm: confirm_word(s.confirm).to_string(),
                 phase: p.title.clone(),
+                before: gates(&s.before),
+                after: gates(&s.after),
+                downtime: s.downtime,
+                irreversible: s.irreversible,
+                version: s.version.as_ref().map(|v| v.to_string()),
             })
         })
         .collect()
@@ -45,12 +70,14 @@ pub fn confirm_word(c: Confirm) -> &'static str {
 }
 
 /// The first difference between the real plan and the twin's, in words, or None if they are
-/// the same step for step (and cross the point of no return at the same step).
+/// the same step for step (same phases, actions, nodes, confirmation tiers, gates before and
+/// after, downtime, irreversibility and versions) and cross the point of no return at the same
+/// step.
 pub fn difference(real: &Plan, twin: &Plan) -> Option<String> {
     let a = step_keys(real);
     let b = step_keys(twin);
     for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-        if x != y {
+        if (&x.id, &x.action, &x.node, &x.confirm, &x.phase) != (&y.id, &y.action, &y.node, &y.confirm, &y.phase) {
             return Some(format!(
                 "step {}: the real plan has {} ({}, confirm {}), the twin's has {} ({}, confirm {})",
                 i + 1,
@@ -60,6 +87,30 @@ pub fn difference(real: &Plan, twin: &Plan) -> Option<String> {
                 y.id,
                 y.action,
                 y.confirm
+            ));
+        }
+        if (&x.before, &x.after) != (&y.before, &y.after) {
+            return Some(format!(
+                "step {} ({}): the real plan checks {} before and {} after it, the twin's {} and {}",
+                i + 1,
+                x.id,
+                x.before.join(", "),
+                x.after.join(", "),
+                y.before.join(", "),
+                y.after.join(", ")
+            ));
+        }
+        if (x.downtime, x.irreversible, &x.version) != (y.downtime, y.irreversible, &y.version) {
+            return Some(format!(
+                "step {} ({}): downtime, irreversibility or version differ (real: {}, {}, {:?}; twin: {}, {}, {:?})",
+                i + 1,
+                x.id,
+                x.downtime,
+                x.irreversible,
+                x.version,
+                y.downtime,
+                y.irreversible,
+                y.version
             ));
         }
     }

@@ -17,6 +17,10 @@ pub mod timings;
 pub const REPORT_JSON: &str = "rehearsal.json";
 /// The Markdown form of the same report.
 pub const REPORT_MD: &str = "rehearsal.md";
+/// The state the rehearsal took for the real cluster's (assumed, probed, or the twin's own
+/// when none was given), as JSON `rollpilot plan --assume` reads, so the operator can print
+/// the very plan the rehearsal ran for the real cluster.
+pub const STARTING_STATE: &str = "starting-state.json";
 
 /// The default directory of rehearsal journals: beside the real runs, never among them, so a
 /// rehearsal can never be taken for an unfinished real run of the cluster.

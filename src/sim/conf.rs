@@ -22,6 +22,11 @@ pub struct Member {
     /// The port of its HTTP status API (jsondb only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_port: Option<u16>,
+    /// It never takes the active role over while another in-sync member can (a Patroni
+    /// `nofailover` tag), so a rehearsal twin plays an operator's "only some replicas may take
+    /// over".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nofailover: bool,
 }
 
 /// The HTTP status API of a jsondb stripe: what makes the Terracotta-style engine a database
@@ -32,6 +37,10 @@ pub struct HttpApi {
     pub scope: String,
     /// The file holding the finalized cluster version (major.minor), shared by every member.
     pub cluster_version_file: PathBuf,
+    /// Every member of every group of the simulated cluster, for the cluster-wide answers
+    /// (finalize, cluster health); empty means this stripe is the whole cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster: Vec<Member>,
 }
 
 /// `tc-config.conf`: one stripe (a Terracotta server array group).

@@ -118,12 +118,27 @@ pub struct ConfigSpec {
     pub groups: Vec<GroupEntry>,
     /// The simulator directory, for the header.
     pub dir: String,
+    /// A rehearsal twin's own `[kinds.*]` tables (one per operator kind, with the features of
+    /// that kind), instead of the example's.
+    pub kinds: Option<String>,
+    /// A rehearsal twin's `[cluster]` procedure keys (target, profile, compat, persistent,
+    /// failback) as TOML lines, instead of the example's, so its groups validate as the
+    /// operator's do.
+    pub cluster_keys: Vec<String>,
 }
 
 /// Renders the config text.
 pub fn render(spec: &ConfigSpec) -> Result<String, SimError> {
     let t = spec.topology;
-    let kinds = kinds_block(example_config(t))?;
+    let kinds = match &spec.kinds {
+        Some(k) => k.clone(),
+        None => kinds_block(example_config(t))?,
+    };
+    let source = if spec.kinds.is_some() {
+        "the rehearsal twin's generator (one kind per operator kind, same features)"
+    } else {
+        example_name(t)
+    };
     let cv = |k: &str| example_cluster_value(t, k);
     let mut s = String::new();
     let _ = writeln!(
@@ -132,7 +147,7 @@ pub fn render(spec: &ConfigSpec) -> Result<String, SimError> {
         t.as_str()
     );
     let _ = writeln!(s, "#");
-    let _ = writeln!(s, "# The [kinds.*] command templates and parsers are copied verbatim from {}:", example_name(t));
+    let _ = writeln!(s, "# The [kinds.*] command templates and parsers come from {source}:");
     let _ = writeln!(s, "# the simulator's kits satisfy the same contract as the real products. Only names,");
     let _ = writeln!(s, "# transport, variables (paths), addresses, ports, lock and timeouts differ.");
     let _ = writeln!(s, "#   rollpilot check -c {}/cluster.toml", spec.dir);
@@ -141,22 +156,28 @@ pub fn render(spec: &ConfigSpec) -> Result<String, SimError> {
     let _ = writeln!(s);
     let _ = writeln!(s, "[cluster]");
     let _ = writeln!(s, "name = {}", q(&spec.name));
-    for key in ["target", "profile", "compat"] {
-        if let Some(v) = cv(key) {
-            let _ = writeln!(s, "{key} = {v}");
+    if spec.cluster_keys.is_empty() {
+        for key in ["target", "profile", "compat"] {
+            if let Some(v) = cv(key) {
+                let _ = writeln!(s, "{key} = {v}");
+            }
         }
-    }
-    match (spec.persistent, cv("persistent")) {
-        (Some(p), _) => {
-            let _ = writeln!(s, "persistent = {p}");
+        match (spec.persistent, cv("persistent")) {
+            (Some(p), _) => {
+                let _ = writeln!(s, "persistent = {p}");
+            }
+            (None, Some(v)) => {
+                let _ = writeln!(s, "persistent = {v}");
+            }
+            (None, None) => {}
         }
-        (None, Some(v)) => {
-            let _ = writeln!(s, "persistent = {v}");
+        if let Some(v) = cv("failback") {
+            let _ = writeln!(s, "failback = {v}");
         }
-        (None, None) => {}
-    }
-    if let Some(v) = cv("failback") {
-        let _ = writeln!(s, "failback = {v}");
+    } else {
+        for line in &spec.cluster_keys {
+            let _ = writeln!(s, "{line}");
+        }
     }
     let _ = writeln!(s, "transport = {}", if spec.ssh { "\"ssh\"" } else { "\"local\"" });
     if let Some(j) = &spec.job_dir {
@@ -190,7 +211,7 @@ pub fn render(spec: &ConfigSpec) -> Result<String, SimError> {
         let _ = writeln!(s, "{k} = {}", q(v));
     }
     let _ = writeln!(s);
-    let _ = writeln!(s, "# ---- copied verbatim from {} ----", example_name(t));
+    let _ = writeln!(s, "# ---- from {source} ----");
     let _ = writeln!(s, "{kinds}");
     let _ = writeln!(s, "# ---- end of the copy ----");
     for g in &spec.groups {

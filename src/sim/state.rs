@@ -113,6 +113,10 @@ pub struct HostRecord {
     /// The port of its HTTP status API (jsondb), if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_port: Option<u16>,
+    /// It may not take the active role over (a twin of a cluster where only some replicas
+    /// may).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nofailover: bool,
 }
 
 impl HostRecord {
@@ -136,6 +140,9 @@ pub struct LoaderRecord {
     pub name: String,
     /// Its directory under D/loaders.
     pub dir: PathBuf,
+    /// The group it writes to, when the cluster has several (its data is checked there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// Everything `sim up` created, as read back by the other commands.

@@ -6,18 +6,25 @@
 //! exactly which group cannot be simulated and why), and [`twin_config`] rewrites the operator's
 //! config so that every procedure setting stays theirs while every command becomes the
 //! simulator's.
+//!
+//! Clusters of the simulated products' own kinds (Terracotta, StreamBase, Exchange) run as those
+//! products. Any other cluster of server and peer groups runs as simulated replicated members,
+//! one replicated group per operator group, whose kinds [`sim_kinds`] writes feature by feature
+//! from the operator's: what shapes the plan (which commands exist, which facts are read, who
+//! names the successor, the point of no return) is the operator's; how each is done is the
+//! simulator's.
 
 use super::kits;
 use super::state::{HostRole, Topology};
-use crate::model::{Cluster, GroupType, Kind, Matcher, NoReturn, Observed, ProbeKind, Profile, Role};
+use crate::model::{Cluster, CompatRule, GroupType, Kind, Observed, Profile, Role};
 use semver::Version;
 
 /// Why a cluster cannot be twinned, in words an operator can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum TwinError {
-    /// A group whose kind the simulator has no process for.
+    /// A group whose type or kind the simulator cannot play.
     #[error(
-        "group `{group}` (type {gtype}, kind {kind}) cannot be simulated: {why}. The simulator runs Terracotta servers, clients and WAN orchestrators (profile terracotta), StreamBase nodes (profile any-order, kind node), Exchange 2003 nodes with their virus scanner (profile active-passive, kinds exchange and scanner) and a jsondb database alone in its cluster (profile active-passive, one server group of 1 to 3 members whose kind reads a JSON member list, gates on a numeric lag, lets the members elect the new leader with peer = \"auto\", reads no eligibility and ends in a finalize that is its point of no return, as config/jsondb.toml does); rehearse this cluster on a staging copy instead"
+        "group `{group}` (type {gtype}, kind {kind}) cannot be simulated: {why}. The simulator runs Terracotta servers, clients and WAN orchestrators (profile terracotta), StreamBase nodes (profile any-order, kind node) and Exchange 2003 nodes with their virus scanner (profile active-passive, kinds exchange and scanner) as themselves; any other cluster of server and peer groups runs as simulated replicated members that play each kind's features (roles or none, a lag or a sync word, a named or an elected successor, eligibility, drain, preflight, before/restore, cluster health, finalize) with the simulator's own commands; rehearse this cluster on a staging copy instead"
     )]
     Unsupported {
         /// The group's name.
@@ -50,6 +57,8 @@ pub struct TwinHost {
     pub version: String,
     /// It should be the active of its group when the twin starts.
     pub active: bool,
+    /// It may take the active role over (false: a replica the state says is not eligible).
+    pub eligible: bool,
 }
 
 /// One group of the twin, in the operator's order.
@@ -66,6 +75,10 @@ pub struct TwinGroup {
     /// Members.
     pub hosts: Vec<TwinHost>,
 }
+
+/// The simulated product a twin runs for every group whose kind is not one of the simulated
+/// products': replicated members (the jsondb engine) that play each kind's features.
+pub const GENERIC_TOPOLOGY: Topology = Topology::Jsondb;
 
 /// The shape `sim up` builds instead of a topology's fixed one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +98,12 @@ pub struct TwinShape {
     /// jsondb: the series the twin's cluster starts committed to ("3.1"), as the state says or
     /// the oldest member's.
     pub finalized: Option<String>,
+    /// Simulated replicated members: the `[kinds.*]` tables of the simulator's own config, one
+    /// per operator kind with the features of that kind (see [`sim_kinds`]).
+    pub sim_kinds: Option<String>,
+    /// Simulated replicated members: the operator's `[cluster]` procedure keys, so the
+    /// simulator's config validates the groups as the operator's does (see [`cluster_keys`]).
+    pub cluster_keys: Vec<String>,
 }
 
 impl TwinShape {
@@ -140,55 +159,9 @@ pub fn topology_for(profile: Profile) -> Topology {
     }
 }
 
-/// The kind of a simulated jsondb member in the simulator's own config.
-pub const JSONDB_KIND: &str = "jsondb";
-
-/// Why the simulated jsondb members would not behave like the members of a server group of this
-/// kind (empty when they would). The twin replaces every command and parser by the simulator's,
-/// so what must match is the behaviour the plan and the run rely on: a JSON member list, a lag
-/// in bytes against a threshold, a switchover where the members (not rollpilot) elect the new
-/// leader, no eligibility rule beyond being in sync, and a finalize as the point of no return.
-pub fn jsondb_mismatches(kind: &Kind) -> Vec<String> {
-    let mut why = Vec::new();
-    let json_role =
-        kind.parse.role.as_ref().is_some_and(|r| r.from == ProbeKind::Status && matches!(r.matcher, Matcher::Json(_)));
-    if !json_role {
-        why.push(
-            "it does not read its role from a JSON member list (parse.role with a json path on status)".to_string(),
-        );
-    }
-    if kind.parse.sync.as_ref().is_none_or(|s| s.max.is_none()) {
-        why.push("it does not gate on a replication lag against a threshold (parse.sync with max)".to_string());
-    }
-    if kind.commands.switchover.is_none() {
-        why.push("it has no switchover command".to_string());
-    }
-    if !kind.peer_auto {
-        why.push(
-            "rollpilot names the member that takes over (no peer = \"auto\"), while simulated jsondb members elect the new leader themselves, so the twin would rehearse another switchover"
-                .to_string(),
-        );
-    }
-    if kind.parse.eligible.is_some() {
-        why.push(
-            "it reads which replicas may take over (parse.eligible: failover tags, synchronous standbys), which simulated jsondb members do not model"
-                .to_string(),
-        );
-    }
-    if kind.commands.finalize.is_none()
-        || kind.point_of_no_return != Some(NoReturn::Finalize)
-        || kind.parse.finalized.is_none()
-    {
-        why.push(
-            "it has no finalize step as its point of no return with a parse.finalized (a simulated jsondb cluster stays on the old series until it is finalized)"
-                .to_string(),
-        );
-    }
-    why
-}
-
-/// Which simulated process stands in for a group, or why none can.
-fn role_for(profile: Profile, gtype: GroupType, kind: &str, def: Option<&Kind>) -> Result<HostRole, String> {
+/// Which simulated product process stands in for a group as itself (Terracotta, StreamBase,
+/// Exchange), or why none does.
+fn role_for(profile: Profile, gtype: GroupType, kind: &str) -> Result<HostRole, String> {
     let supported: &[(GroupType, &str, HostRole)] = match profile {
         Profile::Terracotta => &[
             (GroupType::Server, "server", HostRole::Server),
@@ -209,18 +182,11 @@ fn role_for(profile: Profile, gtype: GroupType, kind: &str, def: Option<&Kind>) 
         supported.iter().map(|(t, k, _)| format!("{} groups of kind {k}", t.as_str())).collect();
     let last = wanted.pop().unwrap_or_default();
     let wanted = if wanted.is_empty() { last } else { format!("{} and {last}", wanted.join(", ")) };
-    let mut why = format!(
-        "under profile {} the simulator only has {}, and it has no process that answers kind `{kind}`'s commands and probes",
+    Err(format!(
+        "under profile {} the simulated products are {}, and kind `{kind}` is none of them",
         profile.as_str(),
         wanted
-    );
-    if profile == Profile::ActivePassive && gtype == GroupType::Server {
-        let mismatches = def.map(jsondb_mismatches).unwrap_or_default();
-        if !mismatches.is_empty() {
-            why.push_str(&format!("; nor can its simulated jsondb members stand in for it: {}", mismatches.join("; ")));
-        }
-    }
-    Err(why)
+    ))
 }
 
 /// The version a member is assumed to run when the operator gave no state: the newest kit
@@ -233,36 +199,360 @@ fn plausible_version(product: &kits::Product, target: &Version) -> Option<String
     same.or_else(|| below.iter().max()).map(|v| v.to_string())
 }
 
+/// The version a simulated replicated member is assumed to run when no state says: one release
+/// below the target that the cluster's compat rule lets run beside it (the previous minor series
+/// where the rule allows it, so a finalize has something to commit; else the previous patch).
+fn generic_version(target: &Version, compat: CompatRule) -> Option<Version> {
+    let prev_minor = (target.minor > 0).then(|| Version::new(target.major, target.minor - 1, target.patch));
+    let prev_patch = (target.patch > 0).then(|| Version::new(target.major, target.minor, target.patch - 1));
+    let candidates = [prev_minor, prev_patch];
+    candidates.into_iter().flatten().find(|v| compat.compatible(v, target))
+}
+
+/// Every operator kind a group of the twin uses: the simulated replicated members' `[kinds.*]`
+/// tables, one per kind, each with the features of that kind so the twin's plan is the real one:
+/// the same commands exist (version, status, health, stop, install, start, switchover, failback,
+/// rollback, cleanup, offline, online, preflight, before, restore, drain, undrain,
+/// cluster_health, finalize: every one a simulator command, only those the operator's kind has
+/// are used), the same facts are read (role or none, a numeric lag against a threshold or a
+/// sync word, eligibility, running version, finalized series, health), a switchover names the
+/// successor exactly when the operator's does (`{peer}`) or lets the members elect one (`peer =
+/// "auto"`), and the point of no return and takeover rule are the operator's.
+pub fn sim_kinds(cluster: &Cluster) -> Result<String, TwinError> {
+    let mut kinds = toml::Table::new();
+    for (name, kind) in &cluster.kinds {
+        let groups: Vec<&crate::model::Group> =
+            cluster.groups.iter().filter(|g| cluster.kind_of(g).is_some_and(|k| k.name == *name)).collect();
+        let Some(first) = groups.first() else { continue };
+        let role_based = groups.iter().any(|g| g.gtype == GroupType::Server);
+        let t = sim_kind(kind, role_based).map_err(|why| TwinError::Unsupported {
+            group: first.name.clone(),
+            gtype: first.gtype.as_str(),
+            kind: name.clone(),
+            why,
+        })?;
+        kinds.insert(name.clone(), toml::Value::Table(t));
+    }
+    let mut top = toml::Table::new();
+    top.insert("kinds".into(), toml::Value::Table(kinds));
+    toml::to_string(&top).map_err(|e| TwinError::Config(e.to_string()))
+}
+
+fn s(v: &str) -> toml::Value {
+    toml::Value::String(v.to_string())
+}
+
+/// One parser of a simulated member fact: a JSONPath into the member list.
+fn json_fact(from: &str, path: &str, map: &[(&str, &str)], default: Option<&str>) -> toml::Value {
+    let mut t = toml::Table::new();
+    t.insert("from".into(), s(from));
+    t.insert("json".into(), s(path));
+    if !map.is_empty() {
+        let m: toml::Table = map.iter().map(|(k, v)| (k.to_string(), s(v))).collect();
+        t.insert("map".into(), toml::Value::Table(m));
+    }
+    if let Some(d) = default {
+        t.insert("default".into(), s(d));
+    }
+    toml::Value::Table(t)
+}
+
+/// The simulator's kind for one operator kind, or why its features cannot be played.
+fn sim_kind(kind: &Kind, role_based: bool) -> Result<toml::Table, String> {
+    let api = "http://{address}:{http_port}";
+    let post = |path: &str, secs: u32| format!("curl -s --fail-with-body --max-time {secs} -X POST {api}{path}");
+    let install = "rm -rf {install_dir}/jsondb && tar zxf {kit_dir}/jsondb-{version}.tar.gz -C {install_dir}";
+    let mut k = toml::Table::new();
+    let commands: [(&str, String); 19] = [
+        ("version", "{install_dir}/jsondb/bin/jsondb-version".into()),
+        ("status", format!("curl -s --max-time 5 {api}/cluster")),
+        // The member list, answered 200 only while the member leads or is in sync.
+        ("health", format!("curl -s --fail-with-body --max-time 5 {api}/health/synced")),
+        ("stop", "{install_dir}/jsondb/bin/jsondb-stop -f {db_config} -n {host}".into()),
+        ("install", install.into()),
+        (
+            "start",
+            "nohup {install_dir}/jsondb/bin/jsondb-server -f {db_config} -n {host} >>{log_dir}/jsondb.out 2>&1 </dev/null &"
+                .into(),
+        ),
+        ("switchover", if kind.peer_auto { post("/switchover", 30) } else { post("/switchover/{peer}", 30) }),
+        // Run on the member that becomes active again: hand the role over to it by name.
+        ("failback", post("/switchover/{host}", 30)),
+        ("rollback", install.into()),
+        ("cleanup", "rm -rf {install_dir}/data/objectdb/dirty-objectdb-backup".into()),
+        ("offline", "echo simulated member {host}: service offline for the step".into()),
+        ("online", "echo simulated member {host}: service online again".into()),
+        (
+            "preflight",
+            "if test -f {kit_dir}/jsondb-{version}.tar.gz; then echo kit {version} present on {host}; else echo missing: {kit_dir}/jsondb-{version}.tar.gz; exit 1; fi"
+                .into(),
+        ),
+        ("before", post("/before", 10)),
+        ("restore", post("/restore", 10)),
+        ("drain", post("/drain", 10)),
+        ("undrain", post("/undrain", 90)),
+        ("cluster_health", format!("curl -s --fail-with-body --max-time 10 {api}/cluster-health")),
+        ("finalize", post("/finalize", 10)),
+    ];
+    for (field, cmd) in commands {
+        k.insert(field.into(), s(&cmd));
+    }
+    k.insert("switchover_refused".into(), toml::Value::Array(vec![s("not possible"), s("\"error\":")]));
+    if kind.peer_auto {
+        k.insert("peer".into(), s("auto"));
+    }
+    if let Some(p) = kind.point_of_no_return {
+        k.insert("point_of_no_return".into(), s(p.as_str()));
+    }
+    if kind.takeover != crate::model::Takeover::Any {
+        k.insert("takeover".into(), s(kind.takeover.as_str()));
+    }
+    // Facts come from the member list, read by the probe the operator's kind has.
+    let from = if kind.commands.status.is_some() {
+        Some("status")
+    } else if kind.commands.health.is_some() {
+        Some("health")
+    } else {
+        None
+    };
+    let pr = &kind.parse;
+    let wants_list = pr.role.is_some()
+        || pr.sync.is_some()
+        || pr.eligible.is_some()
+        || pr.running_version.is_some()
+        || pr.finalized.is_some()
+        || pr.health.is_some();
+    let from = match from {
+        Some(f) => f,
+        None if wants_list => {
+            return Err(format!(
+                "kind `{}` reads its facts (role, sync, eligibility...) from its version probe alone, and the simulated members answer them from a status or health probe",
+                kind.name
+            ));
+        }
+        None => "status",
+    };
+    let member = |field: &str| format!("$.members[?@.name=='{{host}}'].{field}");
+    let mut parse = toml::Table::new();
+    let mut version = toml::Table::new();
+    version.insert("regex".into(), s(r"JsonDB Server (\S+)"));
+    parse.insert("version".into(), toml::Value::Table(version));
+    if pr.role.is_some() {
+        let (leader, replica) = if role_based { ("active", "passive") } else { ("none", "none") };
+        parse.insert(
+            "role".into(),
+            json_fact(
+                from,
+                &member("role"),
+                &[("leader", leader), ("replica", replica), ("stopping", "stopped")],
+                Some("stopped"),
+            ),
+        );
+    }
+    if let Some(sync) = &pr.sync {
+        let fact = if sync.max.is_some() {
+            // A numeric lag against a threshold: every unapplied write counts 1 KiB.
+            let mut t = match json_fact(from, &member("lag"), &[], None) {
+                toml::Value::Table(t) => t,
+                _ => toml::Table::new(),
+            };
+            t.insert("max".into(), s("2KiB"));
+            toml::Value::Table(t)
+        } else {
+            json_fact(
+                from,
+                &member("state"),
+                &[("streaming", "in-sync"), ("catching up", "syncing"), ("starting", "syncing")],
+                Some("unknown"),
+            )
+        };
+        parse.insert("sync".into(), fact);
+    }
+    if pr.eligible.is_some() {
+        parse.insert("eligible".into(), json_fact(from, &member("eligible"), &[], Some("no")));
+    }
+    if pr.running_version.is_some() {
+        parse.insert("running_version".into(), json_fact(from, &member("version"), &[], None));
+    }
+    if pr.finalized.is_some() {
+        parse.insert("finalized".into(), json_fact(from, "$.cluster_version", &[], None));
+    }
+    if pr.health.is_some() {
+        parse.insert(
+            "health".into(),
+            json_fact(from, &member("state"), &[("running", "ok"), ("streaming", "ok")], Some("failed")),
+        );
+    }
+    k.insert("parse".into(), toml::Value::Table(parse));
+    Ok(k)
+}
+
+/// The operator's `[cluster]` keys a twin of simulated replicated members keeps in the
+/// simulator's own config (all but name, transport and job directory, which are the
+/// simulator's), as TOML lines.
+pub fn cluster_keys(operator: &toml::Table) -> Vec<String> {
+    let Some(c) = operator.get("cluster").and_then(|c| c.as_table()) else { return Vec::new() };
+    c.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "name" | "transport" | "job_dir"))
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect()
+}
+
 /// Builds the twin's shape from the operator's cluster and a starting state (assumed, probed,
 /// or `None` for a plausible one: first member of each server group active, every member one
-/// version below the target).
+/// version below the target). Clusters made of the simulated products' own kinds run as those
+/// products; any other cluster of server and peer groups runs as simulated replicated members.
 pub fn shape_for(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topology, TwinShape), TwinError> {
-    let profile = cluster.profile;
-    // An active-passive server group whose kind behaves like the simulated jsondb members.
-    let jsondb_group = cluster
-        .groups
+    match shape_products(cluster, observed) {
+        Ok(x) => Ok(x),
+        Err(e) => {
+            if cluster.groups.iter().all(|g| matches!(g.gtype, GroupType::Server | GroupType::Peer)) {
+                shape_generic(cluster, observed)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Most members one group of simulated replicated members may have, and most groups: each is a
+/// process on this machine.
+const MAX_MEMBERS: usize = 9;
+const MAX_GROUPS: usize = 8;
+
+/// The twin as simulated replicated members: every group a replicated stripe of its own with a
+/// writer, every kind played feature by feature by [`sim_kinds`].
+fn shape_generic(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topology, TwinShape), TwinError> {
+    let topology = GENERIC_TOPOLOGY;
+    let unsupported = |g: &crate::model::Group, why: String| TwinError::Unsupported {
+        group: g.name.clone(),
+        gtype: g.gtype.as_str(),
+        kind: g.kind.clone(),
+        why,
+    };
+    if cluster.groups.len() > MAX_GROUPS
+        && let Some(g) = cluster.groups.get(MAX_GROUPS)
+    {
+        return Err(unsupported(
+            g,
+            format!("the cluster has {} groups and a twin runs at most {MAX_GROUPS}", cluster.groups.len()),
+        ));
+    }
+    let sim_kinds = sim_kinds(cluster)?;
+    let mut assumptions = Vec::new();
+    let mut groups = Vec::new();
+    let plausible = generic_version(&cluster.target, cluster.compat);
+    for g in &cluster.groups {
+        if !(1..=MAX_MEMBERS).contains(&g.nodes.len()) {
+            return Err(unsupported(
+                g,
+                format!("it has {} members and a simulated group has 1 to {MAX_MEMBERS}", g.nodes.len()),
+            ));
+        }
+        let kind = cluster.kind_of(g);
+        let reads_eligible = kind.is_some_and(|k| k.parse.eligible.is_some());
+        let server = g.gtype == GroupType::Server;
+        let mut hosts = Vec::new();
+        for n in &g.nodes {
+            let obs = observed.and_then(|o| o.nodes.get(&n.name));
+            let version = match obs.and_then(|o| o.version.clone()) {
+                Some(v) => v.to_string(),
+                None => {
+                    let v = plausible.clone().ok_or_else(|| {
+                        TwinError::State(format!(
+                            "no state says which version {} runs, and no release below the target {} is compatible with it under compat = \"{}\"; give the state with --assume or --probe",
+                            n.name,
+                            cluster.target,
+                            cluster.compat.as_str()
+                        ))
+                    })?;
+                    assumptions.push(format!(
+                        "{} runs {v} (no state said which version; {v} is a release below the target that compat = \"{}\" lets run beside it)",
+                        n.name,
+                        cluster.compat.as_str()
+                    ));
+                    v.to_string()
+                }
+            };
+            hosts.push(TwinHost {
+                name: n.name.clone(),
+                machine: n.name.clone(),
+                declared_role: None,
+                version,
+                active: obs.is_some_and(|o| o.role == Role::Active),
+                eligible: obs.and_then(|o| o.eligible) != Some(false),
+            });
+        }
+        if !hosts.iter().any(|h| h.active)
+            && let Some(first) = hosts.first_mut()
+        {
+            first.active = true;
+            if server {
+                assumptions.push(format!("{} is the active of group {} (first member)", first.name, g.name));
+            }
+        }
+        if reads_eligible && observed.is_none() {
+            assumptions.push(format!("every replica of group {} may take over (no state said otherwise)", g.name));
+        }
+        groups.push(TwinGroup { name: g.name.clone(), keys: Vec::new(), role: HostRole::Server, servers: None, hosts });
+    }
+    let finalized = starting_series(&groups, observed, &mut assumptions);
+    let shape = TwinShape {
+        name: cluster.name.clone(),
+        groups,
+        target: cluster.target.to_string(),
+        component_targets: Vec::new(),
+        assumptions,
+        topology,
+        finalized,
+        sim_kinds: Some(sim_kinds),
+        cluster_keys: Vec::new(),
+    };
+    Ok((topology, shape))
+}
+
+/// The series the twin's cluster starts committed to: the highest a member's state reports,
+/// else the oldest member's.
+fn starting_series(groups: &[TwinGroup], observed: Option<&Observed>, assumptions: &mut Vec<String>) -> Option<String> {
+    let members: Vec<&TwinHost> = groups.iter().flat_map(|g| g.hosts.iter()).collect();
+    let reported = members
         .iter()
-        .find(|g| {
-            profile == Profile::ActivePassive
-                && g.gtype == GroupType::Server
-                && cluster.kind_of(g).is_some_and(|k| jsondb_mismatches(k).is_empty())
-        })
-        .map(|g| g.name.clone());
-    let topology = if jsondb_group.is_some() { Topology::Jsondb } else { topology_for(profile) };
+        .filter_map(|h| observed.and_then(|o| o.nodes.get(&h.name)).and_then(|o| o.finalized.clone()))
+        .max();
+    match reported {
+        Some(v) => Some(format!("{}.{}", v.major, v.minor)),
+        None => {
+            let oldest = members
+                .iter()
+                .filter_map(|h| crate::model::parse_loose(&h.version))
+                .min()
+                .map(|v| format!("{}.{}", v.major, v.minor));
+            if let Some(s) = &oldest {
+                assumptions.push(format!(
+                    "the cluster is committed to the {s} series, its oldest member's (no state said where it was finalized)"
+                ));
+            }
+            oldest
+        }
+    }
+}
+
+/// The twin as the simulated products themselves (Terracotta, StreamBase, Exchange).
+fn shape_products(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topology, TwinShape), TwinError> {
+    let profile = cluster.profile;
+    let topology = topology_for(profile);
     let mut assumptions = Vec::new();
     let mut groups = Vec::new();
     let mut component_targets = Vec::new();
     // Machines of the server nodes, by address, for components that sit on them.
     let mut machine_by_address: Vec<(String, String)> = Vec::new();
     for g in &cluster.groups {
-        let role = match &jsondb_group {
-            Some(j) if *j == g.name => Ok(HostRole::Server),
-            Some(j) => Err(format!(
-                "a simulated jsondb cluster runs alone (its members, its writer, one cluster version), and this group sits beside group `{j}`, which the twin runs as jsondb"
-            )),
-            None => role_for(profile, g.gtype, &g.kind, cluster.kind_of(g)),
-        }
-        .map_err(|why| TwinError::Unsupported { group: g.name.clone(), gtype: g.gtype.as_str(), kind: g.kind.clone(), why })?;
+        let role = role_for(profile, g.gtype, &g.kind).map_err(|why| TwinError::Unsupported {
+            group: g.name.clone(),
+            gtype: g.gtype.as_str(),
+            kind: g.kind.clone(),
+            why,
+        })?;
         if role == HostRole::SbNode && groups.iter().any(|x: &TwinGroup| x.role == HostRole::SbNode) {
             return Err(TwinError::Unsupported {
                 group: g.name.clone(),
@@ -326,6 +616,7 @@ pub fn shape_for(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topo
                 }),
                 version,
                 active,
+                eligible: true,
             });
         }
         if matches!(role, HostRole::Server | HostRole::Exchange)
@@ -345,31 +636,6 @@ pub fn shape_for(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topo
         }
         groups.push(TwinGroup { name: g.name.clone(), keys: Vec::new(), role, servers: g.servers.clone(), hosts });
     }
-    let finalized = if topology == Topology::Jsondb {
-        let members: Vec<&TwinHost> = groups.iter().flat_map(|g| g.hosts.iter()).collect();
-        let reported = members
-            .iter()
-            .filter_map(|h| observed.and_then(|o| o.nodes.get(&h.name)).and_then(|o| o.finalized.clone()))
-            .max();
-        match reported {
-            Some(v) => Some(format!("{}.{}", v.major, v.minor)),
-            None => {
-                let oldest = members
-                    .iter()
-                    .filter_map(|h| crate::model::parse_loose(&h.version))
-                    .min()
-                    .map(|v| format!("{}.{}", v.major, v.minor));
-                if let Some(s) = &oldest {
-                    assumptions.push(format!(
-                        "the cluster is committed to the {s} series, its oldest member's (no state said where it was finalized)"
-                    ));
-                }
-                oldest
-            }
-        }
-    } else {
-        None
-    };
     let shape = TwinShape {
         name: cluster.name.clone(),
         groups,
@@ -377,7 +643,9 @@ pub fn shape_for(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topo
         component_targets,
         assumptions,
         topology,
-        finalized,
+        finalized: None,
+        sim_kinds: None,
+        cluster_keys: Vec::new(),
     };
     Ok((topology, shape))
 }
@@ -397,17 +665,10 @@ pub fn group_keys(operator: &toml::Table, group: &str) -> Vec<String> {
         .collect()
 }
 
-/// The group keys a twin group is declared with in the simulator's config: the operator's, but
-/// a group run as simulated jsondb members names the simulator's kind, whatever the operator
-/// calls theirs ([`twin_config`] gives the operator's name back).
-pub fn twin_group_keys(operator: &toml::Table, shape: &TwinShape, group: &str) -> Vec<String> {
-    let keys = group_keys(operator, group);
-    if shape.topology != Topology::Jsondb {
-        return keys;
-    }
-    let mut out: Vec<String> = keys.into_iter().filter(|k| !k.trim_start().starts_with("kind ")).collect();
-    out.push(format!("kind = \"{JSONDB_KIND}\""));
-    out
+/// The group keys a twin group is declared with in the simulator's config: the operator's (the
+/// simulator's kinds carry the operator's kind names, so every key means the same).
+pub fn twin_group_keys(operator: &toml::Table, _shape: &TwinShape, group: &str) -> Vec<String> {
+    group_keys(operator, group)
 }
 
 /// A command that stands in for an operator hook the simulator has no counterpart for: it
@@ -664,60 +925,98 @@ address = "127.0.0.1"
         assert_eq!(g["hosts"][1]["name"].as_str(), Some("b"));
     }
 
-    #[test]
-    fn the_jsondb_example_behaves_like_the_simulated_members_and_patroni_does_not() {
-        let load = |f: &str| {
-            crate::config::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(f)).unwrap()
-        };
-        let jsondb = load("jsondb.toml");
-        assert_eq!(jsondb_mismatches(&jsondb.kinds["jsondb"]), Vec::<String>::new());
-        let (topology, shape) = shape_for(&jsondb, None).unwrap();
-        assert_eq!(topology, Topology::Jsondb);
-        assert_eq!(shape.finalized.as_deref(), Some("3.1"));
-        assert!(shape.kit_versions().iter().all(|(d, _)| *d == kits::JSONDB_KIT.dir));
-        let patroni = load("patroni.toml");
-        let why = jsondb_mismatches(&patroni.kinds["postgres"]).join("; ");
-        assert!(why.contains("peer") && why.contains("eligible") && why.contains("finalize"), "{why}");
-        assert!(shape_for(&patroni, None).is_err());
+    fn load(f: &str) -> Cluster {
+        crate::config::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(f)).unwrap()
     }
 
     #[test]
-    fn a_kind_run_as_jsondb_under_another_name_gets_the_simulators_commands() {
-        let example = include_str!("../../config/jsondb.toml");
-        // The operator's kind is the group's default one (named like its type).
-        let operator = example.replace("[kinds.jsondb", "[kinds.server").replace("kind = \"jsondb\"\n", "");
+    fn kinds_outside_the_simulated_products_run_as_replicated_members_with_their_features() {
+        let jsondb = load("jsondb.toml");
+        let (topology, shape) = shape_for(&jsondb, None).unwrap();
+        assert_eq!(topology, GENERIC_TOPOLOGY);
+        assert_eq!(shape.finalized.as_deref(), Some("3.1"));
+        assert!(shape.kit_versions().iter().all(|(d, _)| *d == kits::JSONDB_KIT.dir));
+        // Patroni: a named successor and an eligibility fact, no finalize.
+        let patroni = load("patroni.toml");
+        let (_, shape) = shape_for(&patroni, None).unwrap();
+        let kinds: toml::Table = toml::from_str(shape.sim_kinds.as_deref().unwrap()).unwrap();
+        let pg = &kinds["kinds"]["postgres"];
+        assert!(pg["switchover"].as_str().unwrap().ends_with("/switchover/{peer}"), "{pg}");
+        assert!(pg.get("peer").is_none() && pg.get("point_of_no_return").is_none(), "{pg}");
+        let parse = pg["parse"].as_table().unwrap();
+        assert!(parse.contains_key("eligible") && parse.contains_key("running_version"), "{parse:?}");
+        assert!(!parse.contains_key("finalized") && parse["sync"].get("max").is_some(), "{parse:?}");
+        // Every member starts one minor release below 16.4 (same major, as compat says).
+        assert!(shape.groups[0].hosts.iter().all(|h| h.version == "16.3.0"), "{:?}", shape.groups);
+        // Redis with Sentinel: a sync word, an elected successor, a peer group without roles.
+        let sentinel = load("redis-sentinel.toml");
+        let (_, shape) = shape_for(&sentinel, None).unwrap();
+        let kinds: toml::Table = toml::from_str(shape.sim_kinds.as_deref().unwrap()).unwrap();
+        assert!(kinds["kinds"]["redis"]["parse"]["sync"].get("max").is_none());
+        assert_eq!(kinds["kinds"]["sentinel"]["parse"]["role"]["map"]["leader"].as_str(), Some("none"));
+        assert!(shape.assumptions.iter().any(|a| a.contains("redis-1 is the active of group cache")));
+        assert!(!shape.assumptions.iter().any(|a| a.contains("active of group sentinels")));
+        // CockroachDB: a peer group without a role parser, finalize, drain and hooks.
+        let crdb = load("cockroachdb.toml");
+        let (_, shape) = shape_for(&crdb, None).unwrap();
+        assert_eq!(shape.finalized.as_deref(), Some("24.0"));
+        let kinds: toml::Table = toml::from_str(shape.sim_kinds.as_deref().unwrap()).unwrap();
+        assert_eq!(kinds["kinds"]["crdb"]["point_of_no_return"].as_str(), Some("finalize"));
+        assert!(kinds["kinds"]["crdb"]["parse"].get("role").is_none());
+    }
+
+    #[test]
+    fn an_ineligible_replica_in_the_state_is_played_as_one() {
+        let patroni = load("patroni.toml");
+        let text = "[nodes.pg-1]\nversion = \"16.3.0\"\nrole = \"active\"\n[nodes.pg-2]\nversion = \"16.3.0\"\nrole = \"passive\"\nsync = \"in-sync\"\neligible = false\n[nodes.pg-3]\nversion = \"16.3.0\"\nrole = \"passive\"\nsync = \"in-sync\"\neligible = true\n";
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("state.toml");
+        std::fs::write(&f, text).unwrap();
+        let obs = crate::config::observed_file::load(&f, &patroni).unwrap();
+        let (_, shape) = shape_for(&patroni, Some(&obs)).unwrap();
+        let eligible: Vec<(&str, bool, bool)> =
+            shape.groups[0].hosts.iter().map(|h| (h.name.as_str(), h.active, h.eligible)).collect();
+        assert_eq!(eligible, vec![("pg-1", true, true), ("pg-2", false, false), ("pg-3", false, true)]);
+    }
+
+    #[test]
+    fn a_kind_that_reads_facts_from_its_version_probe_alone_is_refused_by_feature() {
+        let example = include_str!("../../config/cockroachdb.toml");
+        let operator: String = example
+            .lines()
+            .filter(|l| !l.starts_with("status = ") && !l.starts_with("health = "))
+            .map(|l| {
+                if l.starts_with("finalized = ") {
+                    "finalized = { from = \"version\", regex = 'v(\\d+\\.\\d+)' }"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_ne!(operator, example);
         let cluster = crate::config::parse_str(&operator, "op.toml", std::path::Path::new(".")).unwrap();
-        let (topology, shape) = shape_for(&cluster, None).unwrap();
-        assert_eq!(topology, Topology::Jsondb);
-        let op: toml::Table = toml::from_str(&operator).unwrap();
-        let keys = twin_group_keys(&op, &shape, "db");
-        assert!(keys.contains(&"kind = \"jsondb\"".to_string()), "{keys:?}");
-        let sim = r#"
-[cluster]
-name = "jsondb-prod"
-[kinds.jsondb]
-version = "sim-version"
-status = "sim-status"
-health = "sim-health"
-stop = "sim-stop"
-install = "sim-install"
-start = "sim-start"
-switchover = "sim-switchover"
-switchover_refused = ["no"]
-finalize = "sim-finalize"
-point_of_no_return = "finalize"
-[[groups]]
-name = "db"
-type = "server"
-kind = "jsondb"
-hosts = [{ name = "db-1", address = "127.0.0.1" }, { name = "db-2", address = "127.0.0.1" }, { name = "db-3", address = "127.0.0.1" }]
-"#;
-        let (text, stood_in) = twin_config(&operator, sim).unwrap();
-        assert_eq!(stood_in, Vec::<String>::new());
-        let t: toml::Table = toml::from_str(&text).unwrap();
-        assert_eq!(t["kinds"]["server"]["finalize"].as_str(), Some("sim-finalize"));
-        assert_eq!(t["kinds"]["server"]["peer"].as_str(), Some("auto"));
-        assert!(t["groups"][0].get("kind").is_none(), "{text}");
+        let e = shape_for(&cluster, None).unwrap_err().to_string();
+        assert!(e.contains("group `crdb`") && e.contains("version probe alone"), "{e}");
+    }
+
+    #[test]
+    fn a_group_type_outside_the_simulated_products_is_refused_by_name() {
+        let example = include_str!("../../config/exchange.toml");
+        let operator =
+            example.replace("[kinds.scanner", "[kinds.antivirus").replace("kind = \"scanner\"", "kind = \"antivirus\"");
+        assert_ne!(operator, example);
+        let cluster = crate::config::parse_str(&operator, "op.toml", std::path::Path::new(".")).unwrap();
+        let e = shape_for(&cluster, None).unwrap_err().to_string();
+        assert!(e.contains("type component") && e.contains("kind antivirus"), "{e}");
+    }
+
+    #[test]
+    fn the_twin_keeps_the_operators_cluster_keys_but_not_its_transport() {
+        let op: toml::Table = toml::from_str(include_str!("../../config/patroni.toml")).unwrap();
+        let keys = cluster_keys(&op);
+        assert!(keys.contains(&"profile = \"active-passive\"".to_string()), "{keys:?}");
+        assert!(!keys.iter().any(|k| k.starts_with("transport") || k.starts_with("name")), "{keys:?}");
     }
 
     #[test]

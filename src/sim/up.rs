@@ -330,6 +330,7 @@ struct HostSpec {
     listens: bool,
     decl: Option<&'static str>,
     servers: Option<String>,
+    nofailover: bool,
 }
 
 fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimError> {
@@ -343,6 +344,7 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
         listens: !matches!(role, HostRole::Client | HostRole::Scanner),
         decl: None,
         servers: None,
+        nofailover: false,
     };
     // Groups: (name, keys) in config order.
     let (groups, specs): (Vec<(String, Vec<String>)>, Vec<HostSpec>) = match (t, opts.shape.as_ref()) {
@@ -516,6 +518,7 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
             port,
             servers: s.servers.clone(),
             http_port,
+            nofailover: s.nofailover,
         };
         planned[s.group].push(Planned { rec, entry: host_entry(&s.name, ssh, s.decl, vars) });
     }
@@ -535,28 +538,38 @@ fn plan(opts: &UpOptions, layout: &Layout, stripe: usize) -> Result<Plan, SimErr
                     port: h.rec.port.unwrap_or(0),
                 })
                 .collect();
-            loaders.push((LoaderRecord { name: "sb-writer".into(), dir: layout.loaders().join("sb-writer") }, targets));
+            loaders.push((
+                LoaderRecord { name: "sb-writer".into(), dir: layout.loaders().join("sb-writer"), group: None },
+                targets,
+            ));
         }
         Topology::Exchange => {
             if let Some((n, a, port)) = &evs {
                 let targets = vec![Target { name: n.clone(), address: a.clone(), port: *port }];
                 loaders.push((
-                    LoaderRecord { name: "mail-writer".into(), dir: layout.loaders().join("mail-writer") },
+                    LoaderRecord { name: "mail-writer".into(), dir: layout.loaders().join("mail-writer"), group: None },
                     targets,
                 ));
             }
         }
         Topology::Jsondb => {
-            // The writer follows the leader: a replica refuses writes and the writer tries the next.
-            let targets = planned[0]
-                .iter()
-                .map(|h| Target {
-                    name: h.rec.name.clone(),
-                    address: h.rec.bind.clone(),
-                    port: h.rec.port.unwrap_or(0),
-                })
-                .collect();
-            loaders.push((LoaderRecord { name: "db-writer".into(), dir: layout.loaders().join("db-writer") }, targets));
+            // One writer per group, following its leader: a replica refuses writes and the
+            // writer tries the next.
+            let several = planned.len() > 1;
+            for (gi, hosts) in planned.iter().enumerate() {
+                let targets = hosts
+                    .iter()
+                    .map(|h| Target {
+                        name: h.rec.name.clone(),
+                        address: h.rec.bind.clone(),
+                        port: h.rec.port.unwrap_or(0),
+                    })
+                    .collect();
+                let gname = &groups[gi].0;
+                let name = if several || opts.shape.is_some() { format!("{gname}-writer") } else { "db-writer".into() };
+                let dir = layout.loaders().join(&name);
+                loaders.push((LoaderRecord { name, dir, group: Some(gname.clone()) }, targets));
+            }
         }
         Topology::Terracotta => {}
     }
@@ -617,6 +630,7 @@ fn shaped_specs(sh: &super::twin::TwinShape) -> (Vec<(String, Vec<String>)>, Vec
                     _ => None,
                 },
                 servers: g.servers.clone(),
+                nofailover: !h.eligible,
             });
         }
     }
@@ -649,6 +663,7 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
         node_dir: h.node_dir.clone(),
         data_dir: h.node_dir.join("data"),
         http_port: h.http_port,
+        nofailover: h.nofailover,
     };
     let sim_dir = layout.root.clone();
     match st.topology {
@@ -755,15 +770,33 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
                 &cluster_version_file,
                 format!("{}\n", super::node::common::minor_of(&st.version)).as_bytes(),
             )?;
-            let sc = StripeConf {
-                sim_dir: sim_dir.clone(),
-                group: "db".into(),
-                persistent: true,
-                servers: st.hosts.iter().filter(|h| h.role == HostRole::Server).map(member).collect(),
-                http: Some(HttpApi { scope: "sim-jsondb".into(), cluster_version_file }),
+            // Each group is a replicated stripe of its own; finalize and cluster health see them all.
+            let groups = server_groups(st);
+            let whole: Vec<Member> = if groups.len() > 1 {
+                st.hosts.iter().filter(|h| h.role == HostRole::Server).map(member).collect()
+            } else {
+                Vec::new()
             };
-            for h in st.hosts.iter().filter(|h| h.role == HostRole::Server) {
-                conf::write(&h.node_dir.join("conf").join("db.conf"), &sc)?;
+            for g in groups {
+                let sc = StripeConf {
+                    sim_dir: sim_dir.clone(),
+                    group: g.clone(),
+                    persistent: true,
+                    servers: st
+                        .hosts
+                        .iter()
+                        .filter(|h| h.role == HostRole::Server && h.group == g)
+                        .map(member)
+                        .collect(),
+                    http: Some(HttpApi {
+                        scope: if g == "db" { "sim-jsondb".into() } else { g.clone() },
+                        cluster_version_file: cluster_version_file.clone(),
+                        cluster: whole.clone(),
+                    }),
+                };
+                for h in st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g) {
+                    conf::write(&h.node_dir.join("conf").join("db.conf"), &sc)?;
+                }
             }
         }
     }
@@ -859,6 +892,8 @@ fn create_and_start(
         vars: plan.vars.clone(),
         groups: plan.groups.iter().map(|(g, _)| g.clone()).collect(),
         dir: p(&layout.root),
+        kinds: opts.shape.as_ref().and_then(|sh| sh.sim_kinds.clone()),
+        cluster_keys: opts.shape.as_ref().map(|sh| sh.cluster_keys.clone()).unwrap_or_default(),
     };
     let text = config_gen::render(&spec)?;
     std::fs::write(layout.config_file(), text)
@@ -989,19 +1024,23 @@ pub fn not_ready(st: &SimState) -> Option<String> {
             }
         }
         Topology::Jsondb => {
-            let states: Vec<(String, String)> = st
-                .hosts
-                .iter()
-                .map(|h| {
-                    let s = wire::stat(&h.bind, h.port.unwrap_or(0)).map(|s| s.state).unwrap_or_else(|_| "down".into());
-                    (h.name.clone(), s)
-                })
-                .collect();
-            let leaders = states.iter().filter(|(_, s)| s == "ACTIVE-COORDINATOR").count();
-            let streaming = states.iter().filter(|(_, s)| s == "PASSIVE-STANDBY").count();
-            if leaders != 1 || streaming + 1 != states.len() {
-                let desc: Vec<String> = states.iter().map(|(n, s)| format!("{n} {s}")).collect();
-                return Some(format!("members: {}", desc.join(", ")));
+            for g in server_groups(st) {
+                let states: Vec<(String, String)> = st
+                    .hosts
+                    .iter()
+                    .filter(|h| h.group == g)
+                    .map(|h| {
+                        let s =
+                            wire::stat(&h.bind, h.port.unwrap_or(0)).map(|s| s.state).unwrap_or_else(|_| "down".into());
+                        (h.name.clone(), s)
+                    })
+                    .collect();
+                let leaders = states.iter().filter(|(_, s)| s == "ACTIVE-COORDINATOR").count();
+                let streaming = states.iter().filter(|(_, s)| s == "PASSIVE-STANDBY").count();
+                if leaders != 1 || streaming + 1 != states.len() {
+                    let desc: Vec<String> = states.iter().map(|(n, s)| format!("{n} {s}")).collect();
+                    return Some(format!("group {g}: {}", desc.join(", ")));
+                }
             }
         }
         Topology::Streambase => {

@@ -98,17 +98,19 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SimError> {
             }
         }
         Topology::Jsondb => {
-            let leader = st
-                .hosts
-                .iter()
-                .find(|h| wire::stat(&h.bind, h.port.unwrap_or(0)).is_ok_and(|s| s.state == "ACTIVE-COORDINATOR"));
-            let Some(leader) = leader else {
-                return Err(SimError::Failed(
-                    "cannot verify: the jsondb cluster has no leader; start its members and verify again".into(),
-                ));
-            };
-            let held = keys_of(&leader.bind, leader.port.unwrap_or(0), &leader.name)?;
+            // Each writer's keys are checked on the leader of the group it writes to.
             for (l, keys) in &loaders {
+                let leader = st.hosts.iter().find(|h| {
+                    l.group.as_ref().is_none_or(|g| *g == h.group)
+                        && wire::stat(&h.bind, h.port.unwrap_or(0)).is_ok_and(|s| s.state == "ACTIVE-COORDINATOR")
+                });
+                let Some(leader) = leader else {
+                    return Err(SimError::Failed(format!(
+                        "cannot verify: group {} has no leader; start its members and verify again",
+                        l.group.as_deref().unwrap_or("db")
+                    )));
+                };
+                let held = keys_of(&leader.bind, leader.port.unwrap_or(0), &leader.name)?;
                 report.add(&l.name, keys, &[&held], &format!("leader {}", leader.name));
             }
         }

@@ -277,6 +277,13 @@ impl Server {
                 if phase == Phase::Standby {
                     cands.push((self.index, my_seq));
                 }
+                // Only members that may take over stand (a named successor, else every member
+                // without nofailover); when none may, any in-sync standby does rather than none.
+                let may = self.may_take_over();
+                let allowed: Vec<(usize, u64)> = cands.iter().copied().filter(|(i, _)| may(*i)).collect();
+                if !allowed.is_empty() {
+                    cands = allowed;
+                }
                 let winner = cands.iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|c| c.0);
                 if settled && winner == Some(self.index) {
                     self.become_active(false);
@@ -319,11 +326,27 @@ impl Server {
         }
     }
 
+    /// Which members may win an election now: the successor a switchover named, if it is
+    /// still named, else every member not marked `nofailover`.
+    fn may_take_over(&self) -> impl Fn(usize) -> bool + '_ {
+        let named = read_successor(&self.conf.sim_dir, &self.conf.group);
+        move |i: usize| {
+            let m = &self.conf.servers[i];
+            match &named {
+                Some(n) => *n == m.name,
+                None => !m.nofailover,
+            }
+        }
+    }
+
     fn data_file(&self) -> PathBuf {
         self.me.data_dir.join("objectdb").join("store.jsonl")
     }
 
     fn become_active(&self, from_start: bool) {
+        if read_successor(&self.conf.sim_dir, &self.conf.group).is_some_and(|n| n == self.me.name) {
+            let _ = std::fs::remove_file(successor_file(&self.conf.sim_dir, &self.conf.group));
+        }
         let mut g = self.lock();
         if from_start {
             // The data loaded at start (persistent) or nothing (memory only).
@@ -697,6 +720,19 @@ impl Server {
         }
         self.cv.notify_all();
     }
+}
+
+/// The file naming the member a switchover hands a group over to (`POST
+/// /switchover?candidate=NAME`), so the members elect that one and no other.
+pub fn successor_file(sim_dir: &Path, group: &str) -> PathBuf {
+    sim_dir.join("shared").join(format!("{group}.successor"))
+}
+
+/// The member a pending switchover of `group` names, if any.
+pub fn read_successor(sim_dir: &Path, group: &str) -> Option<String> {
+    let t = std::fs::read_to_string(successor_file(sim_dir, group)).ok()?;
+    let t = t.trim();
+    (!t.is_empty()).then(|| t.to_string())
 }
 
 /// server-stat.sh: prints a server's state as `<host>.<key>: <value>` lines.
