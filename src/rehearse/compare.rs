@@ -123,3 +123,41 @@ pub fn difference(real: &Plan, twin: &Plan) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::plan::{PlanRequest, RunContext};
+
+    fn patroni_plan() -> Plan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/patroni.toml");
+        let cluster = crate::config::load(&path).unwrap();
+        let state = "[nodes.pg-1]\nversion = \"16.3.0\"\nrole = \"active\"\nhealth = \"ok\"\n[nodes.pg-2]\nversion = \"16.3.0\"\nrole = \"passive\"\nsync = \"in-sync\"\nhealth = \"ok\"\n[nodes.pg-3]\nversion = \"16.3.0\"\nrole = \"passive\"\nsync = \"in-sync\"\nhealth = \"ok\"\n";
+        let observed = crate::config::observed_file::parse(state, "state.toml", &cluster).unwrap();
+        crate::plan::plan(&PlanRequest {
+            cluster: &cluster,
+            observed: &observed,
+            target: cluster.target.clone(),
+            context: &RunContext::default(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_twin_plan_with_one_gate_less_is_not_the_real_plan() {
+        let real = patroni_plan();
+        assert_eq!(difference(&real, &real.clone()), None);
+        let mut twin = real.clone();
+        let step = twin.phases.iter_mut().flat_map(|p| p.steps.iter_mut()).find(|s| !s.after.is_empty()).unwrap();
+        let id = step.id.clone();
+        step.after.pop();
+        let d = difference(&real, &twin).expect("a difference");
+        assert!(d.contains(&id) && d.contains("checks"), "{d}");
+        let mut twin = real.clone();
+        let step = twin.phases.iter_mut().flat_map(|p| p.steps.iter_mut()).find(|s| s.confirm == Confirm::Yes).unwrap();
+        step.confirm = Confirm::None;
+        let d = difference(&real, &twin).expect("a difference");
+        assert!(d.contains("confirm yes") && d.contains("confirm none"), "{d}");
+    }
+}

@@ -403,16 +403,29 @@ pub fn cluster_keys(operator: &toml::Table) -> Vec<String> {
 /// version below the target). Clusters made of the simulated products' own kinds run as those
 /// products; any other cluster of server and peer groups runs as simulated replicated members.
 pub fn shape_for(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topology, TwinShape), TwinError> {
-    match shape_products(cluster, observed) {
-        Ok(x) => Ok(x),
-        Err(e) => {
-            if cluster.groups.iter().all(|g| matches!(g.gtype, GroupType::Server | GroupType::Peer)) {
-                shape_generic(cluster, observed)
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let e = match shape_products(cluster, observed) {
+        Ok(x) => return Ok(x),
+        Err(e) => e,
+    };
+    // The simulated replicated members play server and peer groups; a group of another type
+    // is played only by the product it belongs to.
+    let Some(g) = cluster.groups.iter().find(|g| !matches!(g.gtype, GroupType::Server | GroupType::Peer)) else {
+        return shape_generic(cluster, observed);
+    };
+    let products_why = match &e {
+        TwinError::Unsupported { group, why, .. } if *group == g.name => why.clone(),
+        TwinError::Unsupported { group, kind, why, .. } => format!("group `{group}` of kind {kind}: {why}"),
+        other => other.to_string(),
+    };
+    Err(TwinError::Unsupported {
+        group: g.name.clone(),
+        gtype: g.gtype.as_str(),
+        kind: g.kind.clone(),
+        why: format!(
+            "a {} group is simulated only as part of the Terracotta or Exchange products, and the simulated replicated members that stand in for other kinds play server and peer groups only ({products_why})",
+            g.gtype.as_str()
+        ),
+    })
 }
 
 /// Most members one group of simulated replicated members may have, and most groups: each is a
