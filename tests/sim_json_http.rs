@@ -2,7 +2,9 @@
 //! read with curl; facts come from JSONPath parsers; replication lag in bytes against a numeric
 //! threshold holds the gate while a replica's sync is stalled; the upgrade ends with a deferred
 //! finalize, the point of no return, after which a downgrade is refused. A switchover the leader
-//! refuses stops the run at once with the refusal, and `resume` runs it again. No write is lost.
+//! refuses stops the run at once with the refusal, and `resume` runs it again. A switchover that
+//! names its successor goes to that member; drain, undrain and the cluster health check answer
+//! as a rehearsal twin needs them to. No write is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "sim_support.rs"]
@@ -159,6 +161,59 @@ fn a_refused_switchover_stops_the_run_at_once_with_its_output_and_resume_runs_it
     );
     assert!(out.contains("done: sim-jsondb runs 3.2.0"), "{out}");
     assert_eq!(s.probe("db-1", "role").as_deref(), Some("passive"), "a replica took over from db-1");
+    s.assert_nothing_lost();
+    s.down_and_check();
+}
+
+/// `curl` against a member's HTTP API: (HTTP status, body).
+fn http(s: &Sim, host: &str, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let (_, node) = s.cluster.node(host).unwrap();
+    let port = node.vars.get("http_port").cloned().unwrap();
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let o = Command::new("curl")
+        .args(["-s", "--max-time", "90", "-X", method, "-w", "\n%{http_code}", &url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
+    (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// What a rehearsal twin relies on: a switchover that names its successor hands over to that
+/// member and no other (and is refused for a member that cannot take over), drain and undrain
+/// take a member out of service and back, and the cluster health check sees every member in sync
+/// under one leader. No acknowledged write is lost.
+#[test]
+fn a_named_switchover_goes_to_that_member_and_drain_and_cluster_health_answer() {
+    let s = Sim::up(&["--topology", "jsondb"]);
+    assert_eq!(s.probe("db-1", "role").as_deref(), Some("active"));
+    let (code, body) = http(&s, "db-2", "POST", "/switchover/db-1");
+    assert_eq!(code, 412, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("is the leader already"), "{body}");
+    let (code, body) = http(&s, "db-2", "POST", "/switchover/nobody");
+    assert_eq!(code, 412, "{body}");
+    // db-3, not db-2 (which holds as much data and comes first), takes over.
+    let (code, body) = http(&s, "db-2", "POST", "/switchover/db-3");
+    assert_eq!((code, body["leader"].as_str()), (200, Some("db-3")), "{body}");
+    s.wait_fact("db-3", "role", "active", SECS(20));
+    wait_until("every member in sync again", SECS(30), || {
+        (http(&s, "db-1", "GET", "/cluster-health").0 == 200).then_some(())
+    });
+    // Drain marks the member in the member list; undrain answers once it is in sync.
+    let (code, _) = http(&s, "db-2", "POST", "/drain");
+    assert_eq!(code, 200);
+    let (_, list) = http(&s, "db-1", "GET", "/cluster");
+    let db2 = list["members"].as_array().unwrap().iter().find(|m| m["name"] == "db-2").cloned().unwrap();
+    assert_eq!(db2["drained"], true, "{list}");
+    assert_eq!(db2["eligible"], true, "{list}");
+    let (code, body) = http(&s, "db-2", "POST", "/undrain");
+    assert_eq!((code, body["drained"].as_bool()), (200, Some(false)), "{body}");
+    // A stopped member makes the cluster unhealthy, by name.
+    s.run("db-1", "stop", &[]);
+    let (code, body) = http(&s, "db-2", "GET", "/cluster-health");
+    assert_eq!(code, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("db-1 is down"), "{body}");
     s.assert_nothing_lost();
     s.down_and_check();
 }
