@@ -715,3 +715,44 @@ fn a_cluster_unlike_the_examples_gets_its_own_twin_and_plan() {
     let events = rep["events"].to_string();
     assert!(events.contains("done alpha/store-a2/before") || events.contains("/before"), "{events}");
 }
+
+/// CockroachDB from 23.2 to 24.1 (another major, as its compat rule allows): the twin's members
+/// replicate across the two series, and every hook of the kind runs on the twin, in the real
+/// plan's order: preflight on every node, before, drain/undrain around each node, the cluster
+/// health check, restore, then the finalize (deferred by --yes, as `upgrade` defers it).
+const CRDB_STATE: &str = r#"
+[nodes.crdb-1]
+version = "23.2.5"
+health = "ok"
+finalized = "23.2.0"
+[nodes.crdb-2]
+version = "23.2.5"
+health = "ok"
+finalized = "23.2.0"
+[nodes.crdb-3]
+version = "23.2.5"
+health = "ok"
+finalized = "23.2.0"
+"#;
+
+#[test]
+fn cockroachdb_twin_runs_every_hook_across_majors() {
+    let rep = rehearse_example("config/cockroachdb.toml", CRDB_STATE);
+    let events: Vec<&str> = rep["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    let at = |e: &str| events.iter().position(|x| *x == e).unwrap_or_else(|| panic!("no `{e}` in {events:?}"));
+    let order = [
+        "done crdb/crdb-3/preflight",
+        "done crdb/crdb-1/before",
+        "done crdb/crdb-1/drain",
+        "done crdb/crdb-1/stop",
+        "done crdb/crdb-1/undrain",
+        "done crdb/crdb-3/undrain",
+        "done crdb/crdb-1/cluster-health",
+        "done crdb/crdb-1/restore",
+    ];
+    for w in order.windows(2) {
+        assert!(at(w[0]) < at(w[1]), "{} before {}: {events:?}", w[0], w[1]);
+    }
+    assert!(rep["plan"].as_array().unwrap().iter().any(|s| s["id"] == "crdb/crdb-1/finalize"), "{rep}");
+    assert!(rep["point_of_no_return"].as_str().unwrap().contains("finalize"), "{rep}");
+}

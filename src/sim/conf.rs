@@ -41,6 +41,10 @@ pub struct HttpApi {
     /// (finalize, cluster health); empty means this stripe is the whole cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster: Vec<Member>,
+    /// Which versions replicate together (a rehearsal twin plays the operator's compat rule);
+    /// absent: members of one major version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compat: Option<crate::model::CompatRule>,
 }
 
 /// `tc-config.conf`: one stripe (a Terracotta server array group).

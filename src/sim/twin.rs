@@ -104,6 +104,8 @@ pub struct TwinShape {
     /// Simulated replicated members: the operator's `[cluster]` procedure keys, so the
     /// simulator's config validates the groups as the operator's does (see [`cluster_keys`]).
     pub cluster_keys: Vec<String>,
+    /// Simulated replicated members: which versions replicate together, the operator's rule.
+    pub compat: Option<CompatRule>,
 }
 
 impl TwinShape {
@@ -520,6 +522,7 @@ fn shape_generic(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Topo
         finalized,
         sim_kinds: Some(sim_kinds),
         cluster_keys: Vec::new(),
+        compat: Some(cluster.compat),
     };
     Ok((topology, shape))
 }
@@ -659,6 +662,7 @@ fn shape_products(cluster: &Cluster, observed: Option<&Observed>) -> Result<(Top
         finalized: None,
         sim_kinds: None,
         cluster_keys: Vec::new(),
+        compat: None,
     };
     Ok((topology, shape))
 }

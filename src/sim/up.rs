@@ -655,7 +655,7 @@ fn mkdirs(dir: &Path) -> Result<(), SimError> {
     Ok(())
 }
 
-fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
+fn write_node_confs(st: &SimState, layout: &Layout, compat: Option<crate::model::CompatRule>) -> Result<(), SimError> {
     let member = |h: &HostRecord| Member {
         name: h.name.clone(),
         address: h.bind.clone(),
@@ -792,6 +792,7 @@ fn write_node_confs(st: &SimState, layout: &Layout) -> Result<(), SimError> {
                         scope: if g == "db" { "sim-jsondb".into() } else { g.clone() },
                         cluster_version_file: cluster_version_file.clone(),
                         cluster: whole.clone(),
+                        compat,
                     }),
                 };
                 for h in st.hosts.iter().filter(|h| h.role == HostRole::Server && h.group == g) {
@@ -864,7 +865,7 @@ fn create_and_start(
         loaders: plan.loaders.iter().map(|(l, _)| l.clone()).collect(),
         evs: plan.evs.clone(),
     };
-    write_node_confs(&st, layout)?;
+    write_node_confs(&st, layout, opts.shape.as_ref().and_then(|sh| sh.compat))?;
     if let (Topology::Jsondb, Some(series)) = (opts.topology, opts.shape.as_ref().and_then(|sh| sh.finalized.as_ref()))
     {
         // A jsondb twin starts committed to the series its state says, not its default kit's.

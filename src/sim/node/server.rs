@@ -638,11 +638,23 @@ impl Server {
                 let _ = conn.send(&r);
                 return;
             }
-            if self.conf.http.is_some() && !same_major(&version, &self.version) {
+            let compat = self.conf.http.as_ref().and_then(|h| h.compat);
+            let together = match (compat, crate::model::parse_loose(&version), crate::model::parse_loose(&self.version))
+            {
+                (Some(rule), Some(a), Some(b)) => rule.compatible(&a, &b),
+                _ => same_major(&version, &self.version),
+            };
+            if self.conf.http.is_some() && !together {
                 drop(g);
                 let msg = format!(
-                    "member {name} (JsonDB {version}) cannot replicate from leader {} ({}): members of different major versions never replicate together",
-                    self.me.name, self.version
+                    "member {name} (JsonDB {version}) cannot replicate from leader {} ({}): {}",
+                    self.me.name,
+                    self.version,
+                    match compat {
+                        Some(rule) =>
+                            format!("this cluster replicates {} only (compat = \"{}\")", rule.describe(), rule.as_str()),
+                        None => "members of different major versions never replicate together".to_string(),
+                    }
                 );
                 self.ctx.log(format!("refused {name}: {msg}"));
                 let _ = conn.send(&Reply::err(msg));
