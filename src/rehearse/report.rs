@@ -73,7 +73,7 @@ pub fn markdown(r: &RehearsalReport) -> String {
         s,
         "- plan: {}",
         if r.same_plan_as_real {
-            "the same as `rollpilot plan --assume` on the same state, step by step"
+            "the same as `rollpilot plan --assume` on the same state (saved beside this report as `starting-state.json`), step by step and gate by gate"
         } else {
             "DIFFERENT from the real plan (see above); the rehearsal did not run"
         }
