@@ -1,0 +1,339 @@
+//! Keep waiting at every step kind whose check can time out (stop, install, start, switchover,
+//! failback, online), on tokio's paused clock with the scripted fake cluster: a command's effect
+//! lands late (a stop whose node stays up, a handover that completes late, a version or a sync
+//! that arrives late, a lag that shrinks or stays still). The check times out; the question says
+//! what the check last saw and whether it was "progressing" or "stuck", and offers Keep waiting;
+//! Keep waiting waits another gate timeout (60 s here) and the step ends done when the fact
+//! arrives. At the same point Retry, Roll back, Skip and Abort still do what their labels say.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod engine_support;
+
+use engine_support::*;
+use rollpilot::run::events::*;
+use rollpilot::run::journal::DecisionRecord;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The gate timeout of every config here.
+const GATE: Duration = Duration::from_secs(60);
+/// A late effect that lands during the second wait (after one gate timeout, before two).
+const LANDS: Duration = Duration::from_secs(90);
+/// A late effect that never lands within the test.
+const NEVER: Duration = Duration::from_secs(10 * 3600);
+
+/// A point where a step's check times out because its effect lands late.
+#[derive(Clone, Copy)]
+struct Point {
+    /// What it is, for messages.
+    name: &'static str,
+    config: fn() -> String,
+    /// The step whose check times out.
+    step: &'static str,
+    /// The node it acts on.
+    node: &'static str,
+    /// The command whose effect lands late ("stop n2"), if the delay is in a command.
+    late: Option<&'static str>,
+    /// Extra changes to the world (a lag that shrinks, a sync that comes late); `lands` is when
+    /// the late fact arrives, counted from the step's end.
+    setup: fn(&mut World, Duration),
+    /// Words the question must quote from what the check last saw.
+    saw: &'static str,
+    /// The fact moved during the wait ("progressing") or not ("stuck").
+    moving: bool,
+    /// Roll back node is offered (the step touched the node's software).
+    rollback: bool,
+}
+
+fn pair() -> String {
+    with_lag(PAIR)
+}
+
+fn exchange() -> String {
+    with_lag(EXCHANGE)
+}
+
+fn nothing(_: &mut World, _: Duration) {}
+
+/// The points, one or two per step kind.
+fn points() -> Vec<Point> {
+    vec![
+        Point {
+            name: "a stop whose node stays up",
+            config: pair,
+            step: "db/n2/stop",
+            node: "n2",
+            late: Some("stop n2"),
+            setup: nothing,
+            saw: "n2 is still running (n2: passive, in-sync",
+            moving: false,
+            rollback: true,
+        },
+        Point {
+            name: "a stop whose node is still flushing its lag",
+            config: pair,
+            step: "db/n2/stop",
+            node: "n2",
+            late: Some("stop n2"),
+            setup: |w, lands| {
+                // n2 is catching up (lag shrinking) while it is asked to stop; it stops once
+                // it has caught up.
+                let end = Instant::now() + lands + Duration::from_secs(5);
+                w.nodes.get_mut("n2").unwrap().in_sync_at = Some(end);
+                w.lag_per_sec.insert("n2".into(), 30 << 20);
+            },
+            saw: "n2 is still running (n2: passive, syncing (lag",
+            moving: true,
+            rollback: true,
+        },
+        Point {
+            name: "a start whose sync lags, the lag shrinking",
+            config: pair,
+            step: "db/n2/start",
+            node: "n2",
+            late: None,
+            setup: |w, lands| {
+                w.sync_after.insert("n2".into(), lands);
+                w.lag_per_sec.insert("n2".into(), 40 << 20);
+            },
+            saw: "n2: passive, syncing (lag",
+            moving: true,
+            rollback: true,
+        },
+        Point {
+            name: "a start whose sync lags, the lag still",
+            config: pair,
+            step: "db/n2/start",
+            node: "n2",
+            late: None,
+            setup: |w, lands| {
+                w.sync_after.insert("n2".into(), lands);
+            },
+            saw: "n2: passive, syncing (lag 4.0 GiB)",
+            moving: false,
+            rollback: true,
+        },
+        Point {
+            name: "a start whose node comes up late",
+            config: pair,
+            step: "db/n2/start",
+            node: "n2",
+            late: Some("start n2"),
+            setup: nothing,
+            saw: "stopped",
+            moving: false,
+            rollback: true,
+        },
+        Point {
+            name: "a switchover whose role change lands late, the peer catching up",
+            config: pair,
+            step: "db/n1/switchover",
+            node: "n1",
+            late: Some("switchover n1"),
+            setup: |w, lands| {
+                // The handover begins at once: n1 stops serving, n2 catches up (lag shrinking)
+                // and takes the role when the handover completes.
+                w.on_done.push((
+                    "switchover n1".into(),
+                    Box::new(move |w: &mut World| {
+                        w.nodes.get_mut("n1").unwrap().active = false;
+                        w.nodes.get_mut("n2").unwrap().in_sync_at = Some(Instant::now() + lands);
+                        w.lag_per_sec.insert("n2".into(), 40 << 20);
+                    }),
+                ));
+            },
+            saw: "no member of db is active yet",
+            moving: true,
+            rollback: false,
+        },
+        Point {
+            name: "a switchover whose role change lands late",
+            config: pair,
+            step: "db/n1/switchover",
+            node: "n1",
+            late: Some("switchover n1"),
+            setup: nothing,
+            saw: "n1 is still the active of db",
+            moving: false,
+            rollback: false,
+        },
+        Point {
+            name: "a failback whose role change lands late",
+            config: pair,
+            step: "db/n1/failback",
+            node: "n1",
+            late: Some("switchover n2"),
+            setup: nothing,
+            saw: "n1 is not active yet (n1: passive, in-sync",
+            moving: false,
+            rollback: false,
+        },
+        Point {
+            name: "an install whose version shows late",
+            config: exchange,
+            step: "antivirus/node1-av/install",
+            node: "node1-av",
+            late: Some("install node1-av"),
+            setup: nothing,
+            saw: "node1-av",
+            moving: false,
+            rollback: true,
+        },
+        Point {
+            name: "an online whose service comes back late",
+            config: exchange,
+            step: "antivirus/node1-av/online",
+            node: "node1-av",
+            late: Some("online node1-av"),
+            setup: nothing,
+            saw: "mail has no active member yet",
+            moving: false,
+            rollback: false,
+        },
+    ]
+}
+
+/// How a run at a point went: its end, every event with when it came, the world.
+struct Seen {
+    end: RunEnd,
+    events: Vec<(Instant, Event)>,
+    lab: Lab,
+}
+
+impl Seen {
+    /// The questions about the point's step after its check timed out.
+    fn timeouts(&self, p: &Point) -> Vec<(Instant, Question)> {
+        self.events
+            .iter()
+            .filter_map(|(t, e)| match e {
+                Event::Ask(q) if q.step == p.step && q.kind == QuestionKind::Failure => Some((*t, q.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// When the point's step was done.
+    fn done_at(&self, p: &Point) -> Option<Instant> {
+        self.events.iter().find_map(|(t, e)| matches!(e, Event::StepDone { step } if step == p.step).then_some(*t))
+    }
+
+    /// When the operator's `n`-th decision `d` about the point's step was taken.
+    fn decided_at(&self, p: &Point, d: DecisionRecord, n: usize) -> Instant {
+        self.events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Decided { step, decision } if step == p.step && *decision == d))
+            .nth(n)
+            .map(|(t, _)| *t)
+            .expect("decided")
+    }
+
+    /// How many times a command was started.
+    fn runs(&self, cmd: &str) -> usize {
+        self.lab.world.lock().unwrap().started.iter().filter(|c| c.starts_with(cmd)).count()
+    }
+
+    fn started(&self) -> Vec<String> {
+        self.lab.world.lock().unwrap().started.clone()
+    }
+}
+
+/// Runs the point with its effect landing `lands` after the step ended, answering the timed-out
+/// check's questions with `answers` in turn (then Abort); after a rollback, stops.
+async fn run_at(p: Point, lands: Duration, answers: &[Answer]) -> Seen {
+    let lab = Lab::new(&(p.config)());
+    if let Some(cmd) = p.late {
+        lab.world.lock().unwrap().late.insert(cmd.to_string(), lands);
+    }
+    let mut queue: VecDeque<Answer> = answers.iter().copied().collect();
+    let step = p.step;
+    let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
+    let log = events.clone();
+    let setup = p.setup;
+    let mut set = false;
+    let out = lab
+        .run(
+            false,
+            move |q| match q.kind {
+                QuestionKind::Failure if q.step == step => {
+                    let a = queue.pop_front().unwrap_or(Answer::Abort);
+                    (a, Some(q.expected.clone()))
+                }
+                QuestionKind::Failure | QuestionKind::AfterRollback => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            move |e, world| {
+                // The world is set up when the step starts, so its times count from there.
+                if let Event::StepStarted { step: s, .. } = e
+                    && s.id == step
+                    && !std::mem::replace(&mut set, true)
+                {
+                    setup(&mut world.lock().unwrap(), lands);
+                }
+                log.lock().unwrap().push((Instant::now(), e.clone()));
+            },
+        )
+        .await;
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    Seen { end: out.end, events, lab }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_check_at_every_step_kind_offers_keep_waiting_with_what_it_saw_and_its_trend() {
+    for p in points() {
+        let seen = run_at(p, LANDS, &[Answer::KeepWaiting]).await;
+        let asked = seen.timeouts(&p);
+        let (_, q) = asked.first().unwrap_or_else(|| panic!("{}: no question after the timeout", p.name));
+        let labels: Vec<&str> = q.choices.iter().map(|c| c.label.as_str()).collect();
+        assert!(labels.contains(&"Keep waiting"), "{}: {labels:?}", p.name);
+        assert!(labels.contains(&"Abort") && labels.contains(&"Retry"), "{}: {labels:?}", p.name);
+        assert!(labels.iter().any(|l| l.starts_with("Skip")), "{}: {labels:?}", p.name);
+        assert_eq!(labels.contains(&"Roll back node"), p.rollback, "{}: {labels:?}", p.name);
+        let text = q.lines.join("\n");
+        assert!(text.contains("The check last saw: "), "{}: {text}", p.name);
+        assert!(text.contains(p.saw), "{}: names what it saw ({}): {text}", p.name, p.saw);
+        let trend = if p.moving { "Trend: progressing" } else { "Trend: stuck" };
+        assert!(text.contains(trend), "{}: {trend}: {text}", p.name);
+        if p.moving {
+            assert!(text.contains("(at the start of the wait: "), "{}: how it moved: {text}", p.name);
+        }
+        // Kept waiting: the same check again, nothing run again, done when the fact arrives.
+        assert_eq!(
+            asked.len(),
+            1,
+            "{}: asked again: {:?}",
+            p.name,
+            asked.iter().map(|q| &q.1.lines).collect::<Vec<_>>()
+        );
+        let done = seen.done_at(&p).unwrap_or_else(|| panic!("{}: the step never ended done", p.name));
+        assert!(
+            done - seen.decided_at(&p, DecisionRecord::KeepWaiting, 0) < GATE,
+            "{}: done within the second wait",
+            p.name
+        );
+        let verb = p.step.rsplit('/').next().unwrap();
+        let cmd = p.late.map(str::to_string).unwrap_or_else(|| format!("{verb} {}", p.node));
+        assert_eq!(seen.runs(&cmd), 1, "{}: run again: {:?}", p.name, seen.started());
+        assert_eq!(seen.end, RunEnd::Done, "{}", p.name);
+        let (entries, _) = seen.lab.journal();
+        let kept: Vec<_> = records(&entries, "decided")
+            .into_iter()
+            .filter(|r| r["step"] == p.step && r["decision"] == "keep-waiting")
+            .collect();
+        assert_eq!(kept.len(), 1, "{}: the choice is journaled", p.name);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_waiting_waits_exactly_another_gate_timeout_for_the_same_check() {
+    for p in points() {
+        let seen = run_at(p, NEVER, &[Answer::KeepWaiting, Answer::Abort]).await;
+        let asked = seen.timeouts(&p);
+        assert_eq!(asked.len(), 2, "{}: asked again after the second wait", p.name);
+        let waited = asked[1].0 - seen.decided_at(&p, DecisionRecord::KeepWaiting, 0);
+        assert!(waited >= GATE && waited < GATE + Duration::from_secs(3), "{}: waited {waited:?}", p.name);
+        assert!(asked[1].1.choices.iter().any(|c| c.answer == Answer::KeepWaiting), "{}: offered again", p.name);
+        assert_eq!(seen.end, RunEnd::Aborted, "{}", p.name);
+    }
+}
