@@ -163,7 +163,8 @@ fn points() -> Vec<Point> {
             name: "a failback whose role change lands late",
             config: pair,
             step: "db/n1/failback",
-            node: "n1",
+            // It runs on the current active, whose role it hands back.
+            node: "n2",
             late: Some("switchover n2"),
             setup: nothing,
             saw: "n1 is not active yet (n1: passive, in-sync",
@@ -247,7 +248,7 @@ async fn run_at(p: Point, lands: Duration, answers: &[Answer]) -> Seen {
         lab.world.lock().unwrap().late.insert(cmd.to_string(), lands);
     }
     let mut queue: VecDeque<Answer> = answers.iter().copied().collect();
-    let step = p.step;
+    let (step, node) = (p.step, p.node);
     let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
     let log = events.clone();
     let setup = p.setup;
@@ -264,12 +265,16 @@ async fn run_at(p: Point, lands: Duration, answers: &[Answer]) -> Seen {
                 _ => proceed(q),
             },
             move |e, world| {
-                // The world is set up when the step starts, so its times count from there.
-                if let Event::StepStarted { step: s, .. } = e
-                    && s.id == step
-                    && !std::mem::replace(&mut set, true)
-                {
-                    setup(&mut world.lock().unwrap(), lands);
+                // The world is set up when the step starts, so its times count from there; the
+                // delays hold for that first attempt only (a retry, a rollback start afresh).
+                if let Event::StepStarted { step: s, .. } = e {
+                    let mut w = world.lock().unwrap();
+                    if s.id == step && !std::mem::replace(&mut set, true) {
+                        setup(&mut w, lands);
+                    } else if set && s.node == node {
+                        w.sync_after.remove(node);
+                        w.lag_per_sec.remove(node);
+                    }
                 }
                 log.lock().unwrap().push((Instant::now(), e.clone()));
             },
@@ -335,5 +340,107 @@ async fn keep_waiting_waits_exactly_another_gate_timeout_for_the_same_check() {
         assert!(waited >= GATE && waited < GATE + Duration::from_secs(3), "{}: waited {waited:?}", p.name);
         assert!(asked[1].1.choices.iter().any(|c| c.answer == Answer::KeepWaiting), "{}: offered again", p.name);
         assert_eq!(seen.end, RunEnd::Aborted, "{}", p.name);
+    }
+}
+
+/// The commands started after the first question about the point's step.
+fn after_question(seen: &Seen, p: &Point) -> Vec<String> {
+    let asked = seen.timeouts(p)[0].0;
+    let w = seen.lab.world.lock().unwrap();
+    w.spans.iter().filter(|(_, start, _)| *start >= asked).map(|(c, _, _)| c.clone()).collect()
+}
+
+/// The node a fake command acts on (`install n2 1.1.0` → n2).
+fn node_of(cmd: &str) -> &str {
+    cmd.split_whitespace().nth(1).unwrap_or_default()
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_at_a_timed_out_check_runs_the_command_again_as_a_new_attempt_then_its_checks() {
+    for p in points() {
+        let seen = run_at(p, NEVER, &[Answer::Retry]).await;
+        assert_eq!(seen.timeouts(&p).len(), 1, "{}", p.name);
+        let verb = p.step.rsplit('/').next().unwrap();
+        let cmd = p.late.map(str::to_string).unwrap_or_else(|| format!("{verb} {}", p.node));
+        assert_eq!(seen.runs(&cmd), 2, "{}: run again: {:?}", p.name, seen.started());
+        assert!(seen.done_at(&p).is_some(), "{}: done after the new attempt's checks", p.name);
+        assert_eq!(seen.end, RunEnd::Done, "{}", p.name);
+        let (entries, _) = seen.lab.journal();
+        let attempts: Vec<u64> = records(&entries, "step-started")
+            .iter()
+            .filter(|r| r["step"]["id"] == p.step)
+            .filter_map(|r| r["attempt"].as_u64())
+            .collect();
+        assert_eq!(attempts, vec![1, 2], "{}: a new attempt, the first kept", p.name);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn roll_back_at_a_timed_out_check_returns_the_node_to_its_version_and_touches_nothing_else() {
+    for p in points().into_iter().filter(|p| p.rollback) {
+        let seen = run_at(p, NEVER, &[Answer::Rollback]).await;
+        let after = after_question(&seen, &p);
+        assert!(after.contains(&format!("install {} 1.0.0", p.node)), "{}: reinstalls 1.0.0: {after:?}", p.name);
+        assert!(after.iter().all(|c| node_of(c) == p.node), "{}: touched another node: {after:?}", p.name);
+        let w = seen.lab.world.lock().unwrap();
+        assert_eq!(w.version(p.node), "1.0.0", "{}", p.name);
+        assert!(w.nodes[p.node].running.is_some(), "{}: the rolled-back node runs", p.name);
+        assert!(
+            seen.events.iter().any(|(_, e)| matches!(e, Event::Ask(q) if q.kind == QuestionKind::AfterRollback)),
+            "{}: the rollback ended verified, then asked",
+            p.name
+        );
+        assert_eq!(seen.end, RunEnd::Aborted, "{}: stopped after the rollback as answered", p.name);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_at_a_timed_out_check_leaves_the_node_and_goes_on_without_running_its_step_again() {
+    for p in points() {
+        let seen = run_at(p, NEVER, &[Answer::Skip]).await;
+        let after = after_question(&seen, &p);
+        assert!(after.iter().all(|c| node_of(c) != p.node), "{}: the skipped node was touched: {after:?}", p.name);
+        assert!(seen.done_at(&p).is_none(), "{}: not done", p.name);
+        let went_on = seen.end == RunEnd::Done
+            || seen
+                .events
+                .iter()
+                .skip_while(|(_, e)| !matches!(e, Event::Decided { decision: DecisionRecord::Skip { .. }, .. }))
+                .any(|(_, e)| match e {
+                    Event::Ask(q) => !q.step.contains(&format!("/{}/", p.node)),
+                    _ => false,
+                });
+        let message = seen
+            .events
+            .iter()
+            .find_map(|(_, e)| if let Event::Finished { message, .. } = e { Some(message.clone()) } else { None })
+            .unwrap_or_default();
+        // A handover left half done (nobody active) is no state to go on from: the run then
+        // refuses, saying why, rather than touching the other node.
+        let refused_safely = seen.end == RunEnd::Refused && message.contains("has no active member");
+        assert!(went_on || refused_safely, "{}: stopped at the skip ({:?}): {after:?} {message}", p.name, seen.end);
+        let (_, state) = seen.lab.journal();
+        assert!(state.context.skipped_nodes.contains(p.node), "{}: journaled as skipped", p.name);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn abort_at_a_timed_out_check_stops_leaving_the_cluster_as_it_is() {
+    for p in points() {
+        let seen = run_at(p, NEVER, &[Answer::Abort]).await;
+        assert_eq!(seen.end, RunEnd::Aborted, "{}", p.name);
+        assert_eq!(after_question(&seen, &p), Vec::<String>::new(), "{}: nothing run after Abort", p.name);
+        let message = seen
+            .events
+            .iter()
+            .find_map(|(_, e)| if let Event::Finished { message, .. } = e { Some(message.clone()) } else { None })
+            .unwrap_or_default();
+        assert!(message.contains("rollpilot resume -c c.toml"), "{}: {message}", p.name);
+        let (_, state) = seen.lab.journal();
+        assert!(!state.done.contains(p.step), "{}: not recorded done", p.name);
+        // Its command ran once: Abort runs nothing again.
+        let verb = p.step.rsplit('/').next().unwrap();
+        let cmd = p.late.map(str::to_string).unwrap_or_else(|| format!("{verb} {}", p.node));
+        assert_eq!(seen.runs(&cmd), 1, "{}", p.name);
     }
 }
