@@ -31,6 +31,10 @@ pub fn planned_rollback(step: &Step, previous: Option<&Version>) -> String {
         (Action::Install | Action::Start, Some(prev)) => {
             format!("reinstall {prev} on {} (rollback) and start it", step.node)
         }
+        // Rolling the node back is possible; the backups the cleanup deleted stay deleted.
+        (Action::Cleanup, Some(prev)) => {
+            format!("reinstall {prev} on {} (rollback) and start it; the deleted backups cannot be restored", step.node)
+        }
         _ => step.rollback.clone(),
     }
 }
