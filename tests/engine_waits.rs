@@ -12,6 +12,7 @@ mod engine_support;
 use engine_support::*;
 use rollpilot::run::events::*;
 use rollpilot::run::journal::DecisionRecord;
+use rollpilot::run::machine::{Input, RunMachine, StepState};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -321,7 +322,25 @@ async fn a_timed_out_check_at_every_step_kind_offers_keep_waiting_with_what_it_s
         let cmd = p.late.map(str::to_string).unwrap_or_else(|| format!("{verb} {}", p.node));
         assert_eq!(seen.runs(&cmd), 1, "{}: run again: {:?}", p.name, seen.started());
         assert_eq!(seen.end, RunEnd::Done, "{}", p.name);
+        // What the faces show while it waits again: the step being checked, not failed; and
+        // the journal replays to the states the live run showed.
+        let mut live = RunMachine::new();
+        let mut while_waiting = None;
+        for (_, e) in &seen.events {
+            if let Some(i) = Input::from_event(e) {
+                live.apply(i);
+            }
+            if matches!(e, Event::Decided { step, decision: DecisionRecord::KeepWaiting } if step == p.step) {
+                while_waiting = live.step(p.step).map(|s| s.state);
+            }
+        }
+        assert!(
+            matches!(while_waiting, Some(StepState::Checking { attempt: 1 })),
+            "{}: shown as {while_waiting:?} while its check is waited for again",
+            p.name
+        );
         let (entries, _) = seen.lab.journal();
+        assert_eq!(live.states(), RunMachine::replay(&entries).states(), "{}: replay differs from live", p.name);
         let kept: Vec<_> = records(&entries, "decided")
             .into_iter()
             .filter(|r| r["step"] == p.step && r["decision"] == "keep-waiting")
