@@ -463,3 +463,89 @@ async fn abort_at_a_timed_out_check_stops_leaving_the_cluster_as_it_is() {
         assert_eq!(seen.runs(&cmd), 1, "{}", p.name);
     }
 }
+
+/// Runs the pair with n1 falling behind right after its start was verified (its lag shrinking
+/// at `rate` bytes a second, or still), so the failback's gate (a passive in sync before n2
+/// hands its role back) waits for it; the gate's questions are answered with `answers`.
+async fn gate_before_failback(rate: Option<u64>, lands: Duration, answers: &[Answer]) -> Seen {
+    let lab = Lab::new(&pair());
+    let mut queue: VecDeque<Answer> = answers.iter().copied().collect();
+    let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
+    let log = events.clone();
+    let out = lab
+        .run(
+            false,
+            move |q| match q.kind {
+                QuestionKind::Failure if q.step == "db/n1/failback" => {
+                    (queue.pop_front().unwrap_or(Answer::Abort), None)
+                }
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            move |e, world| {
+                if matches!(e, Event::StepDone { step } if step == "db/n1/start") {
+                    let mut w = world.lock().unwrap();
+                    w.nodes.get_mut("n1").unwrap().in_sync_at = Some(Instant::now() + lands);
+                    if let Some(r) = rate {
+                        w.lag_per_sec.insert("n1".into(), r);
+                    }
+                }
+                log.lock().unwrap().push((Instant::now(), e.clone()));
+            },
+        )
+        .await;
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    Seen { end: out.end, events, lab }
+}
+
+/// The point of the failback, for [`Seen`]'s helpers.
+const FAILBACK: Point = Point {
+    name: "the gate before a failback",
+    config: pair,
+    step: "db/n1/failback",
+    node: "n2",
+    late: None,
+    setup: nothing,
+    saw: "n1: passive, syncing (lag",
+    moving: true,
+    rollback: false,
+};
+
+#[tokio::test(start_paused = true)]
+async fn a_gate_that_times_out_before_a_step_offers_keep_waiting_with_its_trend_and_nothing_else_runs() {
+    for (rate, trend) in [(Some(40u64 << 20), "Trend: progressing"), (None, "Trend: stuck")] {
+        let seen = gate_before_failback(rate, LANDS, &[Answer::KeepWaiting]).await;
+        let asked = seen.timeouts(&FAILBACK);
+        assert_eq!(asked.len(), 1, "{trend}");
+        let q = &asked[0].1;
+        let labels: Vec<&str> = q.choices.iter().map(|c| c.label.as_str()).collect();
+        // Nothing was done to the node yet: only waiting longer or stopping make sense.
+        assert_eq!(labels, vec!["Abort", "Keep waiting"], "{trend}");
+        let text = q.lines.join("\n");
+        assert!(text.contains("The check last saw: ") && text.contains(FAILBACK.saw), "{trend}: {text}");
+        assert!(text.contains(trend), "{trend}: {text}");
+        assert!(text.contains("Nothing has been done to this node yet"), "{text}");
+        // Kept waiting: the failback runs once the gate holds, within the second wait.
+        assert_eq!(seen.end, RunEnd::Done, "{trend}");
+        assert_eq!(seen.runs("switchover n2"), 1, "{trend}: {:?}", seen.started());
+        let kept = seen.decided_at(&FAILBACK, DecisionRecord::KeepWaiting, 0);
+        let started = seen
+            .events
+            .iter()
+            .find_map(|(t, e)| matches!(e, Event::StepStarted { step, .. } if step.id == FAILBACK.step).then_some(*t))
+            .expect("the failback ran");
+        assert!(started > kept && started - kept < GATE, "{trend}: ran {:?} after the decision", started - kept);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_waiting_at_a_gate_waits_another_gate_timeout_and_abort_there_runs_nothing() {
+    let seen = gate_before_failback(None, NEVER, &[Answer::KeepWaiting, Answer::Abort]).await;
+    let asked = seen.timeouts(&FAILBACK);
+    assert_eq!(asked.len(), 2);
+    let waited = asked[1].0 - seen.decided_at(&FAILBACK, DecisionRecord::KeepWaiting, 0);
+    assert!(waited >= GATE && waited < GATE + Duration::from_secs(3), "waited {waited:?}");
+    assert_eq!(seen.end, RunEnd::Aborted);
+    assert_eq!(seen.runs("switchover n2"), 0, "the failback never ran: {:?}", seen.started());
+    assert_eq!(after_question(&seen, &FAILBACK), Vec::<String>::new());
+}
