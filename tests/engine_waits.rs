@@ -1,10 +1,12 @@
 //! Keep waiting at every step kind whose check can time out (stop, install, start, switchover,
 //! failback, online), on tokio's paused clock with the scripted fake cluster: a command's effect
 //! lands late (a stop whose node stays up, a handover that completes late, a version or a sync
-//! that arrives late, a lag that shrinks or stays still). The check times out; the question says
-//! what the check last saw and whether it was "progressing" or "stuck", and offers Keep waiting;
-//! Keep waiting waits another gate timeout (60 s here) and the step ends done when the fact
-//! arrives. At the same point Retry, Roll back, Skip and Abort still do what their labels say.
+//! that arrives late, a lag that shrinks or stays still, a node that dropped its connection).
+//! The check times out; the question says what the check last saw and whether it was
+//! "progressing" or "stuck", and offers Keep waiting; Keep waiting waits another gate timeout
+//! (60 s here) and the step ends done when the fact arrives. At the same point Retry, Roll back,
+//! Skip and Abort still do what their labels say. The same holds at a gate before a step, and
+//! at a rollback step's check.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod engine_support;
@@ -124,6 +126,19 @@ fn points() -> Vec<Point> {
             late: Some("start n2"),
             setup: nothing,
             saw: "stopped",
+            moving: false,
+            rollback: true,
+        },
+        Point {
+            name: "a start whose node dropped its connection",
+            config: pair,
+            step: "db/n2/start",
+            node: "n2",
+            late: None,
+            setup: |w, lands| {
+                w.unreachable_until.insert("n2".into(), Instant::now() + lands);
+            },
+            saw: "n2: unreachable (connection reset",
             moving: false,
             rollback: true,
         },
@@ -275,6 +290,7 @@ async fn run_at(p: Point, lands: Duration, answers: &[Answer]) -> Seen {
                     } else if set && s.node == node {
                         w.sync_after.remove(node);
                         w.lag_per_sec.remove(node);
+                        w.unreachable_until.remove(node);
                     }
                 }
                 log.lock().unwrap().push((Instant::now(), e.clone()));
@@ -548,4 +564,84 @@ async fn keep_waiting_at_a_gate_waits_another_gate_timeout_and_abort_there_runs_
     assert_eq!(seen.end, RunEnd::Aborted);
     assert_eq!(seen.runs("switchover n2"), 0, "the failback never ran: {:?}", seen.started());
     assert_eq!(after_question(&seen, &FAILBACK), Vec::<String>::new());
+}
+
+/// Fails the install of n2 once and rolls it back; the rollback's start syncs `lands` after it
+/// ends (its lag shrinking); the rollback step's questions are answered with `answers`.
+async fn rollback_start_syncs_late(lands: Duration, answers: &[Answer]) -> (Seen, Vec<Question>) {
+    let lab = Lab::new(&pair());
+    lab.world.lock().unwrap().fail.insert("install n2".into(), 1);
+    let mut queue: VecDeque<Answer> = answers.iter().copied().collect();
+    let asked: Arc<Mutex<Vec<Question>>> = Arc::default();
+    let seen_q = asked.clone();
+    let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
+    let log = events.clone();
+    let out = lab
+        .run(
+            false,
+            move |q| match q.kind {
+                QuestionKind::Failure if q.step == "db/n2/install" => (Answer::Rollback, None),
+                QuestionKind::Failure if q.step.contains("rollback-start") => {
+                    seen_q.lock().unwrap().push(q.clone());
+                    (queue.pop_front().unwrap_or(Answer::Abort), None)
+                }
+                QuestionKind::Failure | QuestionKind::AfterRollback => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            move |e, world| {
+                if let Event::StepStarted { step, .. } = e
+                    && step.id.contains("rollback-start")
+                {
+                    let mut w = world.lock().unwrap();
+                    w.sync_after.insert("n2".into(), lands);
+                    w.lag_per_sec.insert("n2".into(), 40 << 20);
+                }
+                log.lock().unwrap().push((Instant::now(), e.clone()));
+            },
+        )
+        .await;
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    let asked = asked.lock().unwrap().clone();
+    (Seen { end: out.end, events, lab }, asked)
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_waiting_at_a_rollback_steps_check_waits_for_the_sync_and_the_rollback_ends_verified() {
+    let (seen, asked) = rollback_start_syncs_late(LANDS, &[Answer::KeepWaiting]).await;
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let q = &asked[0];
+    let labels: Vec<&str> = q.choices.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, vec!["Abort", "Keep waiting", "Retry"]);
+    let text = q.lines.join("\n");
+    assert!(text.contains("The check last saw: ") && text.contains("n2: passive, syncing (lag"), "{text}");
+    assert!(text.contains("Trend: progressing"), "{text}");
+    // Kept waiting: the rollback's start ran once, and the rollback ended verified.
+    let after_rollback =
+        seen.events.iter().any(|(_, e)| matches!(e, Event::Ask(q) if q.kind == QuestionKind::AfterRollback));
+    assert!(after_rollback, "the rollback ended verified, then asked");
+    assert_eq!(seen.runs("start n2"), 1, "{:?}", seen.started());
+    let w = seen.lab.world.lock().unwrap();
+    assert_eq!(w.version("n2"), "1.0.0");
+    assert_eq!(w.lag("n2"), 0, "in sync again");
+    assert_eq!(seen.end, RunEnd::Aborted, "stopped after the rollback as answered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_waiting_at_a_rollback_step_waits_another_gate_timeout_and_retry_runs_it_again() {
+    let (seen, asked) = rollback_start_syncs_late(NEVER, &[Answer::KeepWaiting, Answer::Retry, Answer::Abort]).await;
+    assert_eq!(asked.len(), 3, "asked after the first wait, the second, and the retry's");
+    let times: Vec<Instant> = seen
+        .events
+        .iter()
+        .filter(
+            |(_, e)| matches!(e, Event::Ask(q) if q.step.contains("rollback-start") && q.kind == QuestionKind::Failure),
+        )
+        .map(|(t, _)| *t)
+        .collect();
+    let waited = times[1] - times[0];
+    assert!(waited >= GATE && waited < GATE + Duration::from_secs(3), "waited {waited:?}");
+    // Retry started the rollback's start again as a new attempt; Abort stopped there.
+    assert_eq!(seen.runs("start n2"), 2, "{:?}", seen.started());
+    assert_eq!(seen.end, RunEnd::Aborted);
+    assert!(seen.started().iter().all(|c| node_of(c) == "n2"), "nothing else touched: {:?}", seen.started());
 }

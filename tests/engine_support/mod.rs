@@ -478,6 +478,8 @@ pub struct World {
     /// A syncing passive's lag shrinks at this many bytes a second and reaches 0 as it syncs;
     /// without an entry its lag stays at [`STILL_LAG`] until it syncs (a stuck replication).
     pub lag_per_sec: HashMap<String, u64>,
+    /// Hosts whose probes cannot connect until then (a node that dropped off the network).
+    pub unreachable_until: HashMap<String, Instant>,
     /// The nodes serving the service an `offline` command takes down (the Exchange virtual server).
     pub service_nodes: std::collections::BTreeSet<String>,
     /// The member that served before `offline`; `online` makes it serve again.
@@ -916,6 +918,9 @@ impl Transport for Fake {
             if let Some(detail) = w.probes_fail.get(&node.name) {
                 return Err(TransportError::Unreachable { host: node.name.clone(), detail: detail.clone() });
             }
+            if w.unreachable_until.get(&node.name).is_some_and(|t| Instant::now() < *t) {
+                return Err(TransportError::Unreachable { host: node.name.clone(), detail: "connection reset".into() });
+            }
             let n = talk.request;
             let mut out = String::new();
             if talk.agent.contains(":version:begin") {
@@ -989,6 +994,7 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         late: HashMap::new(),
         pending: Vec::new(),
         lag_per_sec: HashMap::new(),
+        unreachable_until: HashMap::new(),
         service_nodes,
         offline_active: None,
         cleaned: Vec::new(),
