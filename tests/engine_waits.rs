@@ -665,3 +665,59 @@ async fn keep_waiting_at_a_rollback_step_waits_another_gate_timeout_and_retry_ru
     assert_eq!(seen.end, RunEnd::Aborted);
     assert!(seen.started().iter().all(|c| node_of(c) == "n2"), "nothing else touched: {:?}", seen.started());
 }
+
+/// Six peers upgraded three at a time; p2 comes up 90 s (or never) after its start ended.
+async fn wave_with_a_late_start(lands: Duration, answers: &[Answer]) -> Seen {
+    let lab = Lab::new(&BATCH.replace("{extra}", ""));
+    lab.world.lock().unwrap().late.insert("start p2".into(), lands);
+    let mut queue: VecDeque<Answer> = answers.iter().copied().collect();
+    let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
+    let log = events.clone();
+    let out = lab
+        .run(
+            false,
+            move |q| match q.kind {
+                QuestionKind::Failure if q.step == "peers/p2/start" => {
+                    (queue.pop_front().unwrap_or(Answer::Abort), Some(q.expected.clone()))
+                }
+                QuestionKind::Failure | QuestionKind::AfterRollback => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            move |e, _| log.lock().unwrap().push((Instant::now(), e.clone())),
+        )
+        .await;
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    Seen { end: out.end, events, lab }
+}
+
+/// The point of p2's start in a wave, for [`Seen`]'s helpers.
+const WAVE: Point = Point {
+    name: "a start in a wave whose node comes up late",
+    config: pair,
+    step: "peers/p2/start",
+    node: "p2",
+    late: Some("start p2"),
+    setup: nothing,
+    saw: "p2: stopped",
+    moving: false,
+    rollback: true,
+};
+
+#[tokio::test(start_paused = true)]
+async fn in_a_wave_keep_waiting_checks_the_step_again_and_retry_runs_it_again() {
+    let seen = wave_with_a_late_start(LANDS, &[Answer::KeepWaiting]).await;
+    let asked = seen.timeouts(&WAVE);
+    assert_eq!(asked.len(), 1);
+    let text = asked[0].1.lines.join("\n");
+    assert!(text.contains("The check last saw: ") && text.contains("Trend: stuck"), "{text}");
+    assert!(asked[0].1.choices.iter().any(|c| c.answer == Answer::KeepWaiting));
+    assert_eq!(seen.end, RunEnd::Done);
+    assert_eq!(seen.runs("start p2"), 1, "{:?}", seen.started());
+    let done = seen.done_at(&WAVE).expect("done");
+    assert!(done - seen.decided_at(&WAVE, DecisionRecord::KeepWaiting, 0) < GATE);
+
+    let seen = wave_with_a_late_start(NEVER, &[Answer::Retry]).await;
+    assert_eq!(seen.end, RunEnd::Done);
+    assert_eq!(seen.runs("start p2"), 2, "{:?}", seen.started());
+    assert!(seen.done_at(&WAVE).is_some());
+}
