@@ -200,11 +200,19 @@ async fn exchange_roll_back_where_offered_returns_the_node_to_its_version_and_to
         if cmd.starts_with("cleanup") {
             assert!(planned.contains("cannot be restored"), "{cmd}: says what a rollback cannot undo: {planned}");
         }
+        // The scanner has no start command: its rollback reinstalls and checks, and says so.
+        let roll = q.choices.iter().find(|c| c.answer == Answer::Rollback).unwrap();
+        let scanner = node.ends_with("-av");
+        assert_eq!(roll.consequence.contains("start it"), !scanner, "{cmd}: {}", roll.consequence);
+        assert_eq!(planned.contains("start it"), !scanner && !cmd.starts_with("stop"), "{cmd}: {planned}");
         let w = lab.world.lock().unwrap();
         let after = &w.started[i + 1..];
         assert!(after.contains(&format!("install {node} 1.0.0")), "{cmd}: rollback reinstalls 1.0.0: {after:?}");
         assert!(after.iter().all(|c| node_of(c) == node), "{cmd}: the rollback touched another node: {after:?}");
         assert_eq!(w.version(node), "1.0.0", "{cmd}");
+        if scanner {
+            assert!(!after.iter().any(|c| c.starts_with("start")), "{cmd}: nothing to start: {after:?}");
+        }
         assert_eq!(out.end, RunEnd::Aborted, "{cmd}: aborted after the rollback as answered");
     }
     for kind in ["stop", "cleanup", "install", "start"] {
