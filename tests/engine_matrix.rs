@@ -253,6 +253,14 @@ async fn exchange_abort_at_every_step_stops_there_and_resume_finishes_the_upgrad
         assert_eq!(out.end, RunEnd::Aborted, "{cmd}");
         assert!(out.finished_message().contains("rollpilot resume -c c.toml"), "{cmd}: {}", out.finished_message());
         assert_eq!(lab.world.lock().unwrap().started.len(), i + 1, "{cmd}: nothing ran after the abort");
+        // Aborting inside the offline window says the service is still offline.
+        let in_window = commands[..i].iter().any(|c| c.starts_with("offline"));
+        assert_eq!(
+            out.finished_message().contains("mail is still OFFLINE"),
+            in_window,
+            "{cmd}: {}",
+            out.finished_message()
+        );
         let out = lab.run(true, proceed, no_hook).await;
         assert_eq!(out.end, RunEnd::Done, "{cmd}: resumed: {}", out.finished_message());
         let w = lab.world.lock().unwrap();

@@ -120,9 +120,21 @@ impl Exec {
                     return Ok(Chosen::Then(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted"))));
                 }
                 self.decided(&step.id, DecisionRecord::Abort, None);
-                Ok(Chosen::Then(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted after {what}")))))
+                let what = format!("aborted after {what}{}", self.still_offline());
+                Ok(Chosen::Then(Flow::End(RunEnd::Aborted, self.resume_hint(&what))))
             }
         }
+    }
+
+    /// What an abort leaves behind that the operator must know at once: services taken offline
+    /// for an offline-only component are still offline ("" when none is).
+    fn still_offline(&self) -> String {
+        let services = &self.state.context.offline_services;
+        if services.is_empty() {
+            return String::new();
+        }
+        let names = services.iter().cloned().collect::<Vec<_>>().join(", ");
+        format!("; {names} is still OFFLINE (clients cannot reach it until the run brings it back online)")
     }
 
     /// A failure found before the step ran (a plan that does not converge): Retry runs it.
