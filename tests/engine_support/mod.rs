@@ -1,9 +1,12 @@
 //! A scripted cluster behind a fake [`Transport`], for in-process tests of the run engine with
 //! tokio's paused clock. It understands exactly the scripts rollpilot sends (the probe
 //! conversation, detached jobs, the lock) and the kinds' commands of the test config
-//! (`fake stop|install|start|switchover HOST …`), keeps a small world (versions, roles, sync,
-//! the lock) and lets a test inject faults: failing installs, stalled sync, an unreachable lock
-//! host, a lock broken by someone else, a job start that never returns (a crash mid-start).
+//! (`fake stop|cleanup|install|start|switchover|offline|online HOST …`), keeps a small world
+//! (versions, roles, sync and replication lag, the lock, a service taken offline) and lets a
+//! test inject faults: failing commands, effects that land late (a stop whose node stays up, a
+//! handover that completes late), a lag that shrinks or stays still, a node that drops its
+//! connection for a while, an unreachable lock host, a lock broken by someone else, a job start
+//! that never returns (a crash mid-start).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod tui;
