@@ -1561,11 +1561,12 @@ impl Builder<'_> {
             .unwrap_or_default();
         // Every part upgraded but the service still offline (the run stopped before `online`):
         // the only step left is bringing it back.
-        let Some(first) = todo
-            .first()
-            .copied()
-            .or_else(|| self.req.context.offline_services.contains(&service).then(|| g.nodes.first()).flatten())
-        else {
+        let Some(first) = todo.first().copied().or_else(|| {
+            // On a member the operator did not skip: a skipped node is left as it is.
+            let skipped = &self.req.context.skipped_nodes;
+            let host = g.nodes.iter().find(|n| !skipped.contains(&n.name)).or(g.nodes.first());
+            self.req.context.offline_services.contains(&service).then_some(host).flatten()
+        }) else {
             return;
         };
         let reason = format!(

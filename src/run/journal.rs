@@ -413,7 +413,10 @@ pub struct RunState {
     pub confirmed: BTreeSet<String>,
     /// The pause policy last journaled (a resumed run keeps it unless told otherwise).
     pub pause: Option<crate::run::events::PausePolicy>,
-    /// How the run ended, if it did.
+    /// How the run ended, if it did: the machine's word for it ([`RunEnd::as_str`]). A run
+    /// resumed after it ended has not ended until it ends again.
+    ///
+    /// [`RunEnd::as_str`]: crate::run::events::RunEnd::as_str
     pub finished: Option<String>,
     /// Records applied.
     pub seq: u64,
@@ -462,7 +465,6 @@ impl RunState {
                 self.done.insert(step.clone());
                 *self.done_count.entry(step.clone()).or_insert(0) += 1;
             }
-            Record::RunFinished { outcome, .. } => self.finished = Some(outcome.clone()),
             Record::Decided { step, decision: DecisionRecord::Proceed, by, .. } => {
                 if !by.starts_with("auto") {
                     self.confirmed.insert(step.clone());
@@ -477,13 +479,19 @@ impl RunState {
                 self.unverified.retain(|id, _| id.split('/').nth(1) != Some(node.as_str()));
             }
             Record::Policy { pause, .. } => self.pause = Some(*pause),
-            Record::Gate { .. }
+            Record::RunFinished { .. }
+            | Record::Gate { .. }
             | Record::Decided { .. }
             | Record::Note { .. }
             | Record::Observed { .. }
             | Record::Resumed { .. }
             | Record::Reattached { .. } => {}
         }
+        // Whether and how the run ended is the machine's to say (a resume opens it again).
+        self.finished = match self.machine.phase {
+            crate::run::machine::RunPhase::Finished(end) => Some(end.as_str().to_string()),
+            _ => None,
+        };
     }
 
     /// The step as it was last started (what a re-attached or unverified step is checked as).

@@ -572,6 +572,11 @@ impl RunMachine {
                     DecisionRecord::Rollback => Some(StepState::RolledBack),
                     DecisionRecord::Skip { .. } => Some(StepState::Skipped),
                     DecisionRecord::AcceptDone => Some(StepState::Checking { attempt }),
+                    // A handover whose roles did not move in time is failed until the operator
+                    // keeps waiting: from then on its check is waited for again.
+                    DecisionRecord::KeepWaiting if matches!(st, StepState::Failed { .. }) => {
+                        Some(StepState::Checking { attempt })
+                    }
                     DecisionRecord::Abort if st == StepState::AwaitingConfirmation => Some(StepState::Pending),
                     _ => None,
                 };
@@ -687,6 +692,21 @@ mod tests {
         assert_eq!(m.step(&s.id).map(|e| e.state), Some(StepState::Checking { attempt: 2 }));
         m.apply(Input::StepDone(&s.id));
         assert_eq!(m.states(), vec![(s.id.clone(), StepState::Done, 2)]);
+    }
+
+    #[test]
+    fn keeping_waiting_after_a_failed_check_shows_the_step_checked_again_not_failed() {
+        let mut m = RunMachine::new();
+        let s = step("g/n1/switchover");
+        m.apply(Input::StepStarted { step: &s, attempt: 1, job: None });
+        m.apply(Input::StepFinished { step: &s.id, outcome: Outcome::Failed, exit: None });
+        m.apply(Input::Decided { step: &s.id, decision: &DecisionRecord::KeepWaiting });
+        assert_eq!(m.step(&s.id).map(|e| e.state), Some(StepState::Checking { attempt: 1 }));
+        // Keeping waiting at a step still running (it outlived its step timeout) changes nothing.
+        let t = step("g/n2/install");
+        m.apply(Input::StepStarted { step: &t, attempt: 1, job: None });
+        m.apply(Input::Decided { step: &t.id, decision: &DecisionRecord::KeepWaiting });
+        assert_eq!(m.step(&t.id).map(|e| e.state), Some(StepState::Running { attempt: 1 }));
     }
 
     #[test]

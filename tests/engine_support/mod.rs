@@ -1,9 +1,12 @@
 //! A scripted cluster behind a fake [`Transport`], for in-process tests of the run engine with
 //! tokio's paused clock. It understands exactly the scripts rollpilot sends (the probe
 //! conversation, detached jobs, the lock) and the kinds' commands of the test config
-//! (`fake stop|install|start|switchover HOST …`), keeps a small world (versions, roles, sync,
-//! the lock) and lets a test inject faults: failing installs, stalled sync, an unreachable lock
-//! host, a lock broken by someone else, a job start that never returns (a crash mid-start).
+//! (`fake stop|cleanup|install|start|switchover|offline|online HOST …`), keeps a small world
+//! (versions, roles, sync and replication lag, the lock, a service taken offline) and lets a
+//! test inject faults: failing commands, effects that land late (a stop whose node stays up, a
+//! handover that completes late), a lag that shrinks or stays still, a node that drops its
+//! connection for a while, an unreachable lock host, a lock broken by someone else, a job start
+//! that never returns (a crash mid-start).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod tui;
@@ -332,6 +335,71 @@ reconnect_resync = true
 hosts = [{ name = "wan-east", role = "master" }, { name = "wan-west", role = "standby" }]
 "#;
 
+/// The Exchange 2003 example's shape (config/exchange.toml) with the fake's commands: an
+/// active/passive pair serving one virtual server, whose old data is cleaned up after each stop,
+/// and a virus scanner on both nodes that can only be upgraded with the service offline.
+pub const EXCHANGE: &str = r#"
+[cluster]
+name = "mail-cluster"
+target = "1.1.0"
+profile = "active-passive"
+compat = "same-major"
+failback = "always"
+transport = "local"
+job_dir = "/jobs"
+
+[timeouts]
+gate = "60s"
+step = "120s"
+refresh = "1s"
+probe = "5s"
+
+[lock]
+lease = "30s"
+
+[kinds.exchange]
+version = "fake version {host}"
+status = "fake status {host}"
+stop = "fake stop {host}"
+cleanup = "fake cleanup {host}"
+install = "fake install {host} {version}"
+start = "fake start {host}"
+switchover = "fake switchover {host} {peer}"
+
+[kinds.exchange.parse]
+version = { regex = 'version (\S+)' }
+role = { regex = 'role=(\S+)' }
+sync = { regex = 'sync=(\S+)' }
+
+[kinds.scanner]
+version = "fake version {host}"
+install = "fake install {host} {version}"
+offline = "fake offline {host}"
+online = "fake online {host}"
+
+[kinds.scanner.parse]
+version = { regex = 'version (\S+)' }
+
+[[groups]]
+name = "mail"
+type = "server"
+kind = "exchange"
+hosts = ["node1", "node2"]
+
+[[groups]]
+name = "antivirus"
+type = "component"
+kind = "scanner"
+service = "mail"
+hosts = ["node1-av", "node2-av"]
+"#;
+
+/// `config` whose passives report their replication lag in bytes, in sync at 1 MiB or less:
+/// a check waiting for a sync shows the lag ("syncing (lag 4.0 GiB)") and how it moves.
+pub fn with_lag(config: &str) -> String {
+    config.replace("sync = { regex = 'sync=(\\S+)' }", "sync = { regex = 'lag=(\\d+)', max = \"1MiB\" }")
+}
+
 /// One node of the world.
 #[derive(Debug, Clone)]
 pub struct NodeState {
@@ -405,7 +473,26 @@ pub struct World {
     pub jobs_unreachable: std::collections::BTreeSet<String>,
     /// When each command started and when it ends (paused-clock time), in start order.
     pub spans: Vec<(String, Instant, Instant)>,
+    /// The next command "VERB HOST" ends well, but its effect lands this long after it ended (a
+    /// stop whose node stays up a while, a handover that completes late). Used once.
+    pub late: HashMap<String, Duration>,
+    /// Effects of commands that ended, landing at their time: (when, command).
+    pub pending: Vec<(Instant, String)>,
+    /// A syncing passive's lag shrinks at this many bytes a second and reaches 0 as it syncs;
+    /// without an entry its lag stays at [`STILL_LAG`] until it syncs (a stuck replication).
+    pub lag_per_sec: HashMap<String, u64>,
+    /// Hosts whose probes cannot connect until then (a node that dropped off the network).
+    pub unreachable_until: HashMap<String, Instant>,
+    /// The nodes serving the service an `offline` command takes down (the Exchange virtual server).
+    pub service_nodes: std::collections::BTreeSet<String>,
+    /// The member that served before `offline`; `online` makes it serve again.
+    pub offline_active: Option<String>,
+    /// Every host whose old backups a `cleanup` deleted, in order.
+    pub cleaned: Vec<String>,
 }
+
+/// The lag a syncing passive reports when nothing says how it shrinks: 4 GiB.
+pub const STILL_LAG: u64 = 4 << 30;
 
 impl World {
     fn now_secs(&self) -> i64 {
@@ -453,6 +540,29 @@ impl World {
                 (0, format!("{host} ready\n"))
             }
             "health" => (0, "all nodes live\n".into()),
+            "cleanup" => {
+                self.cleaned.push(host.clone());
+                (0, format!("deleted the old backups of {host}\n"))
+            }
+            "offline" => {
+                // The service of `host`'s component goes offline: its active member stops
+                // serving (it still runs), remembered to serve again when it comes back online.
+                for (name, n) in self.nodes.iter_mut() {
+                    if n.active && n.running.is_some() && self.service_nodes.contains(name) {
+                        n.active = false;
+                        self.offline_active = Some(name.clone());
+                    }
+                }
+                (0, "the service is offline\n".into())
+            }
+            "online" => {
+                if let Some(name) = self.offline_active.take()
+                    && let Some(n) = self.nodes.get_mut(&name)
+                {
+                    n.active = true;
+                }
+                (0, "the service is online\n".into())
+            }
             "finalize" => {
                 self.finalized = Some(w.get(3).copied().unwrap_or("").to_string());
                 (0, "finalized\n".into())
@@ -513,25 +623,52 @@ impl World {
     fn status(&self, host: &str) -> String {
         let n = &self.nodes[host];
         if n.running.is_none() {
-            return "role=stopped sync=n/a".into();
+            return "role=stopped sync=n/a lag=0".into();
         }
         if n.active {
-            return "role=active sync=n/a".into();
+            return "role=active sync=n/a lag=0".into();
         }
         let sync = if n.in_sync_at.is_some_and(|t| t <= Instant::now()) { "in-sync" } else { "syncing" };
-        format!("role=passive sync={sync}")
+        format!("role=passive sync={sync} lag={}", self.lag(host))
+    }
+
+    /// The replication lag of a node in bytes: 0 once in sync; while syncing, shrinking at its
+    /// `lag_per_sec` to reach 0 when it syncs, or [`STILL_LAG`] all along.
+    pub fn lag(&self, host: &str) -> u64 {
+        let n = &self.nodes[host];
+        let now = Instant::now();
+        match n.in_sync_at {
+            Some(t) if t <= now => 0,
+            Some(t) => match self.lag_per_sec.get(host) {
+                Some(rate) => rate * (t - now).as_secs().max(1),
+                None => STILL_LAG,
+            },
+            None => STILL_LAG,
+        }
     }
 
     /// Finishes jobs whose time has come (their effect happens when they end).
     fn settle(&mut self) {
         let now = Instant::now();
+        let landed: Vec<String> = self.pending.iter().filter(|(t, _)| *t <= now).map(|(_, c)| c.clone()).collect();
+        self.pending.retain(|(t, _)| *t > now);
+        for cmd in landed {
+            self.apply(&cmd);
+        }
         let due: Vec<String> =
             self.jobs.iter().filter(|(_, j)| !j.applied && j.done_at <= now).map(|(k, _)| k.clone()).collect();
         for k in due {
             let cmd = self.jobs[&k].command.clone();
-            let (rc, mut out) = self.apply(&cmd);
             let short: String =
                 cmd.trim_start_matches("fake ").split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            let (rc, mut out) = match self.late.remove(&short) {
+                Some(after) => {
+                    let at = self.jobs[&k].done_at + after;
+                    self.pending.push((at, cmd.clone()));
+                    (0, format!("{short}: accepted; it takes effect in the background\n"))
+                }
+                None => self.apply(&cmd),
+            };
             if let Some(extra) = self.prints.get(&short) {
                 out = format!("{extra}{out}");
             }
@@ -784,6 +921,9 @@ impl Transport for Fake {
             if let Some(detail) = w.probes_fail.get(&node.name) {
                 return Err(TransportError::Unreachable { host: node.name.clone(), detail: detail.clone() });
             }
+            if w.unreachable_until.get(&node.name).is_some_and(|t| Instant::now() < *t) {
+                return Err(TransportError::Unreachable { host: node.name.clone(), detail: "connection reset".into() });
+            }
             let n = talk.request;
             let mut out = String::new();
             if talk.agent.contains(":version:begin") {
@@ -823,6 +963,12 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
             );
         }
     }
+    let service_nodes = cluster
+        .groups
+        .iter()
+        .filter(|g| g.gtype == rollpilot::model::GroupType::Server)
+        .flat_map(|g| g.nodes.iter().map(|n| n.name.clone()))
+        .collect();
     Arc::new(Mutex::new(World {
         on_done: Vec::new(),
         nodes,
@@ -848,6 +994,13 @@ pub fn world(cluster: &Cluster, version: &str) -> Arc<Mutex<World>> {
         prints: HashMap::new(),
         probes_fail: BTreeMap::new(),
         spans: Vec::new(),
+        late: HashMap::new(),
+        pending: Vec::new(),
+        lag_per_sec: HashMap::new(),
+        unreachable_until: HashMap::new(),
+        service_nodes,
+        offline_active: None,
+        cleaned: Vec::new(),
     }))
 }
 

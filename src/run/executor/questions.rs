@@ -25,11 +25,18 @@ pub(crate) fn skips_step_only(step: &Step) -> bool {
 
 /// The rollback a failure of `step` would lead to, naming the version a rollback installs: the
 /// one the node ran when the run first saw it (never the one read after an install).
-pub fn planned_rollback(step: &Step, previous: Option<&Version>) -> String {
+/// `starts`: the node's kind has a start command (a component without one is only reinstalled,
+/// then checked).
+fn rollback_text(step: &Step, previous: Option<&Version>, starts: bool) -> String {
+    let start = if starts { " and start it" } else { "" };
     match (step.action, previous) {
         _ if step.rollback == PAST_NO_RETURN => step.rollback.clone(),
         (Action::Install | Action::Start, Some(prev)) => {
-            format!("reinstall {prev} on {} (rollback) and start it", step.node)
+            format!("reinstall {prev} on {} (rollback){start}", step.node)
+        }
+        // Rolling the node back is possible; the backups the cleanup deleted stay deleted.
+        (Action::Cleanup, Some(prev)) => {
+            format!("reinstall {prev} on {} (rollback){start}; the deleted backups cannot be restored", step.node)
         }
         _ => step.rollback.clone(),
     }
@@ -114,23 +121,14 @@ pub fn failure_question(
     tail: &str,
     previous: Option<&Version>,
 ) -> Question {
-    recovery_question(step, id, cluster_name, what, tail, previous, None)
+    recovery_question(step, id, cluster_name, what, tail, previous, None, true)
 }
 
-/// The question after a step's checks did not hold in time: like [`failure_question`], plus
-/// "Keep waiting" with what the check last saw and whether it was still moving (`trend`).
-pub fn check_timeout_question(
-    step: &Step,
-    id: u64,
-    cluster_name: &str,
-    what: &str,
-    trend: &str,
-    previous: Option<&Version>,
-) -> Question {
-    recovery_question(step, id, cluster_name, what, "", previous, Some(trend))
-}
-
-fn recovery_question(
+/// The question after a failure (`trend` set when a check timed out, offering Keep waiting).
+/// `starts`: the node's kind has a start command, so a rollback starts it again; a component
+/// without one is only reinstalled and checked, and the words say so.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn recovery_question(
     step: &Step,
     id: u64,
     cluster_name: &str,
@@ -138,6 +136,7 @@ fn recovery_question(
     tail: &str,
     previous: Option<&Version>,
     trend: Option<&str>,
+    starts: bool,
 ) -> Question {
     let mut choices = vec![choice(
         Answer::Abort,
@@ -167,7 +166,11 @@ fn recovery_question(
         choices.push(choice(
             Answer::Rollback,
             "Roll back node",
-            &format!("reinstall {prev} on {}, start it and wait until it is back in sync; then decide", step.node),
+            &if starts {
+                format!("reinstall {prev} on {}, start it and wait until it is back in sync; then decide", step.node)
+            } else {
+                format!("reinstall {prev} on {} and wait until it reports {prev}; then decide", step.node)
+            },
             false,
         ));
     }
@@ -196,7 +199,7 @@ fn recovery_question(
     if !tail.is_empty() {
         lines.push(format!("Output: {tail}"));
     }
-    lines.push(format!("Planned rollback for this step: {}.", planned_rollback(step, previous)));
+    lines.push(format!("Planned rollback for this step: {}.", rollback_text(step, previous, starts)));
     Question {
         id,
         step: step.id.clone(),

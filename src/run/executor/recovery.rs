@@ -5,7 +5,7 @@
 //! verifies it; Skip (typed) leaves the node and plans again; Abort stops, leaving the cluster
 //! as it is.
 
-use super::questions::{check_timeout_question, choice, failure_question};
+use super::questions::{choice, recovery_question};
 use super::waits::{GateWait, Stall};
 use super::{Exec, Flow, Res};
 use crate::plan::{self, Level, Step};
@@ -42,10 +42,23 @@ impl Exec {
         self.back_to_asking(&format!("{} failed", step.id));
         let previous = self.original_version(&step.node);
         let id = self.next_question_id();
-        let q = match stall {
-            Some(s) => check_timeout_question(step, id, &self.cluster.name, what, &s.describe(), previous.as_ref()),
-            None => failure_question(step, id, &self.cluster.name, what, tail, previous.as_ref()),
-        };
+        // A node whose kind cannot be started (a component) is only reinstalled by a rollback.
+        let starts = self
+            .cluster
+            .node(&step.node)
+            .and_then(|(g, _)| self.cluster.kind_of(g))
+            .is_none_or(|k| k.commands.start.is_some());
+        let trend = stall.map(|s| s.describe());
+        let q = recovery_question(
+            step,
+            id,
+            &self.cluster.name,
+            what,
+            if stall.is_some() { "" } else { tail },
+            previous.as_ref(),
+            trend.as_deref(),
+            starts,
+        );
         let (a, typed) = self.ask(q).await?;
         match a {
             Answer::Retry => {
@@ -107,9 +120,21 @@ impl Exec {
                     return Ok(Chosen::Then(Flow::End(RunEnd::Interrupted, self.resume_hint("interrupted"))));
                 }
                 self.decided(&step.id, DecisionRecord::Abort, None);
-                Ok(Chosen::Then(Flow::End(RunEnd::Aborted, self.resume_hint(&format!("aborted after {what}")))))
+                let what = format!("aborted after {what}{}", self.still_offline());
+                Ok(Chosen::Then(Flow::End(RunEnd::Aborted, self.resume_hint(&what))))
             }
         }
+    }
+
+    /// What an abort leaves behind that the operator must know at once: services taken offline
+    /// for an offline-only component are still offline ("" when none is).
+    fn still_offline(&self) -> String {
+        let services = &self.state.context.offline_services;
+        if services.is_empty() {
+            return String::new();
+        }
+        let names = services.iter().cloned().collect::<Vec<_>>().join(", ");
+        format!("; {names} is still OFFLINE (clients cannot reach it until the run brings it back online)")
     }
 
     /// A failure found before the step ran (a plan that does not converge): Retry runs it.

@@ -52,9 +52,12 @@ impl Exec {
                 }
             }
             // A switchover or failback: did the roles move, under timeouts.switchover?
-            if let Some(what) = self.watch_switchover(step, &tail).await? {
-                match self.on_failure(step, &what, &tail, None).await? {
-                    Chosen::Retry | Chosen::KeepWaiting => continue,
+            // Roles that did not move in time: Keep waiting goes on to its checks, which wait
+            // another gate timeout for the roles; nothing is run again.
+            if let Some((what, stall)) = self.watch_switchover(step, &tail).await? {
+                match self.on_failure(step, &what, &tail, stall.as_ref()).await? {
+                    Chosen::Retry => continue,
+                    Chosen::KeepWaiting => {}
                     Chosen::Then(flow) => return Ok(flow),
                 }
             }

@@ -4,6 +4,7 @@
 //! A command that prints one of its kind's `switchover_refused` words (Sentinel's `ERR`,
 //! patronictl's "not possible") is reported as refused at once, even when it exited 0.
 
+use super::waits::Stall;
 use super::{Exec, Res};
 use crate::plan::gates::{Verdict, evaluate};
 use crate::plan::{Action, Gate, Step};
@@ -34,9 +35,11 @@ impl Exec {
     /// Watches a switchover or failback that exited 0: `Some(what went wrong)` when its output
     /// says it refused, or when no role moved within `timeouts.switchover`; `None` when the
     /// roles moved (or the step is not a handover), and its checks then run as usual.
-    pub(super) async fn watch_switchover(&mut self, step: &Step, output: &str) -> Res<Option<String>> {
+    /// A handover whose roles did not move in time comes with how the check's fact moved
+    /// meanwhile, so the operator may keep waiting for it; a refusal comes without.
+    pub(super) async fn watch_switchover(&mut self, step: &Step, output: &str) -> Res<Option<(String, Option<Stall>)>> {
         let failed = self.watch(step, output).await?;
-        if let Some(what) = &failed {
+        if let Some((what, _)) = &failed {
             // The command exited 0, but the handover did not happen: the attempt is journaled
             // as failed, so a `resume` runs the switchover again instead of waiting at its check.
             let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(1);
@@ -53,7 +56,7 @@ impl Exec {
         Ok(failed)
     }
 
-    async fn watch(&mut self, step: &Step, output: &str) -> Res<Option<String>> {
+    async fn watch(&mut self, step: &Step, output: &str) -> Res<Option<(String, Option<Stall>)>> {
         if !matches!(step.action, Action::Switchover | Action::Failback) {
             return Ok(None);
         }
@@ -63,13 +66,16 @@ impl Exec {
         if let Some(kind) = self.cluster.kind_of(group)
             && let Some(word) = refusal_in(&kind.switchover_refused, output)
         {
-            return Ok(Some(format!(
-                "{} on {}: the {} command refused: its output contains \"{word}\" (kinds.{}.switchover_refused), so no role moves; it printed {}",
-                step.id,
-                step.node,
-                step.action,
-                kind.name,
-                quoted(output)
+            return Ok(Some((
+                format!(
+                    "{} on {}: the {} command refused: its output contains \"{word}\" (kinds.{}.switchover_refused), so no role moves; it printed {}",
+                    step.id,
+                    step.node,
+                    step.action,
+                    kind.name,
+                    quoted(output)
+                ),
+                None,
             )));
         }
         let gates: Vec<Gate> = step
@@ -82,7 +88,9 @@ impl Exec {
             return Ok(None);
         }
         let limit = self.cluster.timeouts.switchover;
-        let deadline = Instant::now() + limit;
+        let start = Instant::now();
+        let deadline = start + limit;
+        let mut seen: Option<Stall> = None;
         loop {
             let snap = self.poller.refresh_nodes(&nodes).await;
             let observed = snap.observed();
@@ -92,6 +100,21 @@ impl Exec {
             });
             let Some((gate, why)) = blocked else { return Ok(None) };
             let now = Instant::now();
+            let stall = seen.get_or_insert_with(|| Stall {
+                first: why.clone(),
+                last: why.clone(),
+                changes: 0,
+                unchanged_for: Duration::ZERO,
+                waited: Duration::ZERO,
+            });
+            if why != stall.last {
+                stall.changes += 1;
+                stall.unchanged_for = Duration::ZERO;
+            } else {
+                stall.unchanged_for += now - (start + stall.waited);
+            }
+            stall.last = why.clone();
+            stall.waited = now - start;
             if now >= deadline {
                 self.record(Record::Gate {
                     step: step.id.clone(),
@@ -100,13 +123,16 @@ impl Exec {
                     open: false,
                     facts: why.clone(),
                 });
-                return Ok(Some(format!(
-                    "{} on {}: no role moved in group {group_name} within {}s of the {} command (timeouts.switchover): {why}; the command printed {}",
-                    step.id,
-                    step.node,
-                    limit.as_secs(),
-                    step.action,
-                    quoted(output)
+                return Ok(Some((
+                    format!(
+                        "{} on {}: no role moved in group {group_name} within {}s of the {} command (timeouts.switchover): {why}; the command printed {}",
+                        step.id,
+                        step.node,
+                        limit.as_secs(),
+                        step.action,
+                        quoted(output)
+                    ),
+                    seen.take(),
                 )));
             }
             self.emit(Event::Waiting {
