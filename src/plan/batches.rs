@@ -3,8 +3,7 @@
 //! The whole batch is judged by one gate before any of it stops; its members' steps are laid out
 //! node by node, and the executor runs the same step of every member side by side.
 
-use super::Builder;
-use super::Work;
+use super::builder::{Builder, Reinstall, Work};
 use crate::model::{Group, Node, Role};
 use crate::plan::gates::not_back;
 use crate::plan::rules::Rule;
@@ -120,20 +119,18 @@ impl Builder<'_> {
                 let first = steps.len();
                 if o.role != Role::Stopped
                     && w == Work::Full
-                    && let Some(mut s) = self.step(
-                        g,
-                        n,
-                        Action::Stop,
-                        None,
-                        &reason,
-                        &[Rule::Order, Rule::SafeToStop],
-                        format!("Stopping {} to {verb} it ({batch_text}); the other members keep serving", n.name),
-                        Confirm::Yes,
-                    )
+                    && let Some(mut s) = self
+                        .step(g, n, Action::Stop)
+                        .reason(&reason)
+                        .rules(&[Rule::Order, Rule::SafeToStop])
+                        .summary(format!(
+                            "Stopping {} to {verb} it ({batch_text}); the other members keep serving",
+                            n.name
+                        ))
+                        .confirm(Confirm::Yes)
+                        .build()
                 {
-                    if self.observes_stop(g) {
-                        s.after.push(Gate::Stopped { node: n.name.clone() });
-                    }
+                    self.observed_stop(g, n, &mut s);
                     steps.push(s);
                 }
                 let confirm = if steps.len() > first { Confirm::None } else { Confirm::Yes };
@@ -141,11 +138,8 @@ impl Builder<'_> {
                     self.reinstall_sequence(
                         g,
                         n,
-                        &reason,
-                        Gate::Rejoined { node: n.name.clone() },
-                        confirm,
+                        Reinstall::rejoin(&reason, n, confirm, self.has_cleanup(g)),
                         &mut steps,
-                        self.kind(g).is_some_and(|k| k.commands.cleanup.is_some()),
                     );
                 } else if let Some(s) = self.verified_start(
                     g,

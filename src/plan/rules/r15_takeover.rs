@@ -8,9 +8,10 @@
 //! handover could only go from newer to older ([`refusals`]), and when it picks the peer of a
 //! switchover, to leave out the members the rule forbids ([`split`]).
 
-use super::build::PlanRequest;
-use super::{Finding, Rule};
+use super::Rule;
 use crate::model::{Group, GroupType, Node, NodeObs, Profile, Role, Takeover};
+use crate::plan::planner::PlanRequest;
+use crate::plan::types::Finding;
 use semver::Version;
 use std::cmp::Ordering;
 
@@ -38,7 +39,7 @@ fn violation(req: &PlanRequest, g: &Group, active: &Node, peer: &Node, downgrade
 
 /// Splits the members that could take over from `active` into those the rule allows and a note
 /// naming those it rules out (None when it rules out none).
-pub(super) fn split<'a>(
+pub(in crate::plan) fn split<'a>(
     req: &PlanRequest,
     g: &Group,
     active: &Node,
@@ -61,7 +62,7 @@ pub(super) fn split<'a>(
 /// The findings that refuse a plan: a server group whose active must be handed over while every
 /// member that could take it would run an older version, or, with `peer = "auto"`, while the
 /// cluster manager could pick such a member.
-pub(super) fn refusals(req: &PlanRequest, downgrade: bool) -> Vec<Finding> {
+pub(in crate::plan) fn refusals(req: &PlanRequest, downgrade: bool) -> Vec<Finding> {
     let cluster = req.cluster;
     if cluster.profile == Profile::AnyOrder {
         return Vec::new();
