@@ -79,15 +79,18 @@ impl Builder<'_> {
         let earlier = done.div_ceil(size);
         let of = earlier + formed.len();
         let quorum_text = g.quorum.map(|q| format!(", quorum {q}")).unwrap_or_default();
-        let reason = format!(
-            "R4 order: {}members of {} in batches of up to {size} (max_unavailable = {setting}{quorum_text}){}; at least {min_up} of {n_all} stay up",
-            if any_order {
-                "any order is allowed (StreamBase upgrade notes: nodes of different versions coexist); "
-            } else {
-                ""
-            },
-            g.name,
-            g.batch_by.as_ref().map(|b| format!(", never across two values of `{b}`")).unwrap_or_default(),
+        let reason = Reason::new(
+            Rule::Order,
+            format!(
+                "{}members of {} in batches of up to {size} (max_unavailable = {setting}{quorum_text}){}; at least {min_up} of {n_all} stay up",
+                if any_order {
+                    "any order is allowed (StreamBase upgrade notes: nodes of different versions coexist); "
+                } else {
+                    ""
+                },
+                g.name,
+                g.batch_by.as_ref().map(|b| format!(", never across two values of `{b}`")).unwrap_or_default(),
+            ),
         );
         let mut steps = Vec::new();
         for (bi, (label, members)) in formed.into_iter().enumerate() {

@@ -147,7 +147,7 @@ impl<'a> Builder<'a> {
         &self,
         g: &Group,
         n: &Node,
-        reason: &str,
+        reason: &Reason,
         rules: &[Rule],
         summary: String,
         confirm: Confirm,
@@ -218,7 +218,7 @@ impl<'a> Builder<'a> {
 /// confirmation of its first step, and whether the kind's cleanup runs first.
 pub(super) struct Reinstall<'r> {
     /// The step's reason (its phase's).
-    pub(super) reason: &'r str,
+    pub(super) reason: &'r Reason,
     /// The check that the node is back (R6), before its version is checked.
     pub(super) rejoin: Gate,
     /// The confirmation of the first step of the sequence (the node's first, when not stopped
@@ -230,7 +230,7 @@ pub(super) struct Reinstall<'r> {
 
 impl<'r> Reinstall<'r> {
     /// The common case: the node is back when it has rejoined.
-    pub(super) fn rejoin(reason: &'r str, n: &Node, confirm: Confirm, cleanup: bool) -> Self {
+    pub(super) fn rejoin(reason: &'r Reason, n: &Node, confirm: Confirm, cleanup: bool) -> Self {
         Reinstall { reason, rejoin: Gate::Rejoined { node: n.name.clone() }, confirm, cleanup }
     }
 }

@@ -23,7 +23,8 @@ pub fn rollback_steps(cluster: &Cluster, observed: &Observed, node: &str, previo
         let r = t.render(&vars).ok()?;
         Some(if kind.sudo { format!("sudo -n sh -c {}", shell_quote(&r)) } else { r })
     };
-    let reason = format!("R11 do-no-harm: the operator chose to roll {node} back to {previous} after a failure");
+    let reason =
+        Reason::new(Rule::DoNoHarm, format!("the operator chose to roll {node} back to {previous} after a failure"));
     let mk = |action: Action, command: Option<String>, summary: String, after: Vec<Gate>| Step {
         id: format!("{}/{}/rollback-{}#{round}", g.name, n.name, action.as_str()),
         action,

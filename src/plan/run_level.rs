@@ -48,7 +48,7 @@ impl<'a> Builder<'a> {
                 && !pending.contains(kname)
                 && let Some(s) = self
                     .step(g, n, Action::Before)
-                    .reason("runs once before the first node is touched; its restore is guaranteed to follow")
+                    .reason(&Reason::plain("runs once before the first node is touched; its restore is guaranteed to follow"))
                     .rules(&[Rule::Order])
                     .summary(format!(
                         "Before the first node of kind {kname}: the kind's `before` command on {} (restored after the last node, after an abort, or on resume)",
@@ -62,7 +62,9 @@ impl<'a> Builder<'a> {
             if (node_work || (touched && !ctx.health_done.contains(kname)))
                 && let Some(mut s) = self
                     .step(g, n, Action::Health)
-                    .reason("the whole cluster must be healthy after the last node, before the run may end")
+                    .reason(&Reason::plain(
+                        "the whole cluster must be healthy after the last node, before the run may end",
+                    ))
                     .rules(&[Rule::Verify])
                     .summary(format!("Checking the health of the whole cluster (kind {kname}) on {}", n.name))
                     .build()
@@ -74,7 +76,9 @@ impl<'a> Builder<'a> {
             if (before_planned || pending.contains(kname))
                 && let Some(s) = self
                     .step(g, n, Action::Restore)
-                    .reason("undoes the kind's `before` step; it runs whenever `before` ran, even after an abort")
+                    .reason(&Reason::plain(
+                        "undoes the kind's `before` step; it runs whenever `before` ran, even after an abort",
+                    ))
                     .rules(&[Rule::Order])
                     .summary(format!("Restoring what `before` changed for kind {kname}, on {}", n.name))
                     .build()
@@ -92,7 +96,9 @@ impl<'a> Builder<'a> {
                 at,
                 Phase {
                     title: "Before the first node".into(),
-                    reason: "a backup or a frozen setting first; its restore is guaranteed (end, abort, resume)".into(),
+                    reason: Reason::plain(
+                        "a backup or a frozen setting first; its restore is guaranteed (end, abort, resume)",
+                    ),
                     steps: befores,
                 },
             );
@@ -100,8 +106,9 @@ impl<'a> Builder<'a> {
         if !after.is_empty() {
             self.phases.push(Phase {
                 title: "After the last node".into(),
-                reason: "the whole cluster is checked, what `before` changed is restored, then finalize (optional now)"
-                    .into(),
+                reason: Reason::plain(
+                    "the whole cluster is checked, what `before` changed is restored, then finalize (optional now)",
+                ),
                 steps: after,
             });
         }
@@ -124,7 +131,9 @@ impl<'a> Builder<'a> {
         }
         let mut s = self
             .step(g, n, Action::Finalize)
-            .reason("commits the cluster to the new version; once done, no rollback or downgrade is possible")
+            .reason(&Reason::plain(
+                "commits the cluster to the new version; once done, no rollback or downgrade is possible",
+            ))
             .rules(&[Rule::NoReturn])
             .summary(format!(
                 "Finalizing kind {kname} at {} on {}: after this the cluster cannot be downgraded",
@@ -167,7 +176,9 @@ impl<'a> Builder<'a> {
                 if ctx.drained.contains(&n.name) {
                     leftovers.extend(
                         self.step(g, n, Action::Undrain)
-                            .reason("skipped by the operator while drained: it is put back into service as it is")
+                            .reason(&Reason::plain(
+                                "skipped by the operator while drained: it is put back into service as it is",
+                            ))
                             .rules(&[Rule::DoNoHarm])
                             .summary(format!("Putting {} back into service (skipped, not upgraded)", n.name))
                             .build(),
@@ -186,7 +197,7 @@ impl<'a> Builder<'a> {
                 .collect();
             let undrain = self
                 .step(g, n, Action::Undrain)
-                .reason("the node is back and verified: it takes load again")
+                .reason(&Reason::plain("the node is back and verified: it takes load again"))
                 .rules(&[Rule::Order])
                 .summary(format!("Putting {} back into service", n.name))
                 .build();
@@ -207,7 +218,7 @@ impl<'a> Builder<'a> {
                 (first.confirm, first.before.clone(), first.assumes.clone(), first.id.clone());
             if let Some(mut d) = self
                 .step(g, n, Action::Drain)
-                .reason("the node stops taking load before it is stopped")
+                .reason(&Reason::plain("the node stops taking load before it is stopped"))
                 .rules(&[Rule::Order])
                 .summary(format!("Draining {} (moving its load away) before it is stopped", n.name))
                 .confirm(confirm)
@@ -230,7 +241,7 @@ impl<'a> Builder<'a> {
                 0,
                 Phase {
                     title: "Put drained nodes back into service".into(),
-                    reason: "drained earlier in this run; their upgrade is done".into(),
+                    reason: Reason::plain("drained earlier in this run; their upgrade is done"),
                     steps: leftovers,
                 },
             );
@@ -251,7 +262,7 @@ pub fn restore_steps(cluster: &Cluster, context: &RunContext, target: &Version) 
         .filter(|(k, _, _)| pending.contains(k))
         .filter_map(|(k, g, n)| {
             b.step(g, n, Action::Restore)
-                .reason("the run ended before its restore: what `before` changed is restored now")
+                .reason(&Reason::plain("the run ended before its restore: what `before` changed is restored now"))
                 .rules(&[Rule::Order])
                 .summary(format!("Restoring what `before` changed for kind {k}, on {}", n.name))
                 .build()

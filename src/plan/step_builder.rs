@@ -17,7 +17,7 @@ pub(super) struct StepBuilder<'b, 'a> {
     n: &'b Node,
     action: Action,
     peer: Option<&'b str>,
-    reason: String,
+    reason: Reason,
     rules: Vec<Rule>,
     summary: String,
     confirm: Confirm,
@@ -32,7 +32,7 @@ impl<'b, 'a> StepBuilder<'b, 'a> {
             n,
             action,
             peer: None,
-            reason: String::new(),
+            reason: Reason::plain(""),
             rules: Vec::new(),
             summary: String::new(),
             confirm: Confirm::None,
@@ -46,8 +46,8 @@ impl<'b, 'a> StepBuilder<'b, 'a> {
     }
 
     /// Why the step is here, in this order (shown as "why" in the plan).
-    pub(super) fn reason(mut self, reason: &str) -> Self {
-        self.reason = reason.to_string();
+    pub(super) fn reason(mut self, reason: &Reason) -> Self {
+        self.reason = reason.clone();
         self
     }
 

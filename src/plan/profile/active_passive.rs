@@ -15,7 +15,7 @@ pub(super) static WORDS: ServerWords = ServerWords {
     passives_first: "",
     active_last: "",
     failback: " (Exchange cluster procedure, step 3)",
-    phase_reason: "R4 order: server groups first, passives before the active (Exchange cluster procedure, steps 1-2)",
+    phase_reason: "server groups first, passives before the active (Exchange cluster procedure, steps 1-2)",
     title: |group, region, verb| format!("Group {group}{region}: passives, then switch over and {verb} the old active"),
 };
 
@@ -36,9 +36,12 @@ impl Builder<'_> {
         let Some(first) = todo.first().copied().or_else(|| already_offline.then(|| g.nodes.first()).flatten()) else {
             return;
         };
-        let reason = format!(
-            "R9 offline-step: {} cannot be upgraded while {service} is online (Exchange cluster procedure: such components need the service offline)",
-            g.name
+        let reason = Reason::new(
+            Rule::OfflineStep,
+            format!(
+                "{} cannot be upgraded while {service} is online (Exchange cluster procedure: such components need the service offline)",
+                g.name
+            ),
         );
         let mut steps = Vec::new();
         if !already_offline

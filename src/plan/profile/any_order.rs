@@ -15,15 +15,21 @@ impl Builder<'_> {
         let any_order = self.cluster.profile == Profile::AnyOrder;
         let verb = self.verb();
         let reason = if any_order {
-            format!(
-                "R4 order: any order is allowed (StreamBase upgrade notes: nodes of different versions coexist); {} one node at a time, config order",
-                g.name
+            Reason::new(
+                Rule::Order,
+                format!(
+                    "any order is allowed (StreamBase upgrade notes: nodes of different versions coexist); {} one node at a time, config order",
+                    g.name
+                ),
             )
         } else {
-            format!(
-                "R4 order: members of {} one at a time{}",
-                g.name,
-                g.quorum.map(|q| format!(", keeping a quorum of {q}")).unwrap_or_default()
+            Reason::new(
+                Rule::Order,
+                format!(
+                    "members of {} one at a time{}",
+                    g.name,
+                    g.quorum.map(|q| format!(", keeping a quorum of {q}")).unwrap_or_default()
+                ),
             )
         };
         for n in &g.nodes {

@@ -65,7 +65,7 @@ impl Builder<'_> {
         self.failback(g, kind, active, &current_active, words, &mut steps);
         let region = region_of(g);
         let title = (words.title)(&g.name, &region, self.verb());
-        self.phases.push(Phase { title, reason: words.phase_reason.to_string(), steps });
+        self.phases.push(Phase { title, reason: Reason::new(Rule::Order, words.phase_reason), steps });
         Ok(())
     }
 
@@ -82,9 +82,12 @@ impl Builder<'_> {
         let region = region_of(g);
         let mut steps = Vec::new();
         let data_loss = !g.persistent;
-        let reason = format!(
-            "R2 no-mirror-downtime: {stripe} {} has no {mirror}, so its service is down while {} is {verb}d (Terracotta upgrade guide)",
-            g.name, n.name
+        let reason = Reason::new(
+            Rule::NoMirrorDowntime,
+            format!(
+                "{stripe} {} has no {mirror}, so its service is down while {} is {verb}d (Terracotta upgrade guide)",
+                g.name, n.name
+            ),
         );
         let mut first = true;
         if o.role != Role::Stopped
@@ -158,9 +161,12 @@ impl Builder<'_> {
     fn passives(&mut self, g: &Group, active: &Node, obs: &[Member], words: &ServerWords, steps: &mut Vec<Step>) {
         let (mirror, stripe) = (words.mirror, words.stripe);
         let cleanup = self.has_cleanup(g);
-        let passive_reason = format!(
-            "R4 order: {mirror}s of {stripe} {} before its active, so the active keeps serving{}",
-            g.name, words.passives_first
+        let passive_reason = Reason::new(
+            Rule::Order,
+            format!(
+                "{mirror}s of {stripe} {} before its active, so the active keeps serving{}",
+                g.name, words.passives_first
+            ),
         );
         // A failback is under way when its first half (stopping the current active) is done and
         // its second half (restarting that node as the mirror) is not.
@@ -214,9 +220,9 @@ impl Builder<'_> {
                 // the mirror, the second half of the failback (R8).
                 if let Some(mut s) = self
                     .step(g, n, Action::FailbackStart)
-                    .reason(&format!(
-                        "R8 failback: {} is active again; {} restarts as its {mirror}",
-                        active.name, n.name
+                    .reason(&Reason::new(
+                        Rule::Failback,
+                        format!("{} is active again; {} restarts as its {mirror}", active.name, n.name),
                     ))
                     .rules(&[Rule::Failback, Rule::Verify])
                     .summary(format!("Failback: restarting {} as the {mirror} and waiting for it to sync", n.name))
@@ -263,9 +269,12 @@ impl Builder<'_> {
         let successor = pick.chosen.as_str();
         let successor_text = pick.describe(kind.peer_auto, mirror);
         let named_peer = if kind.peer_auto { None } else { Some(successor) };
-        let reason = format!(
-            "R4 order: the active of {stripe} {} goes last, after its {mirror}s are {verb}d and in sync; R5 safe-to-stop guards the handover{}",
-            g.name, words.active_last
+        let reason = Reason::new(
+            Rule::Order,
+            format!(
+                "the active of {stripe} {} goes last, after its {mirror}s are {verb}d and in sync; R5 safe-to-stop guards the handover{}",
+                g.name, words.active_last
+            ),
         );
         let state = a_obs.state.clone().unwrap_or_else(|| "ACTIVE".into());
         let mut new_active = active.name.clone();
@@ -350,15 +359,17 @@ impl Builder<'_> {
             return;
         }
         let confirm = if pol == FailbackPolicy::Ask { Confirm::Optional } else { Confirm::Yes };
-        let reason = format!(
-            "R8 failback ({}): optional, moves the active role back to {} and proves failover works on the new version{}",
+        let reason = Reason::qualified(
+            Rule::Failback,
             match pol {
                 FailbackPolicy::Ask => "policy ask",
                 FailbackPolicy::Always => "policy always",
                 FailbackPolicy::Never => "policy never",
             },
-            orig.name,
-            words.failback
+            format!(
+                "optional, moves the active role back to {} and proves failover works on the new version{}",
+                orig.name, words.failback
+            ),
         );
         let back_to = |s: &mut Step, from: &str, this: &Self| {
             s.before.push(Gate::SafeToStop { group: g.name.clone(), node: from.to_string() });

@@ -16,7 +16,7 @@ pub(super) static WORDS: ServerWords = ServerWords {
     passives_first: " (Terracotta upgrade procedure, step 2.1)",
     active_last: " (Terracotta upgrade procedure, step 2.2)",
     failback: " (Terracotta upgrade procedure, step 2.2d)",
-    phase_reason: "R4 order: every TSA stripe in every region is upgraded before clients and orchestrators (Terracotta upgrade procedure, step 2)",
+    phase_reason: "every TSA stripe in every region is upgraded before clients and orchestrators (Terracotta upgrade procedure, step 2)",
     title: |group, region, _| format!("Stripe {group}{region}: mirrors, then the active with failover"),
 };
 
@@ -27,9 +27,16 @@ impl Builder<'_> {
         let todo: Vec<&Node> =
             g.nodes.iter().filter(|n| matches!(self.work(g, n), Work::Full | Work::StartOnly)).collect();
         let servers = g.servers.clone().map(|s| format!(" of {s}")).unwrap_or_default();
-        let reason = format!(
-            "R4 order: clients{servers} after all server groups in all regions{}",
-            if self.cluster.profile == Profile::Terracotta { " (Terracotta upgrade procedure, step 2.3)" } else { "" }
+        let reason = Reason::new(
+            Rule::Order,
+            format!(
+                "clients{servers} after all server groups in all regions{}",
+                if self.cluster.profile == Profile::Terracotta {
+                    " (Terracotta upgrade procedure, step 2.3)"
+                } else {
+                    ""
+                }
+            ),
         );
         let batches: Vec<&[&Node]> = todo.chunks(g.batch.max(1)).collect();
         let nb = batches.len();
@@ -101,12 +108,16 @@ impl Builder<'_> {
         };
         stop_order.sort_by_key(|n| if n.declared_role == Some(DeclaredRole::Standby) { 0 } else { 1 });
         let stop_reason = if g.reconnect_resync {
-            format!(
-                "R4 order: orchestrators after every TSA in every region; standbys stopped before masters because they reconnect-resync{seed}"
+            Reason::new(
+                Rule::Order,
+                format!(
+                    "orchestrators after every TSA in every region; standbys stopped before masters because they reconnect-resync{seed}"
+                ),
             )
         } else {
-            format!(
-                "R4 order: orchestrators after every TSA in every region; all are stopped before any is upgraded{seed}"
+            Reason::new(
+                Rule::Order,
+                format!("orchestrators after every TSA in every region; all are stopped before any is upgraded{seed}"),
             )
         };
         let mut stops = Vec::new();
@@ -145,8 +156,9 @@ impl Builder<'_> {
                 steps: stops,
             });
         }
-        let inst_reason = format!(
-            "R4 order: all orchestrators must run the same version, so every one is {verb}d before any restarts{seed}"
+        let inst_reason = Reason::new(
+            Rule::Order,
+            format!("all orchestrators must run the same version, so every one is {verb}d before any restarts{seed}"),
         );
         let installs: Vec<Step> = todo
             .iter()
@@ -165,8 +177,11 @@ impl Builder<'_> {
                 steps: installs,
             });
         }
-        let start_reason = format!(
-            "R4 order: restart all orchestrators, masters first (the master region is available at once and resynchronizes the replicas){seed}"
+        let start_reason = Reason::new(
+            Rule::Order,
+            format!(
+                "restart all orchestrators, masters first (the master region is available at once and resynchronizes the replicas){seed}"
+            ),
         );
         let mut start_order: Vec<&Node> = g
             .nodes

@@ -64,6 +64,25 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in order.
+    pub const ALL: [Rule; 15] = [
+        Rule::VersionCompat,
+        Rule::NoMirrorDowntime,
+        Rule::NoMirrorDataLoss,
+        Rule::Order,
+        Rule::SafeToStop,
+        Rule::Verify,
+        Rule::MixedVersion,
+        Rule::Failback,
+        Rule::OfflineStep,
+        Rule::NewerNode,
+        Rule::DoNoHarm,
+        Rule::Drift,
+        Rule::Preflight,
+        Rule::NoReturn,
+        Rule::TakeoverDirection,
+    ];
+
     /// "R5".
     pub fn code(self) -> &'static str {
         match self {

@@ -21,7 +21,10 @@ impl Builder<'_> {
             }
             if let Some(s) = self
                 .step(g, n, Action::Preflight)
-                .reason("R13 preflight: every host is checked before anything is touched; one failure refuses the run")
+                .reason(&Reason::new(
+                    Rule::Preflight,
+                    "every host is checked before anything is touched; one failure refuses the run",
+                ))
                 .rules(&[Rule::Preflight])
                 .summary(format!("Checking {} before anything is touched (kind {})", n.name, g.kind))
                 .build()
@@ -34,7 +37,7 @@ impl Builder<'_> {
                 0,
                 Phase {
                     title: "Preflight: every host, before anything is touched".into(),
-                    reason: "R13 preflight: a failure on any host refuses the run with nothing changed".into(),
+                    reason: Reason::new(Rule::Preflight, "a failure on any host refuses the run with nothing changed"),
                     steps,
                 },
             );
