@@ -3,42 +3,14 @@
 //! "R8 failback (policy ask): …", or plain text where no single rule places a step.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use rollpilot::config;
+mod plan_support;
+
+use plan_support::{load, observed};
 use rollpilot::model::*;
 use rollpilot::plan::*;
-use semver::Version;
-use std::path::Path;
-
-fn load(name: &str) -> Cluster {
-    config::load(Path::new(&format!("{}/config/{name}.toml", env!("CARGO_MANIFEST_DIR")))).unwrap()
-}
-
-fn observed(rows: &[(&str, &str, &str, &str)]) -> Observed {
-    let mut o = Observed::default();
-    for (n, v, r, s) in rows {
-        o.nodes.insert(
-            n.to_string(),
-            NodeObs {
-                reachable: true,
-                version: Some(Version::parse(v).unwrap()),
-                role: Role::from_word(r).unwrap(),
-                sync: SyncState::from_word(s).unwrap(),
-                health: Health::Ok,
-                ..Default::default()
-            },
-        );
-    }
-    o
-}
 
 fn run(c: &Cluster, o: &Observed, target: &str) -> Plan {
-    plan(&PlanRequest {
-        cluster: c,
-        observed: o,
-        target: Version::parse(target).unwrap(),
-        context: &RunContext::default(),
-    })
-    .unwrap()
+    plan_support::run(c, o, target, &RunContext::default()).unwrap()
 }
 
 fn exchange() -> Plan {

@@ -150,16 +150,19 @@ fn mixed_version_note(req: &PlanRequest, phases: &[Phase], from_versions: &BTree
     Some(Note { rule: Some(Rule::MixedVersion), level: Level::Info, text })
 }
 
-/// What the plan intends for every node, skipped and left-alone ones included.
+/// What the plan intends for every node, skipped and left-alone ones included: a member the plan
+/// leaves out ends on the version it runs, not on the target.
 fn node_plans(req: &PlanRequest, direction: Direction) -> Vec<NodePlan> {
     req.cluster
         .nodes()
         .map(|(g, n)| {
             let o = req.observed.get(&n.name);
-            let disposition = if req.context.skipped_nodes.contains(&n.name) {
+            let skipped = req.context.skipped_nodes.contains(&n.name);
+            let work = work_of(req, g, n, direction);
+            let disposition = if skipped {
                 "skipped"
             } else {
-                match work_of(req, g, n, direction) {
+                match work {
                     Work::Nothing => "at-target",
                     Work::StartOnly => "start",
                     Work::LeaveNewer => "newer-left-alone",
@@ -167,11 +170,16 @@ fn node_plans(req: &PlanRequest, direction: Direction) -> Vec<NodePlan> {
                     Work::Full => "upgrade",
                 }
             };
+            let left_out = skipped || work == Work::LeaveNewer;
+            let to = match &o.version {
+                Some(v) if left_out => v.clone(),
+                _ => target_of(req, g),
+            };
             NodePlan {
                 node: n.name.clone(),
                 group: g.name.clone(),
                 from: o.version,
-                to: target_of(req, g),
+                to,
                 disposition: disposition.into(),
             }
         })
