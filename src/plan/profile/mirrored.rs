@@ -8,7 +8,7 @@
 use super::ServerWords;
 use crate::model::*;
 use crate::plan::builder::{Builder, Reinstall, Work, cap};
-use crate::plan::rules::Rule;
+use crate::plan::rules::{Rule, r15_takeover};
 use crate::plan::step_builder::FULLY_UPGRADED;
 use crate::plan::types::*;
 
@@ -59,6 +59,11 @@ impl Builder<'_> {
                 ),
             }));
         };
+        if self.work(g, active) == Work::Full
+            && let Some(finding) = self.feeds_an_older_replica(g, kind, active)
+        {
+            return Err(self.refuse(finding));
+        }
         let mut steps: Vec<Step> = Vec::new();
         self.passives(g, active, &obs, words, &mut steps);
         let current_active = self.hand_over(g, kind, active, words, &mut steps);
@@ -67,6 +72,19 @@ impl Builder<'_> {
         let title = (words.title)(&g.name, &region, self.verb());
         self.phases.push(Phase { title, reason: Reason::new(Rule::Order, words.phase_reason), steps });
         Ok(())
+    }
+
+    /// R15 during the upgrade: the handover of `active` would make an upgraded member the
+    /// primary of a member left out of the run on an older version.
+    fn feeds_an_older_replica(&self, g: &Group, kind: &Kind, active: &Node) -> Option<Finding> {
+        let pick = self.choose_peer(g, active);
+        let named: Vec<&str> = if kind.peer_auto {
+            pick.candidates.iter().map(String::as_str).collect()
+        } else {
+            vec![pick.chosen.as_str()]
+        };
+        let primaries: Vec<&Node> = g.nodes.iter().filter(|n| named.contains(&n.name.as_str())).collect();
+        r15_takeover::older_replica(self.req, g, active, &primaries, self.direction == Direction::Downgrade)
     }
 
     /// A refusal of this cluster with one finding.
