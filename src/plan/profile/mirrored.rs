@@ -190,6 +190,10 @@ impl Builder<'_> {
         // its second half (restarting that node as the mirror) is not.
         let ctx = self.req.context;
         let failback_in_progress = ctx.failback_started.contains(&g.name) && !ctx.failback_done.contains(&g.name);
+        if !failback_in_progress && let Some(width) = crate::plan::batches::passive_width(g) {
+            self.passives_batched(g, active, width, &passive_reason, words, steps);
+            return;
+        }
         let mut passives: Vec<&Member> = obs
             .iter()
             .filter(|(n, o, w)| {
@@ -205,13 +209,7 @@ impl Builder<'_> {
                     .step(g, n, Action::Stop)
                     .reason(&passive_reason)
                     .rules(&[Rule::Order])
-                    .summary(format!(
-                        "Stopping {} ({}, {mirror} of {}). {} stays active and keeps serving.",
-                        n.name,
-                        o.state.clone().unwrap_or_else(|| "PASSIVE".into()),
-                        g.name,
-                        active.name
-                    ))
+                    .summary(passive_stop_summary(n, o, mirror, g, active, None))
                     .confirm(Confirm::Yes)
                     .build()
                 else {
@@ -474,6 +472,26 @@ impl Builder<'_> {
         let o = self.req.observed.get(orig);
         (o.role != Role::Active).then(|| orig.clone())
     }
+}
+
+/// "Stopping pg-2 (PASSIVE, passive of pg; batch 1/2: pg-2, pg-3). pg-1 stays active and keeps
+/// serving.": what stopping a passive means, in the group's words.
+pub(super) fn passive_stop_summary(
+    n: &Node,
+    o: &NodeObs,
+    mirror: &str,
+    g: &Group,
+    active: &Node,
+    batch: Option<&str>,
+) -> String {
+    format!(
+        "Stopping {} ({}, {mirror} of {}{}). {} stays active and keeps serving.",
+        n.name,
+        o.state.clone().unwrap_or_else(|| "PASSIVE".into()),
+        g.name,
+        batch.map(|b| format!("; {b}")).unwrap_or_default(),
+        active.name
+    )
 }
 
 /// " (east)" for a group in a region, "" otherwise, for titles.

@@ -7,6 +7,7 @@
 mod active_passive;
 mod any_order;
 mod mirrored;
+mod passive_batches;
 mod peer_choice;
 mod terracotta;
 
