@@ -77,14 +77,14 @@ fn bad_batch_values_are_located_and_say_what_is_allowed() {
     ] {
         refused("any-order", "peer", bad, bad, "groups[0].max_unavailable", allowed);
     }
-    // Server groups with failover roles go one at a time.
+    // Groups whose members are not peers, nor passives, go one at a time.
     refused(
         "active-passive",
-        "server",
+        "client",
         "max_unavailable = 2",
         "max_unavailable = 2",
         "groups[0].max_unavailable",
-        "applies to peer groups (and server groups of the any-order profile)",
+        "applies to peer groups, server groups of the any-order profile, and the passives of server groups with an active",
     );
     refused(
         "any-order",
@@ -174,5 +174,43 @@ fn bad_parallel_groups_are_located() {
     assert!(
         es.iter().any(|e| e.field == "cluster.parallel_groups" && e.message.contains("use max_unavailable")),
         "{es:?}"
+    );
+}
+
+#[test]
+fn a_server_group_with_an_active_batches_its_passives_only_when_it_has_enough_of_them() {
+    // One active and three passives: two passives at a time, one in sync stays beside the active.
+    for profile in ["active-passive", "terracotta"] {
+        let c = parse_str(&src(profile, "server", "max_unavailable = 2"), "cluster.toml", Path::new("."))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.groups[0].max_unavailable, Some(MaxUnavailable::Count(2)));
+    }
+    // Three hosts leave two passives, one of which must stay outside every batch: nothing to batch.
+    let three = src("active-passive", "server", "max_unavailable = 2")
+        .replace("  {{ name = \"sb-4\", vars = {{ rack = \"r2\" }} }},\n", "");
+    let three = three.replace("  { name = \"sb-4\", vars = { rack = \"r2\" } },\n", "");
+    let es = parse_str(&three, "cluster.toml", Path::new(".")).unwrap_err().0;
+    let line = three.lines().position(|l| l.contains("max_unavailable = 2")).unwrap() + 1;
+    let e = es.iter().find(|e| e.field == "groups[0].max_unavailable").unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "cluster.toml:{line}:19: groups[0].max_unavailable: batches the passives of a server group with an active, keeping the active and one in-sync passive outside every batch (R5); with 3 hosts there are not two passives to batch: allowed on a group of at least 4 hosts (one active, three passives or more)"
+        )
+    );
+    // Batches of passives and groups side by side are one or the other.
+    let both = src("active-passive", "server", "max_unavailable = 2")
+        .replace("compat = \"any\"\n", "compat = \"any\"\nparallel_groups = 2\n");
+    let es = parse_str(&both, "cluster.toml", Path::new(".")).unwrap_err().0;
+    let e = es.iter().find(|e| e.field == "groups[0].max_unavailable").unwrap();
+    assert!(e.message.contains("cluster.parallel_groups cannot be combined"), "{e}");
+    // A failed passive always asks: max_failures stays a peer-group key.
+    refused(
+        "active-passive",
+        "server",
+        "max_unavailable = 2\nmax_failures = 1",
+        "max_failures",
+        "groups[0].max_failures",
+        "a failed passive of a server group with an active always asks (R11)",
     );
 }

@@ -3,41 +3,15 @@
 //! to what operators read is reviewed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod plan_support;
+
+use plan_support::{load, observed, parse, run};
 use rollpilot::config;
 use rollpilot::model::*;
 use rollpilot::plan::gates::{Verdict, evaluate};
 use rollpilot::plan::*;
 use semver::Version;
 use std::path::Path;
-
-fn load(name: &str) -> Cluster {
-    config::load(Path::new(&format!("{}/config/{name}.toml", env!("CARGO_MANIFEST_DIR")))).unwrap()
-}
-
-fn parse(src: &str) -> Cluster {
-    config::parse_str(src, "test.toml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `(node, version, role, sync)`; role/sync words as the parsers use them.
-fn observed(rows: &[(&str, &str, &str, &str)]) -> Observed {
-    let mut o = Observed::default();
-    for (n, v, r, s) in rows {
-        o.nodes.insert(
-            n.to_string(),
-            NodeObs {
-                reachable: true,
-                version: if v.is_empty() { None } else { Some(Version::parse(v).unwrap()) },
-                role: Role::from_word(r).unwrap(),
-                sync: SyncState::from_word(s).unwrap(),
-                health: if *r == "stopped" { Health::Failed } else { Health::Ok },
-                state: None,
-                error: None,
-                ..Default::default()
-            },
-        );
-    }
-    o
-}
 
 fn terracotta_at(v: &str) -> Observed {
     observed(&[
@@ -50,10 +24,6 @@ fn terracotta_at(v: &str) -> Observed {
         ("wan-east", v, "active", "n/a"),
         ("wan-west", v, "passive", "n/a"),
     ])
-}
-
-fn run(c: &Cluster, o: &Observed, target: &str, ctx: &RunContext) -> Result<Plan, Refusal> {
-    plan(&PlanRequest { cluster: c, observed: o, target: Version::parse(target).unwrap(), context: ctx })
 }
 
 /// The step ids, for tests that name a local `ids`.

@@ -777,7 +777,10 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         }
         let batches_allowed =
             g.gtype == GroupType::Peer || (g.gtype == GroupType::Server && profile == Profile::AnyOrder);
-        let not_here = "applies to peer groups (and server groups of the any-order profile), whose members have no failover roles; server groups with an active go one member at a time";
+        // A server group with an active batches its passives only (R5: the active goes last, alone).
+        let passive_batches = g.gtype == GroupType::Server && profile != Profile::AnyOrder;
+        let not_here = "applies to peer groups, server groups of the any-order profile, and the passives of server groups with an active (profiles terracotta and active-passive)";
+        let no_failures_here = "applies to peer groups and server groups of the any-order profile; a failed passive of a server group with an active always asks (R11)";
         let max_unavailable = g.max_unavailable.as_ref().and_then(|m| {
             let allowed = "allowed: a whole number of members from 1 (max_unavailable = 5) or a percentage of the group from 1% to 100% (max_unavailable = \"20%\")";
             let v = match m.get_ref() {
@@ -800,8 +803,27 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
                     None
                 }
             };
-            if v.is_some() && !batches_allowed {
+            if v.is_some() && !batches_allowed && !passive_batches {
                 ctx.err(m.span(), gf("max_unavailable"), format!("{not_here} (group type {})", g.gtype.as_str()));
+                return None;
+            }
+            if v.is_some() && passive_batches && nodes.len() < 4 {
+                ctx.err(
+                    m.span(),
+                    gf("max_unavailable"),
+                    format!(
+                        "batches the passives of a server group with an active, keeping the active and one in-sync passive outside every batch (R5); with {} hosts there are not two passives to batch: allowed on a group of at least 4 hosts (one active, three passives or more)",
+                        nodes.len()
+                    ),
+                );
+                return None;
+            }
+            if v.is_some() && passive_batches && c.parallel_groups.as_ref().is_some_and(|p| *p.get_ref() > 1) {
+                ctx.err(
+                    m.span(),
+                    gf("max_unavailable"),
+                    "batches of passives and cluster.parallel_groups cannot be combined: the groups that run side by side go one member at a time each; keep one of the two",
+                );
                 return None;
             }
             v
@@ -832,7 +854,7 @@ pub(super) fn validate(raw: RawConfig, source: &str, origin: &str, base: &Path) 
         let max_failures = count(&mut ctx, &g.max_failures, &gf("max_failures"), 0, 0, 1000);
         if let Some(mf) = &g.max_failures {
             if !batches_allowed {
-                ctx.err(mf.span(), gf("max_failures"), format!("{not_here} (group type {})", g.gtype.as_str()));
+                ctx.err(mf.span(), gf("max_failures"), format!("{no_failures_here} (group type {})", g.gtype.as_str()));
             } else if max_failures > 0 && g.max_unavailable.is_none() {
                 ctx.err(mf.span(), gf("max_failures"), "needs `max_unavailable` in the same group: failures are tolerated per batch; one node at a time, every failure asks");
             } else if max_failures >= nodes.len() && !nodes.is_empty() {

@@ -3,8 +3,7 @@
 //! The whole batch is judged by one gate before any of it stops; its members' steps are laid out
 //! node by node, and the executor runs the same step of every member side by side.
 
-use super::Builder;
-use super::Work;
+use super::builder::{Builder, Reinstall, Work};
 use crate::model::{Group, Node, Role};
 use crate::plan::gates::not_back;
 use crate::plan::rules::Rule;
@@ -49,7 +48,41 @@ pub fn width(g: &Group) -> Option<usize> {
     (k > 1).then_some(k)
 }
 
+/// How many passives of a server group with an active (terracotta, active-passive) may be down
+/// at once: `max_unavailable` resolved against the group's size, capped so that the active and
+/// at least one passive stay outside every batch (R5: the active is never without an in-sync
+/// passive), and so that the quorum stays up. `None` when the passives go one at a time.
+pub fn passive_width(g: &Group) -> Option<usize> {
+    let n = g.nodes.len();
+    let k = g.max_unavailable?.resolve(n);
+    let passives = n.saturating_sub(1);
+    let mut cap = passives.saturating_sub(1);
+    if let Some(q) = g.quorum {
+        cap = cap.min(n.saturating_sub(q));
+    }
+    let k = k.min(cap).max(1);
+    (k > 1).then_some(k)
+}
+
 impl Builder<'_> {
+    /// Records batch `number` of `of` of `g` (its members `names`, why it is safe) and returns
+    /// the gate that judges the whole batch before any of it stops, and the "batch 2/4: a, b"
+    /// text its steps name.
+    pub(crate) fn open_batch(
+        &mut self,
+        g: &Group,
+        label: Option<String>,
+        names: Vec<String>,
+        (number, of): (usize, usize),
+        why_safe: String,
+        min_up: usize,
+    ) -> (Gate, String) {
+        let gate = Gate::BatchQuorum { group: g.name.clone(), nodes: names.clone(), min: min_up };
+        let text = format!("batch {number}/{of}: {}", names.join(", "));
+        self.batches.push(Batch { group: g.name.clone(), nodes: names, label, number, of, why_safe });
+        (gate, text)
+    }
+
     /// A peer group (or an any-order server group) upgraded in batches of up to `width`.
     pub(super) fn peer_group_batched(&mut self, g: &Group, width: usize) {
         let n_all = g.nodes.len();
@@ -80,15 +113,18 @@ impl Builder<'_> {
         let earlier = done.div_ceil(size);
         let of = earlier + formed.len();
         let quorum_text = g.quorum.map(|q| format!(", quorum {q}")).unwrap_or_default();
-        let reason = format!(
-            "R4 order: {}members of {} in batches of up to {size} (max_unavailable = {setting}{quorum_text}){}; at least {min_up} of {n_all} stay up",
-            if any_order {
-                "any order is allowed (StreamBase upgrade notes: nodes of different versions coexist); "
-            } else {
-                ""
-            },
-            g.name,
-            g.batch_by.as_ref().map(|b| format!(", never across two values of `{b}`")).unwrap_or_default(),
+        let reason = Reason::new(
+            Rule::Order,
+            format!(
+                "{}members of {} in batches of up to {size} (max_unavailable = {setting}{quorum_text}){}; at least {min_up} of {n_all} stay up",
+                if any_order {
+                    "any order is allowed (StreamBase upgrade notes: nodes of different versions coexist); "
+                } else {
+                    ""
+                },
+                g.name,
+                g.batch_by.as_ref().map(|b| format!(", never across two values of `{b}`")).unwrap_or_default(),
+            ),
         );
         let mut steps = Vec::new();
         for (bi, (label, members)) in formed.into_iter().enumerate() {
@@ -104,36 +140,25 @@ impl Builder<'_> {
                 },
                 label.as_ref().zip(g.batch_by.as_ref()).map(|(l, b)| format!("; all in {b} {l}")).unwrap_or_default()
             );
-            self.batches.push(Batch {
-                group: g.name.clone(),
-                nodes: names.clone(),
-                label,
-                number: earlier + bi + 1,
-                of,
-                why_safe,
-            });
-            let gate = Gate::BatchQuorum { group: g.name.clone(), nodes: names.clone(), min: min_up };
-            let batch_text = format!("batch {}/{of}: {}", earlier + bi + 1, names.join(", "));
+            let (gate, batch_text) = self.open_batch(g, label, names, (earlier + bi + 1, of), why_safe, min_up);
             for n in members {
                 let w = self.work(g, n);
                 let o = self.req.observed.get(&n.name);
                 let first = steps.len();
                 if o.role != Role::Stopped
                     && w == Work::Full
-                    && let Some(mut s) = self.step(
-                        g,
-                        n,
-                        Action::Stop,
-                        None,
-                        &reason,
-                        &[Rule::Order, Rule::SafeToStop],
-                        format!("Stopping {} to {verb} it ({batch_text}); the other members keep serving", n.name),
-                        Confirm::Yes,
-                    )
+                    && let Some(mut s) = self
+                        .step(g, n, Action::Stop)
+                        .reason(&reason)
+                        .rules(&[Rule::Order, Rule::SafeToStop])
+                        .summary(format!(
+                            "Stopping {} to {verb} it ({batch_text}); the other members keep serving",
+                            n.name
+                        ))
+                        .confirm(Confirm::Yes)
+                        .build()
                 {
-                    if self.observes_stop(g) {
-                        s.after.push(Gate::Stopped { node: n.name.clone() });
-                    }
+                    self.observed_stop(g, n, &mut s);
                     steps.push(s);
                 }
                 let confirm = if steps.len() > first { Confirm::None } else { Confirm::Yes };
@@ -141,11 +166,8 @@ impl Builder<'_> {
                     self.reinstall_sequence(
                         g,
                         n,
-                        &reason,
-                        Gate::Rejoined { node: n.name.clone() },
-                        confirm,
+                        Reinstall::rejoin(&reason, n, confirm, self.has_cleanup(g)),
                         &mut steps,
-                        self.kind(g).is_some_and(|k| k.commands.cleanup.is_some()),
                     );
                 } else if let Some(s) = self.verified_start(
                     g,

@@ -165,6 +165,27 @@ pub fn evaluate(gate: &Gate, cluster: &Cluster, obs: &Observed) -> Verdict {
             let outside: Vec<(String, NodeObs)> =
                 members(group).into_iter().filter(|(n, _)| !nodes.contains(n)).collect();
             let up: Vec<&str> = outside.iter().filter(|(_, o)| member_up(gt, hh, o)).map(|(n, _)| n.as_str()).collect();
+            // A group with an active (R5): the active stays outside the batch, serving, with a
+            // passive in sync beside it, whatever the count says.
+            if gt {
+                let active = outside.iter().find(|(_, o)| o.role == Role::Active);
+                let in_sync = outside.iter().find(|(_, o)| o.can_take_over());
+                let facts = || outside.iter().map(|(n, o)| brief(n, o)).collect::<Vec<_>>().join("; ");
+                if active.is_none() {
+                    return Verdict::Blocked(format!(
+                        "no member of {group} outside the batch ({}) is active; waiting for: {}",
+                        nodes.join(", "),
+                        facts()
+                    ));
+                }
+                if in_sync.is_none() {
+                    return Verdict::Blocked(format!(
+                        "no passive of {group} outside the batch ({}) is in sync, so the active would be left without one; waiting for: {}",
+                        nodes.join(", "),
+                        facts()
+                    ));
+                }
+            }
             if up.len() >= *min {
                 Verdict::Open(format!(
                     "{} of {group} outside the batch are up ({}), {min} needed",

@@ -4,7 +4,7 @@
 //! no member, so one group's failover never depends on another's. Everything after the server
 //! groups (clients, components, orchestrators) still waits for all of them (R4).
 
-use super::Builder;
+use super::builder::Builder;
 use crate::model::{GroupType, Profile};
 use crate::plan::rules::Rule;
 use crate::plan::types::*;

@@ -40,8 +40,9 @@ pub fn to_text(p: &Plan) -> String {
     let gw = p.nodes.iter().map(|n| n.group.len()).max().unwrap_or(5);
     for n in &p.nodes {
         let from = n.from.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "?".into());
-        let _ =
-            writeln!(o, "  {:w$}  {:gw$}  {:>10} → {:<10}  {}", n.node, n.group, from, n.to.to_string(), n.disposition);
+        // A skipped member whose version could not be read ends on that same unknown version.
+        let to = if n.from.is_none() && n.disposition == "skipped" { "?".to_string() } else { n.to.to_string() };
+        let _ = writeln!(o, "  {:w$}  {:gw$}  {:>10} → {:<10}  {}", n.node, n.group, from, to, n.disposition);
     }
     if !p.notes.is_empty() {
         let _ = writeln!(o);

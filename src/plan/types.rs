@@ -244,6 +244,96 @@ impl Gate {
     }
 }
 
+/// Why a step or a phase is where it is: the rule that placed it and the explanation. Code asks
+/// [`Reason::rule`] instead of reading the text; plans, journals and screens show one line,
+/// "R4 order: mirrors of stripe east before its active, …", which is also how it is serialized, so
+/// plans and journals read the same as before it was typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// The rule that placed it; `None` for steps no single rule places (a kind's `before`).
+    pub rule: Option<Rule>,
+    /// What qualifies the rule, shown in brackets after its name ("policy ask" in
+    /// "R8 failback (policy ask): …").
+    pub qualifier: Option<String>,
+    /// The explanation after the rule.
+    pub text: String,
+}
+
+impl Reason {
+    /// A reason placed by `rule`: shown as "R4 order: {text}".
+    pub fn new(rule: Rule, text: impl Into<String>) -> Self {
+        Reason { rule: Some(rule), qualifier: None, text: text.into() }
+    }
+
+    /// A reason placed by `rule` under a qualifier: shown as "R8 failback (policy ask): {text}".
+    pub fn qualified(rule: Rule, qualifier: impl Into<String>, text: impl Into<String>) -> Self {
+        Reason { rule: Some(rule), qualifier: Some(qualifier.into()), text: text.into() }
+    }
+
+    /// A reason no single rule gives: shown as the text alone.
+    pub fn plain(text: impl Into<String>) -> Self {
+        Reason { rule: None, qualifier: None, text: text.into() }
+    }
+
+    /// Reads a reason back from its one-line form (a journal, an event): a line that starts with
+    /// a rule's code and name is that rule's, anything else is plain. `parse(r.to_string()) == r`
+    /// for every reason the planner makes.
+    pub fn parse(line: &str) -> Self {
+        for rule in Rule::ALL {
+            let Some(rest) = line.strip_prefix(&rule.to_string()) else { continue };
+            if let Some(text) = rest.strip_prefix(": ") {
+                return Reason::new(rule, text);
+            }
+            if let Some(inner) = rest.strip_prefix(" (")
+                && let Some((q, text)) = inner.split_once("): ")
+            {
+                return Reason::qualified(rule, q, text);
+            }
+        }
+        Reason::plain(line)
+    }
+
+    /// Whether the rule `rule` gave this reason.
+    pub fn is(&self, rule: Rule) -> bool {
+        self.rule == Some(rule)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.rule, &self.qualifier) {
+            (Some(r), Some(q)) => write!(f, "{r} ({q}): {}", self.text),
+            (Some(r), None) => write!(f, "{r}: {}", self.text),
+            (None, _) => f.write_str(&self.text),
+        }
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(line: &str) -> Self {
+        Reason::parse(line)
+    }
+}
+
+impl From<String> for Reason {
+    fn from(line: String) -> Self {
+        Reason::parse(&line)
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let line = String::deserialize(d)?;
+        Ok(Reason::parse(&line))
+    }
+}
+
 /// A fact the plan assumed when it placed a step; re-checked before the step runs (R12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assumption {
@@ -277,7 +367,7 @@ pub struct Step {
     /// Conditions that must hold after it ran before anything else is touched.
     pub after: Vec<Gate>,
     /// Why the step is here, in this order.
-    pub reason: String,
+    pub reason: Reason,
     /// Rules that placed or guard it.
     pub rules: Vec<Rule>,
     /// What happens, in the seed's terms (shown in the confirmation dialog).
@@ -314,7 +404,7 @@ pub struct Phase {
     /// Short title ("Upgrade stripe east: mirrors first").
     pub title: String,
     /// Why this phase comes here.
-    pub reason: String,
+    pub reason: Reason,
     /// Its steps.
     pub steps: Vec<Step>,
 }

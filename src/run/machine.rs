@@ -440,7 +440,7 @@ impl RunMachine {
                 .cloned()
                 .collect();
             if !kept.is_empty() {
-                phases.push(PhaseEntry { title: ph.title.clone(), reason: ph.reason.clone(), steps: kept });
+                phases.push(PhaseEntry { title: ph.title.clone(), reason: ph.reason.to_string(), steps: kept });
             }
         }
         for ph in &plan.phases {
@@ -459,7 +459,7 @@ impl RunMachine {
                 .collect();
             match phases.iter_mut().find(|p| p.title == ph.title) {
                 Some(p) => p.steps.extend(steps),
-                None => phases.push(PhaseEntry { title: ph.title.clone(), reason: ph.reason.clone(), steps }),
+                None => phases.push(PhaseEntry { title: ph.title.clone(), reason: ph.reason.to_string(), steps }),
             }
         }
         self.phases = phases;

@@ -284,7 +284,8 @@ fn exec(state: &mut State, e: Event) -> Vec<Effect> {
             }
         }
         Event::Planned { plan, reason } => {
-            let level = if reason.starts_with("R12") { Level::Warning } else { Level::Info };
+            let drift = crate::plan::Reason::parse(&reason).is(crate::plan::Rule::Drift);
+            let level = if drift { Level::Warning } else { Level::Info };
             let (n, ph) = (plan.steps().count(), plan.phases.len());
             state.push_log(level, format!("plan: {reason} ({n} steps in {ph} phases)"));
             if state.run_from.is_empty() {

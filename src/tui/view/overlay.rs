@@ -333,7 +333,7 @@ fn step(state: &State, id: &str, area: Rect, buf: &mut Buffer) {
     for g in &st.after {
         say("after", &format!("{}: {}", g.rule(), g.describe()), t.base);
     }
-    say("why", &st.reason, t.base);
+    say("why", &st.reason.to_string(), t.base);
     let m = markers(st);
     if !m.is_empty() {
         say("marks", &m.join(", "), t.warn);

@@ -71,7 +71,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     if state.is_observer() {
         title.push(Span::styled("· estimated from the live cluster ", t.dim));
     } else if let Some(r) = &state.plan_reason
-        && r.starts_with("R12")
+        && crate::plan::Reason::parse(r).is(crate::plan::Rule::Drift)
     {
         title.push(Span::styled("· re-planned (R12 drift, see log) ", t.warn));
     }

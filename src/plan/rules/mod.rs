@@ -1,10 +1,19 @@
 //! The safety rules, by name. Every refusal, warning and gate cites one, so an operator can
-//! look it up and a test can assert it.
+//! look it up and a test can assert it. The checks made before anything is planned live here too,
+//! one file per rule, each returning typed findings (refusals) or notes (warnings).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A safety rule from the design (R1–R14).
+pub(super) mod facts;
+pub(super) mod r10_newer;
+pub(super) mod r13_preflight;
+pub(super) mod r14_no_return;
+pub(super) mod r15_takeover;
+pub(super) mod r1_version_compat;
+pub(super) mod r3_data_loss;
+
+/// A safety rule from the design (R1–R15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Rule {
     /// Old and new versions must be compatible under the cluster's rule.
@@ -55,6 +64,25 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in order.
+    pub const ALL: [Rule; 15] = [
+        Rule::VersionCompat,
+        Rule::NoMirrorDowntime,
+        Rule::NoMirrorDataLoss,
+        Rule::Order,
+        Rule::SafeToStop,
+        Rule::Verify,
+        Rule::MixedVersion,
+        Rule::Failback,
+        Rule::OfflineStep,
+        Rule::NewerNode,
+        Rule::DoNoHarm,
+        Rule::Drift,
+        Rule::Preflight,
+        Rule::NoReturn,
+        Rule::TakeoverDirection,
+    ];
+
     /// "R5".
     pub fn code(self) -> &'static str {
         match self {
