@@ -571,7 +571,7 @@ async fn release_events_are_ignored_and_help_comes_from_the_keymap() {
     s.key(ch('?'));
     assert_eq!(s.state.overlay, Some(Overlay::Help));
     let text =
-        rollpilot::tui::view::overlay::help_lines(&s.state).into_iter().map(|l| l.0).collect::<Vec<_>>().join("\n");
+        rollpilot::tui::screen::help::help_lines(&s.state).into_iter().map(|l| l.0).collect::<Vec<_>>().join("\n");
     for b in keymap::MAIN {
         assert!(text.contains(b.help), "help lacks {}", b.help);
     }

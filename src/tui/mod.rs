@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod keymap;
+pub mod screen;
 pub mod state;
 pub mod terminal;
 pub mod text;

@@ -4,20 +4,13 @@
 //! cost what forty do.
 
 use super::{put, title_line};
+use crate::tui::screen::layout::node_window;
 use crate::tui::state::{NodeRow, Pane, State, StepState};
 use crate::tui::text::width;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
-
-/// The rows of `visible` on screen: `[start, end)`.
-pub fn window(state: &State) -> (usize, usize) {
-    let a = super::layout(state);
-    let h = a.nodes.height.saturating_sub(2) as usize;
-    let start = state.node_scroll.min(state.visible.len());
-    (start, (start + h).min(state.visible.len()))
-}
 
 /// A column of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +188,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         }
         return;
     }
-    let (start, end) = window(state);
+    let (start, end) = node_window(state);
     for (line, vi) in (start..end).enumerate() {
         let y = area.y + 2 + line as u16;
         if y >= area.bottom() {

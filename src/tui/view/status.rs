@@ -3,8 +3,8 @@
 
 use crate::run::events::QuestionKind;
 use crate::tui::keymap::{self, DialogAction, KeyAction};
+use crate::tui::screen::allowed::available;
 use crate::tui::state::{MIN_HEIGHT, MIN_WIDTH, Modal, Overlay, PauseState, State};
-use crate::tui::update::available;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
