@@ -18,7 +18,7 @@ const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 /// The run has planned and counted its steps; nothing ran yet.
 async fn start(w: u16, h: u16, theme: Theme) -> Tui {
     let mut s = Tui::drive(terracotta(), w, h, theme);
-    s.until("the plan", |st, _| st.run.progress.is_some()).await;
+    s.until("the plan", |st, _| st.run.machine.progress.is_some()).await;
     s.tick();
     s
 }

@@ -1,6 +1,7 @@
-//! The one state of the TUI: what the executor and the poller said (a copy, kept in display
-//! shape), and the operator's view of it (focus, selection, scroll, dialogs). Only the reducer in
-//! `update.rs` changes it; the views read it.
+//! The one state of the TUI, in three parts: the run as the executor said it ([`RunView`]), the
+//! cluster as the poller sees it ([`LiveView`]), both kept in display shape, and the operator's
+//! view of them ([`UiState`]: dialogs, focus, selection, scroll, filter). Only the reducer in
+//! `update/` changes it; the views read it.
 
 use super::text::{TextField, seen_word};
 use super::theme::Theme;
@@ -226,9 +227,10 @@ pub enum Overlay {
 }
 
 /// The pane that has the keyboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pane {
     /// The node table.
+    #[default]
     Nodes,
     /// The plan.
     Plan,
@@ -237,9 +239,10 @@ pub enum Pane {
 }
 
 /// Where pausing stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PauseState {
     /// Running.
+    #[default]
     Running,
     /// Asked to pause; the executor pauses after the current step.
     Pausing,
@@ -248,9 +251,10 @@ pub enum PauseState {
 }
 
 /// How the quit is going.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stopping {
     /// Not stopping.
+    #[default]
     No,
     /// Interrupt sent: the step finishes, then the run stops and the TUI quits.
     AfterStep,
@@ -276,7 +280,9 @@ pub struct NodeRow {
     pub kind: String,
 }
 
-/// Everything the screen shows.
+/// Everything the screen shows: the run as the executor told it, the cluster as the poller
+/// sees it, and the operator's own view of both, each kept apart so that each part of the
+/// reducer changes only what it is about.
 #[derive(Debug, Clone)]
 pub struct State {
     /// The cluster (names, groups, target).
@@ -293,16 +299,37 @@ pub struct State {
     pub size: (u16, u16),
     /// The time zone clock times are shown in (the system's; tests fix it).
     pub tz: jiff::tz::TimeZone,
+    /// When the maintenance window (or budget) ends, for the header's "window ends in".
+    pub window_end: Option<Timestamp>,
+    /// No bell and no desktop notification when a decision waits (`--quiet`).
+    pub quiet: bool,
+    /// Watching only (`--readonly`, `top`): the reason shown for every refused action key.
+    pub readonly: Option<String>,
+    /// A rehearsal on a simulated twin (`rollpilot rehearse`): every screen says so.
+    pub rehearsal: bool,
+    /// `s` opens a shell even though this screen only watches (`top`: a shell drives nothing
+    /// of rollpilot's).
+    pub shell_allowed: bool,
+    /// What the executor said.
+    pub run: RunView,
+    /// What the poller said.
+    pub live: LiveView,
+    /// The operator's view: dialogs, focus, selection, scroll, filter.
+    pub ui: UiState,
+}
 
-    // What the executor said.
+/// The run as the executor's events made it, kept in display shape (changed only by executor
+/// events, and by the operator's pause requests, which the executor then confirms).
+#[derive(Debug, Clone, Default)]
+pub struct RunView {
     /// Run id (`Event::Started`).
-    pub run_id: Option<String>,
+    pub id: Option<String>,
     /// Journal file.
     pub journal: Option<PathBuf>,
     /// The run resumed an earlier one.
     pub resumed: bool,
     /// When this TUI saw the run start.
-    pub run_started: Option<Timestamp>,
+    pub started: Option<Timestamp>,
     /// When this TUI saw the run finish (the elapsed clock stops there).
     pub finished_at: Option<Timestamp>,
     /// The latest plan as the executor sent it (remaining steps).
@@ -314,11 +341,9 @@ pub struct State {
     /// The run as the executor's events made it: every step's state, attempts and job, the
     /// open question, the executor's count. The one state machine headless and journal replay
     /// use too; the screen only renders it.
-    pub run: crate::run::machine::RunMachine,
+    pub machine: crate::run::machine::RunMachine,
     /// Step timings as this TUI saw them, by step id.
     pub timing: HashMap<String, StepTiming>,
-    /// The plan pane's lines, rebuilt when the plan or the current step changes.
-    pub plan_rows: Vec<PlanRow>,
     /// The step whose output was last shown.
     pub output_step: Option<String>,
     /// Output per step id, bounded.
@@ -327,6 +352,40 @@ pub struct State {
     pub output_order: VecDeque<String>,
     /// The gate waited for.
     pub waiting: Option<WaitingView>,
+    /// The versions the run started from (the first plan's), for "downgrade a → b" in the header.
+    pub from: Vec<Version>,
+    /// The log: notes, gates, decisions, step results.
+    pub log: VecDeque<LogEntry>,
+    /// How the run ended, with the executor's sentence.
+    pub end: Option<(RunEnd, String)>,
+    /// Pausing.
+    pub pause: PauseState,
+    /// The engine's pause policy (`Event::Policy`); `P` asks for the next one.
+    pub pause_policy: crate::run::events::PausePolicy,
+    /// Measured step durations in seconds, by (action, group kind), for the ETA.
+    pub measured: HashMap<(String, String), Vec<i64>>,
+}
+
+/// The cluster as the poller sees it, in display shape (changed only by snapshots, and by the
+/// run's steps for the step column).
+#[derive(Debug, Clone, Default)]
+pub struct LiveView {
+    /// The latest snapshot.
+    pub snapshot: Snapshot,
+    /// Node rows in config order.
+    pub rows: Vec<NodeRow>,
+    /// Since when the nodes run more than one version (R7), as this TUI saw it.
+    pub mixed_since: Option<Timestamp>,
+    /// Distinct versions seen, with how many nodes run each.
+    pub versions: Vec<(Version, usize)>,
+    /// Node → the text of its step column.
+    pub node_steps: HashMap<String, (StepState, String)>,
+}
+
+/// The operator's side of the screen: dialogs and their queue, quitting, focus, selection,
+/// scroll positions, the filter and overlays.
+#[derive(Debug, Clone, Default)]
+pub struct UiState {
     /// The modal on top: a question, or the quit dialog (which may sit on top of a question).
     pub modal: Option<Modal>,
     /// The question under the quit dialog (`q` pressed in a question): shown again when the
@@ -335,63 +394,28 @@ pub struct State {
     /// Questions that arrived while another dialog was open: shown one after the other, so a
     /// new question never replaces the one the operator is typing at.
     pub queued: VecDeque<Question>,
-    /// The versions the run started from (the first plan's), for "downgrade a → b" in the header.
-    pub run_from: Vec<Version>,
     /// Questions answered, by id (a repeated id means the answer was refused).
     pub answered: BTreeSet<u64>,
-    /// The log: notes, gates, decisions, step results.
-    pub log: VecDeque<LogEntry>,
-    /// How the run ended, with the executor's sentence.
-    pub run_end: Option<(RunEnd, String)>,
-    /// Pausing.
-    pub pause: PauseState,
     /// Ctrl-C presses while the run goes on.
     pub ctrl_c: u8,
     /// Quitting: waiting for the run to stop.
     pub stopping: Stopping,
-
-    // What the poller said.
-    /// The latest snapshot.
-    pub snapshot: Snapshot,
-    /// Node rows in config order.
-    pub rows: Vec<NodeRow>,
-    /// Indices into `rows` that pass the filter.
-    pub visible: Vec<usize>,
-    /// Since when the nodes run more than one version (R7), as this TUI saw it.
-    pub mixed_since: Option<Timestamp>,
-    /// Distinct versions seen, with how many nodes run each.
-    pub versions: Vec<(Version, usize)>,
-    /// Node → the text of its step column.
-    pub node_steps: HashMap<String, (StepState, String)>,
-    /// The engine's pause policy (`Event::Policy`); `P` asks for the next one.
-    pub pause_policy: crate::run::events::PausePolicy,
-    /// Measured step durations in seconds, by (action, group kind), for the ETA.
-    pub measured: HashMap<(String, String), Vec<i64>>,
-    /// When the maintenance window (or budget) ends, for the header's "window ends in".
-    pub window_end: Option<Timestamp>,
-    /// No bell and no desktop notification when a decision waits (`--quiet`).
-    pub quiet: bool,
     /// The attention escapes to write at the next draw (bell, OSC 9, OSC 777), set when a
     /// decision starts waiting; the loop writes them through the terminal backend and clears it.
     pub attention: Option<String>,
-    /// Watching only (`--readonly`, `top`): the reason shown for every refused action key.
-    pub readonly: Option<String>,
-    /// A rehearsal on a simulated twin (`rollpilot rehearse`): every screen says so.
-    pub rehearsal: bool,
-    /// `s` opens a shell even though this screen only watches (`top`: a shell drives nothing
-    /// of rollpilot's).
-    pub shell_allowed: bool,
     /// The last key refused because this screen only watches: shown in the status bar so no
     /// key is refused silently.
     pub refused: Option<String>,
-
-    // The operator's view.
     /// Focused pane.
     pub focus: Pane,
+    /// Indices into the live rows that pass the filter.
+    pub visible: Vec<usize>,
     /// Selected row in `visible`.
     pub node_sel: usize,
     /// First row shown of the node table.
     pub node_scroll: usize,
+    /// The plan pane's lines, rebuilt when the plan or the current step changes.
+    pub plan_rows: Vec<PlanRow>,
     /// Selected step (index into `plan_rows`), when the operator moved it.
     pub plan_sel: Option<usize>,
     /// First line shown of the plan pane.
@@ -425,56 +449,14 @@ impl State {
             now,
             size: (80, 24),
             tz: jiff::tz::TimeZone::system(),
-            run_id: None,
-            journal: None,
-            resumed: false,
-            run_started: None,
-            finished_at: None,
-            plan: None,
-            plan_reason: None,
-            plan_problem: None,
-            run: Default::default(),
-            timing: HashMap::new(),
-            plan_rows: Vec::new(),
-            output_step: None,
-            outputs: HashMap::new(),
-            output_order: VecDeque::new(),
-            waiting: None,
-            modal: None,
-            modal_under: None,
-            queued: VecDeque::new(),
-            run_from: Vec::new(),
-            answered: BTreeSet::new(),
-            log: VecDeque::new(),
-            run_end: None,
-            pause: PauseState::Running,
-            ctrl_c: 0,
-            stopping: Stopping::No,
-            snapshot: Snapshot::default(),
-            rows: Vec::new(),
-            visible: Vec::new(),
-            mixed_since: None,
-            versions: Vec::new(),
-            node_steps: HashMap::new(),
-            pause_policy: Default::default(),
-            measured: HashMap::new(),
             window_end: None,
             quiet: false,
-            attention: None,
             readonly: None,
             rehearsal: false,
-            refused: None,
             shell_allowed: false,
-            focus: Pane::Nodes,
-            node_sel: 0,
-            node_scroll: 0,
-            plan_sel: None,
-            plan_scroll: 0,
-            output_scroll: None,
-            filter: TextField::default(),
-            filter_editing: false,
-            overlay: None,
-            help_scroll: 0,
+            run: RunView::default(),
+            live: LiveView::default(),
+            ui: UiState::default(),
         };
         s.rebuild_rows();
         s
@@ -487,17 +469,17 @@ impl State {
 
     /// The run is in progress: this TUI drives and the executor has not finished.
     pub fn run_in_progress(&self) -> bool {
-        !self.is_observer() && self.run_end.is_none()
+        !self.is_observer() && self.run.end.is_none()
     }
 
     /// Nodes run more than one version.
     pub fn is_mixed(&self) -> bool {
-        self.versions.len() > 1
+        self.live.versions.len() > 1
     }
 
     /// The question on screen, if any (also while the quit dialog sits on top of it).
     pub fn question(&self) -> Option<&QuestionDialog> {
-        match (&self.modal, &self.modal_under) {
+        match (&self.ui.modal, &self.ui.modal_under) {
             (Some(Modal::Question(q)), _) | (_, Some(Modal::Question(q))) => Some(q),
             _ => None,
         }
@@ -506,9 +488,9 @@ impl State {
     /// The run's target, and whether it is a downgrade from the versions the run started from:
     /// `Some((target, true))` for "downgrade 4.2.1 → 4.2.0".
     pub fn target_direction(&self) -> Option<(&Version, bool)> {
-        let plan = self.plan.as_ref()?;
+        let plan = self.run.plan.as_ref()?;
         let target = &plan.target;
-        let from = if self.run_from.is_empty() { &plan.from_versions } else { &self.run_from };
+        let from = if self.run.from.is_empty() { &plan.from_versions } else { &self.run.from };
         let down = plan.direction == crate::plan::Direction::Downgrade
             || (!from.is_empty() && from.iter().all(|v| v >= target) && from.iter().any(|v| v > target));
         Some((target, down))
@@ -516,32 +498,32 @@ impl State {
 
     /// The step view by id.
     pub fn step(&self, id: &str) -> Option<&StepView> {
-        self.run.step(id)
+        self.run.machine.step(id)
     }
 
     /// Every step shown, in order.
     pub fn steps(&self) -> impl Iterator<Item = &StepView> {
-        self.run.steps()
+        self.run.machine.steps()
     }
 
     /// The phases shown.
     pub fn phases(&self) -> &[PhaseView] {
-        &self.run.phases
+        &self.run.machine.phases
     }
 
     /// The step being worked on (running, asked about, waited for), as the executor said.
     pub fn current(&self) -> Option<&str> {
-        self.run.current.as_deref()
+        self.run.machine.current.as_deref()
     }
 
     /// Where the current step is shown: (phase, index in the phase).
     pub fn current_position(&self) -> Option<(usize, usize)> {
-        self.current().and_then(|c| self.run.position(c))
+        self.current().and_then(|c| self.run.machine.position(c))
     }
 
     /// When this TUI saw a step start, and how long it took.
     pub fn timing(&self, id: &str) -> StepTiming {
-        self.timing.get(id).copied().unwrap_or_default()
+        self.run.timing.get(id).copied().unwrap_or_default()
     }
 
     /// (done, total) steps for the progress bar: the executor's count (`Event::Progress`). An
@@ -551,7 +533,7 @@ impl State {
             let n = self.steps().filter(|s| !s.state.is_final()).count();
             return (0, n);
         }
-        self.run.progress.unwrap_or((0, 0))
+        self.run.machine.progress.unwrap_or((0, 0))
     }
 
     /// The kind of a step's group (`tc-server`, `orchestrator`...): steps of one action on one
@@ -564,7 +546,7 @@ impl State {
     /// the same action and group kind (a step with no such measurement counts as the mean of
     /// every measured step). `None` until a step was measured.
     pub fn eta_secs(&self) -> Option<i64> {
-        let all: Vec<i64> = self.measured.values().flatten().copied().collect();
+        let all: Vec<i64> = self.run.measured.values().flatten().copied().collect();
         if all.is_empty() {
             return None;
         }
@@ -572,7 +554,7 @@ impl State {
         let overall = mean(&all);
         let mut total = 0;
         for s in self.steps().filter(|s| !s.state.is_final()) {
-            let m = self.measured.get(&(s.step.action.as_str().to_string(), self.kind_of(&s.step)));
+            let m = self.run.measured.get(&(s.step.action.as_str().to_string(), self.kind_of(&s.step)));
             // No step takes under a second once its probes and checks are counted: a first
             // measurement rounded down to 0 s must not make the header promise "ETA 0s".
             let per = m.map(|v| mean(v)).unwrap_or(overall).max(1);
@@ -588,7 +570,7 @@ impl State {
 
     /// The header's ETA: "ETA 12m" from measurements, or the assumption it waits for.
     pub fn eta_text(&self) -> Option<String> {
-        if self.is_observer() || self.run_end.is_some() || self.plan.is_none() {
+        if self.is_observer() || self.run.end.is_some() || self.run.plan.is_none() {
             return None;
         }
         Some(match self.eta_secs() {
@@ -611,14 +593,14 @@ impl State {
     /// The phase (index, title) of the current step, else of the first unfinished step.
     pub fn current_phase(&self) -> Option<(usize, &PhaseView)> {
         if let Some((p, _)) = self.current_position() {
-            return self.run.phases.get(p).map(|ph| (p, ph));
+            return self.run.machine.phases.get(p).map(|ph| (p, ph));
         }
-        self.run.phases.iter().enumerate().find(|(_, ph)| ph.steps.iter().any(|s| !s.state.is_final()))
+        self.run.machine.phases.iter().enumerate().find(|(_, ph)| ph.steps.iter().any(|s| !s.state.is_final()))
     }
 
     /// The selected node's row.
     pub fn selected_node(&self) -> Option<&NodeRow> {
-        self.visible.get(self.node_sel).and_then(|&i| self.rows.get(i))
+        self.ui.visible.get(self.ui.node_sel).and_then(|&i| self.live.rows.get(i))
     }
 
     /// The step whose output the output pane shows: the step selected in the plan (when the
@@ -626,21 +608,21 @@ impl State {
     /// step when it printed something, else the latest finished step that printed something,
     /// so the pane does not go blank between steps.
     pub fn shown_output(&self) -> Option<(&str, &StepOutput)> {
-        if self.focus == Pane::Plan
+        if self.ui.focus == Pane::Plan
             && let Some(id) = self.selected_step_id()
-            && let Some(o) = self.outputs.get(id)
+            && let Some(o) = self.run.outputs.get(id)
         {
             return Some((id, o));
         }
-        let current = self.output_step.as_deref().and_then(|id| self.outputs.get_key_value(id));
+        let current = self.run.output_step.as_deref().and_then(|id| self.run.outputs.get_key_value(id));
         if let Some((id, o)) = current
             && !o.is_empty()
         {
             return Some((id.as_str(), o));
         }
-        let earlier = self.output_order.iter().rev().find_map(|id| {
-            let o = self.outputs.get(id)?;
-            (Some(id.as_str()) != self.output_step.as_deref() && !o.is_empty() && self.step_finished(id))
+        let earlier = self.run.output_order.iter().rev().find_map(|id| {
+            let o = self.run.outputs.get(id)?;
+            (Some(id.as_str()) != self.run.output_step.as_deref() && !o.is_empty() && self.step_finished(id))
                 .then_some((id.as_str(), o))
         });
         earlier.or(current.map(|(id, o)| (id.as_str(), o)))
@@ -653,25 +635,25 @@ impl State {
 
     /// The step under the plan selection (or the current step when the operator did not move).
     pub fn selected_step_id(&self) -> Option<&str> {
-        let row = match self.plan_sel {
-            Some(i) => self.plan_rows.get(i).copied(),
+        let row = match self.ui.plan_sel {
+            Some(i) => self.ui.plan_rows.get(i).copied(),
             None => self.current_position().map(|(p, s)| PlanRow::Step(p, s)),
         }?;
         let (p, s) = match row {
             PlanRow::Step(p, s) | PlanRow::Detail(p, s, _) => (p, s),
             PlanRow::Phase(_) => return None,
         };
-        self.run.phases.get(p).and_then(|ph| ph.steps.get(s)).map(|s| s.step.id.as_str())
+        self.run.machine.phases.get(p).and_then(|ph| ph.steps.get(s)).map(|s| s.step.id.as_str())
     }
 
     /// Rebuilds the node rows from the snapshot (and notes role changes).
     pub(crate) fn rebuild_rows(&mut self) {
-        let rows = status_view::rows(&self.cluster, &self.snapshot);
-        let old: HashMap<&str, &NodeRow> = self.rows.iter().map(|r| (r.row.host.as_str(), r)).collect();
+        let rows = status_view::rows(&self.cluster, &self.live.snapshot);
+        let old: HashMap<&str, &NodeRow> = self.live.rows.iter().map(|r| (r.row.host.as_str(), r)).collect();
         let mut out = Vec::with_capacity(rows.len());
         let mut changes = Vec::new();
         for r in rows {
-            let view = self.snapshot.nodes.get(&r.host);
+            let view = self.live.snapshot.nodes.get(&r.host);
             let last_seen = view.and_then(|v| v.last_seen);
             let (mut changed_at, mut previous) = (None, None);
             if let Some(o) = old.get(r.host.as_str()) {
@@ -696,10 +678,10 @@ impl State {
                 kind,
             });
         }
-        self.rows = out;
+        self.live.rows = out;
         // Versions and the mixed-version window (R7).
         let mut versions: Vec<(Version, usize)> = Vec::new();
-        for v in self.snapshot.nodes.values() {
+        for v in self.live.snapshot.nodes.values() {
             let shown = if v.obs.reachable { Some(&v.obs) } else { v.last_good.as_ref() };
             if let Some(ver) = shown.and_then(|o| o.version.as_ref()) {
                 match versions.iter_mut().find(|(x, _)| x == ver) {
@@ -709,11 +691,11 @@ impl State {
             }
         }
         versions.sort_by(|a, b| a.0.cmp(&b.0));
-        self.versions = versions;
-        if self.versions.len() > 1 {
-            self.mixed_since.get_or_insert(self.now);
-        } else if !self.versions.is_empty() {
-            self.mixed_since = None;
+        self.live.versions = versions;
+        if self.live.versions.len() > 1 {
+            self.live.mixed_since.get_or_insert(self.now);
+        } else if !self.live.versions.is_empty() {
+            self.live.mixed_since = None;
         }
         for c in changes {
             self.push_log(Level::Info, format!("observed: {c}"));
@@ -724,12 +706,12 @@ impl State {
     /// Recomputes which rows pass the filter, keeping the selected node selected if it still does.
     pub(crate) fn refilter(&mut self) {
         let keep = self.selected_node().map(|r| r.row.host.clone());
-        let f = self.filter.text.trim().to_lowercase();
-        self.visible = (0..self.rows.len())
+        let f = self.ui.filter.text.trim().to_lowercase();
+        self.ui.visible = (0..self.live.rows.len())
             .filter(|&i| {
                 f.is_empty() || {
-                    let r = &self.rows[i];
-                    let step = self.node_steps.get(&r.row.host).map(|s| s.1.as_str()).unwrap_or("");
+                    let r = &self.live.rows[i];
+                    let step = self.live.node_steps.get(&r.row.host).map(|s| s.1.as_str()).unwrap_or("");
                     [
                         r.row.host.as_str(),
                         r.row.group.as_str(),
@@ -746,19 +728,19 @@ impl State {
                 }
             })
             .collect();
-        self.node_sel = keep
-            .and_then(|h| self.visible.iter().position(|&i| self.rows[i].row.host == h))
+        self.ui.node_sel = keep
+            .and_then(|h| self.ui.visible.iter().position(|&i| self.live.rows[i].row.host == h))
             .unwrap_or(0)
-            .min(self.visible.len().saturating_sub(1));
+            .min(self.ui.visible.len().saturating_sub(1));
     }
 
     /// Appends to the bounded log.
     pub(crate) fn push_log(&mut self, level: Level, text: String) {
         for line in crate::sanitize::lines(&text) {
-            self.log.push_back(LogEntry { at: self.now, level, text: line });
+            self.run.log.push_back(LogEntry { at: self.now, level, text: line });
         }
-        while self.log.len() > LOG_LINES {
-            self.log.pop_front();
+        while self.run.log.len() > LOG_LINES {
+            self.run.log.pop_front();
         }
     }
 
@@ -781,10 +763,10 @@ impl State {
             let who = who.split(',').next().unwrap_or(who);
             return format!("OBSERVER · {who} drives");
         }
-        if let Some((end, _)) = &self.run_end {
+        if let Some((end, _)) = &self.run.end {
             return format!("FINISHED: {}", end.as_str().to_uppercase());
         }
-        match self.stopping {
+        match self.ui.stopping {
             Stopping::AfterStep => return "STOPPING AFTER THIS STEP".into(),
             Stopping::Now => return "STOPPING NOW".into(),
             Stopping::No => {}
@@ -792,20 +774,20 @@ impl State {
         if self.question().is_some() {
             return "DECISION NEEDED".into();
         }
-        match self.pause {
+        match self.run.pause {
             PauseState::Paused(_) => return "PAUSED".into(),
             PauseState::Pausing => return "PAUSING AFTER THIS STEP".into(),
             PauseState::Running => {}
         }
-        if let Some(w) = &self.waiting {
+        if let Some(w) = &self.run.waiting {
             return if w.after { "CHECKING".into() } else { "WAITING AT GATE".into() };
         }
         if self.current().and_then(|c| self.step(c)).is_some_and(|s| s.state.is_running()) {
             return "RUNNING".into();
         }
-        if self.run_id.is_none() {
+        if self.run.id.is_none() {
             return "STARTING".into();
         }
-        if self.plan.is_none() { "PLANNING".into() } else { "RUNNING".into() }
+        if self.run.plan.is_none() { "PLANNING".into() } else { "RUNNING".into() }
     }
 }

@@ -24,10 +24,10 @@ pub fn available(state: &State, action: KeyAction) -> bool {
         return false;
     }
     match action {
-        KeyAction::Pause | KeyAction::PausePolicy => state.run_in_progress() && state.stopping == Stopping::No,
+        KeyAction::Pause | KeyAction::PausePolicy => state.run_in_progress() && state.ui.stopping == Stopping::No,
         KeyAction::Shell => state.selected_node().is_some(),
         KeyAction::Fault => state.rehearsal && state.selected_node().is_some(),
-        KeyAction::Back => !state.filter.text.is_empty() || state.plan_sel.is_some(),
+        KeyAction::Back => !state.ui.filter.text.is_empty() || state.ui.plan_sel.is_some(),
         _ => true,
     }
 }

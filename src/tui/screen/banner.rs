@@ -28,7 +28,7 @@ pub fn banner(state: &State) -> Option<(String, String, Style)> {
             t.warn,
         ));
     }
-    if let Some((end, msg)) = &state.run_end {
+    if let Some((end, msg)) = &state.run.end {
         let style = if *end == crate::run::events::RunEnd::Done { t.ok } else { t.fail };
         return Some((
             format!("Run finished: {} — {msg}", end.as_str().to_uppercase()),
@@ -36,7 +36,7 @@ pub fn banner(state: &State) -> Option<(String, String, Style)> {
             style,
         ));
     }
-    match state.stopping {
+    match state.ui.stopping {
         Stopping::AfterStep => {
             return Some((
                 "Stopping: the running step finishes and is journaled, then the run stops and rollpilot quits.".into(),
@@ -53,7 +53,7 @@ pub fn banner(state: &State) -> Option<(String, String, Style)> {
         }
         Stopping::No => {}
     }
-    match &state.pause {
+    match &state.run.pause {
         PauseState::Paused(reason) => {
             return Some((
                 format!("‖ PAUSED: {reason}"),
@@ -62,7 +62,7 @@ pub fn banner(state: &State) -> Option<(String, String, Style)> {
             ));
         }
         PauseState::Pausing => {
-            let second = if state.ctrl_c > 0 {
+            let second = if state.ui.ctrl_c > 0 {
                 "Ctrl-C again: stop now (the step goes on on its host, `resume` re-attaches) · p: cancel the pause"
             } else {
                 "p: cancel the pause"
@@ -71,7 +71,7 @@ pub fn banner(state: &State) -> Option<(String, String, Style)> {
         }
         PauseState::Running => {}
     }
-    if let Some(w) = &state.waiting {
+    if let Some(w) = &state.run.waiting {
         let left = mmss(w.left_secs(state.now));
         let (head, tail) = if w.after {
             (

@@ -40,7 +40,7 @@ pub fn layout(state: &State) -> Areas {
         Constraint::Length(1),
     ])
     .areas(area);
-    let rows = state.visible.len().max(1) as u16;
+    let rows = state.ui.visible.len().max(1) as u16;
     if area.width >= WIDE {
         let [left, separator, right] =
             Layout::horizontal([Constraint::Percentage(52), Constraint::Length(1), Constraint::Fill(1)]).areas(body);
@@ -62,8 +62,8 @@ pub fn layout(state: &State) -> Areas {
 pub fn node_window(state: &State) -> (usize, usize) {
     let a = layout(state);
     let h = a.nodes.height.saturating_sub(2) as usize;
-    let start = state.node_scroll.min(state.visible.len());
-    (start, (start + h).min(state.visible.len()))
+    let start = state.ui.node_scroll.min(state.ui.visible.len());
+    (start, (start + h).min(state.ui.visible.len()))
 }
 
 /// The help's inner size for a terminal: (text width, lines shown).

@@ -2,7 +2,7 @@
 //! quit dialog.
 
 use super::Effect;
-use super::keys::quit;
+use super::keys::{next_pause_policy, quit};
 use super::refresh_derived;
 use crate::plan::Level;
 use crate::run::events::{Answer, Command, QuestionKind};
@@ -15,11 +15,11 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 /// Shows a question: as the dialog, or under the quit dialog when that is open (it comes back
 /// when the quit dialog closes). The same question asked again replaces itself.
 pub(super) fn open_question(state: &mut State, q: crate::run::events::Question) {
-    let repeated = state.answered.contains(&q.id);
-    if state.waiting.as_ref().is_some_and(|w| w.step == q.step) {
-        state.waiting = None;
+    let repeated = state.ui.answered.contains(&q.id);
+    if state.run.waiting.as_ref().is_some_and(|w| w.step == q.step) {
+        state.run.waiting = None;
     }
-    state.filter_editing = false;
+    state.ui.filter_editing = false;
     let focus = default_focus(state, &q);
     let dialog = Modal::Question(Box::new(QuestionDialog {
         question: q,
@@ -30,10 +30,10 @@ pub(super) fn open_question(state: &mut State, q: crate::run::events::Question) 
         repeated,
         note: None,
     }));
-    if matches!(state.modal, Some(Modal::Quit { .. })) {
-        state.modal_under = Some(dialog);
+    if matches!(state.ui.modal, Some(Modal::Quit { .. })) {
+        state.ui.modal_under = Some(dialog);
     } else {
-        state.modal = Some(dialog);
+        state.ui.modal = Some(dialog);
     }
 }
 
@@ -48,27 +48,27 @@ fn default_focus(state: &State, q: &crate::run::events::Question) -> usize {
 
 /// After a question is answered: the next queued one, if any.
 fn next_question(state: &mut State) {
-    if let Some(q) = state.queued.pop_front() {
+    if let Some(q) = state.ui.queued.pop_front() {
         open_question(state, q);
     }
 }
 
 /// Keys in the quit dialog.
 pub(super) fn quit_dialog_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
-    let Some(Modal::Quit { focus }) = state.modal.as_mut() else { return vec![] };
+    let Some(Modal::Quit { focus }) = state.ui.modal.as_mut() else { return vec![] };
     let n = QuitChoice::ALL.len();
     match keymap::lookup_dialog(&ev) {
         Some(DialogAction::Next) => *focus = (*focus + 1) % n,
         Some(DialogAction::Prev) => *focus = (*focus + n - 1) % n,
-        Some(DialogAction::Safe) => state.modal = state.modal_under.take(),
+        Some(DialogAction::Safe) => state.ui.modal = state.ui.modal_under.take(),
         Some(DialogAction::Activate) => {
             let choice = QuitChoice::ALL[*focus];
             // Closing the quit question returns to the dialog it was opened from.
-            state.modal = state.modal_under.take();
+            state.ui.modal = state.ui.modal_under.take();
             return match choice {
                 QuitChoice::Stay => vec![Effect::Redraw],
                 QuitChoice::AfterStep => {
-                    state.stopping = Stopping::AfterStep;
+                    state.ui.stopping = Stopping::AfterStep;
                     state.push_log(
                         Level::Warning,
                         "quit: the run stops after the current step, then rollpilot quits".into(),
@@ -76,8 +76,8 @@ pub(super) fn quit_dialog_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
                     vec![Effect::Send(Command::Interrupt), Effect::Redraw]
                 }
                 QuitChoice::Now => {
-                    state.stopping = Stopping::Now;
-                    state.modal = None;
+                    state.ui.stopping = Stopping::Now;
+                    state.ui.modal = None;
                     state.push_log(Level::Warning, "quit: stopping now; a running step goes on on its host".into());
                     vec![Effect::Send(Command::InterruptNow), Effect::Redraw]
                 }
@@ -91,8 +91,8 @@ pub(super) fn quit_dialog_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
 /// Keys in a question dialog: the typed field first, else the dialog rule.
 pub(super) fn question_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
     let now = state.now;
-    let in_progress = state.run_in_progress() && state.stopping == Stopping::No;
-    let Some(Modal::Question(d)) = state.modal.as_mut() else { return vec![] };
+    let in_progress = state.run_in_progress() && state.ui.stopping == Stopping::No;
+    let Some(Modal::Question(d)) = state.ui.modal.as_mut() else { return vec![] };
     if now.as_millisecond() - d.shown_at.as_millisecond() < QUESTION_GUARD_MS {
         // Shown, never silently lost: the key may have been meant for what was there before.
         d.note = Some("key ignored: dialog just opened; press it again to answer this dialog".into());
@@ -169,18 +169,14 @@ pub(super) fn question_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
             }
             d.focus = 0;
         }
-        Some(DialogAction::Policy) => {
-            let next = state.pause_policy.next();
-            state.push_log(Level::Info, format!("pause policy {} requested", next.as_str()));
-            return vec![Effect::Send(Command::SetPolicy(next)), Effect::Redraw];
-        }
+        Some(DialogAction::Policy) => return next_pause_policy(state),
         Some(DialogAction::Quit) => {
             if !in_progress {
                 return quit(state);
             }
             // The quit question opens on top; closing it comes back here.
-            state.modal_under = state.modal.take();
-            state.modal = Some(Modal::Quit { focus: 0 });
+            state.ui.modal_under = state.ui.modal.take();
+            state.ui.modal = Some(Modal::Quit { focus: 0 });
         }
         None => return vec![],
     }
@@ -188,10 +184,10 @@ pub(super) fn question_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
 }
 
 fn answer(state: &mut State, i: usize, typed: Option<String>) -> Vec<Effect> {
-    let Some(Modal::Question(d)) = state.modal.take() else { return vec![] };
+    let Some(Modal::Question(d)) = state.ui.modal.take() else { return vec![] };
     let q = d.question;
     let Some(c) = q.choices.get(i) else { return vec![] };
-    state.answered.insert(q.id);
+    state.ui.answered.insert(q.id);
     state.push_log(
         Level::Info,
         format!(

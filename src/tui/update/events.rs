@@ -15,20 +15,20 @@ use crate::tui::state::*;
 fn apply_to_run(state: &mut State, e: &Event) {
     let Some(input) = Input::from_event(e) else { return };
     let now = state.now;
-    for change in state.run.apply(input) {
+    for change in state.run.machine.apply(input) {
         let MachineEffect::StepChanged { step, from, to } = change else { continue };
         match to {
             StepState::Running { .. } if !from.is_running() => {
-                state.timing.insert(step, StepTiming { started_at: Some(now), took_secs: None });
+                state.run.timing.insert(step, StepTiming { started_at: Some(now), took_secs: None });
             }
             StepState::Done => {
-                let Some(t) = state.timing.get_mut(&step) else { continue };
+                let Some(t) = state.run.timing.get_mut(&step) else { continue };
                 let Some(start) = t.started_at else { continue };
                 let took = (now.as_second() - start.as_second()).max(0);
                 t.took_secs = Some(took);
-                if let Some(sv) = state.run.step(&step) {
+                if let Some(sv) = state.run.machine.step(&step) {
                     let key = (sv.step.action.as_str().to_string(), state.kind_of(&sv.step));
-                    state.measured.entry(key).or_default().push(took);
+                    state.run.measured.entry(key).or_default().push(took);
                 }
             }
             _ => {}
@@ -46,34 +46,34 @@ pub(super) fn exec(state: &mut State, e: Event) -> Vec<Effect> {
                 Level::Info,
                 format!("{} run {run}; journal {}", if resumed { "resumed" } else { "started" }, journal.display()),
             );
-            state.run_id = Some(run);
-            state.journal = Some(journal);
-            state.resumed = resumed;
-            state.run_started = Some(started_at);
+            state.run.id = Some(run);
+            state.run.journal = Some(journal);
+            state.run.resumed = resumed;
+            state.run.started = Some(started_at);
             if let Some(m) = mixed_since {
-                state.mixed_since = Some(m);
+                state.live.mixed_since = Some(m);
             }
         }
         Event::Planned { plan, reason } => {
             let level = if reason.starts_with("R12") { Level::Warning } else { Level::Info };
             let (n, ph) = (plan.steps().count(), plan.phases.len());
             state.push_log(level, format!("plan: {reason} ({n} steps in {ph} phases)"));
-            if state.run_from.is_empty() {
-                state.run_from = plan.from_versions.clone();
+            if state.run.from.is_empty() {
+                state.run.from = plan.from_versions.clone();
             }
-            state.plan_reason = Some(reason);
-            state.plan = Some(*plan);
+            state.run.plan_reason = Some(reason);
+            state.run.plan = Some(*plan);
         }
         Event::Waiting { step, what, blocker, remaining } => {
             // The machine has already taken it: a step still running or checked waits on its checks.
             let after = state.step(&step).is_some_and(|s| {
                 matches!(s.state, StepState::Running { .. } | StepState::Checking { .. } | StepState::Failed { .. })
             });
-            let fresh = state.waiting.as_ref().is_none_or(|w| w.step != step || w.blocker != blocker);
+            let fresh = state.run.waiting.as_ref().is_none_or(|w| w.step != step || w.blocker != blocker);
             if fresh {
                 state.push_log(Level::Info, format!("waiting ({step}): {what}; blocked: {blocker}"));
             }
-            state.waiting = Some(WaitingView {
+            state.run.waiting = Some(WaitingView {
                 step,
                 what,
                 blocker,
@@ -84,24 +84,24 @@ pub(super) fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
         Event::GateOpen { step, what, facts } => {
             state.push_log(Level::Info, format!("gate holds ({step}): {what}: {facts}"));
-            if state.waiting.as_ref().is_some_and(|w| w.step == step) {
-                state.waiting = None;
+            if state.run.waiting.as_ref().is_some_and(|w| w.step == step) {
+                state.run.waiting = None;
             }
         }
         Event::Ask(q) => {
             state.push_log(Level::Info, format!("question: {}", q.title));
             if !state.quiet && state.question().is_none_or(|d| d.question.id != q.id) {
                 // An operator away from the screen must learn that the run waits for them.
-                state.attention =
+                state.ui.attention =
                     Some(attention_escapes(&format!("{}: decision needed: {}", state.cluster.name, q.title)));
             }
             let open = state.question().map(|d| d.question.id);
             match open {
                 // Never replace the dialog under the operator's keystroke: queue the new one.
                 Some(id) if id != q.id => {
-                    if !state.queued.iter().any(|x| x.id == q.id) {
+                    if !state.ui.queued.iter().any(|x| x.id == q.id) {
                         state.push_log(Level::Info, "queued: it is shown when the open dialog is answered".into());
-                        state.queued.push_back(q);
+                        state.ui.queued.push_back(q);
                     }
                 }
                 _ => open_question(state, q),
@@ -117,21 +117,21 @@ pub(super) fn exec(state: &mut State, e: Event) -> Vec<Effect> {
                     if attempt > 1 { format!(" (attempt {attempt})") } else { String::new() }
                 ),
             );
-            if state.waiting.as_ref().is_some_and(|w| w.step == step.id) {
-                state.waiting = None;
+            if state.run.waiting.as_ref().is_some_and(|w| w.step == step.id) {
+                state.run.waiting = None;
             }
             let out = output_entry(state, &step.id, &step.node);
             if attempt > 1 {
                 push_output_line(out, format!("── attempt {attempt} ──"));
             }
-            state.output_step = Some(step.id.clone());
-            state.output_scroll = None;
+            state.run.output_step = Some(step.id.clone());
+            state.ui.output_scroll = None;
         }
         Event::Output { step, node, text } => {
             let out = output_entry(state, &step, &node);
             append_output(out, &text);
-            if state.output_step.is_none() {
-                state.output_step = Some(step);
+            if state.run.output_step.is_none() {
+                state.run.output_step = Some(step);
             }
         }
         Event::StepFinished { step, outcome, exit } => {
@@ -148,8 +148,8 @@ pub(super) fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         }
         Event::StepDone { step } => {
             state.push_log(Level::Info, format!("{step} done"));
-            if state.waiting.as_ref().is_some_and(|w| w.step == step) {
-                state.waiting = None;
+            if state.run.waiting.as_ref().is_some_and(|w| w.step == step) {
+                state.run.waiting = None;
             }
         }
         Event::Note { level, text } => state.push_log(level, text),
@@ -161,30 +161,30 @@ pub(super) fn exec(state: &mut State, e: Event) -> Vec<Effect> {
         // The machine took the decision's effect on the step; the dialog logged the choice.
         Event::Decided { .. } => {}
         Event::Policy { pause, why } => {
-            state.pause_policy = pause;
+            state.run.pause_policy = pause;
             state.push_log(Level::Info, format!("pause policy {}: {why}", pause.as_str()));
         }
         Event::Paused { reason } => {
             state.push_log(Level::Info, format!("paused: {reason}"));
-            state.pause = PauseState::Paused(reason);
-            state.waiting = None;
+            state.run.pause = PauseState::Paused(reason);
+            state.run.waiting = None;
         }
         Event::Resumed => {
             state.push_log(Level::Info, "resumed".into());
-            state.pause = PauseState::Running;
-            state.ctrl_c = 0;
+            state.run.pause = PauseState::Running;
+            state.ui.ctrl_c = 0;
         }
         Event::Finished { end, message } => {
             let level = if end == crate::run::events::RunEnd::Done { Level::Info } else { Level::Warning };
             state.push_log(level, format!("run finished ({}): {message}", end.as_str()));
-            state.run_end = Some((end, message));
-            state.finished_at = Some(state.now);
-            state.waiting = None;
-            state.modal = None;
-            state.modal_under = None;
-            state.queued.clear();
-            state.pause = PauseState::Running;
-            if state.stopping != Stopping::No {
+            state.run.end = Some((end, message));
+            state.run.finished_at = Some(state.now);
+            state.run.waiting = None;
+            state.ui.modal = None;
+            state.ui.modal_under = None;
+            state.ui.queued.clear();
+            state.run.pause = PauseState::Running;
+            if state.ui.stopping != Stopping::No {
                 return vec![Effect::Quit, Effect::Redraw];
             }
         }
@@ -193,15 +193,19 @@ pub(super) fn exec(state: &mut State, e: Event) -> Vec<Effect> {
 }
 
 fn output_entry<'a>(state: &'a mut State, step: &str, node: &str) -> &'a mut StepOutput {
-    if !state.outputs.contains_key(step) {
-        while state.output_order.len() >= OUTPUT_STEPS {
-            if let Some(old) = state.output_order.pop_front() {
-                state.outputs.remove(&old);
+    if !state.run.outputs.contains_key(step) {
+        while state.run.output_order.len() >= OUTPUT_STEPS {
+            if let Some(old) = state.run.output_order.pop_front() {
+                state.run.outputs.remove(&old);
             }
         }
-        state.output_order.push_back(step.to_string());
+        state.run.output_order.push_back(step.to_string());
     }
-    state.outputs.entry(step.to_string()).or_insert_with(|| StepOutput { node: node.to_string(), ..Default::default() })
+    state
+        .run
+        .outputs
+        .entry(step.to_string())
+        .or_insert_with(|| StepOutput { node: node.to_string(), ..Default::default() })
 }
 
 fn cap_line(mut l: String) -> String {

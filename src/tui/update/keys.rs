@@ -31,15 +31,15 @@ pub(super) fn key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
             _ => vec![],
         };
     }
-    match &state.modal {
+    match &state.ui.modal {
         Some(Modal::Question(_)) => return question_key(state, ev),
         Some(Modal::Quit { .. }) => return quit_dialog_key(state, ev),
         None => {}
     }
-    if state.filter_editing {
+    if state.ui.filter_editing {
         return filter_key(state, ev);
     }
-    if state.overlay.is_some() {
+    if state.ui.overlay.is_some() {
         return overlay_key(state, ev);
     }
     let Some(action) = keymap::lookup(&ev) else { return vec![] };
@@ -53,7 +53,7 @@ fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
             // Never refuse silently: the operator may believe the key acted.
             let what = keymap::binding(action).map(|b| b.short).unwrap_or("that");
             let why = state.readonly.clone().unwrap_or_else(|| "another operator drives this run".into());
-            state.refused = Some(format!("refused: {what} ({why}; this screen only watches)"));
+            state.ui.refused = Some(format!("refused: {what} ({why}; this screen only watches)"));
             return vec![Effect::Redraw];
         }
         return vec![];
@@ -61,8 +61,8 @@ fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
     let redraw = vec![Effect::Redraw];
     match action {
         KeyAction::Help => {
-            state.overlay = Some(Overlay::Help);
-            state.help_scroll = 0;
+            state.ui.overlay = Some(Overlay::Help);
+            state.ui.help_scroll = 0;
         }
         KeyAction::Up => move_sel(state, -1),
         KeyAction::Down => move_sel(state, 1),
@@ -76,78 +76,74 @@ fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
         }
         KeyAction::Top => move_sel(state, i64::MIN / 2),
         KeyAction::Bottom => {
-            if state.focus == Pane::Output {
-                state.output_scroll = None;
+            if state.ui.focus == Pane::Output {
+                state.ui.output_scroll = None;
             } else {
                 move_sel(state, i64::MAX / 2)
             }
         }
         KeyAction::NextPane | KeyAction::PrevPane => {
             let order = [Pane::Nodes, Pane::Plan, Pane::Output];
-            let i = order.iter().position(|p| *p == state.focus).unwrap_or(0);
+            let i = order.iter().position(|p| *p == state.ui.focus).unwrap_or(0);
             let n = if action == KeyAction::NextPane { (i + 1) % 3 } else { (i + 2) % 3 };
-            state.focus = order[n];
-            if state.focus != Pane::Plan {
-                state.plan_sel = None;
+            state.ui.focus = order[n];
+            if state.ui.focus != Pane::Plan {
+                state.ui.plan_sel = None;
             }
         }
-        KeyAction::Details => match state.focus {
+        KeyAction::Details => match state.ui.focus {
             Pane::Nodes => {
                 if let Some(r) = state.selected_node() {
-                    state.overlay = Some(Overlay::Node(r.row.host.clone()));
+                    state.ui.overlay = Some(Overlay::Node(r.row.host.clone()));
                 }
             }
             Pane::Plan | Pane::Output => {
-                let id = if state.focus == Pane::Plan {
+                let id = if state.ui.focus == Pane::Plan {
                     state.selected_step_id().map(str::to_string)
                 } else {
                     state.shown_output().map(|(id, _)| id.to_string())
                 };
                 if let Some(id) = id {
-                    state.overlay = Some(Overlay::Step(id));
+                    state.ui.overlay = Some(Overlay::Step(id));
                 }
             }
         },
         KeyAction::Filter => {
-            state.focus = Pane::Nodes;
-            state.filter_editing = true;
+            state.ui.focus = Pane::Nodes;
+            state.ui.filter_editing = true;
         }
         KeyAction::Pause => {
-            return match state.pause {
+            return match state.run.pause {
                 PauseState::Running => {
-                    state.pause = PauseState::Pausing;
+                    state.run.pause = PauseState::Pausing;
                     state.push_log(Level::Info, "pause requested: the run pauses after the current step".into());
                     vec![Effect::Send(Command::Pause), Effect::Redraw]
                 }
                 _ => {
-                    state.pause = PauseState::Running;
-                    state.ctrl_c = 0;
+                    state.run.pause = PauseState::Running;
+                    state.ui.ctrl_c = 0;
                     state.push_log(Level::Info, "resume requested".into());
                     vec![Effect::Send(Command::Resume), Effect::Redraw]
                 }
             };
         }
-        KeyAction::PausePolicy => {
-            let next = state.pause_policy.next();
-            state.push_log(Level::Info, format!("pause policy {} requested", next.as_str()));
-            return vec![Effect::Send(Command::SetPolicy(next)), Effect::Redraw];
-        }
+        KeyAction::PausePolicy => return next_pause_policy(state),
         KeyAction::Shell => {
             if let Some(r) = state.selected_node() {
                 return vec![Effect::OpenShell(r.row.host.clone())];
             }
         }
-        KeyAction::Log => state.overlay = Some(Overlay::Log { scroll: None }),
+        KeyAction::Log => state.ui.overlay = Some(Overlay::Log { scroll: None }),
         // A rehearsal's fault key is taken by the loop that owns the twin (tui::app).
         KeyAction::Fault => {}
         KeyAction::Quit => return quit(state),
         KeyAction::Interrupt => return interrupt(state),
         KeyAction::Back => {
-            if !state.filter.text.is_empty() {
-                state.filter.clear();
+            if !state.ui.filter.text.is_empty() {
+                state.ui.filter.clear();
                 state.refilter();
             } else {
-                state.plan_sel = None;
+                state.ui.plan_sel = None;
             }
         }
     }
@@ -155,16 +151,24 @@ fn main_action(state: &mut State, action: KeyAction) -> Vec<Effect> {
     redraw
 }
 
+/// `P` (on the main screen and in a dialog): asks the executor for the next pause policy; the
+/// header changes when the executor confirms it.
+pub(super) fn next_pause_policy(state: &mut State) -> Vec<Effect> {
+    let next = state.run.pause_policy.next();
+    state.push_log(Level::Info, format!("pause policy {} requested", next.as_str()));
+    vec![Effect::Send(Command::SetPolicy(next)), Effect::Redraw]
+}
+
 /// `q`: quits at once when nothing runs, else asks first.
 pub(super) fn quit(state: &mut State) -> Vec<Effect> {
     if !state.run_in_progress() {
         return vec![Effect::Quit];
     }
-    if state.stopping != Stopping::No {
+    if state.ui.stopping != Stopping::No {
         state.push_log(Level::Info, "already stopping: waiting for the executor to stop".into());
         return vec![Effect::Redraw];
     }
-    state.modal = Some(Modal::Quit { focus: 0 });
+    state.ui.modal = Some(Modal::Quit { focus: 0 });
     vec![Effect::Redraw]
 }
 
@@ -172,15 +176,15 @@ fn interrupt(state: &mut State) -> Vec<Effect> {
     if !state.run_in_progress() {
         return vec![Effect::Quit];
     }
-    state.ctrl_c = state.ctrl_c.saturating_add(1);
-    match state.ctrl_c {
+    state.ui.ctrl_c = state.ui.ctrl_c.saturating_add(1);
+    match state.ui.ctrl_c {
         1 => {
             state.push_log(
                 Level::Warning,
                 "Ctrl-C: the run pauses after the current step; Ctrl-C again stops now (the step goes on on its host, `resume` re-attaches)".into(),
             );
-            if state.pause == PauseState::Running {
-                state.pause = PauseState::Pausing;
+            if state.run.pause == PauseState::Running {
+                state.run.pause = PauseState::Pausing;
                 vec![Effect::Send(Command::Pause), Effect::Redraw]
             } else {
                 vec![Effect::Redraw]
@@ -191,9 +195,9 @@ fn interrupt(state: &mut State) -> Vec<Effect> {
                 Level::Warning,
                 "Ctrl-C twice: stopping now; rollpilot quits when the executor has stopped".into(),
             );
-            state.stopping = Stopping::Now;
-            state.modal = None;
-            state.modal_under = None;
+            state.ui.stopping = Stopping::Now;
+            state.ui.modal = None;
+            state.ui.modal_under = None;
             vec![Effect::Send(Command::InterruptNow), Effect::Redraw]
         }
         _ => vec![Effect::Quit],
@@ -203,18 +207,18 @@ fn interrupt(state: &mut State) -> Vec<Effect> {
 fn overlay_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
     let action = keymap::lookup(&ev);
     let close = matches!(action, Some(KeyAction::Back | KeyAction::Quit | KeyAction::Details))
-        || matches!((&state.overlay, action), (Some(Overlay::Help), Some(KeyAction::Help)))
-        || matches!((&state.overlay, action), (Some(Overlay::Log { .. }), Some(KeyAction::Log)));
+        || matches!((&state.ui.overlay, action), (Some(Overlay::Help), Some(KeyAction::Help)))
+        || matches!((&state.ui.overlay, action), (Some(Overlay::Log { .. }), Some(KeyAction::Log)));
     if close {
-        state.overlay = None;
+        state.ui.overlay = None;
         return vec![Effect::Redraw];
     }
     let page = state.size.1.saturating_sub(4) as usize;
-    if matches!(state.overlay, Some(Overlay::Help)) {
+    if matches!(state.ui.overlay, Some(Overlay::Help)) {
         let (w, h) = help_viewport(state.size);
         let max_top = help_wrapped(state, w).len().saturating_sub(h);
-        let top = state.help_scroll.min(max_top);
-        state.help_scroll = match action {
+        let top = state.ui.help_scroll.min(max_top);
+        state.ui.help_scroll = match action {
             Some(KeyAction::Up) => top.saturating_sub(1),
             Some(KeyAction::Down) => (top + 1).min(max_top),
             Some(KeyAction::PageUp) => top.saturating_sub(h),
@@ -225,8 +229,8 @@ fn overlay_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
         };
         return vec![Effect::Redraw];
     }
-    let total = state.log.len();
-    if let Some(Overlay::Log { scroll }) = state.overlay.as_mut() {
+    let total = state.run.log.len();
+    if let Some(Overlay::Log { scroll }) = state.ui.overlay.as_mut() {
         let max_top = total.saturating_sub(page);
         let top = scroll.unwrap_or(max_top);
         let moved = match action {
@@ -241,18 +245,18 @@ fn overlay_key(state: &mut State, ev: KeyEvent) -> Vec<Effect> {
         *scroll = moved.and_then(|t| if t >= max_top { None } else { Some(t) });
         return vec![Effect::Redraw];
     }
-    if let (Some(Overlay::Node(node)), Some(KeyAction::Shell)) = (&state.overlay, action)
+    if let (Some(Overlay::Node(node)), Some(KeyAction::Shell)) = (&state.ui.overlay, action)
         && !state.is_observer()
     {
         return vec![Effect::OpenShell(node.clone())];
     }
     if action == Some(KeyAction::Help) {
-        state.overlay = Some(Overlay::Help);
-        state.help_scroll = 0;
+        state.ui.overlay = Some(Overlay::Help);
+        state.ui.help_scroll = 0;
         return vec![Effect::Redraw];
     }
     if action == Some(KeyAction::Log) {
-        state.overlay = Some(Overlay::Log { scroll: None });
+        state.ui.overlay = Some(Overlay::Log { scroll: None });
         return vec![Effect::Redraw];
     }
     vec![]

@@ -22,19 +22,19 @@ fn same_display(a: &[NodeRow], b: &[NodeRow]) -> bool {
 /// Takes a snapshot; redraws only when something shown changed.
 pub(super) fn snapshot(state: &mut State, snap: Snapshot) -> Vec<Effect> {
     let before = clock_signature(state);
-    let old_rows = std::mem::take(&mut state.rows);
-    let old_observed = state.snapshot.observed();
-    let (old_versions, old_mixed) = (state.versions.clone(), state.mixed_since);
-    state.rows = old_rows.clone();
-    state.snapshot = snap;
+    let old_rows = std::mem::take(&mut state.live.rows);
+    let old_observed = state.live.snapshot.observed();
+    let (old_versions, old_mixed) = (state.live.versions.clone(), state.live.mixed_since);
+    state.live.rows = old_rows.clone();
+    state.live.snapshot = snap;
     state.rebuild_rows();
-    let mut changed = !same_display(&old_rows, &state.rows)
-        || old_versions != state.versions
-        || old_mixed != state.mixed_since
+    let mut changed = !same_display(&old_rows, &state.live.rows)
+        || old_versions != state.live.versions
+        || old_mixed != state.live.mixed_since
         || clock_signature(state) != before;
     if state.is_observer() {
-        let observed = state.snapshot.observed();
-        if observed != old_observed || state.run.phases.is_empty() && state.plan_problem.is_none() {
+        let observed = state.live.snapshot.observed();
+        if observed != old_observed || state.run.machine.phases.is_empty() && state.run.plan_problem.is_none() {
             estimate_plan(state);
             changed = true;
         }
@@ -49,12 +49,12 @@ pub(super) fn snapshot(state: &mut State, snap: Snapshot) -> Vec<Effect> {
 
 /// Observer mode has no executor: show what remains as the planner sees the live cluster.
 fn estimate_plan(state: &mut State) {
-    if state.snapshot.nodes.is_empty() {
+    if state.live.snapshot.nodes.is_empty() {
         return;
     }
     // An estimate: a node that missed the latest probe counts with its last known values.
-    let mut observed = state.snapshot.observed();
-    for (name, v) in &state.snapshot.nodes {
+    let mut observed = state.live.snapshot.observed();
+    for (name, v) in &state.live.snapshot.nodes {
         if let (false, Some(good)) = (v.obs.reachable, &v.last_good) {
             observed.nodes.insert(name.clone(), good.clone());
         }
@@ -68,16 +68,16 @@ fn estimate_plan(state: &mut State) {
     };
     match plan::plan(&req) {
         Ok(p) => {
-            state.plan_problem = None;
+            state.run.plan_problem = None;
             // The estimate is a plan nothing happened to: the machine shows it as pending.
-            state.run = RunMachine::new();
-            state.run.apply(Input::Planned(&p));
-            state.plan = Some(p);
+            state.run.machine = RunMachine::new();
+            state.run.machine.apply(Input::Planned(&p));
+            state.run.plan = Some(p);
         }
         Err(r) => {
-            state.plan_problem = Some(r.to_string().trim().to_string());
-            state.run = RunMachine::new();
-            state.plan = None;
+            state.run.plan_problem = Some(r.to_string().trim().to_string());
+            state.run.machine = RunMachine::new();
+            state.run.plan = None;
         }
     }
 }
@@ -120,5 +120,5 @@ pub(super) fn node_steps(state: &mut State) {
         };
         out.insert(node.to_string(), v);
     }
-    state.node_steps = out;
+    state.live.node_steps = out;
 }

@@ -75,7 +75,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             fx
         }
         Action::Key(k) => {
-            let had = state.refused.take().is_some();
+            let had = state.ui.refused.take().is_some();
             let mut fx = keys::key(state, k);
             if had && !fx.contains(&Effect::Redraw) {
                 fx.push(Effect::Redraw);
@@ -93,7 +93,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
 pub(super) fn refresh_derived(state: &mut State) {
     live::node_steps(state);
     selection::rebuild_plan_rows(state);
-    if !state.filter.text.is_empty() {
+    if !state.ui.filter.text.is_empty() {
         state.refilter();
     }
     selection::keep_visible(state);

@@ -15,7 +15,7 @@ use ratatui::text::{Line, Span};
 pub fn versions_text(state: &State) -> String {
     let (target, down) = state.target_direction().unwrap_or((&state.cluster.target, false));
     let word = if down { "downgrade " } else { "" };
-    match state.versions.as_slice() {
+    match state.live.versions.as_slice() {
         [] => format!("{word}? → {target}"),
         [(v, _)] if v == target => format!("all on {target}"),
         [(v, _)] => format!("{word}{v} → {target}"),
@@ -54,11 +54,11 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         Span::styled(run_state, t.run_state),
     ];
     if let Some(lanes) = lanes_text(state)
-        && state.run_end.is_none()
+        && state.run.end.is_none()
     {
         l1.push(Span::styled(format!("  {lanes}"), t.current));
     } else if let Some(c) = state.current()
-        && state.run_end.is_none()
+        && state.run.end.is_none()
     {
         l1.push(Span::styled(format!("  {c}"), t.current));
     }
@@ -91,13 +91,13 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     if let Some(w) = state.window_text() {
         l2.push(Span::styled(format!(" · {w}"), t.warn));
     }
-    if state.pause_policy != crate::run::events::PausePolicy::Every {
-        l2.push(Span::styled(format!(" · pause: {}", state.pause_policy.as_str()), t.warn));
+    if state.run.pause_policy != crate::run::events::PausePolicy::Every {
+        l2.push(Span::styled(format!(" · pause: {}", state.run.pause_policy.as_str()), t.warn));
     }
     if let Some(m) = mixed_text(state) {
         l2.push(Span::styled(format!(" · mixed versions for {m} (R7)"), t.warn));
     }
-    if let Some(id) = &state.run_id {
+    if let Some(id) = &state.run.id {
         l2.push(Span::styled(format!(" · run {id}"), t.dim));
     }
     buf.set_line(area.x, area.y + 1, &Line::from(l2), area.width);

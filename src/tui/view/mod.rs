@@ -47,13 +47,13 @@ pub fn draw(state: &State, area: Rect, buf: &mut Buffer) {
         buf.set_string(a.separator.x, y, "│", state.theme.border);
     }
     status::render(state, a.status, buf);
-    if let Some(o) = &state.overlay {
+    if let Some(o) = &state.ui.overlay {
         overlay::render(state, o, area, buf);
     }
-    if let Some(super::state::Modal::Question(q)) = &state.modal_under {
+    if let Some(super::state::Modal::Question(q)) = &state.ui.modal_under {
         dialog::render_question(state, q, area, buf);
     }
-    match &state.modal {
+    match &state.ui.modal {
         Some(super::state::Modal::Question(q)) => dialog::render_question(state, q, area, buf),
         Some(super::state::Modal::Quit { focus }) => dialog::render_quit(state, *focus, area, buf),
         None => {}

@@ -48,7 +48,7 @@ impl Col {
 /// narrow, GROUP goes, and only then would the right edge cut anything.
 fn columns(state: &State, total: usize) -> Vec<(Col, usize)> {
     let (mut host, mut group, mut kind, mut role, mut version, mut sync, mut health) = (4, 5, 4, 4, 7, 4, 6);
-    for r in &state.rows {
+    for r in &state.live.rows {
         host = host.max(width(&r.row.host));
         group = group.max(width(&r.row.group));
         kind = kind.max(width(&r.kind));
@@ -141,17 +141,17 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         return;
     }
     let t = &state.theme;
-    let focused = state.focus == Pane::Nodes;
-    let total = state.rows.len();
+    let focused = state.ui.focus == Pane::Nodes;
+    let total = state.live.rows.len();
     let mut title = vec![Span::raw(format!(" Nodes ({total}) "))];
-    if state.filter_editing || !state.filter.text.is_empty() {
-        let cursor = if state.filter_editing { "▏" } else { "" };
+    if state.ui.filter_editing || !state.ui.filter.text.is_empty() {
+        let cursor = if state.ui.filter_editing { "▏" } else { "" };
         title.push(Span::styled(
-            format!("· filter /{}{cursor} ({} of {total}) ", state.filter.text, state.visible.len()),
+            format!("· filter /{}{cursor} ({} of {total}) ", state.ui.filter.text, state.ui.visible.len()),
             t.warn,
         ));
     }
-    if state.rows.iter().any(|r| r.row.stale) {
+    if state.live.rows.iter().any(|r| r.row.stale) {
         title.push(Span::styled("· * = last known value ", t.dim));
     }
     title_line(state, area, buf, title, focused);
@@ -169,13 +169,13 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         put(buf, x, area.y + 1, cw, col.title(), t.title);
         x = x.saturating_add(cw + 1);
     }
-    if state.rows.is_empty() {
+    if state.live.rows.is_empty() {
         if area.height > 2 {
             put(buf, area.x + 1, area.y + 2, area.width.saturating_sub(1), "no nodes in the config", t.dim);
         }
         return;
     }
-    if state.visible.is_empty() {
+    if state.ui.visible.is_empty() {
         if area.height > 2 {
             put(
                 buf,
@@ -194,8 +194,8 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         if y >= area.bottom() {
             break;
         }
-        let Some(r) = state.visible.get(vi).and_then(|&i| state.rows.get(i)) else { continue };
-        let selected = vi == state.node_sel;
+        let Some(r) = state.ui.visible.get(vi).and_then(|&i| state.live.rows.get(i)) else { continue };
+        let selected = vi == state.ui.node_sel;
         let row_area = Rect::new(area.x, y, area.width, 1);
         let sel_style =
             if selected { if focused { t.selected } else { t.selected_unfocused } } else { Style::default() };
@@ -215,7 +215,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         let version = r.row.version.clone().unwrap_or_else(|| "?".into());
         let health = if r.row.reachable { format!("{}{stale}", r.row.health) } else { "UNREACHABLE".into() };
         let (step_state, step_text) =
-            state.node_steps.get(&r.row.host).cloned().unwrap_or((StepState::Pending, "-".to_string()));
+            state.live.node_steps.get(&r.row.host).cloned().unwrap_or((StepState::Pending, "-".to_string()));
         let seen = state.seen(r);
         let cell = |col: Col| -> (String, Style) {
             match col {

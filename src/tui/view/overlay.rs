@@ -58,7 +58,7 @@ fn help(state: &State, area: Rect, buf: &mut Buffer) {
     let (w, h) = help_viewport((area.width, area.height));
     let lines = help_wrapped(state, w);
     let max_top = lines.len().saturating_sub(h);
-    let top = state.help_scroll.min(max_top);
+    let top = state.ui.help_scroll.min(max_top);
     let title = if max_top > 0 {
         format!("Help · keys · lines {}-{} of {} · j/k scroll", top + 1, (top + h).min(lines.len()), lines.len())
     } else {
@@ -69,7 +69,7 @@ fn help(state: &State, area: Rect, buf: &mut Buffer) {
 }
 
 fn log(state: &State, scroll: Option<usize>, area: Rect, buf: &mut Buffer) {
-    let inner = framed(state, area, buf, &format!("Log · {} entries", state.log.len()));
+    let inner = framed(state, area, buf, &format!("Log · {} entries", state.run.log.len()));
     let t = &state.theme;
     let h = inner.height as usize;
     let w = inner.width.saturating_sub(2) as usize;
@@ -88,7 +88,7 @@ fn log(state: &State, scroll: Option<usize>, area: Rect, buf: &mut Buffer) {
     match scroll {
         // Follow the end: the newest entries that fit, oldest of them first.
         None => {
-            for e in state.log.iter().rev() {
+            for e in state.run.log.iter().rev() {
                 let mut l = entry_lines(e);
                 if lines.len() + l.len() > h && !lines.is_empty() {
                     break;
@@ -100,7 +100,7 @@ fn log(state: &State, scroll: Option<usize>, area: Rect, buf: &mut Buffer) {
             lines.drain(..skip);
         }
         Some(top) => {
-            for e in state.log.iter().skip(top) {
+            for e in state.run.log.iter().skip(top) {
                 if lines.len() >= h {
                     break;
                 }
@@ -121,12 +121,12 @@ fn node(state: &State, name: &str, area: Rect, buf: &mut Buffer) {
             l.push((if i == 0 { x } else { format!("{:13}{x}", "") }, style));
         }
     };
-    let Some(r) = state.rows.iter().find(|r| r.row.host == name) else {
+    let Some(r) = state.live.rows.iter().find(|r| r.row.host == name) else {
         say("", "not in the cluster config".into(), t.dim);
         lines_into(buf, inner, &l, 0);
         return;
     };
-    let view = state.snapshot.nodes.get(name);
+    let view = state.live.snapshot.nodes.get(name);
     if let Some((g, n)) = state.cluster.node(name) {
         say("address", n.address.clone(), t.base);
         say(
@@ -232,7 +232,7 @@ fn step(state: &State, id: &str, area: Rect, buf: &mut Buffer) {
         say("marks", &m.join(", "), t.warn);
     }
     say("if it fails", &st.rollback, t.base);
-    if let Some(o) = state.outputs.get(id) {
+    if let Some(o) = state.run.outputs.get(id) {
         say("output", &format!("{} lines (output pane)", o.len()), t.dim);
     }
     lines_into(buf, inner, &l, 0);
