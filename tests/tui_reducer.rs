@@ -258,21 +258,12 @@ async fn a_question_arriving_under_the_quit_dialog_is_shown_when_it_closes() {
 
 #[tokio::test(start_paused = true)]
 async fn the_header_says_downgrade_and_typed_confirmations_say_why() {
-    use rollpilot::plan::{self, PlanRequest, RunContext};
     // The cluster runs 4.2.1 and the operator goes back to 4.2.0: the real planner's plan,
     // shown as the executor's Planned event would show it.
     let mut s = Tui::observe(Lab::with_versions(TERRACOTTA, "4.2.1", "4.2.0"), 160, 48, Theme::default_colors(), "x");
     s.state.observer_of = None;
     s.refresh().await;
-    let ctx = RunContext { downgrade_intended: true, ..Default::default() };
-    let observed = s.state.live.snapshot.observed();
-    let p = plan::plan(&PlanRequest {
-        cluster: &s.lab.cluster,
-        observed: &observed,
-        target: semver::Version::parse("4.2.0").unwrap(),
-        context: &ctx,
-    })
-    .unwrap();
+    let p = s.downgrade_plan("4.2.0");
     s.exec(Event::Planned { plan: Box::new(p.clone()), reason: "initial plan".into() });
     assert!(s.screen().contains("downgrade 4.2.1 → 4.2.0"), "{}", s.screen());
     let step = p.steps().find(|st| st.confirm == rollpilot::plan::Confirm::Typed).cloned();

@@ -294,6 +294,21 @@ impl Tui {
         self.state.step(id).unwrap_or_else(|| panic!("{id} not in the plan")).step.clone()
     }
 
+    /// The real planner's plan from the live cluster to `to`, a downgrade the operator
+    /// intends (`--to` below what runs).
+    pub fn downgrade_plan(&self, to: &str) -> rollpilot::plan::Plan {
+        use rollpilot::plan::{PlanRequest, RunContext};
+        let ctx = RunContext { downgrade_intended: true, ..Default::default() };
+        let observed = self.state.live.snapshot.observed();
+        rollpilot::plan::plan(&PlanRequest {
+            cluster: &self.lab.cluster,
+            observed: &observed,
+            target: semver::Version::parse(to).unwrap(),
+            context: &ctx,
+        })
+        .unwrap()
+    }
+
     /// Renders at the state's size.
     pub fn render(&self) -> Terminal<TestBackend> {
         let (w, h) = self.state.size;

@@ -2,7 +2,7 @@
 //! a pause, a stop, the end) or why this screen only watches. Its height shapes the layout.
 
 use crate::tui::state::{PauseState, State, Stopping};
-use crate::tui::text::{mmss, wrap};
+use crate::tui::text::{mmss, width as text_width, wrap};
 use ratatui::style::Style;
 
 /// The banner's two lines and its style, when there is something to say.
@@ -89,16 +89,37 @@ pub fn banner(state: &State) -> Option<(String, String, Style)> {
     None
 }
 
-/// The banner's lines at `width` columns: the head, then the rest wrapped on up to two lines.
+/// Lines of the banner's head at most: a long sentence (a window stop with its resume command,
+/// an observer's holder) wraps rather than losing its end at the right edge.
+const HEAD_LINES: usize = 4;
+/// Lines of the banner's second part at most.
+const TAIL_LINES: usize = 2;
+
+/// The banner's lines at `width` columns: the head (wrapped on up to [`HEAD_LINES`] lines when
+/// it does not fit on one), then the rest wrapped on up to [`TAIL_LINES`] lines.
 pub fn banner_lines(state: &State, width: u16) -> Vec<(String, Style)> {
     let Some((a, b, style)) = banner(state) else { return Vec::new() };
-    let mut out = vec![(format!(" {a}"), style)];
     let w = (width as usize).saturating_sub(3).max(1);
-    let wrapped = wrap(&b, w);
-    let n = wrapped.len();
-    for (i, l) in wrapped.into_iter().take(2).enumerate() {
-        let cut = i == 1 && n > 2;
-        out.push((format!("   {l}{}", if cut { " …" } else { "" }), state.theme.base));
+    let mut out = if text_width(&a) < width as usize {
+        vec![(format!(" {a}"), style)]
+    } else {
+        let head = at_most(&a, w, HEAD_LINES);
+        head.into_iter().enumerate().map(|(i, l)| (format!("{}{l}", if i == 0 { " " } else { "   " }), style)).collect()
+    };
+    for l in at_most(&b, w, TAIL_LINES) {
+        out.push((format!("   {l}"), state.theme.base));
     }
     out
+}
+
+/// `text` wrapped at `w` cells on at most `max` lines, the last one marked ` …` when more was cut.
+fn at_most(text: &str, w: usize, max: usize) -> Vec<String> {
+    let lines = wrap(text, w);
+    let n = lines.len();
+    lines
+        .into_iter()
+        .take(max)
+        .enumerate()
+        .map(|(i, l)| if i + 1 == max && n > max { format!("{l} …") } else { l })
+        .collect()
 }

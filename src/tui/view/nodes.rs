@@ -6,7 +6,7 @@
 use super::{put, title_line};
 use crate::tui::screen::layout::node_window;
 use crate::tui::state::{NodeRow, Pane, State, StepState};
-use crate::tui::text::width;
+use crate::tui::text::{truncate_middle, width};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -89,12 +89,27 @@ fn columns(state: &State, total: usize) -> Vec<(Col, usize)> {
         }
         set(&mut cols, c, w);
     }
-    let spare = total.saturating_sub(used(&cols));
-    for (c, w) in cols.iter_mut() {
-        if *c == Col::Step && *w >= STEP_MIN {
-            *w = (*w + spare).min(24);
+    // Room left goes first to a host name that was narrowed (it tells the rows apart), then
+    // to a narrowed group, then to the step column as wide as its texts; then long host and
+    // group names show whole, and the step column takes what remains. Host and group keep one
+    // cell free before the right edge, so a widened name never touches what is beside the table.
+    let step_text = state.live.node_steps.values().map(|(_, t)| width(t)).max().unwrap_or(0).clamp(STEP_MIN, 24);
+    let room = total.saturating_sub(used(&cols));
+    let mut spare = room.saturating_sub(1);
+    let grow = |cols: &mut Vec<(Col, usize)>, want: Col, cap: usize, spare: &mut usize| {
+        for (_, w) in cols.iter_mut().filter(|(c, w)| *c == want && (want != Col::Step || *w >= STEP_MIN)) {
+            let more = cap.saturating_sub(*w).min(*spare);
+            *w += more;
+            *spare -= more;
         }
-    }
+    };
+    grow(&mut cols, Col::Host, host.min(28), &mut spare);
+    grow(&mut cols, Col::Group, group.min(14), &mut spare);
+    grow(&mut cols, Col::Step, step_text, &mut spare);
+    grow(&mut cols, Col::Host, host, &mut spare);
+    grow(&mut cols, Col::Group, group, &mut spare);
+    let mut rest = spare + room.min(1);
+    grow(&mut cols, Col::Step, 24, &mut rest);
     cols
 }
 
@@ -217,9 +232,9 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         let (step_state, step_text) =
             state.live.node_steps.get(&r.row.host).cloned().unwrap_or((StepState::Pending, "-".to_string()));
         let seen = state.seen(r);
-        let cell = |col: Col| -> (String, Style) {
+        let cell = |col: Col, cw: usize| -> (String, Style) {
             match col {
-                Col::Host => (r.row.host.clone(), t.base),
+                Col::Host => (truncate_middle(&r.row.host, cw), t.base),
                 Col::Group => (r.row.group.clone(), t.dim),
                 Col::Kind => (r.kind.clone(), t.dim),
                 Col::Role => (format!("{}{stale}", r.row.role), stale_style(role_style)),
@@ -236,7 +251,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
                 break;
             }
             let cw = (cw as u16).min(right - x);
-            let (text, style) = cell(col);
+            let (text, style) = cell(col, cw as usize);
             put(buf, x, y, cw, &text, style.patch(sel_style));
             x = x.saturating_add(cw + 1);
         }
