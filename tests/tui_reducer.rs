@@ -839,3 +839,156 @@ async fn output_pane_after_a_resume_says_this_session_has_no_output_yet() {
     let screen = s.screen();
     assert!(screen.contains("no output in this session yet") && !screen.contains("no step has run yet"), "{screen}");
 }
+
+/// A question of `kind` as the executor asks it: the same titles and choices, safest first.
+fn question_of_kind(s: &mut Tui, kind: QuestionKind) -> Question {
+    let id = s.next_id();
+    let choice = |answer, label: &str, consequence: &str, typed| Choice {
+        answer,
+        label: label.into(),
+        consequence: consequence.into(),
+        typed,
+    };
+    let made = |title: &str, choices: Vec<Choice>| Question {
+        id,
+        step: "east/tc-east-2/install".into(),
+        kind,
+        title: title.into(),
+        lines: vec!["What happened, and what each choice does.".into()],
+        choices,
+        expected: "bigmemory-prod".into(),
+    };
+    let mut step = s.plan_step("east/tc-east-2/stop");
+    match kind {
+        QuestionKind::Confirm | QuestionKind::Typed | QuestionKind::Optional => {
+            step.confirm = match kind {
+                QuestionKind::Typed => rollpilot::plan::Confirm::Typed,
+                QuestionKind::Optional => rollpilot::plan::Confirm::Optional,
+                _ => rollpilot::plan::Confirm::Yes,
+            };
+            let q = confirm_question(id, &step, "bigmemory-prod");
+            assert_eq!(q.kind, kind);
+            q
+        }
+        QuestionKind::Failure => {
+            let step = s.plan_step("east/tc-east-2/install");
+            failure_question(id, &step, "install failed", "", Some("4.2.0"), "bigmemory-prod")
+        }
+        QuestionKind::InDoubt => made(
+            "east/tc-east-2/install is in doubt",
+            vec![
+                choice(Answer::Abort, "Stop here", "leave everything as it is", false),
+                choice(Answer::AcceptDone, "Accept as done", "record the step as done", false),
+                choice(Answer::Retry, "Run it again", "run install on tc-east-2 again", false),
+            ],
+        ),
+        QuestionKind::StaleLock => made(
+            "The lock of bigmemory-prod has expired",
+            vec![
+                choice(Answer::Abort, "Leave it", "exit without touching anything", false),
+                choice(Answer::BreakLock, "Break the lock", "remove their lock and take it", true),
+            ],
+        ),
+        QuestionKind::AfterRollback => made(
+            "tc-east-2 is back on 4.2.0",
+            vec![
+                choice(Answer::Abort, "Stop here", "end the run", false),
+                choice(Answer::Retry, "Try again", "plan again", false),
+            ],
+        ),
+    }
+}
+
+const KINDS: [QuestionKind; 7] = [
+    QuestionKind::Confirm,
+    QuestionKind::Typed,
+    QuestionKind::Optional,
+    QuestionKind::Failure,
+    QuestionKind::InDoubt,
+    QuestionKind::StaleLock,
+    QuestionKind::AfterRollback,
+];
+
+/// A run with a question of `kind` on screen, past the guard.
+async fn showing(kind: QuestionKind) -> (Tui, Question) {
+    let mut s = running().await;
+    let q = question_of_kind(&mut s, kind);
+    s.ask(q.clone());
+    s.wait(1).await;
+    (s, q)
+}
+
+/// The one key rule, in every kind of dialog: the safe choice is focused where the question is
+/// dangerous (else Proceed), Enter does what the focused choice says, `y` proceeds where
+/// something proceeds (asking for the name where it is typed) and says so where nothing does,
+/// Esc/n answer the safe choice of a cheap question and only move the focus to it otherwise, and
+/// `q` asks to quit on top of the dialog, which comes back when that question is closed.
+#[tokio::test(start_paused = true)]
+async fn the_key_rule_holds_in_every_dialog_kind() {
+    for kind in KINDS {
+        let answer =
+            |q: &Question, i: usize| Command::Answer { question: q.id, answer: q.choices[i].answer, typed: None };
+
+        // Focus, then Enter.
+        let (mut s, q) = showing(kind).await;
+        let dangerous = rollpilot::tui::update::dangerous(&s.state, &q);
+        let proceed = q.choices.iter().position(|c| c.answer == Answer::Proceed && !c.typed);
+        let focus = if dangerous { 0 } else { proceed.unwrap_or(0) };
+        assert_eq!(question_focus(&s), focus, "{kind:?}: focus when it opens");
+        assert!(
+            !matches!(
+                kind,
+                QuestionKind::Typed | QuestionKind::Failure | QuestionKind::InDoubt | QuestionKind::StaleLock
+            ) || focus == 0,
+            "{kind:?}: a dangerous question opens on the safe choice"
+        );
+        let fx = s.key(key(KeyCode::Enter));
+        if q.choices[focus].typed {
+            assert!(sends(&fx).is_empty(), "{kind:?}: a typed choice asks for the name first");
+        } else {
+            assert_eq!(sends(&fx), vec![answer(&q, focus)], "{kind:?}: Enter does what the focused choice says");
+        }
+
+        // y.
+        let (mut s, q) = showing(kind).await;
+        let fx = s.key(ch('y'));
+        match q.choices.iter().position(|c| c.answer == Answer::Proceed) {
+            Some(i) if q.choices[i].typed => {
+                assert!(sends(&fx).is_empty(), "{kind:?}: y on a typed Proceed sends nothing yet");
+                assert!(
+                    matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.typing.is_some() && d.focus == i),
+                    "{kind:?}: y opens the name field"
+                );
+            }
+            Some(i) => assert_eq!(sends(&fx), vec![answer(&q, i)], "{kind:?}: y proceeds"),
+            None => {
+                assert!(sends(&fx).is_empty(), "{kind:?}: nothing proceeds");
+                assert!(s.screen().contains("nothing here proceeds"), "{kind:?}: y says so:\n{}", s.screen());
+            }
+        }
+
+        // Esc and n.
+        for k in [key(KeyCode::Esc), ch('n')] {
+            let (mut s, q) = showing(kind).await;
+            s.key(key(KeyCode::Down));
+            let fx = s.key(k);
+            if matches!(kind, QuestionKind::Confirm | QuestionKind::Typed | QuestionKind::Optional) {
+                assert_eq!(sends(&fx), vec![answer(&q, 0)], "{kind:?}: {k:?} answers the safe choice");
+            } else {
+                assert!(sends(&fx).is_empty(), "{kind:?}: {k:?} never ends the run by itself");
+                assert_eq!(question_focus(&s), 0, "{kind:?}: {k:?} moves the focus to the safe choice");
+            }
+        }
+
+        // q over the dialog.
+        let (mut s, q) = showing(kind).await;
+        assert!(sends(&s.key(ch('q'))).is_empty());
+        assert!(matches!(s.state.ui.modal, Some(Modal::Quit { .. })), "{kind:?}: q asks to quit on top");
+        assert!(s.screen().contains("Stay"), "{kind:?}: the quit question is shown:\n{}", s.screen());
+        assert!(sends(&s.key(key(KeyCode::Esc))).is_empty());
+        assert!(
+            matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.question.id == q.id),
+            "{kind:?}: closing the quit question comes back to the dialog"
+        );
+    }
+}
