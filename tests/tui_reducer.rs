@@ -788,11 +788,18 @@ async fn read_only_watching_refuses_action_keys_with_a_visible_note() {
     let screen = s.screen();
     assert!(screen.contains("READ-ONLY: --readonly"), "{screen}");
     assert!(screen.lines().next().unwrap().contains("WATCHING (read-only)"), "{screen}");
-    for k in [ch('p'), ch('s')] {
-        let fx = s.key(k);
-        assert!(sends(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::OpenShell(_))), "{k:?}");
-        let bar = s.screen().lines().last().unwrap().to_string();
-        assert!(bar.contains("refused: "), "{bar}");
+    // Every key that would act (the keymap's driver keys), refused with a note naming it.
+    let acting: Vec<_> = keymap::MAIN.iter().filter(|b| b.scope == keymap::Scope::Driver).collect();
+    assert!(acting.len() >= 4, "pause, pause policy, shell, fault");
+    for b in acting {
+        for key in b.keys {
+            let mods = if key.ctrl { KeyModifiers::CONTROL } else { KeyModifiers::NONE };
+            let k = KeyEvent::new(key.code, mods);
+            let fx = s.key(k);
+            assert!(sends(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::OpenShell(_))), "{k:?}");
+            let bar = s.screen().lines().last().unwrap().to_string();
+            assert!(bar.contains(&format!("refused: {}", b.short)), "{k:?}: {bar}");
+        }
     }
     // The next key clears the note.
     s.key(key(KeyCode::Down));
