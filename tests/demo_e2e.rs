@@ -53,6 +53,29 @@ fn drive_to_the_end(tmux: &Tmux, key_for: impl Fn(&str) -> &'static str) -> (Str
     }
 }
 
+/// Presses `q`, waits for rollpilot to exit and the shell to print after it; returns the
+/// `EXIT=n` line and the screen then.
+fn quit_and_read_after(tmux: &Tmux, exit_file: &std::path::Path) -> (String, String) {
+    tmux.keys("q");
+    support::wait_until(Duration::from_secs(60), "rollpilot to exit", || exit_file.exists()).unwrap();
+    let exit = std::fs::read_to_string(exit_file).unwrap().trim().to_string();
+    support::wait_until(Duration::from_secs(10), "the shell to print after rollpilot", || {
+        tmux.screen().contains("rollpilot-exited")
+    })
+    .unwrap();
+    (exit, tmux.screen())
+}
+
+/// A simulated cluster left running by a test, stopped (and its directory removed) on drop.
+struct SimDown(String);
+
+impl Drop for SimDown {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_rollpilot")).args(["sim", "down", "--dir", &self.0]).output();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The row of `host` in the node table.
 fn row(screen: &str, host: &str) -> String {
     screen
@@ -87,14 +110,8 @@ fn demo_driven_with_y_only_reaches_finished_and_a_waiting_decision_rings() {
     let (fin, answered) = drive_to_the_end(&tmux, |_| "y");
     assert!(fin.lines().next().unwrap().contains("FINISHED: DONE"), "{fin}");
     assert!(answered >= 11, "one confirmation per node sequence and per failback: {answered}\n{fin}");
-    tmux.keys("q");
-    support::wait_until(Duration::from_secs(60), "rollpilot to exit", || exit_file.exists()).unwrap();
-    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "EXIT=0");
-    support::wait_until(Duration::from_secs(10), "the shell to print after rollpilot", || {
-        tmux.screen().contains("rollpilot-exited")
-    })
-    .unwrap();
-    let after = tmux.screen();
+    let (exit, after) = quit_and_read_after(&tmux, &exit_file);
+    assert_eq!(exit, "EXIT=0");
     assert!(after.contains("rollpilot: done: sim-bigmemory runs 4.2.1"), "{after}");
     assert!(after.contains(", lost 0"), "{after}");
 }
@@ -119,16 +136,10 @@ fn demo_in_tmux_driven_by_keys_to_the_end() {
     assert!(fin.contains("(declined)"), "the declined failback is shown: {fin}");
 
     // Quit: exit 0, the terminal restored, the data checked and the simulator gone.
-    tmux.keys("q");
-    support::wait_until(Duration::from_secs(60), "rollpilot to exit", || exit_file.exists()).unwrap();
-    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "EXIT=0");
-    support::wait_until(Duration::from_secs(10), "the shell to print after rollpilot", || {
-        tmux.screen().contains("rollpilot-exited")
-    })
-    .unwrap();
+    let (exit, after) = quit_and_read_after(&tmux, &exit_file);
+    assert_eq!(exit, "EXIT=0");
     assert_eq!(tmux.display("#{alternate_on}"), "0", "left the alternate screen");
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor visible again");
-    let after = tmux.screen();
     assert!(after.contains("rollpilot: done: sim-bigmemory runs 4.2.1"), "{after}");
     assert!(after.contains("data check: acknowledged") && after.contains(", lost 0"), "{after}");
     assert!(after.contains("cleaned up (every simulated process stopped"), "{after}");
@@ -143,14 +154,7 @@ fn a_second_operator_gets_the_read_only_observer_screen() {
     let run = |args: &[&str]| Command::new(bin).args(args).stdin(std::process::Stdio::null()).output().unwrap();
     let d = dir.to_string_lossy().into_owned();
     assert!(run(&["sim", "up", "--dir", d.as_str()]).status.success());
-    struct Down(String);
-    impl Drop for Down {
-        fn drop(&mut self) {
-            let _ =
-                Command::new(env!("CARGO_BIN_EXE_rollpilot")).args(["sim", "down", "--dir", self.0.as_str()]).output();
-        }
-    }
-    let _down = Down(d.clone());
+    let _down = SimDown(d.clone());
     let cfg = dir.join("cluster.toml");
     let src = std::fs::read_to_string(&cfg).unwrap().replace("gate = \"5m\"", "gate = \"2m\"");
     std::fs::write(&cfg, src).unwrap();
@@ -223,14 +227,8 @@ fn demo_with_a_small_budget_stops_at_a_safe_point_and_the_resume_finishes() {
     assert!(flat.contains("the time budget") && flat.contains("stopped here, safely"), "{screen}");
     assert!(flat.contains("continue with `rollpilot resume -c "), "the resume command is on screen:\n{screen}");
 
-    tmux.keys("q");
-    support::wait_until(Duration::from_secs(60), "rollpilot to exit", || exit_file.exists()).unwrap();
-    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "EXIT=5");
-    support::wait_until(Duration::from_secs(10), "the demo's closing lines", || {
-        tmux.screen().contains("rollpilot-exited")
-    })
-    .unwrap();
-    let after = tmux.screen();
+    let (exit, after) = quit_and_read_after(&tmux, &exit_file);
+    assert_eq!(exit, "EXIT=5");
     let field = |name: &str| {
         after
             .lines()
@@ -240,14 +238,7 @@ fn demo_with_a_small_budget_stops_at_a_safe_point_and_the_resume_finishes() {
     let resume = field("continue:");
     let dir = field("clean up:");
     let dir = dir.strip_prefix("rollpilot sim down --dir ").and_then(|d| d.split_whitespace().next()).unwrap();
-    struct Down(String);
-    impl Drop for Down {
-        fn drop(&mut self) {
-            let _ = Command::new(env!("CARGO_BIN_EXE_rollpilot")).args(["sim", "down", "--dir", &self.0]).output();
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _down = Down(dir.trim_matches('\'').to_string());
+    let _down = SimDown(dir.trim_matches('\'').to_string());
 
     // The resume, as printed (headless here, so it answers without a screen).
     let args = resume.strip_prefix("rollpilot ").unwrap_or_else(|| panic!("{resume}")).replace('\'', "");
