@@ -37,7 +37,7 @@ fn drive_to_the_end(tmux: &Tmux, key_for: impl Fn(&str) -> &'static str) -> (Str
         let s = tmux.screen();
         let header = s.lines().next().unwrap_or("").to_string();
         if header.contains("FINISHED") {
-            return (s, answered);
+            return (settled(tmux), answered);
         }
         let dialog = s.lines().find(|l| l.contains("╔ ")).map(str::to_string);
         match dialog {
@@ -51,6 +51,22 @@ fn drive_to_the_end(tmux: &Tmux, key_for: impl Fn(&str) -> &'static str) -> (Str
         }
         last = s;
     }
+}
+
+/// The screen once a redraw has finished: tmux may be read in the middle of one (the header
+/// already new, the rows below still the previous frame's), so it is read until it stays the
+/// same.
+fn settled(tmux: &Tmux) -> String {
+    let mut last = tmux.screen();
+    let mut now = String::new();
+    support::wait_until(Duration::from_secs(10), "the screen to settle", || {
+        now = tmux.screen();
+        let same = now == last;
+        last = now.clone();
+        same
+    })
+    .unwrap();
+    now
 }
 
 /// Presses `q`, waits for rollpilot to exit and the shell to print after it; returns the
@@ -110,6 +126,11 @@ fn demo_driven_with_y_only_reaches_finished_and_a_waiting_decision_rings() {
     let (fin, answered) = drive_to_the_end(&tmux, |_| "y");
     assert!(fin.lines().next().unwrap().contains("FINISHED: DONE"), "{fin}");
     assert!(answered >= 11, "one confirmation per node sequence and per failback: {answered}\n{fin}");
+    for h in HOSTS {
+        assert!(row(&fin, h).contains("4.2.1"), "{h} not on 4.2.1:\n{fin}");
+    }
+    let back = |a: &str, p: &str| row(&fin, a).contains("active") && row(&fin, p).contains("passive");
+    assert!(back("tc-east-1", "tc-east-2") && back("tc-west-1", "tc-west-2"), "the failbacks ran:\n{fin}");
     let (exit, after) = quit_and_read_after(&tmux, &exit_file);
     assert_eq!(exit, "EXIT=0");
     assert!(after.contains("rollpilot: done: sim-bigmemory runs 4.2.1"), "{after}");
