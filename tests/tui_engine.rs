@@ -72,7 +72,7 @@ async fn drive_with(
         if finished {
             break;
         }
-        if let Some(Modal::Question(d)) = &state.modal {
+        if let Some(Modal::Question(d)) = &state.ui.modal {
             let q = d.question.clone();
             dialogs.push(screen(&state));
             // An operator reads before pressing a key (the dialog ignores keys in its first moment).
@@ -88,7 +88,7 @@ async fn drive_with(
                 let want = choose(&q);
                 let target = q.choices.iter().position(|c| c.answer == want).expect("the choice is offered");
                 for _ in 0..q.choices.len() {
-                    match &state.modal {
+                    match &state.ui.modal {
                         Some(Modal::Question(d)) if d.focus != target => {
                             send(update(&mut state, key(KeyCode::Tab)));
                         }
@@ -229,12 +229,12 @@ async fn the_screen_shows_the_states_the_journal_replays() {
     let (state, _, end) = drive(&lab, |_| Answer::Retry).await;
     assert_eq!(end, RunEnd::Done);
     let (entries, _) = lab.journal();
-    assert_eq!(state.run.states(), RunMachine::replay(&entries).states());
+    assert_eq!(state.run.machine.states(), RunMachine::replay(&entries).states());
     let s = screen(&state);
     assert!(s.contains("install p2 attempt 2 (done)"), "{s}");
     // The step's details name the job of its latest attempt, as the engine started it.
     let mut state = state;
-    state.overlay = Some(rollpilot::tui::state::Overlay::Step("peers/p2/install".into()));
+    state.ui.overlay = Some(rollpilot::tui::state::Overlay::Step("peers/p2/install".into()));
     let s = screen(&state);
     assert!(s.contains("done, attempt 2, exit 0"), "{s}");
     assert!(s.contains("peers_p2_install-2"), "{s}");

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 async fn start_at(w: u16, h: u16) -> Tui {
     let mut s = Tui::drive(terracotta(), w, h, Theme::default_colors());
-    s.until("the plan", |st, _| st.run.progress.is_some()).await;
+    s.until("the plan", |st, _| st.run.machine.progress.is_some()).await;
     s.tick();
     s
 }
@@ -60,7 +60,7 @@ fn failure_question(
 }
 
 fn question_focus(s: &Tui) -> usize {
-    match &s.state.modal {
+    match &s.state.ui.modal {
         Some(Modal::Question(d)) => d.focus,
         other => panic!("no question open: {other:?}"),
     }
@@ -78,14 +78,14 @@ fn sends(fx: &[Effect]) -> Vec<Command> {
 #[tokio::test(start_paused = true)]
 async fn confirm_question_opens_with_proceed_focused_and_enter_proceeds() {
     let (mut s, id) = asked().await;
-    let Some(Modal::Question(d)) = &s.state.modal else { unreachable!() };
+    let Some(Modal::Question(d)) = &s.state.ui.modal else { unreachable!() };
     assert_eq!(d.question.choices[d.focus].answer, Answer::Proceed, "Enter proceeds, as the README says");
     assert!(s.screen().contains("The cluster fails over to"), "{}", s.screen());
     assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::AwaitingConfirmation);
     s.wait(1).await;
     let fx = s.key(key(KeyCode::Enter));
     assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
-    assert!(s.state.modal.is_none());
+    assert!(s.state.ui.modal.is_none());
     // The screen does not guess: the step is approved once the engine says it journaled that.
     assert_eq!(s.state.step("east/tc-east-1/stop").unwrap().state, StepState::AwaitingConfirmation);
     s.until("the decision", |_, e| matches!(e, Event::Decided { .. })).await;
@@ -119,7 +119,7 @@ async fn dangerous_steps_open_with_the_safe_choice_focused() {
     step.irreversible = true;
     let id = s.next_id();
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
-    let Some(Modal::Question(d)) = &s.state.modal else { panic!("no question") };
+    let Some(Modal::Question(d)) = &s.state.ui.modal else { panic!("no question") };
     assert_eq!(d.question.choices[d.focus].answer, Answer::Cancel, "irreversible: Cancel focused");
     s.wait(1).await;
     assert_eq!(
@@ -131,13 +131,13 @@ async fn dangerous_steps_open_with_the_safe_choice_focused() {
     step.confirm = rollpilot::plan::Confirm::Typed;
     let id = s.next_id();
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
-    let Some(Modal::Question(d)) = &s.state.modal else { panic!("no question") };
+    let Some(Modal::Question(d)) = &s.state.ui.modal else { panic!("no question") };
     assert_eq!(d.question.choices[d.focus].answer, Answer::Cancel, "typed: Cancel focused");
     assert!(s.screen().contains("Typing the cluster name is needed because"), "{}", s.screen());
     // `y` goes to the typed Proceed: it asks for the name and says why, nothing is sent yet.
     s.wait(1).await;
     assert!(sends(&s.key(ch('y'))).is_empty());
-    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.typing.is_some()));
+    assert!(matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.typing.is_some()));
     assert!(s.screen().contains("typing is needed because"), "{}", s.screen());
 }
 
@@ -186,7 +186,7 @@ async fn y_proceeds_in_every_confirm_dialog_and_n_or_esc_is_the_safe_choice() {
     assert_eq!(question_focus(&s), 2);
     assert!(sends(&s.key(ch('n'))).is_empty());
     assert_eq!(question_focus(&s), 0);
-    assert!(s.state.modal.is_some());
+    assert!(s.state.ui.modal.is_some());
 }
 
 #[tokio::test(start_paused = true)]
@@ -205,15 +205,15 @@ async fn q_in_a_dialog_asks_to_quit_on_top_and_closing_it_returns_to_the_dialog(
     s.wait(1).await;
     s.key(key(KeyCode::Left));
     assert!(sends(&s.key(ch('q'))).is_empty());
-    assert!(matches!(s.state.modal, Some(Modal::Quit { .. })));
+    assert!(matches!(s.state.ui.modal, Some(Modal::Quit { .. })));
     assert!(s.screen().contains("Quit rollpilot?"), "{}", s.screen());
     // Esc (Stay) closes the quit question: the same dialog, same focus, is back.
     s.key(key(KeyCode::Esc));
-    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.question.id == id && d.focus == 0));
+    assert!(matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.question.id == id && d.focus == 0));
     // Enter on "Stay" too.
     s.key(ch('q'));
     s.key(key(KeyCode::Enter));
-    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.question.id == id));
+    assert!(matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.question.id == id));
     let fx = s.key(ch('y'));
     assert_eq!(sends(&fx), vec![Command::Answer { question: id, answer: Answer::Proceed, typed: None }]);
 }
@@ -227,12 +227,12 @@ async fn a_new_question_waits_until_the_open_one_is_answered() {
     let second = s.next_id();
     s.ask(failure_question(second, &step, "install failed", "", Some("4.2.0"), "bigmemory-prod"));
     // The operator's keystroke goes to the dialog they were looking at.
-    let Some(Modal::Question(d)) = &s.state.modal else { panic!("no question") };
+    let Some(Modal::Question(d)) = &s.state.ui.modal else { panic!("no question") };
     assert_eq!((d.question.id, d.focus), (first, 0));
     let fx = s.key(key(KeyCode::Enter));
     assert_eq!(sends(&fx), vec![Command::Answer { question: first, answer: Answer::Cancel, typed: None }]);
     // Then the queued one, with its own guard.
-    let Some(Modal::Question(d)) = &s.state.modal else { panic!("the queued question is not shown") };
+    let Some(Modal::Question(d)) = &s.state.ui.modal else { panic!("the queued question is not shown") };
     assert_eq!(d.question.id, second);
     assert!(sends(&s.key(key(KeyCode::Enter))).is_empty(), "guarded: it just opened");
     s.wait(1).await;
@@ -240,39 +240,30 @@ async fn a_new_question_waits_until_the_open_one_is_answered() {
         sends(&s.key(key(KeyCode::Enter))),
         vec![Command::Answer { question: second, answer: Answer::Abort, typed: None }]
     );
-    assert!(s.state.modal.is_none());
+    assert!(s.state.ui.modal.is_none());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_question_arriving_under_the_quit_dialog_is_shown_when_it_closes() {
     let mut s = running().await;
     s.key(ch('q'));
-    assert!(matches!(s.state.modal, Some(Modal::Quit { .. })));
+    assert!(matches!(s.state.ui.modal, Some(Modal::Quit { .. })));
     let step = s.plan_step("east/tc-east-1/stop");
     let id = s.next_id();
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
-    assert!(matches!(s.state.modal, Some(Modal::Quit { .. })), "the quit question stays under the key");
+    assert!(matches!(s.state.ui.modal, Some(Modal::Quit { .. })), "the quit question stays under the key");
     s.key(key(KeyCode::Esc));
-    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.question.id == id));
+    assert!(matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.question.id == id));
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_header_says_downgrade_and_typed_confirmations_say_why() {
-    use rollpilot::plan::{self, PlanRequest, RunContext};
     // The cluster runs 4.2.1 and the operator goes back to 4.2.0: the real planner's plan,
     // shown as the executor's Planned event would show it.
     let mut s = Tui::observe(Lab::with_versions(TERRACOTTA, "4.2.1", "4.2.0"), 160, 48, Theme::default_colors(), "x");
     s.state.observer_of = None;
     s.refresh().await;
-    let ctx = RunContext { downgrade_intended: true, ..Default::default() };
-    let observed = s.state.snapshot.observed();
-    let p = plan::plan(&PlanRequest {
-        cluster: &s.lab.cluster,
-        observed: &observed,
-        target: semver::Version::parse("4.2.0").unwrap(),
-        context: &ctx,
-    })
-    .unwrap();
+    let p = s.downgrade_plan("4.2.0");
     s.exec(Event::Planned { plan: Box::new(p.clone()), reason: "initial plan".into() });
     assert!(s.screen().contains("downgrade 4.2.1 → 4.2.0"), "{}", s.screen());
     let step = p.steps().find(|st| st.confirm == rollpilot::plan::Confirm::Typed).cloned();
@@ -313,7 +304,7 @@ async fn typed_choice_requires_the_cluster_name() {
         s.key(key(KeyCode::Tab));
     }
     assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
-    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.typing.is_some()));
+    assert!(matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.typing.is_some()));
     assert!(s.screen().contains("Type the cluster name `bigmemory-prod`"), "{}", s.screen());
     // Empty or wrong text is refused locally.
     assert!(sends(&s.key(key(KeyCode::Enter))).is_empty());
@@ -325,7 +316,7 @@ async fn typed_choice_requires_the_cluster_name() {
     // Backspace, Esc back to the choices, then type it right.
     s.key(key(KeyCode::Backspace));
     s.key(key(KeyCode::Esc));
-    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.typing.is_none()));
+    assert!(matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.typing.is_none()));
     s.key(key(KeyCode::Enter));
     for c in "bigmemory-prod".chars() {
         s.key(ch(c));
@@ -347,7 +338,7 @@ async fn a_repeated_question_says_the_answer_was_refused() {
     s.exec(Event::Note { level: Level::Warning, text: "typed confirmation did not match".into() });
     let step = s.plan_step("east/tc-east-1/stop");
     s.ask(confirm_question(id, &step, "bigmemory-prod"));
-    assert!(matches!(&s.state.modal, Some(Modal::Question(d)) if d.repeated));
+    assert!(matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.repeated));
     assert!(s.screen().contains("previous answer was not accepted"));
 }
 
@@ -356,12 +347,12 @@ async fn ctrl_c_once_pauses_twice_stops_now() {
     let mut s = running().await;
     let fx = s.key(ctrl_c());
     assert_eq!(sends(&fx), vec![Command::Pause]);
-    assert_eq!(s.state.pause, PauseState::Pausing);
+    assert_eq!(s.state.run.pause, PauseState::Pausing);
     assert!(s.screen().contains("Pausing after the current step"));
     assert!(s.screen().contains("Ctrl-C again: stop now"));
     let fx = s.key(ctrl_c());
     assert_eq!(sends(&fx), vec![Command::InterruptNow]);
-    assert_eq!(s.state.stopping, Stopping::Now);
+    assert_eq!(s.state.ui.stopping, Stopping::Now);
     assert!(!fx.contains(&Effect::Quit), "the TUI waits for the executor to stop");
     let fx = s.exec(Event::Finished { end: RunEnd::Interrupted, message: "interrupted".into() });
     assert!(fx.contains(&Effect::Quit));
@@ -372,17 +363,17 @@ async fn q_mid_run_asks_and_after_finished_quits() {
     let mut s = running().await;
     let fx = s.key(ch('q'));
     assert!(!fx.contains(&Effect::Quit));
-    assert!(matches!(s.state.modal, Some(Modal::Quit { focus: 0 })));
+    assert!(matches!(s.state.ui.modal, Some(Modal::Quit { focus: 0 })));
     assert!(s.screen().contains("rollpilot resume -c config/terracotta.toml"), "{}", s.screen());
     // Enter on the focused (safe) choice stays.
     let fx = s.key(key(KeyCode::Enter));
-    assert!(sends(&fx).is_empty() && s.state.modal.is_none());
+    assert!(sends(&fx).is_empty() && s.state.ui.modal.is_none());
     // Quit after the step: Interrupt, then quit when the executor says it finished.
     s.key(ch('q'));
     s.key(key(KeyCode::Down));
     let fx = s.key(key(KeyCode::Enter));
     assert_eq!(sends(&fx), vec![Command::Interrupt]);
-    assert_eq!(s.state.stopping, Stopping::AfterStep);
+    assert_eq!(s.state.ui.stopping, Stopping::AfterStep);
     let fx = s.exec(Event::Finished { end: RunEnd::Interrupted, message: "interrupted; resume later".into() });
     assert!(fx.contains(&Effect::Quit));
 
@@ -394,20 +385,20 @@ async fn q_mid_run_asks_and_after_finished_quits() {
 #[tokio::test(start_paused = true)]
 async fn slash_filters_the_node_table() {
     let mut s = running().await;
-    assert_eq!(s.state.visible.len(), 8);
+    assert_eq!(s.state.ui.visible.len(), 8);
     s.key(ch('/'));
-    assert!(s.state.filter_editing);
+    assert!(s.state.ui.filter_editing);
     for c in "east".chars() {
         s.key(ch(c));
     }
-    let hosts: Vec<&str> = s.state.visible.iter().map(|&i| s.state.rows[i].row.host.as_str()).collect();
+    let hosts: Vec<&str> = s.state.ui.visible.iter().map(|&i| s.state.live.rows[i].row.host.as_str()).collect();
     assert_eq!(hosts, vec!["tc-east-1", "tc-east-2", "app-east-1", "wan-east"]);
     s.key(key(KeyCode::Enter));
-    assert!(!s.state.filter_editing);
+    assert!(!s.state.ui.filter_editing);
     assert!(s.screen().contains("filter /east (4 of 8)"), "{}", s.screen());
     // Esc clears it.
     s.key(key(KeyCode::Esc));
-    assert_eq!(s.state.visible.len(), 8);
+    assert_eq!(s.state.ui.visible.len(), 8);
     // Unreachable hosts can be found by that word.
     s.lab
         .world
@@ -421,20 +412,20 @@ async fn slash_filters_the_node_table() {
     for c in "unreach".chars() {
         s.key(ch(c));
     }
-    assert_eq!(s.state.visible.len(), 1);
+    assert_eq!(s.state.ui.visible.len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn p_toggles_pause_and_resume() {
     let mut s = running().await;
     assert_eq!(sends(&s.key(ch('p'))), vec![Command::Pause]);
-    assert_eq!(s.state.pause, PauseState::Pausing);
+    assert_eq!(s.state.run.pause, PauseState::Pausing);
     s.exec(Event::Paused { reason: "paused after the current step; resume when ready".into() });
-    assert!(matches!(s.state.pause, PauseState::Paused(_)));
+    assert!(matches!(s.state.run.pause, PauseState::Paused(_)));
     assert!(s.screen().contains("PAUSED"));
     assert_eq!(sends(&s.key(ch('p'))), vec![Command::Resume]);
     s.exec(Event::Resumed);
-    assert_eq!(s.state.pause, PauseState::Running);
+    assert_eq!(s.state.run.pause, PauseState::Running);
     assert_eq!(sends(&s.key(ch('p'))), vec![Command::Pause]);
 }
 
@@ -471,7 +462,7 @@ async fn output_is_stored_and_shown_clean() {
     s.exec(Event::StepStarted { step: Box::new(step.clone()), attempt: 1, job: String::new() });
     let nasty = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mred\u{1b}[0m line\nbell\u{7}here\n10%\r50%\r100%";
     s.exec(Event::Output { step: step.id.clone(), node: step.node.clone(), text: nasty.into() });
-    let out = &s.state.outputs[&step.id];
+    let out = &s.state.run.outputs[&step.id];
     assert_eq!(
         out.lines.iter().cloned().collect::<Vec<_>>(),
         vec!["\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mred\\x1b[0m line".to_string(), "bell\\x07here".to_string()]
@@ -479,7 +470,7 @@ async fn output_is_stored_and_shown_clean() {
     assert_eq!(out.line(2).unwrap(), "100%");
     // A line split across two events is joined.
     s.exec(Event::Output { step: step.id.clone(), node: step.node.clone(), text: " done\n".into() });
-    assert_eq!(s.state.outputs[&step.id].lines.back().unwrap(), "100% done");
+    assert_eq!(s.state.run.outputs[&step.id].lines.back().unwrap(), "100% done");
     let screen = s.screen();
     // The escapes are shown as text, never obeyed.
     assert!(screen.contains("\\x1b[31mred") && !screen.contains('\u{1b}') && !screen.contains('\u{7}'), "{screen}");
@@ -496,7 +487,7 @@ async fn huge_output_is_bounded() {
     }
     let long_line = "y".repeat(1_000_000);
     s.exec(Event::Output { step: step.id.clone(), node: step.node.clone(), text: long_line });
-    let out = &s.state.outputs[&step.id];
+    let out = &s.state.run.outputs[&step.id];
     assert!(out.lines.len() <= rollpilot::tui::state::OUTPUT_LINES);
     assert!(out.dropped > 0);
     assert!(out.partial.len() <= 4 * rollpilot::tui::state::LINE_MAX);
@@ -539,7 +530,7 @@ async fn stale_values_are_marked_and_details_say_why() {
         s.key(ch('j'));
     }
     s.key(key(KeyCode::Enter));
-    assert_eq!(s.state.overlay, Some(Overlay::Node("tc-west-2".into())));
+    assert_eq!(s.state.ui.overlay, Some(Overlay::Node("tc-west-2".into())));
     assert!(s.screen().contains("Connection timed out"), "{}", s.screen());
 }
 
@@ -556,10 +547,10 @@ async fn failover_shows_live_and_is_logged() {
     }
     s.wait(3).await;
     s.refresh().await;
-    let r = s.state.rows.iter().find(|r| r.row.host == "tc-east-2").unwrap();
+    let r = s.state.live.rows.iter().find(|r| r.row.host == "tc-east-2").unwrap();
     assert_eq!(r.row.role, "active");
     assert!(s.state.role_recently_changed(r));
-    assert!(s.state.log.iter().any(|e| e.text.contains("tc-east-2 is now active (was passive)")));
+    assert!(s.state.run.log.iter().any(|e| e.text.contains("tc-east-2 is now active (was passive)")));
 }
 
 #[tokio::test(start_paused = true)]
@@ -569,9 +560,9 @@ async fn release_events_are_ignored_and_help_comes_from_the_keymap() {
     k.kind = KeyEventKind::Release;
     assert!(s.key(k).is_empty());
     s.key(ch('?'));
-    assert_eq!(s.state.overlay, Some(Overlay::Help));
+    assert_eq!(s.state.ui.overlay, Some(Overlay::Help));
     let text =
-        rollpilot::tui::view::overlay::help_lines(&s.state).into_iter().map(|l| l.0).collect::<Vec<_>>().join("\n");
+        rollpilot::tui::screen::help::help_lines(&s.state).into_iter().map(|l| l.0).collect::<Vec<_>>().join("\n");
     for b in keymap::MAIN {
         assert!(text.contains(b.help), "help lacks {}", b.help);
     }
@@ -579,7 +570,7 @@ async fn release_events_are_ignored_and_help_comes_from_the_keymap() {
         assert!(text.contains(b.help));
     }
     s.key(key(KeyCode::Esc));
-    assert_eq!(s.state.overlay, None);
+    assert_eq!(s.state.ui.overlay, None);
 }
 
 #[tokio::test(start_paused = true)]
@@ -589,7 +580,7 @@ async fn too_small_keeps_q_and_ctrl_c() {
     assert!(s.screen().contains("too small"));
     assert!(s.key(ch('p')).is_empty());
     s.key(ch('q'));
-    assert!(matches!(s.state.modal, Some(Modal::Quit { .. })));
+    assert!(matches!(s.state.ui.modal, Some(Modal::Quit { .. })));
     s.act(Action::Resize(160, 48));
     s.key(key(KeyCode::Esc));
     assert_eq!(sends(&s.key(ctrl_c())), vec![Command::Pause]);
@@ -719,7 +710,11 @@ async fn counts_come_from_the_executor_and_a_moved_total_says_why() {
     s.exec(Event::Progress { done: 7, total: 31, why: Some("+1 step: tc-east-2 was stopped by someone".into()) });
     assert_eq!(s.state.progress(), (7, 31));
     assert!(
-        s.state.log.iter().any(|l| l.text.contains("progress 7/31 steps: +1 step: tc-east-2 was stopped by someone"))
+        s.state
+            .run
+            .log
+            .iter()
+            .any(|l| l.text.contains("progress 7/31 steps: +1 step: tc-east-2 was stopped by someone"))
     );
 }
 
@@ -750,7 +745,7 @@ async fn attempts_and_step_times_are_shown_and_the_eta_learns_from_measured_step
 #[tokio::test(start_paused = true)]
 async fn a_waiting_decision_rings_the_bell_and_notifies_unless_quiet() {
     let (s, _) = asked().await;
-    let a = s.state.attention.clone().expect("attention requested");
+    let a = s.state.ui.attention.clone().expect("attention requested");
     assert!(a.starts_with('\x07'), "{a:?}");
     assert!(a.contains("\x1b]9;bigmemory-prod: decision needed: "), "{a:?}");
     assert!(a.contains("\x1b]777;notify;rollpilot;bigmemory-prod: decision needed: "), "{a:?}");
@@ -768,7 +763,7 @@ async fn a_waiting_decision_rings_the_bell_and_notifies_unless_quiet() {
     let name = q.lab.cluster.name.clone();
     q.ask(confirm_question(id, &step, &name));
     assert!(q.state.question().is_some());
-    assert_eq!(q.state.attention, None);
+    assert_eq!(q.state.ui.attention, None);
 }
 
 #[tokio::test(start_paused = true)]
@@ -781,7 +776,7 @@ async fn the_header_counts_down_the_window_and_a_window_stop_says_why_and_how_to
     s.exec(Event::Finished { end: RunEnd::Window, message: msg.into() });
     let screen = s.screen();
     assert!(screen.contains("Run finished: WINDOW — the maintenance window ends in 12m"), "{screen}");
-    assert!(s.state.log.iter().any(|l| l.text.contains("continue with `rollpilot resume -c")));
+    assert!(s.state.run.log.iter().any(|l| l.text.contains("continue with `rollpilot resume -c")));
     assert_eq!(RunEnd::Window.exit_code(), 5);
 }
 
@@ -793,15 +788,22 @@ async fn read_only_watching_refuses_action_keys_with_a_visible_note() {
     let screen = s.screen();
     assert!(screen.contains("READ-ONLY: --readonly"), "{screen}");
     assert!(screen.lines().next().unwrap().contains("WATCHING (read-only)"), "{screen}");
-    for k in [ch('p'), ch('s')] {
-        let fx = s.key(k);
-        assert!(sends(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::OpenShell(_))), "{k:?}");
-        let bar = s.screen().lines().last().unwrap().to_string();
-        assert!(bar.contains("refused: "), "{bar}");
+    // Every key that would act (the keymap's driver keys), refused with a note naming it.
+    let acting: Vec<_> = keymap::MAIN.iter().filter(|b| b.scope == keymap::Scope::Driver).collect();
+    assert!(acting.len() >= 4, "pause, pause policy, shell, fault");
+    for b in acting {
+        for key in b.keys {
+            let mods = if key.ctrl { KeyModifiers::CONTROL } else { KeyModifiers::NONE };
+            let k = KeyEvent::new(key.code, mods);
+            let fx = s.key(k);
+            assert!(sends(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::OpenShell(_))), "{k:?}");
+            let bar = s.screen().lines().last().unwrap().to_string();
+            assert!(bar.contains(&format!("refused: {}", b.short)), "{k:?}: {bar}");
+        }
     }
     // The next key clears the note.
     s.key(key(KeyCode::Down));
-    assert!(s.state.refused.is_none());
+    assert!(s.state.ui.refused.is_none());
     // `top` allows the shell: it drives nothing of rollpilot's.
     s.state.shell_allowed = true;
     assert!(s.key(ch('s')).iter().any(|e| matches!(e, Effect::OpenShell(_))));
@@ -843,4 +845,157 @@ async fn output_pane_after_a_resume_says_this_session_has_no_output_yet() {
     });
     let screen = s.screen();
     assert!(screen.contains("no output in this session yet") && !screen.contains("no step has run yet"), "{screen}");
+}
+
+/// A question of `kind` as the executor asks it: the same titles and choices, safest first.
+fn question_of_kind(s: &mut Tui, kind: QuestionKind) -> Question {
+    let id = s.next_id();
+    let choice = |answer, label: &str, consequence: &str, typed| Choice {
+        answer,
+        label: label.into(),
+        consequence: consequence.into(),
+        typed,
+    };
+    let made = |title: &str, choices: Vec<Choice>| Question {
+        id,
+        step: "east/tc-east-2/install".into(),
+        kind,
+        title: title.into(),
+        lines: vec!["What happened, and what each choice does.".into()],
+        choices,
+        expected: "bigmemory-prod".into(),
+    };
+    let mut step = s.plan_step("east/tc-east-2/stop");
+    match kind {
+        QuestionKind::Confirm | QuestionKind::Typed | QuestionKind::Optional => {
+            step.confirm = match kind {
+                QuestionKind::Typed => rollpilot::plan::Confirm::Typed,
+                QuestionKind::Optional => rollpilot::plan::Confirm::Optional,
+                _ => rollpilot::plan::Confirm::Yes,
+            };
+            let q = confirm_question(id, &step, "bigmemory-prod");
+            assert_eq!(q.kind, kind);
+            q
+        }
+        QuestionKind::Failure => {
+            let step = s.plan_step("east/tc-east-2/install");
+            failure_question(id, &step, "install failed", "", Some("4.2.0"), "bigmemory-prod")
+        }
+        QuestionKind::InDoubt => made(
+            "east/tc-east-2/install is in doubt",
+            vec![
+                choice(Answer::Abort, "Stop here", "leave everything as it is", false),
+                choice(Answer::AcceptDone, "Accept as done", "record the step as done", false),
+                choice(Answer::Retry, "Run it again", "run install on tc-east-2 again", false),
+            ],
+        ),
+        QuestionKind::StaleLock => made(
+            "The lock of bigmemory-prod has expired",
+            vec![
+                choice(Answer::Abort, "Leave it", "exit without touching anything", false),
+                choice(Answer::BreakLock, "Break the lock", "remove their lock and take it", true),
+            ],
+        ),
+        QuestionKind::AfterRollback => made(
+            "tc-east-2 is back on 4.2.0",
+            vec![
+                choice(Answer::Abort, "Stop here", "end the run", false),
+                choice(Answer::Retry, "Try again", "plan again", false),
+            ],
+        ),
+    }
+}
+
+const KINDS: [QuestionKind; 7] = [
+    QuestionKind::Confirm,
+    QuestionKind::Typed,
+    QuestionKind::Optional,
+    QuestionKind::Failure,
+    QuestionKind::InDoubt,
+    QuestionKind::StaleLock,
+    QuestionKind::AfterRollback,
+];
+
+/// A run with a question of `kind` on screen, past the guard.
+async fn showing(kind: QuestionKind) -> (Tui, Question) {
+    let mut s = running().await;
+    let q = question_of_kind(&mut s, kind);
+    s.ask(q.clone());
+    s.wait(1).await;
+    (s, q)
+}
+
+/// The one key rule, in every kind of dialog: the safe choice is focused where the question is
+/// dangerous (else Proceed), Enter does what the focused choice says, `y` proceeds where
+/// something proceeds (asking for the name where it is typed) and says so where nothing does,
+/// Esc/n answer the safe choice of a cheap question and only move the focus to it otherwise, and
+/// `q` asks to quit on top of the dialog, which comes back when that question is closed.
+#[tokio::test(start_paused = true)]
+async fn the_key_rule_holds_in_every_dialog_kind() {
+    for kind in KINDS {
+        let answer =
+            |q: &Question, i: usize| Command::Answer { question: q.id, answer: q.choices[i].answer, typed: None };
+
+        // Focus, then Enter.
+        let (mut s, q) = showing(kind).await;
+        let dangerous = rollpilot::tui::update::dangerous(&s.state, &q);
+        let proceed = q.choices.iter().position(|c| c.answer == Answer::Proceed && !c.typed);
+        let focus = if dangerous { 0 } else { proceed.unwrap_or(0) };
+        assert_eq!(question_focus(&s), focus, "{kind:?}: focus when it opens");
+        assert!(
+            !matches!(
+                kind,
+                QuestionKind::Typed | QuestionKind::Failure | QuestionKind::InDoubt | QuestionKind::StaleLock
+            ) || focus == 0,
+            "{kind:?}: a dangerous question opens on the safe choice"
+        );
+        let fx = s.key(key(KeyCode::Enter));
+        if q.choices[focus].typed {
+            assert!(sends(&fx).is_empty(), "{kind:?}: a typed choice asks for the name first");
+        } else {
+            assert_eq!(sends(&fx), vec![answer(&q, focus)], "{kind:?}: Enter does what the focused choice says");
+        }
+
+        // y.
+        let (mut s, q) = showing(kind).await;
+        let fx = s.key(ch('y'));
+        match q.choices.iter().position(|c| c.answer == Answer::Proceed) {
+            Some(i) if q.choices[i].typed => {
+                assert!(sends(&fx).is_empty(), "{kind:?}: y on a typed Proceed sends nothing yet");
+                assert!(
+                    matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.typing.is_some() && d.focus == i),
+                    "{kind:?}: y opens the name field"
+                );
+            }
+            Some(i) => assert_eq!(sends(&fx), vec![answer(&q, i)], "{kind:?}: y proceeds"),
+            None => {
+                assert!(sends(&fx).is_empty(), "{kind:?}: nothing proceeds");
+                assert!(s.screen().contains("nothing here proceeds"), "{kind:?}: y says so:\n{}", s.screen());
+            }
+        }
+
+        // Esc and n.
+        for k in [key(KeyCode::Esc), ch('n')] {
+            let (mut s, q) = showing(kind).await;
+            s.key(key(KeyCode::Down));
+            let fx = s.key(k);
+            if matches!(kind, QuestionKind::Confirm | QuestionKind::Typed | QuestionKind::Optional) {
+                assert_eq!(sends(&fx), vec![answer(&q, 0)], "{kind:?}: {k:?} answers the safe choice");
+            } else {
+                assert!(sends(&fx).is_empty(), "{kind:?}: {k:?} never ends the run by itself");
+                assert_eq!(question_focus(&s), 0, "{kind:?}: {k:?} moves the focus to the safe choice");
+            }
+        }
+
+        // q over the dialog.
+        let (mut s, q) = showing(kind).await;
+        assert!(sends(&s.key(ch('q'))).is_empty());
+        assert!(matches!(s.state.ui.modal, Some(Modal::Quit { .. })), "{kind:?}: q asks to quit on top");
+        assert!(s.screen().contains("Stay"), "{kind:?}: the quit question is shown:\n{}", s.screen());
+        assert!(sends(&s.key(key(KeyCode::Esc))).is_empty());
+        assert!(
+            matches!(&s.state.ui.modal, Some(Modal::Question(d)) if d.question.id == q.id),
+            "{kind:?}: closing the quit question comes back to the dialog"
+        );
+    }
 }

@@ -89,10 +89,13 @@ fn readonly_shows_the_live_table_and_refuses_keys_that_would_act() {
     .unwrap_or_else(|e| panic!("{e}\n{}", tmux.screen()));
     let s = tmux.screen();
     assert!(s.lines().next().unwrap().contains("WATCHING (read-only)"), "{s}");
-    // `p` would pause a run: refused, and said so.
-    tmux.run(&["send-keys", "-t", "w", "p"]);
-    support::wait_until(Duration::from_secs(30), "the refusal note", || tmux.screen().contains("refused: pause"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", tmux.screen()));
+    // Every key that would act (pause, the pause policy, a shell, a fault) is refused, and said so.
+    for (key, short) in [("p", "pause"), ("P", "policy"), ("s", "shell"), ("x", "fault")] {
+        tmux.run(&["send-keys", "-t", "w", key]);
+        let note = format!("refused: {short}");
+        support::wait_until(Duration::from_secs(30), "the refusal note", || tmux.screen().contains(&note))
+            .unwrap_or_else(|e| panic!("{key}: {e}\n{}", tmux.screen()));
+    }
     tmux.run(&["send-keys", "-t", "w", "q"]);
     support::wait_until(Duration::from_secs(30), "rollpilot to exit", || exit_file.exists()).unwrap();
     assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "EXIT=0");

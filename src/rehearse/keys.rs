@@ -17,7 +17,7 @@ fn menu(node: &str) -> String {
 /// what to tell the operator), `None` when it goes to the reducer as usual.
 pub fn take(twin: Option<&Path>, pending: &mut Option<String>, state: &State, key: &KeyEvent) -> Option<String> {
     let twin = twin?;
-    if state.modal.is_some() || state.overlay.is_some() || state.filter_editing {
+    if state.ui.modal.is_some() || state.ui.overlay.is_some() || state.ui.filter_editing {
         *pending = None;
         return None;
     }

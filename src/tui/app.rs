@@ -154,9 +154,9 @@ pub async fn drive<S: Screen>(
     loop {
         // A waiting decision is drawn and announced at once, frame budget or not: the operator
         // must not miss the bell because a key or the end of the run came in the same frame.
-        if dirty && (state.attention.is_some() || last_draw.is_none_or(|t| t.elapsed() >= FRAME)) {
+        if dirty && (state.ui.attention.is_some() || last_draw.is_none_or(|t| t.elapsed() >= FRAME)) {
             screen.draw(&state)?;
-            if let Some(a) = state.attention.take() {
+            if let Some(a) = state.ui.attention.take() {
                 // A bell the terminal refuses is not worth stopping the run for.
                 let _ = screen.alert(&a);
             }
@@ -202,7 +202,7 @@ pub async fn drive<S: Screen>(
             }
             Wake::Exec(None) => {
                 events = None;
-                if state.run_end.is_none() && !state.is_observer() {
+                if state.run.end.is_none() && !state.is_observer() {
                     actions.push(Action::Notice {
                         level: Level::Warning,
                         text: format!(
@@ -210,7 +210,7 @@ pub async fn drive<S: Screen>(
                             state.config_path.display()
                         ),
                     });
-                    if state.stopping != super::state::Stopping::No {
+                    if state.ui.stopping != super::state::Stopping::No {
                         return Ok(None);
                     }
                 }
@@ -230,7 +230,7 @@ pub async fn drive<S: Screen>(
                             state.push_log(Level::Warning, "the executor no longer listens".into());
                         }
                     }
-                    Effect::Quit => return Ok(state.run_end.as_ref().map(|(e, _)| *e)),
+                    Effect::Quit => return Ok(state.run.end.as_ref().map(|(e, _)| *e)),
                     Effect::OpenShell(name) => {
                         let Some((_, node)) = cluster.node(&name) else { continue };
                         let mut cmd = shell(node);

@@ -6,13 +6,16 @@
 //! Architecture (rust-tui-codebases.md §8): one [`State`](state::State), one synchronous reducer
 //! [`update`](update::update) turning [`Action`](update::Action)s into state changes and
 //! [`Effect`](update::Effect)s, views that render from `&State` only, a keymap as data
-//! ([`keymap`]) from which help and the key bar are generated, and a thin async loop
+//! ([`keymap`]) from which help and the key bar are generated, what both the reducer and the
+//! views compute from the state without drawing ([`screen`]: layout, clock values, help text,
+//! which keys act), and a thin async loop
 //! ([`app`]) that drains executor events, throttles frames and redraws only on change. The TUI
 //! never touches SSH: it receives [`Event`](crate::run::events::Event)s and sends
 //! [`Command`](crate::run::events::Command)s.
 
 pub mod app;
 pub mod keymap;
+pub mod screen;
 pub mod state;
 pub mod terminal;
 pub mod text;

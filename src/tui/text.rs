@@ -64,6 +64,30 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// Cuts `s` to `max` columns by taking out its middle (`bigmem…east-1a-1`): host names of one
+/// fleet share their beginning and differ at the end, so both ends stay readable.
+pub fn truncate_middle(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max < 4 {
+        return truncate(s, max);
+    }
+    let tail_w = max / 2;
+    let head = truncate(s, max - tail_w);
+    let mut tail: Vec<char> = Vec::new();
+    let mut w = 0;
+    for c in s.chars().rev() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > tail_w {
+            break;
+        }
+        tail.push(c);
+        w += cw;
+    }
+    format!("{head}{}", tail.iter().rev().collect::<String>())
+}
+
 /// Wraps text into lines of at most `max` columns (by display width), breaking at spaces where
 /// possible and inside words that are longer than a line.
 pub fn wrap(s: &str, max: usize) -> Vec<String> {
@@ -126,6 +150,9 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(truncate("abc", 0), "");
+        assert_eq!(truncate_middle("bigmemory-prod-tc-east-1a-1", 12), "bigme…t-1a-1");
+        assert_eq!(truncate_middle("tc-east-1", 12), "tc-east-1");
+        assert_eq!(truncate_middle("abcdef", 3), "ab…");
     }
 
     #[test]

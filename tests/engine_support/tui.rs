@@ -140,8 +140,11 @@ impl Tui {
         s.started = None;
         for (name, v) in s.nodes.iter_mut() {
             v.probe_ms = 42;
-            v.last_seen =
-                if v.obs.reachable { Some(now) } else { self.state.snapshot.nodes.get(name).and_then(|p| p.last_seen) };
+            v.last_seen = if v.obs.reachable {
+                Some(now)
+            } else {
+                self.state.live.snapshot.nodes.get(name).and_then(|p| p.last_seen)
+            };
         }
         s
     }
@@ -201,7 +204,7 @@ impl Tui {
 
     /// The open question's id and the index of the choice `a`.
     fn choice(&self, a: Answer) -> (u64, usize) {
-        let Some(Modal::Question(d)) = &self.state.modal else { panic!("no question open:\n{}", self.screen()) };
+        let Some(Modal::Question(d)) = &self.state.ui.modal else { panic!("no question open:\n{}", self.screen()) };
         let i = d.question.choices.iter().position(|c| c.answer == a).unwrap_or_else(|| panic!("{a:?} not offered"));
         (d.question.id, i)
     }
@@ -211,13 +214,13 @@ impl Tui {
     pub async fn answer(&mut self, a: Answer) {
         self.wait(1).await;
         let (id, target) = self.choice(a);
-        while let Some(Modal::Question(d)) = &self.state.modal {
+        while let Some(Modal::Question(d)) = &self.state.ui.modal {
             if d.focus == target {
                 break;
             }
             self.key(key(KeyCode::Tab));
         }
-        let typed = match &self.state.modal {
+        let typed = match &self.state.ui.modal {
             Some(Modal::Question(d)) if d.question.choices[target].typed => Some(d.question.expected.clone()),
             _ => None,
         };
@@ -244,7 +247,7 @@ impl Tui {
                 Event::Ask(q) if q.step == id => return,
                 Event::StepStarted { step, .. } if step.id == id => return,
                 Event::Ask(_) => {
-                    if matches!(&self.state.modal, Some(Modal::Question(_))) {
+                    if matches!(&self.state.ui.modal, Some(Modal::Question(_))) {
                         self.answer(Answer::Proceed).await;
                     }
                 }
@@ -259,7 +262,7 @@ impl Tui {
         loop {
             let Some(e) = self.next().await else { panic!("the engine went away") };
             match &e {
-                Event::Ask(_) if matches!(&self.state.modal, Some(Modal::Question(_))) => {
+                Event::Ask(_) if matches!(&self.state.ui.modal, Some(Modal::Question(_))) => {
                     self.answer(Answer::Proceed).await;
                 }
                 Event::Finished { end, .. } => return *end,
@@ -289,6 +292,21 @@ impl Tui {
     /// A step as the engine planned it.
     pub fn plan_step(&self, id: &str) -> rollpilot::plan::Step {
         self.state.step(id).unwrap_or_else(|| panic!("{id} not in the plan")).step.clone()
+    }
+
+    /// The real planner's plan from the live cluster to `to`, a downgrade the operator
+    /// intends (`--to` below what runs).
+    pub fn downgrade_plan(&self, to: &str) -> rollpilot::plan::Plan {
+        use rollpilot::plan::{PlanRequest, RunContext};
+        let ctx = RunContext { downgrade_intended: true, ..Default::default() };
+        let observed = self.state.live.snapshot.observed();
+        rollpilot::plan::plan(&PlanRequest {
+            cluster: &self.lab.cluster,
+            observed: &observed,
+            target: semver::Version::parse(to).unwrap(),
+            context: &ctx,
+        })
+        .unwrap()
     }
 
     /// Renders at the state's size.

@@ -78,7 +78,8 @@ fn dialog_area(_state: &State, area: Rect) -> Rect {
 
 /// The widest a dialog may be: about 90% of a wide screen, all but a margin on a small one.
 fn max_width(area: Rect) -> u16 {
-    let w = if area.width >= super::WIDE { area.width * 9 / 10 } else { area.width.saturating_sub(4) };
+    let w =
+        if area.width >= crate::tui::screen::layout::WIDE { area.width * 9 / 10 } else { area.width.saturating_sub(4) };
     w.max(area.width.min(20))
 }
 
@@ -263,7 +264,7 @@ pub fn render_quit(state: &State, focus: usize, area: Rect, buf: &mut Buffer) {
         say(format!("Current step: {c}."), t.base);
     }
     if state.is_mixed() {
-        let since = super::header::mixed_text(state).unwrap_or_default();
+        let since = crate::tui::screen::clock::mixed_text(state).unwrap_or_default();
         say(
             format!(
                 "The cluster runs mixed versions (for {since}): a partly upgraded cluster is only a temporary state (R7)."

@@ -10,67 +10,14 @@ pub mod overlay;
 pub mod plan;
 pub mod status;
 
-use super::state::{MIN_HEIGHT, MIN_WIDTH, Overlay, State};
+use super::screen::layout::layout;
+use super::state::{MIN_HEIGHT, MIN_WIDTH, State};
 use super::text::{self, truncate};
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use std::fmt::Write;
-
-/// Where each part of the screen goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Areas {
-    /// Two header lines.
-    pub header: Rect,
-    /// The banner (gate countdown, pause, finished, observer); empty when there is none.
-    pub banner: Rect,
-    /// The node table (title line, column header, rows).
-    pub nodes: Rect,
-    /// The plan (title line, rows).
-    pub plan: Rect,
-    /// The running step's output (title line, lines).
-    pub output: Rect,
-    /// The latest log lines (wide screens only; empty otherwise).
-    pub notes: Rect,
-    /// The vertical separator between the columns (wide screens only).
-    pub separator: Rect,
-    /// The key bar.
-    pub status: Rect,
-}
-
-/// Screens at least this wide show two columns.
-pub const WIDE: u16 = 120;
-
-/// The layout for the state's terminal size.
-pub fn layout(state: &State) -> Areas {
-    let area = Rect::new(0, 0, state.size.0, state.size.1);
-    let banner_h = header::banner_lines(state, area.width).len() as u16;
-    let [header, banner, body, status] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Length(banner_h),
-        Constraint::Fill(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let rows = state.visible.len().max(1) as u16;
-    if area.width >= WIDE {
-        let [left, separator, right] =
-            Layout::horizontal([Constraint::Percentage(52), Constraint::Length(1), Constraint::Fill(1)]).areas(body);
-        let nodes_h = (rows + 2).min(left.height * 6 / 10).max(4.min(left.height));
-        let [nodes, output] = Layout::vertical([Constraint::Length(nodes_h), Constraint::Fill(1)]).areas(left);
-        let notes_h = 8.min(right.height / 3);
-        let [plan, notes] = Layout::vertical([Constraint::Fill(1), Constraint::Length(notes_h)]).areas(right);
-        Areas { header, banner, nodes, plan, output, notes, separator, status }
-    } else {
-        let nodes_h = (rows + 2).min(body.height / 2).max(3.min(body.height));
-        let out_h = (body.height / 4).max(3.min(body.height));
-        let [nodes, plan, output] =
-            Layout::vertical([Constraint::Length(nodes_h), Constraint::Fill(1), Constraint::Length(out_h)]).areas(body);
-        Areas { header, banner, nodes, plan, output, notes: Rect::default(), separator: Rect::default(), status }
-    }
-}
 
 /// Draws the whole screen from the state.
 pub fn render(state: &State, frame: &mut Frame) {
@@ -100,13 +47,13 @@ pub fn draw(state: &State, area: Rect, buf: &mut Buffer) {
         buf.set_string(a.separator.x, y, "│", state.theme.border);
     }
     status::render(state, a.status, buf);
-    if let Some(o) = &state.overlay {
+    if let Some(o) = &state.ui.overlay {
         overlay::render(state, o, area, buf);
     }
-    if let Some(super::state::Modal::Question(q)) = &state.modal_under {
+    if let Some(super::state::Modal::Question(q)) = &state.ui.modal_under {
         dialog::render_question(state, q, area, buf);
     }
-    match &state.modal {
+    match &state.ui.modal {
         Some(super::state::Modal::Question(q)) => dialog::render_question(state, q, area, buf),
         Some(super::state::Modal::Quit { focus }) => dialog::render_quit(state, *focus, area, buf),
         None => {}
@@ -148,37 +95,6 @@ fn too_small(state: &State, area: Rect, buf: &mut Buffer) {
         let x = area.x + area.width.saturating_sub(w) / 2;
         buf.set_stringn(x, y, l, area.width as usize, *s);
     }
-}
-
-/// Everything shown that changes with the clock alone. The reducer redraws on a tick only when
-/// this changes, so an idle screen is not redrawn.
-pub fn clock_signature(state: &State) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "{:?}|{:?}|{:?}|{:?}",
-        header::elapsed_text(state),
-        header::mixed_text(state),
-        state.eta_text(),
-        state.window_text()
-    );
-    if let Some(w) = &state.waiting {
-        let _ = write!(s, "|w{}", w.left_secs(state.now));
-    }
-    if state.size.0 >= MIN_WIDTH && state.size.1 >= MIN_HEIGHT {
-        let (start, end) = nodes::window(state);
-        for &i in state.visible.get(start..end).unwrap_or(&[]) {
-            if let Some(r) = state.rows.get(i) {
-                let _ = write!(s, "|{}{}", state.seen(r), u8::from(state.role_recently_changed(r)));
-            }
-        }
-    }
-    if let Some(Overlay::Node(n)) = &state.overlay
-        && let Some(r) = state.rows.iter().find(|r| &r.row.host == n)
-    {
-        let _ = write!(s, "|o{}", state.seen(r));
-    }
-    s
 }
 
 /// A pane's title line: `── Title ─────`, highlighted when the pane has the keyboard.

@@ -4,20 +4,13 @@
 //! cost what forty do.
 
 use super::{put, title_line};
+use crate::tui::screen::layout::node_window;
 use crate::tui::state::{NodeRow, Pane, State, StepState};
-use crate::tui::text::width;
+use crate::tui::text::{truncate_middle, width};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
-
-/// The rows of `visible` on screen: `[start, end)`.
-pub fn window(state: &State) -> (usize, usize) {
-    let a = super::layout(state);
-    let h = a.nodes.height.saturating_sub(2) as usize;
-    let start = state.node_scroll.min(state.visible.len());
-    (start, (start + h).min(state.visible.len()))
-}
 
 /// A column of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +48,7 @@ impl Col {
 /// narrow, GROUP goes, and only then would the right edge cut anything.
 fn columns(state: &State, total: usize) -> Vec<(Col, usize)> {
     let (mut host, mut group, mut kind, mut role, mut version, mut sync, mut health) = (4, 5, 4, 4, 7, 4, 6);
-    for r in &state.rows {
+    for r in &state.live.rows {
         host = host.max(width(&r.row.host));
         group = group.max(width(&r.row.group));
         kind = kind.max(width(&r.kind));
@@ -96,12 +89,27 @@ fn columns(state: &State, total: usize) -> Vec<(Col, usize)> {
         }
         set(&mut cols, c, w);
     }
-    let spare = total.saturating_sub(used(&cols));
-    for (c, w) in cols.iter_mut() {
-        if *c == Col::Step && *w >= STEP_MIN {
-            *w = (*w + spare).min(24);
+    // Room left goes first to a host name that was narrowed (it tells the rows apart), then
+    // to a narrowed group, then to the step column as wide as its texts; then long host and
+    // group names show whole, and the step column takes what remains. Host and group keep one
+    // cell free before the right edge, so a widened name never touches what is beside the table.
+    let step_text = state.live.node_steps.values().map(|(_, t)| width(t)).max().unwrap_or(0).clamp(STEP_MIN, 24);
+    let room = total.saturating_sub(used(&cols));
+    let mut spare = room.saturating_sub(1);
+    let grow = |cols: &mut Vec<(Col, usize)>, want: Col, cap: usize, spare: &mut usize| {
+        for (_, w) in cols.iter_mut().filter(|(c, w)| *c == want && (want != Col::Step || *w >= STEP_MIN)) {
+            let more = cap.saturating_sub(*w).min(*spare);
+            *w += more;
+            *spare -= more;
         }
-    }
+    };
+    grow(&mut cols, Col::Host, host.min(28), &mut spare);
+    grow(&mut cols, Col::Group, group.min(14), &mut spare);
+    grow(&mut cols, Col::Step, step_text, &mut spare);
+    grow(&mut cols, Col::Host, host, &mut spare);
+    grow(&mut cols, Col::Group, group, &mut spare);
+    let mut rest = spare + room.min(1);
+    grow(&mut cols, Col::Step, 24, &mut rest);
     cols
 }
 
@@ -148,17 +156,17 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         return;
     }
     let t = &state.theme;
-    let focused = state.focus == Pane::Nodes;
-    let total = state.rows.len();
+    let focused = state.ui.focus == Pane::Nodes;
+    let total = state.live.rows.len();
     let mut title = vec![Span::raw(format!(" Nodes ({total}) "))];
-    if state.filter_editing || !state.filter.text.is_empty() {
-        let cursor = if state.filter_editing { "▏" } else { "" };
+    if state.ui.filter_editing || !state.ui.filter.text.is_empty() {
+        let cursor = if state.ui.filter_editing { "▏" } else { "" };
         title.push(Span::styled(
-            format!("· filter /{}{cursor} ({} of {total}) ", state.filter.text, state.visible.len()),
+            format!("· filter /{}{cursor} ({} of {total}) ", state.ui.filter.text, state.ui.visible.len()),
             t.warn,
         ));
     }
-    if state.rows.iter().any(|r| r.row.stale) {
+    if state.live.rows.iter().any(|r| r.row.stale) {
         title.push(Span::styled("· * = last known value ", t.dim));
     }
     title_line(state, area, buf, title, focused);
@@ -176,13 +184,13 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         put(buf, x, area.y + 1, cw, col.title(), t.title);
         x = x.saturating_add(cw + 1);
     }
-    if state.rows.is_empty() {
+    if state.live.rows.is_empty() {
         if area.height > 2 {
             put(buf, area.x + 1, area.y + 2, area.width.saturating_sub(1), "no nodes in the config", t.dim);
         }
         return;
     }
-    if state.visible.is_empty() {
+    if state.ui.visible.is_empty() {
         if area.height > 2 {
             put(
                 buf,
@@ -195,14 +203,14 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         }
         return;
     }
-    let (start, end) = window(state);
+    let (start, end) = node_window(state);
     for (line, vi) in (start..end).enumerate() {
         let y = area.y + 2 + line as u16;
         if y >= area.bottom() {
             break;
         }
-        let Some(r) = state.visible.get(vi).and_then(|&i| state.rows.get(i)) else { continue };
-        let selected = vi == state.node_sel;
+        let Some(r) = state.ui.visible.get(vi).and_then(|&i| state.live.rows.get(i)) else { continue };
+        let selected = vi == state.ui.node_sel;
         let row_area = Rect::new(area.x, y, area.width, 1);
         let sel_style =
             if selected { if focused { t.selected } else { t.selected_unfocused } } else { Style::default() };
@@ -222,11 +230,11 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         let version = r.row.version.clone().unwrap_or_else(|| "?".into());
         let health = if r.row.reachable { format!("{}{stale}", r.row.health) } else { "UNREACHABLE".into() };
         let (step_state, step_text) =
-            state.node_steps.get(&r.row.host).cloned().unwrap_or((StepState::Pending, "-".to_string()));
+            state.live.node_steps.get(&r.row.host).cloned().unwrap_or((StepState::Pending, "-".to_string()));
         let seen = state.seen(r);
-        let cell = |col: Col| -> (String, Style) {
+        let cell = |col: Col, cw: usize| -> (String, Style) {
             match col {
-                Col::Host => (r.row.host.clone(), t.base),
+                Col::Host => (truncate_middle(&r.row.host, cw), t.base),
                 Col::Group => (r.row.group.clone(), t.dim),
                 Col::Kind => (r.kind.clone(), t.dim),
                 Col::Role => (format!("{}{stale}", r.row.role), stale_style(role_style)),
@@ -243,7 +251,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
                 break;
             }
             let cw = (cw as u16).min(right - x);
-            let (text, style) = cell(col);
+            let (text, style) = cell(col, cw as usize);
             put(buf, x, y, cw, &text, style.patch(sel_style));
             x = x.saturating_add(cw + 1);
         }

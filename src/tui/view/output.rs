@@ -14,14 +14,14 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         return;
     }
     let t = &state.theme;
-    let focused = state.focus == Pane::Output;
+    let focused = state.ui.focus == Pane::Output;
     let h = area.height.saturating_sub(1) as usize;
     let Some((id, out)) = state.shown_output() else {
         title_line(state, area, buf, vec![Span::raw(" Output ")], focused);
         if area.height > 1 {
             let msg = if state.is_observer() {
                 "observer mode: the driver's step output is not visible here"
-            } else if state.resumed {
+            } else if state.run.resumed {
                 "no output in this session yet"
             } else {
                 "no step has run yet"
@@ -32,11 +32,11 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     };
     let len = out.len();
     let max_top = len.saturating_sub(h);
-    let top = state.output_scroll.unwrap_or(max_top).min(max_top);
+    let top = state.ui.output_scroll.unwrap_or(max_top).min(max_top);
     // A step whose command has ended is "last: ID (exit N)"; a running one is just its id.
     let finished = state.step_finished(id);
     // The output of a step that has ended no longer grows: nothing to follow.
-    let pos = match state.output_scroll {
+    let pos = match state.ui.output_scroll {
         None if finished => String::new(),
         None => " · following".to_string(),
         Some(_) => format!(" · lines {}-{} of {len} · G: follow", top + 1, (top + h).min(len)),
@@ -69,10 +69,16 @@ pub fn render_notes(state: &State, area: Rect, buf: &mut Buffer) {
         return;
     }
     let t = &state.theme;
-    title_line(state, area, buf, vec![Span::raw(format!(" Log · {} entries · l: full log ", state.log.len()))], false);
+    title_line(
+        state,
+        area,
+        buf,
+        vec![Span::raw(format!(" Log · {} entries · l: full log ", state.run.log.len()))],
+        false,
+    );
     let h = area.height.saturating_sub(1) as usize;
-    let start = state.log.len().saturating_sub(h);
-    for (i, e) in state.log.iter().skip(start).enumerate() {
+    let start = state.run.log.len().saturating_sub(h);
+    for (i, e) in state.run.log.iter().skip(start).enumerate() {
         let y = area.y + 1 + i as u16;
         let (mark, style) = if e.level == Level::Warning { ("!", t.warn) } else { (" ", t.base) };
         let time = e.at.to_zoned(state.tz.clone()).strftime("%H:%M:%S").to_string();

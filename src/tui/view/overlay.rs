@@ -4,10 +4,10 @@
 use super::put;
 use crate::plan::Level;
 use crate::plan::render::markers;
-use crate::tui::keymap::{self, Scope};
-use crate::tui::state::{Overlay, State, StepState};
-use crate::tui::text::{width, wrap};
-use crate::tui::theme::ThemeKind;
+use crate::tui::screen::help::help_wrapped;
+use crate::tui::screen::layout::help_viewport;
+use crate::tui::state::{Overlay, State};
+use crate::tui::text::wrap;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -54,118 +54,11 @@ pub fn render(state: &State, o: &Overlay, area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// The rule every dialog follows, as the help and the README state it.
-pub const DIALOG_RULE: &[&str] = &[
-    "Proceed is focused, so Enter proceeds; the safe choice (Cancel, Abort) is focused instead",
-    "  when the step is dangerous: typed confirmations, failures, irreversible or downtime steps.",
-    "A key pressed in the first 0.4 s after a dialog opens is ignored, and the dialog says so.",
-    "A question that arrives while a dialog is open waits until that one is answered.",
-];
-
-/// The help text, generated from the keymap tables.
-pub fn help_lines(state: &State) -> Vec<(String, Style)> {
-    let t = &state.theme;
-    let mut out: Vec<(String, Style)> = Vec::new();
-    out.push(("Main screen".into(), t.title));
-    let kw = keymap::MAIN.iter().map(|b| keymap::keys_label(b.keys).chars().count()).max().unwrap_or(8);
-    for b in keymap::MAIN {
-        let keys = keymap::keys_label(b.keys);
-        let hidden = b.scope == Scope::Driver && state.is_observer();
-        let note = if hidden { "  (not in observer mode)" } else { "" };
-        out.push((format!("  {keys:kw$}  {}{note}", b.help), if hidden { t.dim } else { t.base }));
-    }
-    out.push((String::new(), t.base));
-    out.push(("Dialogs: one rule for every dialog".into(), t.title));
-    for line in DIALOG_RULE {
-        out.push((format!("  {line}"), t.base));
-    }
-    for b in keymap::DIALOG {
-        out.push((format!("  {:kw$}  {}", keymap::keys_label(b.keys), b.help), t.base));
-    }
-    out.push((String::new(), t.base));
-    out.push(("Typing (filter, cluster name)".into(), t.title));
-    for (k, what) in keymap::TEXT {
-        out.push((format!("  {k:kw$}  {what}"), t.base));
-    }
-    out.push((String::new(), t.base));
-    out.push(("Symbols".into(), t.title));
-    let states = [
-        StepState::Pending,
-        StepState::Waiting,
-        StepState::AwaitingConfirmation,
-        StepState::Approved,
-        StepState::Running { attempt: 1 },
-        StepState::Checking { attempt: 1 },
-        StepState::InDoubt { attempt: 1 },
-        StepState::Done,
-        StepState::Failed { attempt: 1, reason: crate::run::machine::Failure::Exit(Some(1)) },
-        StepState::Skipped,
-        StepState::RolledBack,
-    ];
-    let legend: Vec<String> = states.iter().map(|s| format!("{} {}", s.symbol(), s.word())).collect();
-    out.push((format!("  {}", legend.join("   ")), t.base));
-    out.push((
-        "  * value from an earlier probe (the host did not answer the latest one)   » current step".into(),
-        t.base,
-    ));
-    out.push((String::new(), t.base));
-    let theme = match state.theme.kind {
-        ThemeKind::Default => "colour theme (set NO_COLOR for monochrome)",
-        ThemeKind::Monochrome => "monochrome theme (NO_COLOR or TERM=dumb)",
-    };
-    out.push((format!("Theme: {theme}. Mouse capture is off: select text with the mouse as usual."), t.dim));
-    out
-}
-
-/// Where a wrapped help line continues: under the description column of a key line
-/// ("  k/↑  move up"), else two cells in from the line's own indent.
-fn continuation_indent(l: &str) -> usize {
-    let lead = l.len() - l.trim_start().len();
-    if lead == 0 {
-        return 2;
-    }
-    let rest = &l[lead..];
-    match rest.find("  ") {
-        Some(i) => {
-            let after = &rest[i..];
-            let spaces = after.len() - after.trim_start().len();
-            width(&l[..lead + i]) + spaces
-        }
-        None => lead + 2,
-    }
-}
-
-/// The help as drawn at `w` cells: long lines wrap instead of being cut.
-pub fn help_wrapped(state: &State, w: usize) -> Vec<(String, Style)> {
-    let mut out = Vec::new();
-    for (l, st) in help_lines(state) {
-        if width(&l) <= w {
-            out.push((l, st));
-            continue;
-        }
-        let indent = continuation_indent(&l).min(w / 2);
-        let lead = l.len() - l.trim_start().len();
-        let first = wrap(l.trim_start(), w.saturating_sub(lead).max(1));
-        let Some((head, tail)) = first.split_first() else { continue };
-        out.push((format!("{}{head}", " ".repeat(lead)), st));
-        let rest = tail.join(" ");
-        for x in wrap(&rest, w.saturating_sub(indent).max(1)) {
-            out.push((format!("{}{x}", " ".repeat(indent)), st));
-        }
-    }
-    out
-}
-
-/// The help's inner size for a terminal: (text width, lines shown).
-pub fn help_viewport(size: (u16, u16)) -> (usize, usize) {
-    (size.0.saturating_sub(6) as usize, size.1.saturating_sub(4) as usize)
-}
-
 fn help(state: &State, area: Rect, buf: &mut Buffer) {
     let (w, h) = help_viewport((area.width, area.height));
     let lines = help_wrapped(state, w);
     let max_top = lines.len().saturating_sub(h);
-    let top = state.help_scroll.min(max_top);
+    let top = state.ui.help_scroll.min(max_top);
     let title = if max_top > 0 {
         format!("Help · keys · lines {}-{} of {} · j/k scroll", top + 1, (top + h).min(lines.len()), lines.len())
     } else {
@@ -176,7 +69,7 @@ fn help(state: &State, area: Rect, buf: &mut Buffer) {
 }
 
 fn log(state: &State, scroll: Option<usize>, area: Rect, buf: &mut Buffer) {
-    let inner = framed(state, area, buf, &format!("Log · {} entries", state.log.len()));
+    let inner = framed(state, area, buf, &format!("Log · {} entries", state.run.log.len()));
     let t = &state.theme;
     let h = inner.height as usize;
     let w = inner.width.saturating_sub(2) as usize;
@@ -195,7 +88,7 @@ fn log(state: &State, scroll: Option<usize>, area: Rect, buf: &mut Buffer) {
     match scroll {
         // Follow the end: the newest entries that fit, oldest of them first.
         None => {
-            for e in state.log.iter().rev() {
+            for e in state.run.log.iter().rev() {
                 let mut l = entry_lines(e);
                 if lines.len() + l.len() > h && !lines.is_empty() {
                     break;
@@ -207,7 +100,7 @@ fn log(state: &State, scroll: Option<usize>, area: Rect, buf: &mut Buffer) {
             lines.drain(..skip);
         }
         Some(top) => {
-            for e in state.log.iter().skip(top) {
+            for e in state.run.log.iter().skip(top) {
                 if lines.len() >= h {
                     break;
                 }
@@ -228,12 +121,12 @@ fn node(state: &State, name: &str, area: Rect, buf: &mut Buffer) {
             l.push((if i == 0 { x } else { format!("{:13}{x}", "") }, style));
         }
     };
-    let Some(r) = state.rows.iter().find(|r| r.row.host == name) else {
+    let Some(r) = state.live.rows.iter().find(|r| r.row.host == name) else {
         say("", "not in the cluster config".into(), t.dim);
         lines_into(buf, inner, &l, 0);
         return;
     };
-    let view = state.snapshot.nodes.get(name);
+    let view = state.live.snapshot.nodes.get(name);
     if let Some((g, n)) = state.cluster.node(name) {
         say("address", n.address.clone(), t.base);
         say(
@@ -339,7 +232,7 @@ fn step(state: &State, id: &str, area: Rect, buf: &mut Buffer) {
         say("marks", &m.join(", "), t.warn);
     }
     say("if it fails", &st.rollback, t.base);
-    if let Some(o) = state.outputs.get(id) {
+    if let Some(o) = state.run.outputs.get(id) {
         say("output", &format!("{} lines (output pane)", o.len()), t.dim);
     }
     lines_into(buf, inner, &l, 0);

@@ -3,35 +3,13 @@
 
 use super::{put, title_line};
 use crate::plan::render::markers;
+use crate::tui::screen::detail::{DETAIL_INDENT, detail_text};
 use crate::tui::state::{Pane, PlanRow, State, StepState, StepView};
-use crate::tui::text::{mmss, truncate, wrap};
+use crate::tui::text::{mmss, wrap};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-
-/// Indent of the expanded lines under the current step.
-const DETAIL_INDENT: usize = 6;
-
-/// The expanded lines of the current step at the plan pane's width: the summary (up to three
-/// lines) and why it comes now.
-pub fn detail_text(state: &State, s: &StepView) -> Vec<(String, bool)> {
-    let w = (super::layout(state).plan.width as usize).saturating_sub(DETAIL_INDENT + 1).max(10);
-    let mut out: Vec<(String, bool)> = wrap(&s.step.summary, w).into_iter().take(3).map(|l| (l, false)).collect();
-    if let Some(first) = wrap(&format!("why: {}", s.step.reason), w).into_iter().next() {
-        let cut = format!("why: {}", s.step.reason).len() > first.len();
-        out.push((if cut { truncate(&format!("{first} …"), w) } else { first }, true));
-    }
-    out
-}
-
-/// How many expanded lines the current step gets (the reducer lays the rows out with it).
-pub fn detail_lines(state: &State) -> usize {
-    match state.current().and_then(|c| state.step(c)) {
-        Some(s) => detail_text(state, s).len(),
-        None => 0,
-    }
-}
 
 fn state_style(state: &State, s: StepState) -> Style {
     let t = &state.theme;
@@ -53,10 +31,10 @@ pub fn step_time(state: &State, sv: &StepView) -> Option<String> {
         return Some(format!("took {}", mmss(took)));
     }
     let start = timing.started_at?;
-    if sv.state.is_final() || state.run_end.is_some() && !sv.state.is_running() {
+    if sv.state.is_final() || state.run.end.is_some() && !sv.state.is_running() {
         return None;
     }
-    let end = state.finished_at.unwrap_or(state.now);
+    let end = state.run.finished_at.unwrap_or(state.now);
     Some(mmss(end.as_second() - start.as_second()))
 }
 
@@ -70,24 +48,24 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let mut title = vec![Span::raw(format!(" Plan · {done}/{total} steps done "))];
     if state.is_observer() {
         title.push(Span::styled("· estimated from the live cluster ", t.dim));
-    } else if let Some(r) = &state.plan_reason
+    } else if let Some(r) = &state.run.plan_reason
         && crate::plan::Reason::parse(r).is(crate::plan::Rule::Drift)
     {
         title.push(Span::styled("· re-planned (R12 drift, see log) ", t.warn));
     }
-    title_line(state, area, buf, title, state.focus == Pane::Plan);
+    title_line(state, area, buf, title, state.ui.focus == Pane::Plan);
     let body = Rect::new(area.x, area.y + 1, area.width, area.height.saturating_sub(1));
     if body.height == 0 {
         return;
     }
-    if state.plan_rows.is_empty() {
-        let msg = if let Some(p) = &state.plan_problem {
+    if state.ui.plan_rows.is_empty() {
+        let msg = if let Some(p) = &state.run.plan_problem {
             p.clone()
         } else if state.is_observer() {
             "no plan: the cluster has not been probed yet".into()
-        } else if state.run_id.is_none() {
+        } else if state.run.id.is_none() {
             "waiting for the executor: taking the operator lock and probing the cluster…".into()
-        } else if state.plan.as_ref().is_some_and(|p| p.is_empty()) {
+        } else if state.run.plan.as_ref().is_some_and(|p| p.is_empty()) {
             "nothing to do: every node already runs the target".into()
         } else {
             "planning from the live cluster…".into()
@@ -100,14 +78,14 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         return;
     }
     let current = state.current_position();
-    let selected = if state.focus == Pane::Plan { state.plan_sel } else { None };
+    let selected = if state.ui.focus == Pane::Plan { state.ui.plan_sel } else { None };
     let nphases = state.phases().len();
-    for (line, ri) in (state.plan_scroll..state.plan_rows.len()).enumerate() {
+    for (line, ri) in (state.ui.plan_scroll..state.ui.plan_rows.len()).enumerate() {
         if line as u16 >= body.height {
             break;
         }
         let y = body.y + line as u16;
-        let Some(row) = state.plan_rows.get(ri) else { break };
+        let Some(row) = state.ui.plan_rows.get(ri) else { break };
         let row_area = Rect::new(body.x, y, body.width, 1);
         match *row {
             PlanRow::Phase(p) => {

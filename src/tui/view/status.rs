@@ -3,8 +3,8 @@
 
 use crate::run::events::QuestionKind;
 use crate::tui::keymap::{self, DialogAction, KeyAction};
+use crate::tui::screen::allowed::available;
 use crate::tui::state::{MIN_HEIGHT, MIN_WIDTH, Modal, Overlay, PauseState, State};
-use crate::tui::update::available;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -32,7 +32,7 @@ pub fn hints(state: &State) -> Vec<(String, String)> {
         out.push((label(KeyAction::Interrupt), "stop".into()));
         return out;
     }
-    match &state.modal {
+    match &state.ui.modal {
         Some(Modal::Question(d)) => {
             if d.typing.is_some() {
                 for (k, what) in [("Enter", "confirm"), ("Esc", "back"), ("Backspace", "delete")] {
@@ -88,13 +88,13 @@ pub fn hints(state: &State) -> Vec<(String, String)> {
         }
         None => {}
     }
-    if state.filter_editing {
+    if state.ui.filter_editing {
         for (k, what) in [("type", "filter"), ("Enter", "keep"), ("Esc", "clear"), ("↑/↓", "move")] {
             out.push((k.into(), what.into()));
         }
         return out;
     }
-    if let Some(o) = &state.overlay {
+    if let Some(o) = &state.ui.overlay {
         out.push(("Esc".into(), "close".into()));
         if matches!(o, Overlay::Log { .. }) {
             out.push(("j/k".into(), "scroll".into()));
@@ -117,7 +117,7 @@ pub fn hints(state: &State) -> Vec<(String, String)> {
                 out.push((format!("{down}/{}", b.keys[0].label()), "move".into()));
                 continue;
             }
-            KeyAction::Pause if state.pause != PauseState::Running => "resume".to_string(),
+            KeyAction::Pause if state.run.pause != PauseState::Running => "resume".to_string(),
             _ => b.short.to_string(),
         };
         out.push((b.keys[0].label(), what));
@@ -133,7 +133,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let t = &state.theme;
     let mut spans = vec![Span::styled(" ", t.base)];
     let mut used = 1;
-    if let Some(r) = &state.refused {
+    if let Some(r) = &state.ui.refused {
         // A refused key is said where the eye goes for keys, before the keys that do work.
         let r = format!("{r}  ");
         used += crate::tui::text::width(&r);
