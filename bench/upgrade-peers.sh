@@ -51,3 +51,5 @@ end=$(date +%s.%N)
 steps=$(grep -c '✓ .* done$' "$dir/out.log" || true)
 secs=$(echo "$end - $start" | bc -l)
 printf '| %s peers, one at a time | %s steps | %.1f s | %.0f ms per step |\n' "$n" "$steps" "$secs" "$(echo "$secs * 1000 / $steps" | bc -l)"
+# Where each step's time went, from the run's journal (on stderr, so the row stays one line).
+python3 "$(dirname "$0")/step_breakdown.py" "$dir"/state/runs/bench/*/journal.jsonl >&2 || true
