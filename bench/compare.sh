@@ -165,7 +165,7 @@ Host *
     PasswordAuthentication no
     KbdInteractiveAuthentication no
     GSSAPIAuthentication no
-    ConnectTimeout 20
+    ConnectTimeout 60
 EOF
 for i in $(seq 1 "$n"); do
   addr=127.88.$((i / 200)).$((i % 200 + 2))
