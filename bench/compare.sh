@@ -201,6 +201,8 @@ job_dir = "$lab/jobs"
 [ssh]
 config_file = "$lab/ssh_config"
 host_key_policy = "strict"
+# 100 handshakes at once on a loaded 2-core machine can take longer than the 10 s default.
+connect_timeout = "50s"
 parallelism = $(($# < 1024 ? $# : 1024))
 [timeouts]
 refresh = "2s"
@@ -424,7 +426,7 @@ if [ $have_time = 1 ]; then
   XDG_RUNTIME_DIR="$lab/run" XDG_STATE_HOME="$lab/state" /usr/bin/time -f '%M' -o "$lab/mem.kb" \
     "$bin" status -c "$lab/mem.toml" >"$lab/mem.out" 2>&1 &
   time_pid=$!
-  mem_pid=$(sleep 0.2; pgrep -P "$time_pid" -x rollpilot || echo "$time_pid")
+  mem_pid=$(sleep 0.2; pgrep -P "$time_pid" | head -1 || true)
   hwm=0
   while kill -0 "$mem_pid" 2>/dev/null; do
     h=$(awk '/^VmHWM/ { print $2 }' "/proc/$mem_pid/status" 2>/dev/null || true); [ -n "$h" ] && hwm=$h
