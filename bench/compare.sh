@@ -37,6 +37,8 @@ while [ $# -gt 0 ]; do
 done
 upgrade_runs=${upgrade_runs:-$rounds}
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 case $bin in /*) ;; *) bin="$repo/$bin" ;; esac
 say() { printf '%s\n' "$*" >&2; }
 die() { say "compare.sh: $*"; exit 1; }
@@ -165,7 +167,7 @@ Host *
     PasswordAuthentication no
     KbdInteractiveAuthentication no
     GSSAPIAuthentication no
-    ConnectTimeout 20
+    ConnectTimeout 60
 EOF
 for i in $(seq 1 "$n"); do
   addr=127.88.$((i / 200)).$((i % 200 + 2))
@@ -178,8 +180,7 @@ done
 ssh -F "$lab/ssh_config" h1 true </dev/null || die "cannot log in to h1 as $user (see $lab/s1/log)"
 
 reset_nodes() {
-  local h
-  for h in "${hosts[@]}"; do echo 1.0.0 >"$lab/nodes/$h.v"; touch "$lab/nodes/$h.run"; done
+  peer_reset "$lab/nodes" "${hosts[@]}"
   chmod 666 "$lab/nodes/"*
 }
 reset_nodes
@@ -187,42 +188,14 @@ reset_nodes
 # rollpilot: the peer-group kind of bench/upgrade-peers.sh, over ssh. Its control sockets go
 # under the lab (XDG_RUNTIME_DIR), so its masters are found and stopped with the lab.
 rp_config() { # $1 file, $2 transport, $3.. hosts
-  local f=$1 transport=$2; shift 2
-  local list; list=$(printf '"%s", ' "$@")
-  cat >"$f" <<TOML
-[cluster]
-name = "bench"
-target = "1.1.0"
-profile = "any-order"
-compat = "any"
-failback = "never"
-transport = "$transport"
-job_dir = "$lab/jobs"
-[ssh]
-config_file = "$lab/ssh_config"
-host_key_policy = "strict"
-parallelism = $(($# < 1024 ? $# : 1024))
-[timeouts]
-refresh = "2s"
-[lock]
-path = "$lab/locks/lock"
-[vars]
-d = "$lab/nodes"
-[kinds.node]
-version = "cat {d}/{host}.v"
-status = "if test -f {d}/{host}.run; then echo state=Started; else echo state=Stopped; fi"
-stop = "rm -f {d}/{host}.run"
-install = "echo {version} > {d}/{host}.v"
-start = "touch {d}/{host}.run"
-[kinds.node.parse]
-role = { regex = 'state=(\S+)', map = { "Started" = "none", "Stopped" = "stopped" }, default = "unknown" }
-health = { from = "status", regex = 'state=(\S+)', map = { "Started" = "ok", "Stopped" = "failed" }, default = "failed" }
-[[groups]]
-name = "peers"
-type = "peer"
-kind = "node"
-hosts = [${list%, }]
-TOML
+  local f=$1 transport=$2
+  shift 2
+  # 100 handshakes at once on a loaded 2-core machine can take longer than the 10 s default.
+  peer_config "$f" "$transport" "$lab/nodes" "$lab/jobs" "$lab/locks/lock" "[ssh]
+config_file = \"$lab/ssh_config\"
+host_key_policy = \"strict\"
+connect_timeout = \"50s\"
+parallelism = $(($# < 1024 ? $# : 1024))" "$@"
 }
 rp_config "$lab/rp.toml" ssh "${hosts[@]}"
 mkdir -p "$lab/run"
@@ -424,7 +397,7 @@ if [ $have_time = 1 ]; then
   XDG_RUNTIME_DIR="$lab/run" XDG_STATE_HOME="$lab/state" /usr/bin/time -f '%M' -o "$lab/mem.kb" \
     "$bin" status -c "$lab/mem.toml" >"$lab/mem.out" 2>&1 &
   time_pid=$!
-  mem_pid=$(sleep 0.2; pgrep -P "$time_pid" -x rollpilot || echo "$time_pid")
+  mem_pid=$(sleep 0.2; pgrep -P "$time_pid" | head -1 || true)
   hwm=0
   while kill -0 "$mem_pid" 2>/dev/null; do
     h=$(awk '/^VmHWM/ { print $2 }' "/proc/$mem_pid/status" 2>/dev/null || true); [ -n "$h" ] && hwm=$h

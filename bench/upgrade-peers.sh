@@ -9,41 +9,12 @@ bin=${2:-target/release/rollpilot}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/nodes"
-hosts=""
-for i in $(seq 1 "$n"); do
-  echo 1.0.0 >"$dir/nodes/p$i.v"; touch "$dir/nodes/p$i.run"
-  hosts="$hosts\"p$i\", "
-done
-cat >"$dir/c.toml" <<TOML
-[cluster]
-name = "bench"
-target = "1.1.0"
-profile = "any-order"
-compat = "any"
-failback = "never"
-transport = "local"
-job_dir = "$dir/jobs"
-[timeouts]
-refresh = "2s"
-[lock]
-path = "$dir/lock"
-[vars]
-d = "$dir/nodes"
-[kinds.node]
-version = "cat {d}/{host}.v"
-status = "if test -f {d}/{host}.run; then echo state=Started; else echo state=Stopped; fi"
-stop = "rm -f {d}/{host}.run"
-install = "echo {version} > {d}/{host}.v"
-start = "touch {d}/{host}.run"
-[kinds.node.parse]
-role = { regex = 'state=(\S+)', map = { "Started" = "none", "Stopped" = "stopped" }, default = "unknown" }
-health = { from = "status", regex = 'state=(\S+)', map = { "Started" = "ok", "Stopped" = "failed" }, default = "failed" }
-[[groups]]
-name = "peers"
-type = "peer"
-kind = "node"
-hosts = [${hosts%, }]
-TOML
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+hosts=()
+for i in $(seq 1 "$n"); do hosts+=("p$i"); done
+peer_reset "$dir/nodes" "${hosts[@]}"
+peer_config "$dir/c.toml" local "$dir/nodes" "$dir/jobs" "$dir/lock" "" "${hosts[@]}"
 start=$(date +%s.%N)
 "$bin" upgrade -c "$dir/c.toml" --state-dir "$dir/state" --headless --yes --pause none >"$dir/out.log" 2>&1 || {
   tail -20 "$dir/out.log" >&2; exit 1; }
@@ -51,3 +22,5 @@ end=$(date +%s.%N)
 steps=$(grep -c '✓ .* done$' "$dir/out.log" || true)
 secs=$(echo "$end - $start" | bc -l)
 printf '| %s peers, one at a time | %s steps | %.1f s | %.0f ms per step |\n' "$n" "$steps" "$secs" "$(echo "$secs * 1000 / $steps" | bc -l)"
+# Where each step's time went, from the run's journal (on stderr, so the row stays one line).
+python3 "$(dirname "$0")/step_breakdown.py" "$dir"/state/runs/bench/*/journal.jsonl >&2 || true

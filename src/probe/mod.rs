@@ -41,11 +41,14 @@ pub async fn probe_node(transport: &dyn Transport, cluster: &Cluster, group: &Gr
         request: &nonce,
         end: &done,
         timeout: limit,
-        max: 2 * script::PROBE_OUTPUT_MAX,
+        // The host sends at most one byte over the bound; decoded, a byte that is not UTF-8
+        // takes three, and the framing comes on top.
+        max: 3 * script::PROBE_OUTPUT_MAX + 4096,
     };
     match transport.converse(node, &talk).await {
         Err(e) => NodeObs::unreachable(e.to_string()),
         Ok(out) => {
+            let out = script::bound_output(out, &nonce);
             let mut parts: BTreeMap<ProbeKind, script::ProbeOutput> =
                 script::split_output(&out, &nonce).into_iter().collect();
             // The probe running when the output bound was hit printed too much: say so (and

@@ -7,9 +7,8 @@ use crate::model::{Cluster, NodeObs, Observed};
 use crate::transport::Transport;
 use futures_util::StreamExt;
 use jiff::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::{Mutex, watch};
 
 /// What is known about one node.
@@ -58,13 +57,16 @@ pub struct Poller {
     transport: Arc<dyn Transport>,
     tx: watch::Sender<Snapshot>,
     round: Mutex<()>,
+    /// When each node's latest probe started: a node probed after a caller's `since` is not
+    /// probed again for it (a gate right after planning reuses the facts planning just read).
+    probed: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 impl Poller {
     /// A poller with an empty snapshot; call [`Poller::refresh`] or [`Poller::run`].
     pub fn new(cluster: Arc<Cluster>, transport: Arc<dyn Transport>) -> Arc<Self> {
         let (tx, _) = watch::channel(Snapshot::default());
-        Arc::new(Poller { cluster, transport, tx, round: Mutex::new(()) })
+        Arc::new(Poller { cluster, transport, tx, round: Mutex::new(()), probed: Default::default() })
     }
 
     /// Receives every new snapshot.
@@ -87,47 +89,74 @@ impl Poller {
         self.refresh_since(tokio::time::Instant::now()).await
     }
 
-    /// A snapshot whose round started at or after `since`: the latest one if it qualifies
-    /// (the live view's own rounds serve the executor's gate waits), else a new round.
+    /// A snapshot in which every node's facts were probed at or after `since`: only the nodes
+    /// probed earlier are probed now (none when the live view's own round or a gate's focused
+    /// look already covers them).
     pub async fn refresh_since(&self, since: tokio::time::Instant) -> Snapshot {
-        let fresh = |s: &Snapshot| s.started.is_some_and(|t| t >= since);
-        let cur = self.current();
-        if fresh(&cur) {
-            return cur;
-        }
         let _round = self.round.lock().await;
-        // A round may have finished while this one waited for its turn.
-        let cur = self.current();
-        if fresh(&cur) {
-            return cur;
-        }
         let started = tokio::time::Instant::now();
-        let jobs = self.jobs(|_| true);
-        let snap = self.probe_and_merge(jobs).await;
-        let mut snap = snap;
-        snap.started = Some(started);
+        let jobs = self.jobs(self.older_than(since, |_| true));
+        if jobs.is_empty() {
+            return self.current();
+        }
+        let whole = jobs.len() == self.cluster.groups.iter().map(|g| g.nodes.len()).sum::<usize>();
+        let mut snap = self.probe_and_merge(jobs).await;
+        snap.started = self.oldest_probe();
         snap.generation += 1;
         // One line per round at debug level: how `bench/compare.sh` times warm refreshes from
         // outside (`ROLLPILOT_LOG=rollpilot::probe=debug rollpilot status --watch`).
-        tracing::debug!(
-            round = snap.generation,
-            nodes = snap.nodes.len(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "refresh round"
-        );
+        if whole {
+            tracing::debug!(
+                round = snap.generation,
+                nodes = snap.nodes.len(),
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "refresh round"
+            );
+        }
         self.tx.send_replace(snap.clone());
         snap
     }
 
-    /// Probes only `names` (a step's node or its group) and merges the result into the latest
+    /// Probes `names` (a step's node or its group) and merges the result into the latest
     /// snapshot: what a gate needs, without probing every host of a large cluster each time.
-    /// The snapshot's round time (`started`) is left alone: only whole rounds set it.
     pub async fn refresh_nodes(&self, names: &[String]) -> Snapshot {
+        self.refresh_nodes_since(names, tokio::time::Instant::now()).await
+    }
+
+    /// Like [`Poller::refresh_nodes`], but a node already probed at or after `since` keeps
+    /// those facts: facts proven within the same step are not read twice.
+    pub async fn refresh_nodes_since(&self, names: &[String], since: tokio::time::Instant) -> Snapshot {
         let _round = self.round.lock().await;
-        let jobs = self.jobs(|n| names.contains(&n.name));
-        let snap = self.probe_and_merge(jobs).await;
+        let jobs = self.jobs(self.older_than(since, |n| names.contains(&n.name)));
+        if jobs.is_empty() {
+            return self.current();
+        }
+        let mut snap = self.probe_and_merge(jobs).await;
+        snap.started = self.oldest_probe();
         self.tx.send_replace(snap.clone());
         snap
+    }
+
+    /// A filter for [`Poller::jobs`]: `wanted` nodes whose latest probe started before `since`.
+    fn older_than<'a>(
+        &'a self,
+        since: tokio::time::Instant,
+        wanted: impl Fn(&crate::model::Node) -> bool + 'a,
+    ) -> impl Fn(&crate::model::Node) -> bool + 'a {
+        let probed = self.probed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        move |n| wanted(n) && probed.get(&n.name).is_none_or(|t| *t < since)
+    }
+
+    /// When the least recent node's latest probe started (`None` while one was never probed):
+    /// every fact of the snapshot is at least this recent.
+    fn oldest_probe(&self) -> Option<tokio::time::Instant> {
+        let probed = self.probed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut oldest: Option<tokio::time::Instant> = None;
+        for n in self.cluster.groups.iter().flat_map(|g| g.nodes.iter()) {
+            let t = *probed.get(&n.name)?;
+            oldest = Some(oldest.map_or(t, |o| o.min(t)));
+        }
+        oldest
     }
 
     /// The nodes to probe, as (group, node) positions in the cluster: a copy of each node's group
@@ -148,16 +177,16 @@ impl Poller {
     async fn probe_and_merge(&self, jobs: Vec<(usize, usize)>) -> Snapshot {
         let cluster = self.cluster.clone();
         let transport = self.transport.clone();
-        let results: Vec<(String, NodeObs, u64)> = futures_util::stream::iter(jobs)
+        let results: Vec<(String, NodeObs, tokio::time::Instant, u64)> = futures_util::stream::iter(jobs)
             .map(|(gi, ni)| {
                 let cluster = cluster.clone();
                 let transport = transport.clone();
                 async move {
-                    let t = Instant::now();
+                    let t = tokio::time::Instant::now();
                     let g = &cluster.groups[gi];
                     let n = &g.nodes[ni];
                     let obs = probe_node(transport.as_ref(), &cluster, g, n).await;
-                    (n.name.clone(), obs, t.elapsed().as_millis() as u64)
+                    (n.name.clone(), obs, t, t.elapsed().as_millis() as u64)
                 }
             })
             .buffer_unordered(self.cluster.ssh.parallelism.max(1))
@@ -165,7 +194,9 @@ impl Poller {
             .await;
         let now = Timestamp::now();
         let mut snap = self.current();
-        for (name, obs, ms) in results {
+        let mut probed = self.probed.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, obs, began, ms) in results {
+            probed.insert(name.clone(), began);
             let view = snap.nodes.entry(name).or_default();
             view.probe_ms = ms;
             if obs.reachable {

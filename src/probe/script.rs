@@ -1,9 +1,11 @@
 //! One remote conversation per host per refresh: all probes of a node (version, status, health)
 //! run inside one `timeout … sh`, each in its own subshell and framed by markers carrying a
-//! per-request nonce, with the whole output bounded by `head -c`. Few processes per refresh
-//! (timeout, sh, the probe commands, head) keeps a 50-host refresh cheap; over ssh the script
-//! runs in a long-lived shell per host (see `Transport::converse`), so sshd's per-command
-//! session and login-shell start-up (100+ ms with a heavy ~/.bashrc) are paid once, not per refresh.
+//! per-request nonce, with the whole output bounded by one `head -c`. Few processes per refresh
+//! (timeout, sh, a subshell per probe, the probe commands, head) keeps a 100-host refresh cheap;
+//! whether the bound cut the output is decided by rollpilot ([`bound_output`]), not by a counting
+//! pipeline on the host. Over ssh the script runs in a long-lived shell per host (see
+//! `Transport::converse`), so sshd's per-command session and login-shell start-up (100+ ms with
+//! a heavy ~/.bashrc) are paid once, not per refresh.
 
 use crate::model::{Cluster, Group, Node, ProbeKind, shell_quote};
 use std::time::Duration;
@@ -36,8 +38,9 @@ pub fn probe_commands(cluster: &Cluster, group: &Group, node: &Node) -> Vec<(Pro
 }
 
 /// Defines `rp_all NONCE`: runs every probe (bounded by `timeout` together) and prints the
-/// framed result followed by `@@NONCE:done`. Output beyond [`PROBE_OUTPUT_MAX`] is cut, and the
-/// cut is announced by `@@NONCE:cut`, so a runaway probe is reported as such, not as a timeout.
+/// framed result followed by `@@NONCE:done`. The host keeps one byte more than
+/// [`PROBE_OUTPUT_MAX`]; [`bound_output`] then cuts the answer to the bound and announces the cut
+/// with `@@NONCE:cut`, so a runaway probe is reported as such, not as a timeout.
 pub fn probe_function(probes: &[(ProbeKind, String)], timeout: Duration) -> String {
     let mut inner = String::new();
     for (k, cmd) in probes {
@@ -45,10 +48,9 @@ pub fn probe_function(probes: &[(ProbeKind, String)], timeout: Duration) -> Stri
         inner.push_str(&format!("printf '@@%s:{name}:begin\\n' \"$0\"; ( {cmd}\n) 2>&1 </dev/null; printf '\\n@@%s:{name}:rc=%s\\n' \"$0\" \"$?\"\n"));
     }
     format!(
-        "rp_all() {{ timeout -k 1 {secs} sh -c {inner} \"$1\" </dev/null 2>&1 | head -c {over} | {{ head -c {max}; [ $(wc -c) -gt 0 ] && printf '\\n@@%s:cut\\n' \"$1\"; }}; printf '\\n@@%s:done\\n' \"$1\"; }}\n",
+        "rp_all() {{ timeout -k 1 {secs} sh -c {inner} \"$1\" </dev/null 2>&1 | head -c {over}; printf '\\n@@%s:done\\n' \"$1\"; }}\n",
         secs = timeout.as_secs().max(1),
         inner = shell_quote(&inner),
-        max = PROBE_OUTPUT_MAX,
         over = PROBE_OUTPUT_MAX + 1
     )
 }
@@ -66,6 +68,24 @@ pub fn oneshot_script(function: &str, nonce: &str) -> String {
 /// The line that ends the answer to `nonce`.
 pub fn done_marker(nonce: &str) -> String {
     format!("@@{nonce}:done")
+}
+
+/// The answer to `nonce` (what preceded its done marker) bounded to [`PROBE_OUTPUT_MAX`] bytes,
+/// with `@@NONCE:cut` after it when the probes printed more: the host sends at most one byte
+/// over the bound, so an answer longer than the bound was cut there. The answer is decoded
+/// lossily (a byte that is not UTF-8 becomes the 3-byte U+FFFD), so when it holds replacement
+/// characters its length only bounds the host's bytes from above; then it was cut exactly when
+/// the probe running at the end has no exit status although the answer reached the bound.
+pub fn bound_output(out: String, nonce: &str) -> String {
+    let text = out.strip_suffix('\n').unwrap_or(&out);
+    if text.len() <= PROBE_OUTPUT_MAX {
+        return out;
+    }
+    let cut = !text.contains('\u{FFFD}') || split_output(text, nonce).last().is_some_and(|(_, o)| o.rc.is_none());
+    if !cut {
+        return out;
+    }
+    format!("{}\n@@{nonce}:cut\n\n", crate::transport::head_bytes(text, PROBE_OUTPUT_MAX))
 }
 
 /// Whether the answer to `nonce` was cut at [`PROBE_OUTPUT_MAX`] (the probe that was running
@@ -135,10 +155,15 @@ pub fn split_output(out: &str, nonce: &str) -> Vec<(ProbeKind, ProbeOutput)> {
 mod tests {
     use super::*;
 
+    /// Runs the probes as the local transport does and bounds the answer as `probe_node` does,
+    /// then puts the done marker back.
     fn run(probes: &[(ProbeKind, String)], timeout: Duration, nonce: &str) -> String {
         let script = oneshot_script(&probe_function(probes, timeout), nonce);
         let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let all = String::from_utf8_lossy(&out.stdout).into_owned();
+        let done = done_marker(nonce);
+        let answer = all.find(&done).map_or(all.clone(), |i| all[..i].to_string());
+        format!("{}{done}\n", bound_output(answer, nonce))
     }
 
     #[test]
@@ -189,6 +214,14 @@ mod tests {
         assert!(!was_cut(&out, "e") && split_output(&out, "e")[0].1.rc == Some(0), "{}", &out[out.len() - 60..]);
         let over = format!("head -c {} /dev/zero | tr '\\0' x", PROBE_OUTPUT_MAX + 1);
         assert!(was_cut(&run(&[(ProbeKind::Status, over)], Duration::from_secs(5), "o"), "o"));
+        // Bytes that are not UTF-8 decode longer than they were: within the bound on the host,
+        // not a cut; endless, a cut.
+        let bin = format!("head -c {} /dev/zero | tr '\\0' '\\377'", PROBE_OUTPUT_MAX / 2);
+        let out = run(&[(ProbeKind::Status, bin)], Duration::from_secs(5), "b");
+        assert!(!was_cut(&out, "b") && split_output(&out, "b")[0].1.rc == Some(0));
+        let endless = "tr '\\0' '\\377' </dev/zero".to_string();
+        let out = run(&[(ProbeKind::Status, endless)], Duration::from_secs(5), "z");
+        assert!(was_cut(&out, "z") && split_output(&out, "z")[0].1.timed_out());
     }
 
     #[test]

@@ -151,12 +151,15 @@ pub async fn peek_with_time(t: &dyn Transport, cluster: &Cluster) -> Result<(Opt
     Ok((LockInfo::parse(&out), now))
 }
 
-/// Extends our lease; `false` when the lock is no longer ours (broken by someone else).
+/// Extends our lease; `false` when the lock is no longer ours (broken by someone else). Each
+/// renewal writes its own temporary file (`owner.tmp.PID`): the background renewal and the one
+/// made before a step may overlap, and a shared one could be truncated by the other renewal just
+/// as it is moved into place, leaving an owner file without our token (a lock seen as lost).
 pub async fn renew(t: &dyn Transport, cluster: &Cluster, token: &str) -> Result<bool, TransportError> {
     let w = locate(cluster)?;
     let script = format!(
         "d={dir}; now=$(date +%s); lease={lease}\n\
-         if grep -qx {tok} \"$d/owner\" 2>/dev/null; then sed \"s/^lease_until=.*/lease_until=$((now+lease))/\" \"$d/owner\" >\"$d/owner.tmp\" && mv \"$d/owner.tmp\" \"$d/owner\" && echo 'rp-lock: renewed'; else echo 'rp-lock: lost'; fi\n",
+         if grep -qx {tok} \"$d/owner\" 2>/dev/null; then sed \"s/^lease_until=.*/lease_until=$((now+lease))/\" \"$d/owner\" >\"$d/owner.tmp.$$\" && mv \"$d/owner.tmp.$$\" \"$d/owner\" && echo 'rp-lock: renewed'; else echo 'rp-lock: lost'; fi\n",
         dir = w.dir,
         lease = w.lease,
         tok = shell_quote(&format!("token={}", clean(token)))
@@ -205,5 +208,32 @@ mod tests {
         assert_eq!(clean("bob; rm -rf /"), "bobrm-rf");
         assert!(LockInfo::parse("garbage").is_none());
         assert!(i.describe().starts_with("alice on lap-7 (pid 42), since 1970-01-01 00:01:40 UTC"));
+    }
+
+    #[tokio::test]
+    async fn overlapping_renewals_all_keep_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("lock");
+        let text = format!(
+            "[cluster]\nname = \"t\"\ntarget = \"1.0.0\"\nprofile = \"any-order\"\ntransport = \"local\"\n[lock]\npath = \"{}\"\n[kinds.node]\nversion = \"echo 1.0.0\"\ninstall = \"true\"\n[[groups]]\nname = \"g\"\ntype = \"peer\"\nkind = \"node\"\nhosts = [\"a\"]\n",
+            lock.display()
+        );
+        let cluster = crate::config::parse_str(&text, "t.toml", dir.path()).unwrap();
+        let t = crate::transport::local::LocalTransport::new();
+        let info = LockInfo {
+            token: "tok1".into(),
+            operator: "alice".into(),
+            machine: "m".into(),
+            pid: 1,
+            run: "r".into(),
+            since: 0,
+            lease_until: 0,
+        };
+        assert!(matches!(acquire(&t, &cluster, &info).await.unwrap(), Acquire::Acquired));
+        let renewals = (0..24).map(|_| renew(&t, &cluster, "tok1"));
+        let results = futures_util::future::join_all(renewals).await;
+        assert!(results.iter().all(|r| matches!(r, Ok(true))), "{results:?}");
+        let owner = std::fs::read_to_string(lock.join("owner")).unwrap();
+        assert_eq!(LockInfo::parse(&owner).map(|i| i.token).as_deref(), Some("tok1"), "{owner}");
     }
 }

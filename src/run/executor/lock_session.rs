@@ -28,6 +28,9 @@ pub(crate) struct LockSession {
     pub took_over: Option<String>,
     /// A fencing check found the lock no longer ours.
     pub found_lost: bool,
+    /// When a renewal made while the step loop looked at the cluster confirmed the lock (see
+    /// [`Exec::fence`]); taken by the next fence.
+    pub confirmed: Option<tokio::time::Instant>,
 }
 
 /// The outcome of taking the lock.
@@ -47,6 +50,7 @@ impl LockSession {
             lost: watch::channel(false).1,
             took_over: None,
             found_lost: false,
+            confirmed: None,
         }
     }
 
@@ -54,6 +58,14 @@ impl LockSession {
     pub fn lost(&self) -> bool {
         *self.lost.borrow() || self.found_lost
     }
+}
+
+/// How recent a confirmation of the lock must be for a fence to rely on it instead of asking the
+/// lock host again: a tenth of the lease, at most 5 s. A lease just renewed cannot be broken by
+/// another driver before it has expired by [`break_margin`], so this is far inside what the
+/// renewal proves; the bound keeps the check close to the command all the same.
+pub fn confirmation_reuse(lease: Duration) -> Duration {
+    (lease / 10).min(Duration::from_secs(5))
 }
 
 /// How long a lease must have been expired before rollpilot offers to break it: half a lease
@@ -285,7 +297,17 @@ impl Exec {
     /// Fencing before a remote action: confirms on the lock host that the lock still carries our
     /// token (and extends the lease). A lock broken by someone else ends the run; a lock host
     /// that cannot be reached makes the run wait, visibly, starting nothing. `None`: go ahead.
+    ///
+    /// The step loop renews the lease while it probes the nodes it plans from
+    /// ([`Exec::confirm_lock_while`]); a fence right after that (within
+    /// [`confirmation_reuse`]) relies on that renewal instead of another round trip.
     pub(super) async fn fence(&mut self, before: &str) -> Res<Option<Flow>> {
+        if let Some(at) = self.lock.confirmed.take()
+            && at.elapsed() < confirmation_reuse(self.cluster.lock.lease)
+            && !self.lock.lost()
+        {
+            return Ok(None);
+        }
         let mut said = false;
         let mut deadline = tokio::time::Instant::now() + self.cluster.timeouts.gate;
         loop {
@@ -383,6 +405,23 @@ impl Exec {
         }
     }
 
+    /// Runs `work` (the step loop's probes) while the lock host renews our lease, so the fence
+    /// before the step's command needs no round trip of its own. A renewal that fails or finds
+    /// the lock lost confirms nothing: the fence then asks the lock host itself and handles it.
+    pub(super) async fn confirm_lock_while<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        self.lock.confirmed = None;
+        let (t, c, token) = (self.transport.clone(), self.cluster.clone(), self.lock.info.token.clone());
+        let renew = async move {
+            let at = tokio::time::Instant::now();
+            (at, lock::renew(t.as_ref(), &c, &token).await)
+        };
+        let (out, (at, renewed)) = tokio::join!(work, renew);
+        if matches!(renewed, Ok(true)) {
+            self.lock.confirmed = Some(at);
+        }
+        out
+    }
+
     /// Stops the renewer and gives the lock back if it is still ours.
     pub(super) async fn release_lock(&mut self) {
         if let Some(r) = self.lock.renewer.take() {
@@ -398,6 +437,22 @@ impl Exec {
                     self.cluster.lock.node
                 ),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{break_margin, confirmation_reuse};
+    use std::time::Duration;
+
+    #[test]
+    fn a_fresh_confirmation_is_relied_on_only_briefly_and_well_inside_the_break_margin() {
+        assert_eq!(confirmation_reuse(Duration::from_secs(120)), Duration::from_secs(5));
+        assert_eq!(confirmation_reuse(Duration::from_secs(20)), Duration::from_secs(2));
+        for lease in [1, 10, 120, 3600] {
+            let lease = Duration::from_secs(lease);
+            assert!(confirmation_reuse(lease) < Duration::from_secs(break_margin(lease) as u64));
         }
     }
 }

@@ -170,6 +170,9 @@ pub(crate) struct Exec {
     sequence: Option<(String, tokio::time::Instant)>,
     /// How long earlier node sequences of this run took.
     sequences: Vec<std::time::Duration>,
+    /// When the step loop last looked at the nodes it plans from, with nothing run since: the
+    /// first look of the next step's gates before accepts facts probed from then on.
+    facts_since: Option<tokio::time::Instant>,
 }
 
 /// Runs (or resumes) a rollout to its end. Events go to `events`; decisions come from `commands`.
@@ -215,6 +218,7 @@ pub async fn run(
         canaried: Default::default(),
         sequence: None,
         sequences: Vec::new(),
+        facts_since: None,
     };
     let (end, mut message) = match ex.drive().await {
         Ok(Flow::End(e, m)) => (e, m),

@@ -118,9 +118,10 @@ impl Exec {
         let deadline = started + self.cluster.timeouts.step;
         // Start (idempotent), retrying while the host cannot be reached.
         let mut failing = false;
-        loop {
-            match job::start(self.transport.as_ref(), &node, &dir, &step.workdir, &command).await {
-                Ok(fresh) => {
+        // The first poll comes back with the start (one round trip for a quick command).
+        let first = loop {
+            match job::start_and_poll(self.transport.as_ref(), &node, &dir, &step.workdir, &command).await {
+                Ok((fresh, first)) => {
                     if failing {
                         self.note(
                             Level::Info,
@@ -134,7 +135,7 @@ impl Exec {
                             },
                         );
                     }
-                    break;
+                    break first;
                 }
                 Err(e) if e.is_transient() && Instant::now() < deadline => {
                     self.poll_commands();
@@ -161,8 +162,8 @@ impl Exec {
                     return self.finished(step, attempt, Outcome::Failed, None, e.to_string(), started.elapsed());
                 }
             }
-        }
-        let (outcome, exit, tail) = self.follow(step, attempt, &node, &dir, started, deadline).await?;
+        };
+        let (outcome, exit, tail) = self.follow(step, attempt, &node, &dir, started, deadline, first).await?;
         Ok(Executed::Ran(outcome, exit, tail))
     }
 
@@ -188,6 +189,8 @@ impl Exec {
     }
 
     /// Follows a started job: its output as it comes, its end, across dropped connections.
+    /// `first` is a poll already made (with the start), used before polling again.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn follow(
         &mut self,
         step: &Step,
@@ -196,6 +199,7 @@ impl Exec {
         dir: &JobDir,
         started: Instant,
         mut deadline: Instant,
+        mut first: Option<job::JobPoll>,
     ) -> Res<(Outcome, Option<i32>, String)> {
         let mut offset = 0u64;
         let mut tail = String::new();
@@ -209,7 +213,11 @@ impl Exec {
                 // re-attaches to it. Never reported as a failure of the step.
                 return Err(super::ExecError::Interrupted);
             }
-            match job::poll(self.transport.as_ref(), node, dir, offset).await {
+            let polled = match first.take() {
+                Some(p) => Ok(p),
+                None => job::poll(self.transport.as_ref(), node, dir, offset).await,
+            };
+            match polled {
                 Ok(p) => {
                     if disconnected {
                         self.note(Level::Info, format!("reconnected to {}; re-attached to {}", node.name, step.id));
@@ -368,8 +376,9 @@ impl Exec {
                 self.record(Record::Reattached { step: step.id.clone(), attempt });
                 self.emit(Event::StepStarted { step: Box::new(step.clone()), attempt, job: dir.0.clone() });
                 let started = Instant::now();
-                let (outcome, exit, tail) =
-                    self.follow(step, attempt, &node, &dir, started, started + self.cluster.timeouts.step).await?;
+                let (outcome, exit, tail) = self
+                    .follow(step, attempt, &node, &dir, started, started + self.cluster.timeouts.step, None)
+                    .await?;
                 if outcome == Outcome::Ok {
                     return self.verify_step(step).await;
                 }

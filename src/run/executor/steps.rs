@@ -121,14 +121,23 @@ impl Exec {
         v
     }
 
-    /// What to look at before planning again: the group of the step the last plan expected next.
+    /// What to look at before planning again: the node of the step the last plan expected next,
+    /// the nodes it assumes something about and those its gates before decide on (for most
+    /// gates, its group). The gates then reuse these facts; the rest of the cluster is looked at
+    /// once a refresh interval.
     fn next_focus(&self) -> Vec<String> {
         let Some(next) =
             self.plan.as_ref().and_then(|p| p.steps().find(|s| !self.done_since_plan.contains(&s.id)).cloned())
         else {
             return Vec::new();
         };
-        let mut focus = self.group_nodes(&next.group, &next);
+        let mut focus = vec![next.node.clone()];
+        let gated = next.before.iter().flat_map(|g| super::waits::gate_nodes(&self.cluster, g));
+        for n in next.assumes.iter().map(|a| a.node.clone()).chain(gated) {
+            if !focus.contains(&n) {
+                focus.push(n);
+            }
+        }
         // Groups side by side: every lane's group is looked at, or a lane would be planned from
         // stale facts (a step it already ran planned again).
         if let Some(plan) = &self.plan
@@ -188,18 +197,25 @@ impl Exec {
             // The first plan uses the round the run just made (one probe of each host before
             // step 1). Later ones look again at the group the plan expected to work on next (and
             // the nodes its next step assumed), and at the whole cluster once a refresh interval.
+            self.facts_since = None;
             let snap = if first {
                 self.poller.current()
             } else {
+                let looked = Instant::now();
                 let focus = self.next_focus();
-                if !focus.is_empty() {
-                    self.poller.refresh_nodes(&focus).await;
-                }
-                self.poller
-                    .refresh_since(
-                        Instant::now().checked_sub(self.cluster.timeouts.refresh).unwrap_or_else(Instant::now),
-                    )
-                    .await
+                let poller = self.poller.clone();
+                let every = self.cluster.timeouts.refresh;
+                // The lock's fencing check rides along with the probes (see `fence`).
+                let snap = self
+                    .confirm_lock_while(async move {
+                        if !focus.is_empty() {
+                            poller.refresh_nodes(&focus).await;
+                        }
+                        poller.refresh_since(Instant::now().checked_sub(every).unwrap_or_else(Instant::now)).await
+                    })
+                    .await;
+                self.facts_since = Some(looked);
+                snap
             };
             let plan = match self.plan_now(&snap) {
                 Ok(p) => {
@@ -436,9 +452,11 @@ impl Exec {
             );
             return self.recover(step, &what, "").await;
         }
-        // Gates before the step: wait patiently, showing what blocks (R5).
+        // Gates before the step: wait patiently, showing what blocks (R5). Their first look
+        // reuses the facts the step loop just probed to plan this step (nothing ran since).
+        let mut fresh_since = self.facts_since.take();
         for g in step.before.clone() {
-            match self.wait_gate(step, &g, "before").await? {
+            match self.wait_gate_from(step, &g, "before", &mut fresh_since).await? {
                 GateWait::Held => {}
                 GateWait::TimedOut(stall) => return self.gate_failed(step, &g, &stall).await,
             }

@@ -72,7 +72,7 @@ pub(super) enum Verified {
 }
 
 /// The nodes whose facts decide a gate: its group's members, or its one node.
-fn gate_nodes(cluster: &crate::model::Cluster, gate: &Gate) -> Vec<String> {
+pub(super) fn gate_nodes(cluster: &crate::model::Cluster, gate: &Gate) -> Vec<String> {
     let group = match gate {
         Gate::SafeToStop { group, .. }
         | Gate::PeersReady { group, .. }
@@ -88,16 +88,34 @@ fn gate_nodes(cluster: &crate::model::Cluster, gate: &Gate) -> Vec<String> {
     cluster.group(group).map(|g| g.nodes.iter().map(|n| n.name.clone()).collect()).unwrap_or_default()
 }
 
-/// The pace of a focused gate wait: quick (the operator sees the step finish as soon as it does),
-/// but never faster than twice what a look at those nodes costs, nor slower than the refresh.
-fn focused_pace(refresh: Duration, last_look: Duration) -> Duration {
-    (last_look * 2).clamp(Duration::from_millis(250), refresh.max(Duration::from_millis(250)))
+/// The pace of a focused gate wait after `blocked` looks that did not hold: quick at first (a
+/// service that comes up within a few tens of milliseconds of its start command is seen then,
+/// not a quarter of a second later), doubling up to 250 ms; never faster than twice what a look
+/// at those nodes costs, nor slower than the refresh.
+fn focused_pace(refresh: Duration, last_look: Duration, blocked: u32) -> Duration {
+    let cap = Duration::from_millis(250);
+    let floor = (Duration::from_millis(25) * 2u32.saturating_pow(blocked.saturating_sub(1).min(4))).min(cap);
+    (last_look * 2).max(floor).min(refresh.max(cap))
 }
 
 impl Exec {
     /// Waits for a gate until it holds or a gate timeout passes. The gate's own nodes are
     /// looked at right away and then at a quick pace; the whole cluster at the refresh interval.
     pub(super) async fn wait_gate(&mut self, step: &Step, gate: &Gate, when: &str) -> Res<GateWait> {
+        self.wait_gate_from(step, gate, when, &mut None).await
+    }
+
+    /// [`Exec::wait_gate`] whose first look accepts facts probed at or after `fresh_since`: the
+    /// step loop's look at the group just before planning this step, with nothing run since.
+    /// Those facts are not read twice; every later look probes again. A gate that did not hold
+    /// at once clears `fresh_since`, so the gates after it do not take facts from before the wait.
+    pub(super) async fn wait_gate_from(
+        &mut self,
+        step: &Step,
+        gate: &Gate,
+        when: &str,
+        fresh_since: &mut Option<Instant>,
+    ) -> Res<GateWait> {
         let start = Instant::now();
         let deadline = start + self.cluster.timeouts.gate;
         let mut first: Option<String> = None;
@@ -105,10 +123,11 @@ impl Exec {
         let mut changes = 0u32;
         let mut changed_at = start;
         let nodes = gate_nodes(&self.cluster, gate);
+        let mut since = *fresh_since;
+        let mut blocked = 0u32;
         loop {
             let looked = Instant::now();
-            let snap = self.poller.refresh_nodes(&nodes).await;
-            let pace = focused_pace(self.cluster.timeouts.refresh, looked.elapsed());
+            let snap = self.poller.refresh_nodes_since(&nodes, since.take().unwrap_or(looked)).await;
             match evaluate(gate, &self.cluster, &snap.observed()) {
                 Verdict::Open(facts) => {
                     self.record(Record::Gate {
@@ -153,6 +172,8 @@ impl Exec {
                         }));
                     }
                     last_blocker = why.clone();
+                    blocked += 1;
+                    *fresh_since = None;
                     self.emit(Event::Waiting {
                         step: step.id.clone(),
                         what: format!("{}: {}", gate.rule(), gate.describe()),
@@ -165,7 +186,7 @@ impl Exec {
             if self.interrupt_now {
                 return Err(super::ExecError::Interrupted);
             }
-            tokio::time::sleep(pace).await;
+            tokio::time::sleep(focused_pace(self.cluster.timeouts.refresh, looked.elapsed(), blocked)).await;
         }
     }
 
@@ -318,8 +339,19 @@ impl Exec {
 
 #[cfg(test)]
 mod tests {
-    use super::Stall;
+    use super::{Stall, focused_pace};
     use std::time::Duration;
+
+    #[test]
+    fn a_blocked_gate_looks_again_soon_then_less_often() {
+        let ms = Duration::from_millis;
+        let refresh = Duration::from_secs(2);
+        let paces: Vec<Duration> = (1..=7).map(|b| focused_pace(refresh, ms(1), b)).collect();
+        assert_eq!(paces, [ms(25), ms(50), ms(100), ms(200), ms(250), ms(250), ms(250)]);
+        // Never faster than twice what a look costs, never slower than the refresh.
+        assert_eq!(focused_pace(refresh, ms(90), 1), ms(180));
+        assert_eq!(focused_pace(refresh, ms(3000), 1), refresh);
+    }
 
     #[test]
     fn a_fact_that_moved_lately_is_progressing_one_that_did_not_is_stuck() {
