@@ -34,10 +34,10 @@ fn drive_to_the_end(tmux: &Tmux, key_for: impl Fn(&str) -> &'static str) -> (Str
     let mut last = String::new();
     loop {
         assert!(Instant::now() < deadline, "the demo did not finish; screen:\n{last}");
-        let s = tmux.screen();
+        let s = tmux.settled();
         let header = s.lines().next().unwrap_or("").to_string();
         if header.contains("FINISHED") {
-            return (settled(tmux), answered);
+            return (tmux.settled(), answered);
         }
         let dialog = s.lines().find(|l| l.contains("╔ ")).map(str::to_string);
         match dialog {
@@ -51,22 +51,6 @@ fn drive_to_the_end(tmux: &Tmux, key_for: impl Fn(&str) -> &'static str) -> (Str
         }
         last = s;
     }
-}
-
-/// The screen once a redraw has finished: tmux may be read in the middle of one (the header
-/// already new, the rows below still the previous frame's), so it is read until it stays the
-/// same.
-fn settled(tmux: &Tmux) -> String {
-    let mut last = tmux.screen();
-    let mut now = String::new();
-    support::wait_until(Duration::from_secs(10), "the screen to settle", || {
-        now = tmux.screen();
-        let same = now == last;
-        last = now.clone();
-        same
-    })
-    .unwrap();
-    now
 }
 
 /// Presses `q`, waits for rollpilot to exit and the shell to print after it; returns the

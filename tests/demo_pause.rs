@@ -71,7 +71,9 @@ fn pause_first_asks_each_groups_first_node_and_a_failure_returns_to_asking() {
     let mut last = String::new();
     let fin = loop {
         assert!(Instant::now() < deadline, "the demo did not finish; asked {asked:?}; screen:\n{last}");
-        let s = tmux.screen();
+        // A settled screen: a key chosen from a half-drawn frame (a dialog already gone) would
+        // land on the main screen instead (Enter there opens the node details).
+        let s = tmux.settled();
         if s.lines().next().unwrap_or("").contains("FINISHED") {
             break s;
         }

@@ -36,6 +36,22 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "demo"]).stdout).into_owned()
     }
 
+    /// What the pane shows once a redraw has finished: tmux may be read in the middle of one
+    /// (the header already new, the rows below still the previous frame's), so it is read until
+    /// two reads agree. Act on this screen, never on a half-drawn one.
+    pub fn settled(&self) -> String {
+        let mut last = self.screen();
+        let mut now = String::new();
+        super::wait_until(std::time::Duration::from_secs(10), "the screen to settle", || {
+            now = self.screen();
+            let same = now == last;
+            last = now.clone();
+            same
+        })
+        .unwrap();
+        now
+    }
+
     /// Types `k` (a tmux key name such as `y`, `Down` or `Enter`).
     pub fn keys(&self, k: &str) {
         self.run(&["send-keys", "-t", "demo", k]);
