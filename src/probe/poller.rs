@@ -137,14 +137,17 @@ impl Poller {
         snap
     }
 
-    /// A filter for [`Poller::jobs`]: `wanted` nodes whose latest probe started before `since`.
+    /// A filter for [`Poller::jobs`]: `wanted` nodes whose latest probe started at or before
+    /// `since`. A probe that started at the very instant asked about may have read the node
+    /// just before what happened at that instant (a step's effect), so only one started after
+    /// it counts as fresh.
     fn older_than<'a>(
         &'a self,
         since: tokio::time::Instant,
         wanted: impl Fn(&crate::model::Node) -> bool + 'a,
     ) -> impl Fn(&crate::model::Node) -> bool + 'a {
         let probed = self.probed.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        move |n| wanted(n) && probed.get(&n.name).is_none_or(|t| *t < since)
+        move |n| wanted(n) && probed.get(&n.name).is_none_or(|t| *t <= since)
     }
 
     /// When the least recent node's latest probe started (`None` while one was never probed):

@@ -132,6 +132,15 @@ impl Exec {
             return Vec::new();
         };
         let mut focus = vec![next.node.clone()];
+        // The nodes of the steps done since the plan was made: their effect must be seen before
+        // planning again, or a step already done (an orchestrator's install, say) is planned anew.
+        if let Some(plan) = &self.plan {
+            for s in plan.steps().filter(|s| self.done_since_plan.contains(&s.id)) {
+                if !focus.contains(&s.node) {
+                    focus.push(s.node.clone());
+                }
+            }
+        }
         let gated = next.before.iter().flat_map(|g| super::waits::gate_nodes(&self.cluster, g));
         for n in next.assumes.iter().map(|a| a.node.clone()).chain(gated) {
             if !focus.contains(&n) {
