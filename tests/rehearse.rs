@@ -351,6 +351,35 @@ fn patroni_twin_hands_over_only_to_an_eligible_replica() {
     assert!(events.contains(&"done pg/pg-1/switchover"), "{events:?}");
 }
 
+/// Patroni with pg-3 down (a replica stopped before the window): the twin starts pg-3 stopped,
+/// so the rehearsed plan is the real one, which begins by installing pg-3 without stopping it.
+const PATRONI_STOPPED_STATE: &str = r#"
+[nodes.pg-1]
+version = "16.3.0"
+role = "active"
+health = "ok"
+[nodes.pg-2]
+version = "16.3.0"
+role = "passive"
+sync = "in-sync"
+health = "ok"
+[nodes.pg-3]
+version = "16.3.0"
+role = "stopped"
+health = "failed"
+"#;
+
+#[test]
+fn a_twin_starts_a_member_the_state_says_is_stopped_stopped() {
+    let rep = rehearse_example("config/patroni.toml", PATRONI_STOPPED_STATE);
+    let ids: Vec<&str> = rep["plan"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.first(), Some(&"pg/pg-3/install"), "{ids:?}");
+    assert!(!ids.contains(&"pg/pg-3/stop"), "{ids:?}");
+    let events: Vec<&str> = rep["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(events.contains(&"done pg/pg-3/start"), "{events:?}");
+    assert!(!events.iter().any(|e| e.starts_with("started pg/pg-3/stop")), "{events:?}");
+}
+
 #[test]
 fn a_feature_the_simulator_cannot_play_is_refused_by_name() {
     // Exchange's virus scanner under another kind name: a component group outside the

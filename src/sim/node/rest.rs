@@ -92,7 +92,7 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
     let route = path.split('?').next().unwrap_or_default();
     let candidate = route.strip_prefix("/switchover/").filter(|c| !c.is_empty() && !c.contains('/'));
     let (code, body) = match (method, route) {
-        ("GET", "/cluster") => (200, cluster(conf, api)),
+        ("GET", "/cluster") => (200, cluster(ctx, conf, api)),
         ("GET", "/health/synced") => synced(ctx, conf, api),
         ("GET", "/health") => (200, serde_json::json!({"state": "running"})),
         ("GET", "/cluster-health") => cluster_health(conf, api),
@@ -136,8 +136,11 @@ fn survey(conf: &StripeConf) -> Vec<(String, Option<Stat>)> {
     conf.servers.iter().map(|m| (m.name.clone(), wire::stat(&m.address, m.port).ok())).collect()
 }
 
-/// The member list, as `GET /cluster` answers it.
-fn cluster(conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
+/// The member list, as `GET /cluster` answers it. A replica whose synchronisation is stalled
+/// (the stall-sync fault) applies nothing and has no position to measure: its lag is
+/// `unknown`, as a replica that receives no stream reports it, and stays so until the fault is
+/// cleared.
+fn cluster(ctx: &NodeCtx, conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
     let stats = survey(conf);
     let leader_seq =
         stats.iter().filter_map(|(_, s)| s.as_ref()).find(|s| s.state == "ACTIVE-COORDINATOR").map(|s| s.seq);
@@ -152,9 +155,11 @@ fn cluster(conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
                 "STOPPING" => ("stopping", "stopping"),
                 _ => ("replica", "starting"),
             };
+            let stalled =
+                state == "catching up" && super::common::fault_flag(&ctx.sim_dir, &s.name, "stall-sync").exists();
             let lag = match (role, leader_seq) {
                 ("leader", _) => serde_json::json!(0),
-                ("replica", Some(l)) if state != "starting" => {
+                ("replica", Some(l)) if state != "starting" && !stalled => {
                     serde_json::json!(l.saturating_sub(s.seq) * BYTES_PER_WRITE)
                 }
                 _ => serde_json::json!("unknown"),
@@ -199,7 +204,7 @@ fn my_state(ctx: &NodeCtx, conf: &StripeConf) -> (bool, String) {
 /// yet "back".
 fn synced(ctx: &NodeCtx, conf: &StripeConf, api: &HttpApi) -> (u16, serde_json::Value) {
     let (ready, _) = my_state(ctx, conf);
-    (if ready { 200 } else { 503 }, cluster(conf, api))
+    (if ready { 200 } else { 503 }, cluster(ctx, conf, api))
 }
 
 /// `POST /drain` and `POST /undrain`: take this member out of service and put it back. Undrain
