@@ -380,6 +380,43 @@ fn a_twin_starts_a_member_the_state_says_is_stopped_stopped() {
     assert!(!events.iter().any(|e| e.starts_with("started pg/pg-3/stop")), "{events:?}");
 }
 
+const PATRONI_LEADER_STOPPED_STATE: &str = r#"
+[nodes.pg-1]
+version = "16.3.0"
+role = "stopped"
+health = "failed"
+[nodes.pg-2]
+version = "16.3.0"
+role = "passive"
+sync = "in-sync"
+health = "ok"
+[nodes.pg-3]
+version = "16.3.0"
+role = "passive"
+sync = "in-sync"
+health = "ok"
+"#;
+
+/// The leader is the stopped member: `plan --assume` refuses (R5, no active), and so does the
+/// rehearsal, with the same exit code and reason, leaving nothing running.
+#[test]
+fn a_state_whose_plan_is_refused_is_not_rehearsed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let assume = tmp.path().join("state.toml");
+    std::fs::write(&assume, PATRONI_LEADER_STOPPED_STATE).unwrap();
+    let cfg = repo("config/patroni.toml");
+    let (c, a) = (cfg.to_str().unwrap(), assume.to_str().unwrap());
+    let plan = rollpilot(tmp.path(), &["plan", "-c", c, "--assume", a]);
+    assert_eq!(plan.status.code(), Some(3), "{}", text(&plan));
+    let out = rollpilot(tmp.path(), &["rehearse", "-c", c, "--assume", a, "--headless", "--yes"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(t.contains("the real cluster's plan is refused") && t.contains("group pg has no active member"), "{t}");
+    let twins = tmp.path().join("twins");
+    assert!(processes_under(&twins).is_empty(), "{:?}", processes_under(&twins));
+    assert!(std::fs::read_dir(&twins).unwrap().next().is_none(), "a twin directory was left behind");
+}
+
 #[test]
 fn a_feature_the_simulator_cannot_play_is_refused_by_name() {
     // Exchange's virus scanner under another kind name: a component group outside the
