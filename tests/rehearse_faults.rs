@@ -139,6 +139,7 @@ fn stall_sync_times_out_stuck_and_keep_waiting_is_recorded() {
     // The fact did not move: a stalled replica applies nothing, so the check calls it stuck.
     assert!(r.out.contains("Trend: stuck: unchanged"), "{}", r.out);
     assert!(!r.out.contains("Trend: progressing"), "{}", r.out);
+    assert!(r.out.contains("(pg-3: replica, syncing (lag "), "{}", r.out);
     let started = r.at("started pg/pg-3/start");
     let waited = r.at("root chose KeepWaiting for pg/pg-3/start");
     let stopped = r.at("root chose Abort for pg/pg-3/start");

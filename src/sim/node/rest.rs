@@ -137,9 +137,9 @@ fn survey(conf: &StripeConf) -> Vec<(String, Option<Stat>)> {
 }
 
 /// The member list, as `GET /cluster` answers it. A replica whose synchronisation is stalled
-/// (the stall-sync fault) applies nothing and has no position to measure: its lag is
-/// `unknown`, as a replica that receives no stream reports it, and stays so until the fault is
-/// cleared.
+/// (the stall-sync fault) applies nothing and receives nothing: its lag is the one it had when
+/// the stall was first seen, and stays so until the fault is cleared (a stalled replica reports
+/// no progress, so a check waiting for it sees a fact that does not move).
 fn cluster(ctx: &NodeCtx, conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
     let stats = survey(conf);
     let leader_seq =
@@ -155,16 +155,24 @@ fn cluster(ctx: &NodeCtx, conf: &StripeConf, api: &HttpApi) -> serde_json::Value
                 "STOPPING" => ("stopping", "stopping"),
                 _ => ("replica", "starting"),
             };
+            let m = conf.servers.iter().find(|m| m.name == s.name);
             let stalled =
                 state == "catching up" && super::common::fault_flag(&ctx.sim_dir, &s.name, "stall-sync").exists();
             let lag = match (role, leader_seq) {
                 ("leader", _) => serde_json::json!(0),
-                ("replica", Some(l)) if state != "starting" && !stalled => {
-                    serde_json::json!(l.saturating_sub(s.seq) * BYTES_PER_WRITE)
+                ("replica", Some(l)) if state != "starting" => {
+                    let now = l.saturating_sub(s.seq) * BYTES_PER_WRITE;
+                    match m.map(stalled_lag_file) {
+                        Some(f) if stalled => serde_json::json!(frozen_lag(&f, now)),
+                        Some(f) => {
+                            let _ = std::fs::remove_file(f);
+                            serde_json::json!(now)
+                        }
+                        None => serde_json::json!(now),
+                    }
                 }
                 _ => serde_json::json!("unknown"),
             };
-            let m = conf.servers.iter().find(|m| m.name == s.name);
             serde_json::json!({
                 "name": s.name,
                 "host": m.map(|m| m.address.clone()).unwrap_or_default(),
@@ -183,6 +191,20 @@ fn cluster(ctx: &NodeCtx, conf: &StripeConf, api: &HttpApi) -> serde_json::Value
         "cluster_version": read_cluster_version(&api.cluster_version_file),
         "members": members,
     })
+}
+
+/// Where a stalled replica's lag is kept from the moment the stall was first seen.
+fn stalled_lag_file(m: &crate::sim::conf::Member) -> std::path::PathBuf {
+    m.node_dir.join("run").join(format!("{}.stalled-lag", m.name))
+}
+
+/// The lag kept in `file`, or `now` (kept there) when the stall is new.
+fn frozen_lag(file: &Path, now: u64) -> u64 {
+    if let Some(kept) = std::fs::read_to_string(file).ok().and_then(|t| t.trim().parse().ok()) {
+        return kept;
+    }
+    let _ = write_atomic(file, format!("{now}\n").as_bytes());
+    now
 }
 
 /// The flag file of a drained member (taken out of service by `POST /drain`).
