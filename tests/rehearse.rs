@@ -351,6 +351,72 @@ fn patroni_twin_hands_over_only_to_an_eligible_replica() {
     assert!(events.contains(&"done pg/pg-1/switchover"), "{events:?}");
 }
 
+/// Patroni with pg-3 down (a replica stopped before the window): the twin starts pg-3 stopped,
+/// so the rehearsed plan is the real one, which begins by installing pg-3 without stopping it.
+const PATRONI_STOPPED_STATE: &str = r#"
+[nodes.pg-1]
+version = "16.3.0"
+role = "active"
+health = "ok"
+[nodes.pg-2]
+version = "16.3.0"
+role = "passive"
+sync = "in-sync"
+health = "ok"
+[nodes.pg-3]
+version = "16.3.0"
+role = "stopped"
+health = "failed"
+"#;
+
+#[test]
+fn a_twin_starts_a_member_the_state_says_is_stopped_stopped() {
+    let rep = rehearse_example("config/patroni.toml", PATRONI_STOPPED_STATE);
+    let ids: Vec<&str> = rep["plan"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.first(), Some(&"pg/pg-3/install"), "{ids:?}");
+    assert!(!ids.contains(&"pg/pg-3/stop"), "{ids:?}");
+    let events: Vec<&str> = rep["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(events.contains(&"done pg/pg-3/start"), "{events:?}");
+    assert!(!events.iter().any(|e| e.starts_with("started pg/pg-3/stop")), "{events:?}");
+}
+
+const PATRONI_LEADER_STOPPED_STATE: &str = r#"
+[nodes.pg-1]
+version = "16.3.0"
+role = "stopped"
+health = "failed"
+[nodes.pg-2]
+version = "16.3.0"
+role = "passive"
+sync = "in-sync"
+health = "ok"
+[nodes.pg-3]
+version = "16.3.0"
+role = "passive"
+sync = "in-sync"
+health = "ok"
+"#;
+
+/// The leader is the stopped member: `plan --assume` refuses (R5, no active), and so does the
+/// rehearsal, with the same exit code and reason, leaving nothing running.
+#[test]
+fn a_state_whose_plan_is_refused_is_not_rehearsed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let assume = tmp.path().join("state.toml");
+    std::fs::write(&assume, PATRONI_LEADER_STOPPED_STATE).unwrap();
+    let cfg = repo("config/patroni.toml");
+    let (c, a) = (cfg.to_str().unwrap(), assume.to_str().unwrap());
+    let plan = rollpilot(tmp.path(), &["plan", "-c", c, "--assume", a]);
+    assert_eq!(plan.status.code(), Some(3), "{}", text(&plan));
+    let out = rollpilot(tmp.path(), &["rehearse", "-c", c, "--assume", a, "--headless", "--yes"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(t.contains("the real cluster's plan is refused") && t.contains("group pg has no active member"), "{t}");
+    let twins = tmp.path().join("twins");
+    assert!(processes_under(&twins).is_empty(), "{:?}", processes_under(&twins));
+    assert!(std::fs::read_dir(&twins).unwrap().next().is_none(), "a twin directory was left behind");
+}
+
 #[test]
 fn a_feature_the_simulator_cannot_play_is_refused_by_name() {
     // Exchange's virus scanner under another kind name: a component group outside the

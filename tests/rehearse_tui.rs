@@ -1,6 +1,7 @@
 //! `rollpilot rehearse` in the full-screen TUI, run in tmux and driven by keys: every screen the
 //! operator sees (the main screen, each confirmation dialog, the help, the quit dialog) says
-//! REHEARSAL, the fault key offers its menu on the selected node, and the rehearsal ends with
+//! REHEARSAL, the fault key offers its menu on the selected node and injects the fault chosen
+//! there (the report lists it), and the rehearsal ends with
 //! nothing lost and nothing left running.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -169,6 +170,20 @@ fn every_rehearsal_screen_and_dialog_says_rehearsal() {
         s.contains("no fault injected on sb-1")
     })
     .unwrap_or_else(|e| panic!("{e}\n{s}"));
+    // A digit injects that fault on the twin's node (4: hang-stop, harmless once the run is
+    // done), and the rehearsal report lists it as injected from the TUI.
+    tmux.keys("x");
+    support::wait_until(Duration::from_secs(10), "the fault menu again", || {
+        s = tmux.screen();
+        s.contains("REHEARSAL fault on sb-1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{s}"));
+    tmux.keys("4");
+    support::wait_until(Duration::from_secs(10), "the fault to be injected", || {
+        s = tmux.screen();
+        s.contains("REHEARSAL fault injected: hang-stop set on sb-1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{s}"));
 
     // Quit: the report's lines after the TUI, nothing lost, nothing left running.
     tmux.keys("q");
@@ -181,4 +196,14 @@ fn every_rehearsal_screen_and_dialog_says_rehearsal() {
     .unwrap();
     assert!(s.contains("ended done") && s.contains("lost 0"), "{s}");
     assert!(processes_under(&twins).is_empty(), "{:?}", processes_under(&twins));
+    let runs = tmp.path().join("state").join("rehearsals").join("runs");
+    let cluster = std::fs::read_dir(&runs).unwrap().flatten().next().unwrap().path();
+    let run = std::fs::read_dir(&cluster).unwrap().flatten().next().unwrap().path();
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("rehearsal.json")).unwrap()).unwrap();
+    assert_eq!(
+        rep["faults"],
+        serde_json::json!([{"fault": "hang-stop@sb-1", "result": "hang-stop set on sb-1, from the TUI"}]),
+        "{rep}"
+    );
 }

@@ -147,6 +147,18 @@ pub(super) fn run(a: &RehearseArgs) -> u8 {
     let outcome = match crate::sim::up(&opts) {
         Ok(info) => {
             let guard = crate::sim::SimGuard::new(&dir);
+            // Members the state says are stopped are stopped on the twin before its first probe.
+            let down = crate::sim::twin::stopped_members(&cluster, given.as_ref());
+            if !down.is_empty() {
+                if let Err(e) = crate::sim::twin::stop_members(&dir, &down) {
+                    say!("REHEARSAL: the twin cannot start as the state says: {e}");
+                    drop(guard);
+                    let _ = crate::sim::down(&dir);
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return exit::FAILED;
+                }
+                say!("REHEARSAL: {} stopped on the twin, as the starting state says", down.join(", "));
+            }
             let code = rehearse_on(a, &cluster, &text, &info, &shape, given, starting, measured, &cues, headless);
             if a.keep {
                 std::mem::forget(guard);
@@ -235,6 +247,7 @@ fn rehearse_on(
         Ok(Ok(snap)) => snap.observed(),
         Ok(Err(code)) | Err(code) => return code,
     };
+    let stopped = crate::sim::twin::stopped_members(cluster, given.as_ref());
     let real_obs = given.unwrap_or_else(|| twin_obs.clone());
     let ctx = RunContext::default();
     let real_plan = match plan::plan(&PlanRequest {
@@ -264,6 +277,14 @@ fn rehearse_on(
         }
     };
     if let Some(d) = compare::difference(&real_plan, &twin_plan) {
+        if !stopped.is_empty() {
+            // The twin cannot play this state the way the real cluster would be upgraded from it.
+            say!(
+                "REHEARSAL: the plan from this state (with {} stopped) cannot be rehearsed: the twin started in it would not run the real plan ({d}); rehearse from a state where every member runs, or upgrade the stopped member first",
+                stopped.join(", ")
+            );
+            return exit::USAGE;
+        }
         say!("REHEARSAL: the twin would not run the real plan ({d}); not rehearsing something else");
         return exit::FAILED;
     }

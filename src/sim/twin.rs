@@ -142,6 +142,49 @@ impl TwinShape {
     }
 }
 
+/// The members a starting state says are stopped (role `stopped`), in config order: the twin
+/// starts them stopped, as the real cluster is, so the plan that begins by installing them is
+/// the one rehearsed.
+pub fn stopped_members(cluster: &Cluster, observed: Option<&Observed>) -> Vec<String> {
+    let Some(o) = observed else { return Vec::new() };
+    cluster
+        .groups
+        .iter()
+        .flat_map(|g| g.nodes.iter())
+        .filter(|n| o.nodes.get(&n.name).is_some_and(|x| x.role == Role::Stopped))
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// Stops these members of a running twin (asked through their stop file, killed if they do not
+/// go within 10s), so the twin starts in a state where they are down; waits until each process
+/// is gone, so the twin's first probe already sees them stopped.
+pub fn stop_members(dir: &std::path::Path, names: &[String]) -> Result<(), TwinError> {
+    use super::{layout, procs};
+    let root = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let st = super::state::SimState::load(&layout::Layout::new(&root)).map_err(|e| TwinError::State(e.to_string()))?;
+    for name in names {
+        let h = st.host(name).map_err(|e| TwinError::State(e.to_string()))?;
+        if !h.role.has_process() {
+            return Err(TwinError::State(format!(
+                "the state says {name} is stopped, but on the twin it is a component without a process of its own"
+            )));
+        }
+        let Some(pid) = procs::running_pid(&layout::pid_file(&h.node_dir, name)) else { continue };
+        let stop = layout::stop_file(&h.node_dir, name);
+        if let Some(d) = stop.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        if std::fs::write(&stop, b"stop\n").is_err() || !procs::wait_gone(pid, std::time::Duration::from_secs(10)) {
+            procs::signal(pid, "KILL");
+            if !procs::wait_gone(pid, std::time::Duration::from_secs(5)) {
+                return Err(TwinError::State(format!("{name} (pid {pid}) did not stop on the twin")));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn product_of(role: HostRole, topology: Topology) -> kits::Product {
     match role {
         HostRole::Server if topology == Topology::Jsondb => kits::JSONDB_KIT,

@@ -92,7 +92,7 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
     let route = path.split('?').next().unwrap_or_default();
     let candidate = route.strip_prefix("/switchover/").filter(|c| !c.is_empty() && !c.contains('/'));
     let (code, body) = match (method, route) {
-        ("GET", "/cluster") => (200, cluster(conf, api)),
+        ("GET", "/cluster") => (200, cluster(ctx, conf, api)),
         ("GET", "/health/synced") => synced(ctx, conf, api),
         ("GET", "/health") => (200, serde_json::json!({"state": "running"})),
         ("GET", "/cluster-health") => cluster_health(conf, api),
@@ -136,8 +136,11 @@ fn survey(conf: &StripeConf) -> Vec<(String, Option<Stat>)> {
     conf.servers.iter().map(|m| (m.name.clone(), wire::stat(&m.address, m.port).ok())).collect()
 }
 
-/// The member list, as `GET /cluster` answers it.
-fn cluster(conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
+/// The member list, as `GET /cluster` answers it. A replica whose synchronisation is stalled
+/// (the stall-sync fault) applies nothing and receives nothing: its lag is the one it had when
+/// the stall was first seen, and stays so until the fault is cleared (a stalled replica reports
+/// no progress, so a check waiting for it sees a fact that does not move).
+fn cluster(ctx: &NodeCtx, conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
     let stats = survey(conf);
     let leader_seq =
         stats.iter().filter_map(|(_, s)| s.as_ref()).find(|s| s.state == "ACTIVE-COORDINATOR").map(|s| s.seq);
@@ -152,14 +155,24 @@ fn cluster(conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
                 "STOPPING" => ("stopping", "stopping"),
                 _ => ("replica", "starting"),
             };
+            let m = conf.servers.iter().find(|m| m.name == s.name);
+            let stalled =
+                state == "catching up" && super::common::fault_flag(&ctx.sim_dir, &s.name, "stall-sync").exists();
             let lag = match (role, leader_seq) {
                 ("leader", _) => serde_json::json!(0),
                 ("replica", Some(l)) if state != "starting" => {
-                    serde_json::json!(l.saturating_sub(s.seq) * BYTES_PER_WRITE)
+                    let now = l.saturating_sub(s.seq) * BYTES_PER_WRITE;
+                    match m.map(stalled_lag_file) {
+                        Some(f) if stalled => serde_json::json!(frozen_lag(&f, now)),
+                        Some(f) => {
+                            let _ = std::fs::remove_file(f);
+                            serde_json::json!(now)
+                        }
+                        None => serde_json::json!(now),
+                    }
                 }
                 _ => serde_json::json!("unknown"),
             };
-            let m = conf.servers.iter().find(|m| m.name == s.name);
             serde_json::json!({
                 "name": s.name,
                 "host": m.map(|m| m.address.clone()).unwrap_or_default(),
@@ -178,6 +191,20 @@ fn cluster(conf: &StripeConf, api: &HttpApi) -> serde_json::Value {
         "cluster_version": read_cluster_version(&api.cluster_version_file),
         "members": members,
     })
+}
+
+/// Where a stalled replica's lag is kept from the moment the stall was first seen.
+fn stalled_lag_file(m: &crate::sim::conf::Member) -> std::path::PathBuf {
+    m.node_dir.join("run").join(format!("{}.stalled-lag", m.name))
+}
+
+/// The lag kept in `file`, or `now` (kept there) when the stall is new.
+fn frozen_lag(file: &Path, now: u64) -> u64 {
+    if let Some(kept) = std::fs::read_to_string(file).ok().and_then(|t| t.trim().parse().ok()) {
+        return kept;
+    }
+    let _ = write_atomic(file, format!("{now}\n").as_bytes());
+    now
 }
 
 /// The flag file of a drained member (taken out of service by `POST /drain`).
@@ -199,7 +226,7 @@ fn my_state(ctx: &NodeCtx, conf: &StripeConf) -> (bool, String) {
 /// yet "back".
 fn synced(ctx: &NodeCtx, conf: &StripeConf, api: &HttpApi) -> (u16, serde_json::Value) {
     let (ready, _) = my_state(ctx, conf);
-    (if ready { 200 } else { 503 }, cluster(conf, api))
+    (if ready { 200 } else { 503 }, cluster(ctx, conf, api))
 }
 
 /// `POST /drain` and `POST /undrain`: take this member out of service and put it back. Undrain
