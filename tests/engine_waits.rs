@@ -1,5 +1,5 @@
 //! Keep waiting at every step kind whose check can time out (stop, install, start, switchover,
-//! failback, online), on tokio's paused clock with the scripted fake cluster: a command's effect
+//! failback, offline, online), on tokio's paused clock with the scripted fake cluster: a command's effect
 //! lands late (a stop whose node stays up, a handover that completes late, a version or a sync
 //! that arrives late, a lag that shrinks or stays still, a node that dropped its connection).
 //! The check times out; the question says what the check last saw and whether it was
@@ -197,6 +197,17 @@ fn points() -> Vec<Point> {
             saw: "node1-av",
             moving: false,
             rollback: true,
+        },
+        Point {
+            name: "an offline whose service goes offline late",
+            config: exchange,
+            step: "antivirus/node1-av/offline",
+            node: "node1-av",
+            late: Some("offline node1-av"),
+            setup: nothing,
+            saw: "mail is still online: node1 still reports the role active",
+            moving: false,
+            rollback: false,
         },
         Point {
             name: "an online whose service comes back late",
@@ -720,4 +731,105 @@ async fn in_a_wave_keep_waiting_checks_the_step_again_and_retry_runs_it_again() 
     assert_eq!(seen.end, RunEnd::Done);
     assert_eq!(seen.runs("start p2"), 2, "{:?}", seen.started());
     assert!(seen.done_at(&WAVE).is_some());
+}
+
+/// The offline of the Exchange-shaped cluster's scanner window, for [`Seen`]'s helpers.
+fn offline_point() -> Point {
+    points().into_iter().find(|p| p.step == "antivirus/node1-av/offline").expect("the offline point")
+}
+
+/// When a command was started, by its first words ("install node1-av").
+fn started_at(seen: &Seen, cmd: &str) -> Option<Instant> {
+    seen.lab.world.lock().unwrap().spans.iter().find(|(c, _, _)| c.starts_with(cmd)).map(|(_, t, _)| *t)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_offline_whose_effect_lands_late_installs_nothing_until_the_service_is_offline() {
+    let p = offline_point();
+    let seen = run_at(p, LANDS, &[Answer::KeepWaiting]).await;
+    assert_eq!(seen.end, RunEnd::Done);
+    let w = seen.lab.world.lock().unwrap();
+    let (_, _, offline_ended) = w.spans.iter().find(|(c, _, _)| c.starts_with("offline node1-av")).cloned().unwrap();
+    drop(w);
+    // mail stopped serving LANDS after the offline command ended; both scanner installs came
+    // after that, never while node1 still served.
+    let offline_at = offline_ended + LANDS;
+    for n in ["node1-av", "node2-av"] {
+        let install = started_at(&seen, &format!("install {n}")).unwrap_or_else(|| panic!("{n} installed"));
+        assert!(install >= offline_at, "{n} installed {:?} before mail went offline", offline_at - install);
+    }
+    // The check's text names what it waited for, in the plan and while it waits.
+    let waiting: Vec<&str> = seen
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Waiting { step, what, .. } if step == p.step => Some(what.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        waiting.iter().all(|w| *w == "R9 offline-step: mail is offline: no member of mail reports the role active"),
+        "{waiting:?}"
+    );
+    assert!(!waiting.is_empty(), "the operator saw the check wait");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_offline_that_never_lands_times_out_offering_keep_waiting_and_nothing_is_installed() {
+    let p = offline_point();
+    let seen = run_at(p, NEVER, &[Answer::KeepWaiting, Answer::Abort]).await;
+    assert_eq!(seen.end, RunEnd::Aborted);
+    let asked = seen.timeouts(&p);
+    assert_eq!(asked.len(), 2, "asked after each gate timeout");
+    for (_, q) in &asked {
+        assert!(q.choices.iter().any(|c| c.answer == Answer::KeepWaiting), "{:?}", q.choices);
+        let text = q.lines.join("\n");
+        assert!(
+            text.contains("mail is offline: no member of mail reports the role active did not hold within 60s"),
+            "says what it waits for: {text}"
+        );
+        assert!(text.contains("node1 still reports the role active"), "says what it saw: {text}");
+    }
+    let started = seen.started();
+    let scanner = |c: &String| c.starts_with("install node1-av") || c.starts_with("install node2-av");
+    assert!(!started.iter().any(scanner), "nothing installed behind an online service: {started:?}");
+    assert_eq!(started.last().map(String::as_str), Some("offline node1-av"), "nothing ran after the offline");
+    assert!(seen.lab.world.lock().unwrap().nodes["node1"].active, "mail still served by node1");
+    let (_, state) = seen.lab.journal();
+    assert!(!state.done.contains(p.step), "the offline is not recorded done");
+    assert!(state.context.offline_services.is_empty(), "mail is not recorded as offline");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_offline_with_a_member_unreachable_waits_for_it_saying_so() {
+    let p = offline_point();
+    let lab = Lab::new(&exchange());
+    let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
+    let log = events.clone();
+    let out = lab
+        .run(
+            false,
+            |q| match q.kind {
+                QuestionKind::Failure => (Answer::Abort, None),
+                _ => proceed(q),
+            },
+            move |e, world| {
+                // node2 drops off the network as the offline starts, for longer than the check.
+                if let Event::StepStarted { step, .. } = e
+                    && step.id == "antivirus/node1-av/offline"
+                {
+                    world.lock().unwrap().unreachable_until.insert("node2".into(), Instant::now() + NEVER);
+                }
+                log.lock().unwrap().push((Instant::now(), e.clone()));
+            },
+        )
+        .await;
+    assert_eq!(out.end, RunEnd::Aborted);
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    let seen = Seen { end: out.end, events, lab };
+    let asked = seen.timeouts(&p);
+    let text = asked.first().map(|(_, q)| q.lines.join("\n")).expect("the check timed out");
+    assert!(text.contains("node2 cannot be reached, and unknown is not offline"), "{text}");
+    let started = seen.started();
+    assert_eq!(started.last().map(String::as_str), Some("offline node1-av"), "no scanner installed: {started:?}");
 }

@@ -318,6 +318,13 @@ fn exchange_passive_first_then_move_then_failback() {
     let off = p.step("antivirus/node1-av/offline").unwrap();
     assert!(off.downtime && off.confirm == Confirm::Yes && off.rules.contains(&Rule::OfflineStep));
     assert!(p.steps().filter(|s| s.group == "antivirus").all(|s| s.downtime));
+    // The offline is checked before anything is installed behind it: no member of mail serves.
+    assert_eq!(off.after, vec![Gate::NoActive { group: "mail".into() }]);
+    assert_eq!(
+        off.after[0].describe(),
+        "mail is offline: no member of mail reports the role active",
+        "the plan says what the check waits for"
+    );
     assert!(p.step("antivirus/node1-av/online").unwrap().after.contains(&Gate::HasActive { group: "mail".into() }));
     assert_eq!(p.step("antivirus/node1-av/install").unwrap().version, Some(Version::parse("8.1.0").unwrap()));
     insta::assert_snapshot!("exchange_failback_ask", render::to_text(&p));

@@ -90,6 +90,13 @@ fn has_health(cluster: &Cluster, group: &str) -> bool {
         .is_some_and(|k| k.commands.health.is_some() || k.parse.health.is_some())
 }
 
+/// Whether a member in `role` is seen not serving its group's service: it reports stopped
+/// (`stopped`, `down`, `offline`) or passive. An unknown role, or no role at all, is not: rollpilot
+/// cannot tell such a member does not serve.
+fn not_serving(role: Role) -> bool {
+    matches!(role, Role::Stopped | Role::Passive)
+}
+
 fn member_up(role_based: bool, has_health: bool, o: &NodeObs) -> bool {
     not_back(role_based, has_health, o).is_none()
 }
@@ -286,6 +293,40 @@ pub fn evaluate(gate: &Gate, cluster: &Cluster, obs: &Observed) -> Verdict {
                 )),
             }
         }
+        Gate::NoActive { group } => {
+            let ms = members(group);
+            if ms.is_empty() {
+                return Verdict::Blocked(format!("{group} has no members to look at"));
+            }
+            let facts = || ms.iter().map(|(n, o)| brief(n, o)).collect::<Vec<_>>().join("; ");
+            let names = |keep: &dyn Fn(&NodeObs) -> bool| -> Vec<&str> {
+                ms.iter().filter(|(_, o)| keep(o)).map(|(n, _)| n.as_str()).collect()
+            };
+            let serving = names(&|o| o.reachable && o.role == Role::Active);
+            let unreachable = names(&|o| !o.reachable);
+            let unknown = names(&|o| o.reachable && o.role != Role::Active && !not_serving(o.role));
+            if !serving.is_empty() {
+                Verdict::Blocked(format!(
+                    "{group} is still online: {} still reports the role active ({})",
+                    serving.join(", "),
+                    facts()
+                ))
+            } else if !unreachable.is_empty() {
+                Verdict::Blocked(format!(
+                    "{group} is not known to be offline: {} cannot be reached, and unknown is not offline ({})",
+                    unreachable.join(", "),
+                    facts()
+                ))
+            } else if !unknown.is_empty() {
+                Verdict::Blocked(format!(
+                    "{group} is not known to be offline: {} reports no known role, and unknown is not offline ({})",
+                    unknown.join(", "),
+                    facts()
+                ))
+            } else {
+                Verdict::Open(format!("{group} is offline: no member is active ({})", facts()))
+            }
+        }
         Gate::SameVersion { group, version } => {
             let ms = members(group);
             let off: Vec<String> = ms
@@ -383,5 +424,37 @@ mod tests {
         assert!(
             evaluate(&gate, &c, &with("app-east-1", node(Role::None, SyncState::NotApplicable, "CONNECTED"))).is_open()
         );
+    }
+
+    fn exchange() -> Cluster {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/exchange.toml");
+        crate::config::load(&path).unwrap()
+    }
+
+    #[test]
+    fn a_service_is_offline_only_when_every_member_is_seen_not_serving() {
+        let c = exchange();
+        let gate = Gate::NoActive { group: "mail".into() };
+        let mut obs = Observed::default();
+        obs.nodes.insert("node1".into(), node(Role::Active, SyncState::NotApplicable, "active"));
+        obs.nodes.insert("node2".into(), node(Role::Passive, SyncState::InSync, "passive"));
+        let v = evaluate(&gate, &c, &obs);
+        assert!(v.text().starts_with("mail is still online: node1 still reports the role active"), "{v:?}");
+        assert!(!v.is_open());
+        // The owner reads offline (or stopped): nobody serves.
+        obs.nodes.insert("node1".into(), node(Role::Stopped, SyncState::NotApplicable, "offline"));
+        assert!(evaluate(&gate, &c, &obs).is_open());
+        // Unknown is not offline: a member that cannot be reached, or whose role cannot be read.
+        let mut gone = node(Role::Unknown, SyncState::Unknown, "unknown");
+        gone.reachable = false;
+        gone.error = Some("connection refused".into());
+        obs.nodes.insert("node2".into(), gone);
+        let v = evaluate(&gate, &c, &obs);
+        assert!(!v.is_open());
+        assert!(v.text().contains("node2 cannot be reached, and unknown is not offline"), "{v:?}");
+        assert!(v.text().contains("node2: unreachable (connection refused)"), "{v:?}");
+        obs.nodes.insert("node2".into(), node(Role::Unknown, SyncState::Unknown, "JOINING"));
+        let v = evaluate(&gate, &c, &obs);
+        assert!(v.text().contains("node2 reports no known role, and unknown is not offline"), "{v:?}");
     }
 }

@@ -189,6 +189,14 @@ pub enum Gate {
         /// The group.
         group: String,
     },
+    /// No member of `group` is active: its service is offline (R9). Checked after `offline`, so
+    /// an offline command that returns before its effect lands, or says it worked and did not,
+    /// never lets a component be installed while the service still runs. Every member must be
+    /// seen: an unreachable member or an unknown role is not offline.
+    NoActive {
+        /// The group whose service was taken offline.
+        group: String,
+    },
     /// A batch (`max_unavailable`) may go down: at least `min` members of `group` outside
     /// `nodes` are up and healthy, so the whole batch is judged before any of it stops.
     BatchQuorum {
@@ -217,7 +225,7 @@ impl Gate {
             Gate::Stopped { .. } | Gate::FailedOver { .. } | Gate::IsActive { .. } => Rule::Order,
             Gate::Rejoined { .. } | Gate::VersionIs { .. } => Rule::Verify,
             Gate::SameVersion { .. } => Rule::Order,
-            Gate::HasActive { .. } => Rule::OfflineStep,
+            Gate::HasActive { .. } | Gate::NoActive { .. } => Rule::OfflineStep,
         }
     }
 
@@ -240,6 +248,9 @@ impl Gate {
             Gate::VersionIs { node, version } => format!("{node} reports version {version}"),
             Gate::SameVersion { group, version } => format!("every member of {group} runs {version}"),
             Gate::HasActive { group } => format!("{group} is served by an active member"),
+            Gate::NoActive { group } => {
+                format!("{group} is offline: no member of {group} reports the role active")
+            }
         }
     }
 }

@@ -59,6 +59,9 @@ impl Builder<'_> {
                 .build()
         {
             s.downtime = true;
+            // The offline command may return before its effect lands, or say it worked when it
+            // did not: nothing of the component is touched until no member serves.
+            s.after.push(Gate::NoActive { group: service.clone() });
             steps.push(s);
         }
         for n in &todo {

@@ -79,6 +79,7 @@ pub(super) fn gate_nodes(cluster: &crate::model::Cluster, gate: &Gate) -> Vec<St
         | Gate::Quorum { group, .. }
         | Gate::FailedOver { group, .. }
         | Gate::HasActive { group, .. }
+        | Gate::NoActive { group, .. }
         | Gate::BatchQuorum { group, .. }
         | Gate::SameVersion { group, .. } => group,
         Gate::Stopped { node } | Gate::IsActive { node } | Gate::Rejoined { node } | Gate::VersionIs { node, .. } => {
