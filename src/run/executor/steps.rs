@@ -196,6 +196,10 @@ impl Exec {
     pub(super) async fn steps(&mut self) -> Res<Flow> {
         let mut first = true;
         let mut unreachable_since: Option<Instant> = None;
+        // Mid-run, a group seen with no active member is most often a failover still under way
+        // (a leader that died, members electing another): wait for it, as a gate would, before
+        // giving up on the run.
+        let mut leaderless_since: Option<Instant> = None;
         loop {
             if let Flow::End(e, m) = self.wait_while_paused().await? {
                 return Ok(Flow::End(e, m));
@@ -228,6 +232,7 @@ impl Exec {
             };
             let plan = match self.plan_now(&snap) {
                 Ok(p) => {
+                    leaderless_since = None;
                     unreachable_since = None;
                     p
                 }
@@ -286,6 +291,22 @@ impl Exec {
                 }
                 Err(r) => {
                     let text = r.to_string();
+                    let leaderless = !first
+                        && !r.findings.is_empty()
+                        && r.findings.iter().all(|f| f.rule == Some(crate::plan::Rule::SafeToStop));
+                    if leaderless {
+                        let since = *leaderless_since.get_or_insert_with(Instant::now);
+                        if let Some(left) = self.cluster.timeouts.gate.checked_sub(since.elapsed()) {
+                            self.emit(Event::Waiting {
+                                step: "(next step)".into(),
+                                what: "R5 safe-to-stop: every group has an active member again".into(),
+                                blocker: text.trim().to_string(),
+                                remaining: left,
+                            });
+                            tokio::time::sleep(self.cluster.timeouts.refresh).await;
+                            continue;
+                        }
+                    }
                     self.record(Record::Note { text: text.clone() });
                     let end = if r.is_unreachable() { RunEnd::Unreachable } else { RunEnd::Refused };
                     return Ok(Flow::End(end, text.trim().to_string()));

@@ -198,13 +198,20 @@ fn stalled_lag_file(m: &crate::sim::conf::Member) -> std::path::PathBuf {
     m.node_dir.join("run").join(format!("{}.stalled-lag", m.name))
 }
 
-/// The lag kept in `file`, or `now` (kept there) when the stall is new.
+/// The least lag a stalled replica reports: more than any sync threshold a config sets, so a
+/// replica the fault cut off never reads as in sync because it was first seen only a few writes
+/// behind (a restart seen late on a busy machine).
+const STALLED_LAG_FLOOR: u64 = 1 << 30;
+
+/// The lag kept in `file`, or `now` (at least [`STALLED_LAG_FLOOR`], kept there) when the stall
+/// is new.
 fn frozen_lag(file: &Path, now: u64) -> u64 {
     if let Some(kept) = std::fs::read_to_string(file).ok().and_then(|t| t.trim().parse().ok()) {
         return kept;
     }
-    let _ = write_atomic(file, format!("{now}\n").as_bytes());
-    now
+    let lag = now.max(STALLED_LAG_FLOOR);
+    let _ = write_atomic(file, format!("{lag}\n").as_bytes());
+    lag
 }
 
 /// The flag file of a drained member (taken out of service by `POST /drain`).
